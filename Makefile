@@ -1,0 +1,36 @@
+# Two commands: `make run` (the console locally) and `make test` (the whole suite).
+# Both create .venv with Python 3.12 and install what they need first.
+
+PYTHON ?= $(shell scripts/find-python)
+VENV := .venv
+PY := $(VENV)/bin/python
+# pip warns about the machine's optional extra indexes; the noise hides real messages.
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: run test lint install seed-test clean
+
+$(VENV)/.installed: requirements.txt requirements-worker.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PIP) install -r requirements-dev.txt 2>&1 | grep -v "is ignored: it is neither" || true
+	@$(PY) -c "import django, rest_framework, moto, celery, pytest" 
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(PY) -m console.devstack
+
+test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/cfn-lint
+
+# The seed's integration tests, as written, against a running `make run`.
+seed-test: $(VENV)/.installed
+	$(PY) -m pytest tests/seed --seed-live-server=http://127.0.0.1:8000 -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) .local .test-db.sqlite3* staticfiles

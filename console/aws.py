@@ -1,0 +1,47 @@
+"""AWS clients: built when first needed, reused on warm invocations.
+
+Every client honours ``settings.AWS_ENDPOINT_URL`` (the local moto server in development),
+so local mode is a setting, not a code path.
+"""
+
+from functools import cache
+from typing import Any
+
+from botocore.config import Config
+from django.conf import settings
+
+# Explicit timeouts: a Lambda invocation must not hang on a slow endpoint until its own
+# timeout. Standard retry mode backs off on throttling and transient 5xx answers.
+_CLIENT_CONFIG = Config(
+    connect_timeout=3,
+    read_timeout=25,  # above SQS long polling's 20 s
+    retries={"mode": "standard", "max_attempts": 3},
+)
+
+
+@cache
+def _client(service_name: str, endpoint_url: str | None, region_name: str) -> Any:
+    import boto3
+
+    return boto3.session.Session().client(
+        service_name,
+        endpoint_url=endpoint_url,
+        region_name=region_name,
+        config=_CLIENT_CONFIG,
+    )
+
+
+def client(service_name: str) -> Any:
+    """The shared client for ``service_name`` at the configured endpoint and region."""
+    return _client(service_name, settings.AWS_ENDPOINT_URL, settings.AWS_REGION)
+
+
+def reset_clients() -> None:
+    """Forget cached clients (after the endpoint changes, e.g. in tests)."""
+    _client.cache_clear()
+
+
+def error_code(exc: Exception) -> str:
+    """The AWS error code of a botocore ClientError, or '' for anything else."""
+    response = getattr(exc, "response", None) or {}
+    return response.get("Error", {}).get("Code", "")

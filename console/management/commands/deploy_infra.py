@@ -1,0 +1,28 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from console import aws, resources
+
+
+class Command(BaseCommand):
+    help = "Deploy infra/template.yaml to the configured AWS endpoint (the local moto server in development)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--api-url", default="http://127.0.0.1:8000/api")
+        parser.add_argument("--stack-name", default=None)
+
+    def handle(self, *args, api_url: str, stack_name: str | None, **options):
+        from infra.deploy import deploy
+
+        outputs = deploy(
+            endpoint_url=settings.AWS_ENDPOINT_URL,
+            region=settings.AWS_REGION,
+            stage=settings.STAGE,
+            prefix=settings.RESOURCE_PREFIX,
+            stack_name=stack_name or settings.STACK_NAME,
+            api_url=api_url,
+        )
+        aws.reset_clients()
+        resources.reset_cache()
+        for key, value in outputs.items():
+            self.stdout.write(f"{key}: {value}")

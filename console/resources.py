@@ -1,0 +1,51 @@
+"""Names and addresses of the stage's AWS resources.
+
+``infra/template.yaml`` creates every resource as ``<prefix>-<stage>-<suffix>``; this module
+is the application's side of that naming rule. Addresses (queue URLs, state machine ARNs)
+are looked up once per process and cached.
+"""
+
+from functools import lru_cache
+
+from django.conf import settings
+
+from console import aws
+
+STEPS_QUEUE = "steps"
+APPROVALS_QUEUE = "approvals"
+JOBS_QUEUE = "jobs"
+ORDER_PROCESSING = "order-processing"
+
+
+def resource_name(suffix: str) -> str:
+    return f"{settings.RESOURCE_PREFIX}-{settings.STAGE}-{suffix}"
+
+
+def queue_url(suffix: str) -> str:
+    return _queue_url(resource_name(suffix), settings.AWS_ENDPOINT_URL)
+
+
+@lru_cache(maxsize=64)
+def _queue_url(name: str, endpoint: str | None) -> str:
+    return aws.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+
+
+def state_machine_arn(suffix: str = ORDER_PROCESSING) -> str:
+    if suffix == ORDER_PROCESSING and settings.ORDER_STATE_MACHINE_ARN:
+        return settings.ORDER_STATE_MACHINE_ARN
+    return _state_machine_arn(resource_name(suffix), settings.AWS_ENDPOINT_URL)
+
+
+@lru_cache(maxsize=16)
+def _state_machine_arn(name: str, endpoint: str | None) -> str:
+    paginator = aws.client("stepfunctions").get_paginator("list_state_machines")
+    for page in paginator.paginate():
+        for machine in page["stateMachines"]:
+            if machine["name"] == name:
+                return machine["stateMachineArn"]
+    raise LookupError(f"state machine {name!r} is not deployed")
+
+
+def reset_cache() -> None:
+    _queue_url.cache_clear()
+    _state_machine_arn.cache_clear()

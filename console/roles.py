@@ -1,0 +1,62 @@
+"""The console's roles, as groups with permissions.
+
+Migrations call ``sync_roles`` so every database has the groups; a migration that adds a
+permission to a role adds it here and calls ``sync_roles`` again.
+"""
+
+OPERATOR = "operator"
+SUPPORT = "support"
+ADMIN = "admin"
+API_CLIENT = "api-client"
+
+_SEE_ORDERS = [
+    "orders.view_order",
+    "orders.view_orderitem",
+    "workflows.view_execution",
+    "workflows.view_steprun",
+    "workflows.view_approval",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    OPERATOR: _SEE_ORDERS + ["workflows.decide_approval"],
+    SUPPORT: _SEE_ORDERS,
+    ADMIN: _SEE_ORDERS
+    + [
+        "orders.add_order",
+        "orders.change_order",
+        "orders.cancel_order",
+        "workflows.decide_approval",
+        "console.view_auditentry",
+        "auth.view_user",
+        "auth.add_user",
+        "auth.change_user",
+        "auth.view_group",
+    ],
+    # REST only: these users are not staff, so they cannot log into the console.
+    API_CLIENT: [
+        "orders.view_order",
+        "orders.add_order",
+        "orders.change_order",
+        "orders.cancel_order",
+    ],
+}
+
+
+def sync_roles(apps, schema_editor=None) -> None:
+    """Create the groups and give each exactly its role's permissions."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, codenames in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        permissions = []
+        for dotted in codenames:
+            app_label, codename = dotted.split(".")
+            permissions.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(permissions)

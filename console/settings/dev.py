@@ -1,0 +1,18 @@
+"""Local development: SQLite and the local moto server unless told otherwise."""
+
+import os
+
+from .base import *  # noqa: F403
+from .base import env, env_bool
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = env("DJANGO_SECRET_KEY") or "dev-only-not-secret"
+AWS_ENDPOINT_URL = env("AWS_ENDPOINT_URL") or "http://127.0.0.1:5000"
+
+# The local AWS accepts any credentials; libraries that build their own sessions
+# (kombu, boto3 default session) need some to be present.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}

@@ -1,0 +1,16 @@
+"""Test settings: the dev defaults plus fast hashing and a file database processes share."""
+
+from .dev import *  # noqa: F403
+from .dev import DATABASES
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Worker and consumer processes open the test database too, so it must be a file.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
+
+# Nothing listens here: a test that reaches for AWS without the local AWS fixture fails
+# at once instead of talking to a developer's running `make run`.
+AWS_ENDPOINT_URL = "http://127.0.0.1:9"
+WORKFLOW_INVENTORY_RECHECK_SECONDS = 1

@@ -1,0 +1,295 @@
+"""Deploy ``infra/template.yaml`` to an AWS endpoint: the local moto server, or AWS.
+
+    python -m infra.deploy --endpoint-url http://127.0.0.1:5000 [--stage dev]
+
+On AWS the template goes through CloudFormation as it is (after ``aws cloudformation
+package``). The local moto server deploys most of it through its CloudFormation too, but
+skips or half-applies some resources; those are taken out of the stack and applied here
+with plain API calls, from the same template:
+
+* ``AWS::StepFunctions::StateMachine``: moto ignores DefinitionSubstitutions, and a machine
+  the stack creates is invisible once state-machine execution is on.
+* resource types in ``LOCAL_APPLIERS`` (other modules register theirs, e.g. alarms).
+
+The template stays the one definition; nothing here names a resource.
+"""
+
+import argparse
+import json
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+TEMPLATE = Path(__file__).resolve().parent / "template.yaml"
+DEFAULT_PREFIX = "ops-console"
+
+logger = logging.getLogger(__name__)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+class Resolver:
+    """Evaluates the intrinsic functions the template uses against deployed resources."""
+
+    def __init__(
+        self,
+        clients: "Clients",
+        parameters: dict[str, str],
+        physical_ids: dict[str, str],
+        resource_types: dict[str, str],
+        stack_name: str,
+    ):
+        self.clients = clients
+        self.parameters = parameters
+        self.physical_ids = physical_ids
+        self.resource_types = resource_types
+        self.stack_name = stack_name
+
+    def pseudo(self, name: str) -> str:
+        match name:
+            case "AWS::AccountId":
+                return self.clients.account_id
+            case "AWS::Region":
+                return self.clients.region
+            case "AWS::StackName":
+                return self.stack_name
+            case "AWS::Partition":
+                return "aws"
+            case "AWS::URLSuffix":
+                return "amazonaws.com"
+        raise KeyError(name)
+
+    def ref(self, name: str) -> str:
+        if name.startswith("AWS::"):
+            return self.pseudo(name)
+        if name in self.parameters:
+            return self.parameters[name]
+        return self.physical_ids[name]
+
+    def get_att(self, logical_id: str, attribute: str) -> str:
+        physical = self.physical_ids[logical_id]
+        kind = self.resource_types[logical_id]
+        if kind == "AWS::SQS::Queue":
+            if attribute == "Arn":
+                return self.clients.sqs.get_queue_attributes(QueueUrl=physical, AttributeNames=["QueueArn"])[
+                    "Attributes"
+                ]["QueueArn"]
+            if attribute == "QueueName":
+                return physical.rsplit("/", 1)[-1]
+            if attribute == "QueueUrl":
+                return physical
+        if kind == "AWS::IAM::Role" and attribute == "Arn":
+            return self.clients.iam.get_role(RoleName=physical)["Role"]["Arn"]
+        if kind == "AWS::S3::Bucket" and attribute == "Arn":
+            return f"arn:aws:s3:::{physical}"
+        if kind == "AWS::SNS::Topic" and attribute == "TopicArn":
+            return physical
+        if kind == "AWS::SNS::Topic" and attribute == "TopicName":
+            return physical.rsplit(":", 1)[-1]
+        if kind == "AWS::StepFunctions::StateMachine" and attribute == "Arn":
+            return physical
+        if kind == "AWS::StepFunctions::StateMachine" and attribute == "Name":
+            return physical.rsplit(":", 1)[-1]
+        raise NotImplementedError(f"Fn::GetAtt {logical_id}.{attribute} ({kind})")
+
+    def sub(self, text: str, variables: dict[str, Any] | None = None) -> str:
+        variables = variables or {}
+
+        def replace(match: re.Match) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(self.evaluate(variables[name]))
+            if "." in name and not name.startswith("AWS::"):
+                logical_id, attribute = name.split(".", 1)
+                return self.get_att(logical_id, attribute)
+            return self.ref(name)
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+    def evaluate(self, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, argument),) = value.items()
+            if key == "Ref":
+                return self.ref(argument)
+            if key == "Fn::GetAtt":
+                logical_id, attribute = argument.split(".", 1) if isinstance(argument, str) else argument
+                return self.get_att(logical_id, attribute)
+            if key == "Fn::Sub":
+                if isinstance(argument, list):
+                    return self.sub(argument[0], argument[1])
+                return self.sub(argument)
+            if key == "Fn::Join":
+                separator, items = argument
+                return separator.join(str(self.evaluate(item)) for item in items)
+        if isinstance(value, dict):
+            return {key: self.evaluate(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.evaluate(item) for item in value]
+        return value
+
+
+class Clients:
+    def __init__(self, endpoint_url: str | None, region: str):
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self._clients: dict[str, Any] = {}
+
+    def __getattr__(self, service: str) -> Any:
+        if service.startswith("_"):
+            raise AttributeError(service)
+        name = {"sfn": "stepfunctions"}.get(service, service)
+        if name not in self._clients:
+            self._clients[name] = boto3.client(name, endpoint_url=self.endpoint_url, region_name=self.region)
+        return self._clients[name]
+
+    @property
+    def account_id(self) -> str:
+        if "_account" not in self._clients:
+            self._clients["_account"] = self.sts.get_caller_identity()["Account"]
+        return self._clients["_account"]
+
+
+Applier = Callable[[str, dict[str, Any], Resolver, Path], str]
+
+
+def apply_state_machine(logical_id: str, properties: dict[str, Any], resolver: Resolver, template_dir: Path) -> str:
+    """Create or update a state machine from its definition file and substitutions."""
+    name = resolver.evaluate(properties["StateMachineName"])
+    role_arn = resolver.evaluate(properties["RoleArn"])
+    definition = state_machine_definition(properties, template_dir, resolver)
+    sfn = resolver.clients.sfn
+    arn = f"arn:aws:states:{resolver.clients.region}:{resolver.clients.account_id}:stateMachine:{name}"
+    try:
+        sfn.describe_state_machine(stateMachineArn=arn)
+        sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=role_arn)
+    except sfn.exceptions.StateMachineDoesNotExist:
+        arn = sfn.create_state_machine(name=name, definition=definition, roleArn=role_arn)["stateMachineArn"]
+    return arn
+
+
+def state_machine_definition(properties: dict[str, Any], template_dir: Path, resolver: Resolver | None = None) -> str:
+    """The definition text with ``DefinitionSubstitutions`` applied (when a resolver is given)."""
+    if "Definition" in properties:
+        text = json.dumps(properties["Definition"])
+    else:
+        text = (template_dir / properties["DefinitionS3Location"]).read_text()
+    if resolver is not None:
+        for key, value in (properties.get("DefinitionSubstitutions") or {}).items():
+            text = text.replace("${" + key + "}", str(resolver.evaluate(value)))
+    return text
+
+
+# Resource types the local engine cannot deploy through its CloudFormation.
+LOCAL_APPLIERS: dict[str, Applier] = {
+    "AWS::StepFunctions::StateMachine": apply_state_machine,
+}
+
+
+def _references(value: Any, names: set[str]) -> bool:
+    text = json.dumps(value)
+    return any(re.search(rf'"(Ref|Fn::GetAtt)": \[?"{re.escape(name)}[".]', text) for name in names) or any(
+        "${" + name in text for name in names
+    )
+
+
+def deploy(
+    *,
+    endpoint_url: str | None,
+    region: str = "us-east-1",
+    stage: str = "dev",
+    prefix: str = DEFAULT_PREFIX,
+    stack_name: str | None = None,
+    api_url: str = "",
+    template_path: Path = TEMPLATE,
+) -> dict[str, str]:
+    """Deploy the stack and the parts applied outside it. Returns the stack's outputs."""
+    clients = Clients(endpoint_url, region)
+    template = load_template(template_path)
+    stack_name = stack_name or f"{prefix}-{stage}"
+    parameters = {"Prefix": prefix, "Stage": stage, "ApiUrl": api_url}
+
+    applied_outside = {
+        logical_id for logical_id, resource in template["Resources"].items() if resource["Type"] in LOCAL_APPLIERS
+    }
+    stack_template = dict(template)
+    stack_template["Resources"] = {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if logical_id not in applied_outside
+    }
+    stack_template["Outputs"] = {
+        key: output for key, output in template.get("Outputs", {}).items() if not _references(output, applied_outside)
+    }
+    _create_or_update_stack(clients.cloudformation, stack_name, stack_template, parameters)
+
+    physical_ids, resource_types = {}, {}
+    for resource in clients.cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]:
+        physical_ids[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
+        resource_types[resource["LogicalResourceId"]] = resource["ResourceType"]
+    resolver = Resolver(clients, parameters, physical_ids, resource_types, stack_name)
+
+    for logical_id in sorted(applied_outside):
+        resource = template["Resources"][logical_id]
+        resource_types[logical_id] = resource["Type"]
+        physical_ids[logical_id] = LOCAL_APPLIERS[resource["Type"]](
+            logical_id, resource.get("Properties", {}), resolver, template_path.parent
+        )
+        logger.info("applied %s (%s) outside the stack", logical_id, resource["Type"])
+
+    return {key: str(resolver.evaluate(output["Value"])) for key, output in template.get("Outputs", {}).items()}
+
+
+def _create_or_update_stack(cloudformation, stack_name: str, template: dict, parameters: dict[str, str]) -> None:
+    arguments = {
+        "StackName": stack_name,
+        "TemplateBody": json.dumps(template),
+        "Parameters": [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
+        "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+    }
+    try:
+        cloudformation.describe_stacks(StackName=stack_name)
+        exists = True
+    except cloudformation.exceptions.ClientError:
+        exists = False
+    if exists:
+        try:
+            cloudformation.update_stack(**arguments)
+        except cloudformation.exceptions.ClientError as exc:
+            if "No updates" not in str(exc):
+                raise
+        waiter = "stack_update_complete"
+    else:
+        cloudformation.create_stack(**arguments)
+        waiter = "stack_create_complete"
+    cloudformation.get_waiter(waiter).wait(StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Deploy infra/template.yaml")
+    parser.add_argument("--endpoint-url", default=None)
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX)
+    parser.add_argument("--stack-name", default=None)
+    parser.add_argument("--api-url", default="")
+    args = parser.parse_args(argv)
+    outputs = deploy(
+        endpoint_url=args.endpoint_url,
+        region=args.region,
+        stage=args.stage,
+        prefix=args.prefix,
+        stack_name=args.stack_name,
+        api_url=args.api_url,
+    )
+    print(json.dumps(outputs, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from orders.lifecycle import OrderStatus
+
+
+class Order(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The customer the order is for (the seed's ``userId``), not the API client that sent it.
+    user_id = models.CharField(max_length=128, db_index=True)
+    total = models.DecimalField(max_digits=14, decimal_places=2)
+    status = models.CharField(max_length=32, choices=OrderStatus.choices, default=OrderStatus.CREATED, db_index=True)
+    status_reason = models.TextField(blank=True)
+    # Bumped by every change; writers update "where version = what I read" (optimistic lock).
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("cancel_order", "Can cancel orders")]
+
+    def __str__(self) -> str:
+        return f"Order {str(self.id)[:8]}"
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, related_name="items", on_delete=models.CASCADE)
+    product_id = models.CharField(max_length=128)
+    name = models.CharField(max_length=255)
+    quantity = models.PositiveIntegerField()
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.name}"
+
+    @property
+    def line_total(self):
+        return self.price * self.quantity
+
+
+class StockLevel(models.Model):
+    """Units on hand for products whose stock is tracked; other products are unlimited."""
+
+    product_id = models.CharField(max_length=128, unique=True)
+    available = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.available}"

@@ -1,0 +1,230 @@
+"""Shared fixtures. The local stack is real: a moto server process (the local AWS) with the
+stack deployed from infra/, a Celery worker process and the queue consumer process, all
+talking to the test database."""
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import connection
+
+from console import aws, devstack, resources, roles
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def wait_for[T](predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.1, what: str = "") -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+@dataclass
+class LocalAws:
+    endpoint: str
+    outputs: dict[str, str]
+    process: subprocess.Popen
+
+
+def _process_env(**extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    path = BASE_DIR / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def local_aws(artifacts_dir: Path):
+    """A moto server process with Step Functions execution on and infra/ deployed to it."""
+    from infra.deploy import deploy
+
+    port = devstack.free_port()
+    log = open(artifacts_dir / "moto.log", "w")
+    process = subprocess.Popen(
+        devstack.moto_command(port), cwd=BASE_DIR, env=_process_env(), stdout=log, stderr=subprocess.STDOUT
+    )
+    devstack.wait_for_port(port, process=process)
+    endpoint = f"http://127.0.0.1:{port}"
+    wait_for(lambda: "ready" in (artifacts_dir / "moto.log").read_text(), timeout=15, what="moto to be ready")
+    previous = settings.AWS_ENDPOINT_URL
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    settings.AWS_ENDPOINT_URL = endpoint
+    aws.reset_clients()
+    resources.reset_cache()
+    _reset_celery()
+    outputs = deploy(
+        endpoint_url=endpoint, region=settings.AWS_REGION, stage=settings.STAGE, prefix=settings.RESOURCE_PREFIX
+    )
+    yield LocalAws(endpoint, outputs, process)
+    settings.AWS_ENDPOINT_URL = previous
+    aws.reset_clients()
+    resources.reset_cache()
+    _reset_celery()
+    _stop(process)
+    log.close()
+
+
+def _reset_celery() -> None:
+    from console.celery import app, configure_broker
+
+    # Connections made for the previous endpoint must not be reused.
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+    configure_broker(app)
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    user = db["USER"] or "postgres"
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@dataclass
+class Workers:
+    worker: subprocess.Popen
+    consumer: subprocess.Popen
+
+
+@pytest.fixture(scope="session")
+def stack(local_aws: LocalAws, django_db_setup, django_db_blocker, artifacts_dir: Path):
+    """The local AWS plus a real Celery worker and the queue consumer, on the test database."""
+    env = _process_env(
+        DJANGO_SETTINGS_MODULE="console.settings.dev",
+        DATABASE_URL=database_url(),
+        AWS_ENDPOINT_URL=local_aws.endpoint,
+        # Fast inventory re-checks so the wait loop is testable.
+        WORKFLOW_INVENTORY_RECHECK_SECONDS=str(settings.WORKFLOW_INVENTORY_RECHECK_SECONDS),
+        WORKFLOW_APPROVAL_TIMEOUT_SECONDS=str(settings.WORKFLOW_APPROVAL_TIMEOUT_SECONDS),
+        ORDER_VALIDATION_MAX_TOTAL=str(settings.ORDER_VALIDATION_MAX_TOTAL),
+    )
+    worker_log = open(artifacts_dir / "worker.log", "w")
+    consumer_log = open(artifacts_dir / "consumer.log", "w")
+    worker = subprocess.Popen(
+        devstack.worker_command(concurrency=2), cwd=BASE_DIR, env=env, stdout=worker_log, stderr=subprocess.STDOUT
+    )
+    consumer = subprocess.Popen(
+        devstack.consumer_command(), cwd=BASE_DIR, env=env, stdout=consumer_log, stderr=subprocess.STDOUT
+    )
+    wait_for(lambda: "ready." in (artifacts_dir / "worker.log").read_text(), timeout=60, what="the Celery worker")
+    wait_for(
+        lambda: len(re.findall("polling", (artifacts_dir / "consumer.log").read_text())) >= 2,
+        timeout=60,
+        what="the queue consumer",
+    )
+    yield local_aws
+    for process in (consumer, worker):
+        _stop(process)
+    worker_log.close()
+    consumer_log.close()
+
+
+# --- Users ---------------------------------------------------------------------------------
+
+
+def make_user(username: str, role: str | None, *, staff: bool = True):
+    from django.apps import apps
+    from django.contrib.auth import get_user_model
+
+    if role and not Group.objects.filter(name=role).exists():
+        # Transactional tests flush the tables, groups from the data migration included.
+        roles.sync_roles(apps)
+
+    user = get_user_model().objects.create_user(username=username, password="x-" + username, is_staff=staff)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def operator(db):
+    return make_user("olivia-operator", roles.OPERATOR)
+
+
+@pytest.fixture
+def second_operator(db):
+    return make_user("oscar-operator", roles.OPERATOR)
+
+
+@pytest.fixture
+def support_user(db):
+    return make_user("sam-support", roles.SUPPORT)
+
+
+@pytest.fixture
+def api_user(db):
+    return make_user("shop-backend", roles.API_CLIENT, staff=False)
+
+
+@pytest.fixture
+def api_token(api_user) -> str:
+    from knox.models import AuthToken
+
+    return AuthToken.objects.create(user=api_user)[1]
+
+
+@pytest.fixture
+def api(api_token):
+    """A DRF test client authenticated with a bearer token."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token}")
+    return client
+
+
+def csrf_post(client, page_url: str, url: str, data: dict[str, Any] | None = None):
+    """POST as a browser does: load the page, take its CSRF token, submit with it."""
+    page = client.get(page_url)
+    assert page.status_code == 200, page.status_code
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())
+    assert token, "the page has no CSRF token"
+    return client.post(url, {**(data or {}), "csrfmiddlewaretoken": token.group(1)})
+
+
+@pytest.fixture
+def console_client(client):
+    """A Django test client that enforces CSRF like a browser session."""
+    from django.test import Client
+
+    return Client(enforce_csrf_checks=True)

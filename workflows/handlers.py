@@ -1,0 +1,43 @@
+"""Lambda functions for the workflow queues, wired in ``zappa_settings.json`` ``events``.
+
+Each takes an SQS batch event and reports partial batch failure (``batchItemFailures``):
+a message that could not be handled is retried alone and, after the queue's
+maxReceiveCount, moves to its dead-letter queue.
+"""
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from workflows.services import TaskMessage, approval_request, step_task_run, workflow_start_missing
+
+logger = logging.getLogger(__name__)
+
+
+def _each_record(event: dict[str, Any], handle: Callable[[TaskMessage], Any]) -> dict[str, Any]:
+    failures = []
+    for record in event.get("Records", []):
+        message_id = record.get("messageId", "")
+        try:
+            message = TaskMessage.parse(json.loads(record["body"]))
+            handle(message)
+        except Exception:
+            logger.exception("message %s from %s failed", message_id, record.get("eventSourceARN"))
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def step_tasks(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Runs workflow steps (ValidateOrder, CheckInventory, ...) and answers Step Functions."""
+    return _each_record(event, lambda message: step_task_run(message=message))
+
+
+def approval_tasks(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Stores each approval task as a pending approval for operators."""
+    return _each_record(event, lambda message: approval_request(message=message))
+
+
+def start_missing_executions(event: dict[str, Any], context: Any = None) -> dict[str, int]:
+    """Scheduled: starts the workflow of orders whose start job was lost."""
+    return {"started": workflow_start_missing()}

@@ -1,0 +1,115 @@
+import hashlib
+
+from django.conf import settings
+from django.db import models
+
+
+class Execution(models.Model):
+    """A Step Functions execution we started, as last seen."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Not started yet"
+        RUNNING = "RUNNING", "Running"
+        SUCCEEDED = "SUCCEEDED", "Succeeded"
+        FAILED = "FAILED", "Failed"
+        TIMED_OUT = "TIMED_OUT", "Timed out"
+        ABORTED = "ABORTED", "Aborted"
+
+    order = models.ForeignKey("orders.Order", related_name="executions", on_delete=models.CASCADE)
+    name = models.CharField(max_length=80, unique=True)
+    arn = models.CharField(max_length=256, blank=True, db_index=True)
+    state_machine = models.CharField(max_length=80)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    current_state = models.CharField(max_length=80, blank=True)
+    error = models.CharField(max_length=256, blank=True)
+    cause = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in {self.Status.PENDING, self.Status.RUNNING}
+
+
+class StepRun(models.Model):
+    """One callback task of an execution: received from its queue, answered by our handler."""
+
+    class Status(models.TextChoices):
+        STARTED = "STARTED", "Started"
+        SUCCEEDED = "SUCCEEDED", "Succeeded"
+        FAILED = "FAILED", "Failed"
+
+    execution = models.ForeignKey(Execution, related_name="steps", on_delete=models.CASCADE)
+    step = models.CharField(max_length=80)
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.STARTED)
+    # Set once Step Functions acknowledged our answer; a redelivered message whose step
+    # already ran only re-sends the recorded answer, it never runs the step twice.
+    answered_at = models.DateTimeField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    error = models.CharField(max_length=256, blank=True)
+    cause = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.step} ({self.status})"
+
+
+class Approval(models.Model):
+    """A human decision the workflow waits for, holding the task token that resumes it."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        APPROVED = "APPROVED", "Approved"
+        REJECTED = "REJECTED", "Rejected"
+        EXPIRED = "EXPIRED", "Expired"
+        CLOSED = "CLOSED", "Closed (task no longer exists)"
+        INVALID = "INVALID", "Invalid task token"
+        CANCELLED = "CANCELLED", "Cancelled with the order"
+
+    order = models.ForeignKey("orders.Order", related_name="approvals", on_delete=models.CASCADE)
+    execution = models.ForeignKey(Execution, null=True, blank=True, related_name="approvals", on_delete=models.SET_NULL)
+    state_name = models.CharField(max_length=80)
+    # Secret-like: resumes the execution. Never shown, logged or put in a link.
+    task_token = models.TextField()
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    requested_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    # A decision is recorded first, then delivered to Step Functions; until delivered_at is
+    # set, the delivery can be retried (the decision itself is never taken twice).
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    aws_request_id = models.CharField(max_length=64, blank=True)
+    outcome_detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+        permissions = [("decide_approval", "Can approve or reject orders")]
+
+    def __str__(self) -> str:
+        return f"Approval for {self.order}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.Status.PENDING
+
+
+def token_digest(task_token: str) -> str:
+    return hashlib.sha256(task_token.encode()).hexdigest()

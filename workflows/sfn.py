@@ -1,0 +1,108 @@
+"""The only module that talks to Step Functions.
+
+AWS errors become our own exceptions with plain meanings. Note the engines differ: AWS
+answers a used or expired token with ``TaskTimedOut``; the local engine answers
+``InvalidToken``. Both mean the task is no longer open, and callers treat them alike.
+"""
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from console import aws
+
+
+class TaskNotOpen(Exception):
+    """The callback task can no longer be completed. ``status`` is the plain reason."""
+
+    status = "closed"
+
+    def __init__(self, message: str, aws_code: str = ""):
+        self.aws_code = aws_code
+        super().__init__(message)
+
+
+class TaskExpired(TaskNotOpen):
+    status = "expired"
+
+
+class TaskClosed(TaskNotOpen):
+    status = "closed"
+
+
+class TaskTokenInvalid(TaskNotOpen):
+    status = "invalid"
+
+
+_TASK_ERRORS = {
+    "TaskTimedOut": TaskExpired,
+    "TaskDoesNotExist": TaskClosed,
+    "InvalidToken": TaskTokenInvalid,
+}
+
+
+def _sfn():
+    return aws.client("stepfunctions")
+
+
+def _raise_task_error(exc: ClientError) -> None:
+    code = aws.error_code(exc)
+    error_class = _TASK_ERRORS.get(code)
+    if error_class is not None:
+        raise error_class(exc.response.get("Error", {}).get("Message", code), aws_code=code) from exc
+    raise exc
+
+
+def start_execution(*, state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
+    """Start an execution with a deterministic name; starting it again is harmless.
+
+    Returns the execution ARN. If one with this name already exists, its ARN is returned.
+    """
+    try:
+        response = _sfn().start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))
+        return response["executionArn"]
+    except ClientError as exc:
+        if aws.error_code(exc) != "ExecutionAlreadyExists":
+            raise
+        return execution_arn(state_machine_arn=state_machine_arn, name=name)
+
+
+def execution_arn(*, state_machine_arn: str, name: str) -> str:
+    return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+
+
+def send_task_success(*, task_token: str, output: dict[str, Any]) -> str:
+    """Complete a callback task. Returns the AWS request id. Raises TaskNotOpen."""
+    try:
+        response = _sfn().send_task_success(taskToken=task_token, output=json.dumps(output))
+    except ClientError as exc:
+        _raise_task_error(exc)
+    return response.get("ResponseMetadata", {}).get("RequestId", "")
+
+
+def send_task_failure(*, task_token: str, error: str, cause: str) -> str:
+    """Fail a callback task. Returns the AWS request id. Raises TaskNotOpen."""
+    try:
+        response = _sfn().send_task_failure(taskToken=task_token, error=error[:256], cause=cause[:32768])
+    except ClientError as exc:
+        _raise_task_error(exc)
+    return response.get("ResponseMetadata", {}).get("RequestId", "")
+
+
+def describe_execution(*, execution_arn: str) -> dict[str, Any]:
+    return _sfn().describe_execution(executionArn=execution_arn)
+
+
+def execution_history(*, execution_arn: str, newest_first: bool = True, limit: int = 100) -> list:
+    response = _sfn().get_execution_history(executionArn=execution_arn, reverseOrder=newest_first, maxResults=limit)
+    return response["events"]
+
+
+def current_state(*, execution_arn: str) -> str:
+    """The name of the last state the execution entered ('' if none yet)."""
+    for event in execution_history(execution_arn=execution_arn, newest_first=True, limit=50):
+        for key, details in event.items():
+            if key.endswith("StateEnteredEventDetails"):
+                return details.get("name", "")
+    return ""
