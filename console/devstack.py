@@ -186,9 +186,10 @@ def main(argv: list[str] | None = None) -> None:
                     stopping.set()
             stopping.wait(0.5)
     finally:
+        # In reverse order, each gone before the next stops: the local AWS goes last, so
+        # nothing is left polling a server that is no longer there.
         for child in reversed(children):
             child.stop()
-        for child in reversed(children):
             child.wait(timeout=10)
 
 
