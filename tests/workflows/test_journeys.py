@@ -75,6 +75,10 @@ def test_an_approved_order_runs_through_fulfilment_and_completes(
     assert approval.expires_at is not None
 
     console_client.force_login(operator)
+    order_page = console_client.get(reverse("admin:orders_order_change", args=[order_id])).content.decode()
+    assert "RequestApproval" in order_page and "RUNNING" in order_page  # live state of the execution
+    assert reverse("admin:workflows_approval_approve", args=[approval.pk]) in order_page
+    assert "Widget" in order_page
     inbox = reverse("admin:workflows_approval_changelist")
     clicked = time.monotonic()
     response = csrf_post(console_client, inbox, reverse("admin:workflows_approval_approve", args=[approval.pk]))
