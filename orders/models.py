@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from orders.lifecycle import OrderStatus
 
@@ -27,6 +28,39 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"Order {str(self.id)[:8]}"
+
+
+class OrderEvent(models.Model):
+    """One change to an order, appended in the same transaction as the change.
+
+    ``(order, version)`` is unique: two writers that read the same version cannot both
+    append, which is the optimistic lock. The table is also the outbox: ``published_at``
+    stays empty until the relay has published the event.
+    """
+
+    # The event id: carried with the published message, so consumers can drop duplicates.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    order = models.ForeignKey(Order, related_name="events", on_delete=models.CASCADE, db_index=False)
+    version = models.PositiveIntegerField()
+    event_type = models.CharField(max_length=64)
+    data = models.JSONField(default=dict)
+    correlation_id = models.CharField(max_length=64, blank=True)
+    causation_id = models.CharField(max_length=64, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["order", "version"]
+        constraints = [models.UniqueConstraint(fields=["order", "version"], name="order_event_version_unique")]
+        indexes = [
+            models.Index(
+                fields=["created_at"], name="order_event_unpublished", condition=models.Q(published_at__isnull=True)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} v{self.version} of {self.order_id}"
 
 
 class OrderItem(models.Model):

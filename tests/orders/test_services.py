@@ -108,3 +108,58 @@ def test_cancel_closes_a_pending_approval_and_fails_its_task_after_commit(api_us
     send_failure.assert_called_once_with(task_token="tok", error="OrderCancelled", cause="customer asked")
     order.refresh_from_db()
     assert order.status == OrderStatus.CANCELLED and order.status_reason == "customer asked"
+
+
+def test_every_change_appends_the_next_event_with_the_same_correlation():
+    from orders.models import OrderEvent
+
+    order = services.order_create(
+        user_id="c", items=[{"product_id": "p", "name": "n", "quantity": 1, "price": 5}], start_workflow=False
+    )
+    services.order_transition(order_id=order.pk, to_status=OrderStatus.VALIDATED)
+    services.order_transition(order_id=order.pk, to_status=OrderStatus.FAILED, reason="test")
+    events = list(OrderEvent.objects.filter(order=order))
+    assert [(e.version, e.event_type) for e in events] == [
+        (1, "OrderCreated"),
+        (2, "OrderValidated"),
+        (3, "OrderFailed"),
+    ]
+    assert events[0].data["items"] == [{"productId": "p", "name": "n", "quantity": 1, "price": "5.00"}]
+    assert len({e.correlation_id for e in events}) == 1
+    assert events[2].causation_id == str(events[1].id)
+    assert events[2].data == {"status": "FAILED", "previousStatus": "VALIDATED", "reason": "test"}
+    order.refresh_from_db()
+    assert order.version == 3
+
+
+def test_two_writers_cannot_append_the_same_version():
+    from django.db import IntegrityError, transaction
+
+    from orders.models import OrderEvent
+
+    order = OrderFactory()
+    OrderEvent.objects.create(order=order, version=2, event_type="OrderValidated")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OrderEvent.objects.create(order=order, version=2, event_type="OrderCancelled")
+
+
+def test_a_writer_whose_version_was_taken_retries_on_the_new_state():
+    from orders.models import OrderEvent
+
+    order = OrderFactory(status=OrderStatus.VALIDATED)
+    stale = Order.objects.get(pk=order.pk)
+    # A rival already appended version 2 and cancelled the order; we still hold version 1.
+    OrderEvent.objects.create(order=order, version=2, event_type="OrderCancelled", data={"status": "CANCELLED"})
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.CANCELLED, version=2)
+    real_get = Order.objects.get
+    reads = []
+
+    def stale_first(*args, **kwargs):
+        reads.append(1)
+        return stale if len(reads) == 1 else real_get(*args, **kwargs)
+
+    with mock.patch.object(Order.objects, "get", side_effect=stale_first):
+        with pytest.raises(InvalidTransition) as raised:
+            services.order_transition(order_id=order.pk, to_status=OrderStatus.AWAITING_APPROVAL)
+    assert len(reads) == 2 and raised.value.current == OrderStatus.CANCELLED
+    assert OrderEvent.objects.filter(order=order).count() == 1  # nothing appended by the loser
