@@ -43,7 +43,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 
 
 def sync_roles(apps, schema_editor=None) -> None:
-    """Create the groups and give each exactly its role's permissions."""
+    """Create the groups and give each exactly its role's permissions.
+
+    Permissions whose app has not migrated yet are skipped: every migration that adds a
+    permission a role names calls this again, so the groups end complete.
+    """
     from django.contrib.auth.management import create_permissions
 
     for app_config in apps.get_app_configs():
