@@ -7,6 +7,9 @@ class ConsoleConfig(AppConfig):
     verbose_name = "Operations"
     default_auto_field = "django.db.models.BigAutoField"
 
+    def ready(self) -> None:
+        from console import schema  # noqa: F401  (registers the bearer scheme with drf-spectacular)
+
 
 class ConsoleAdminConfig(AdminConfig):
     """The Django admin, with the operations console as its default site."""

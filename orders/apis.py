@@ -10,6 +10,7 @@ DELETE /api/orders/{id}          cancel -> 204
 import uuid
 
 from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -71,6 +72,20 @@ def _order_or_404(order_id: str) -> Order:
         raise Http404("No order with this id.") from None
 
 
+class ProblemSerializer(serializers.Serializer):
+    """The error body of every endpoint (RFC 9457 problem details)."""
+
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    code = serializers.CharField()
+    detail = serializers.CharField(required=False)
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+PROBLEM = OpenApiResponse(ProblemSerializer, description="Problem details")
+
+
 def _conflict(exc: Exception, field: str = "status") -> Response:
     return problem(status.HTTP_409_CONFLICT, "Conflict.", "conflict", str(exc), {field: [str(exc)]})
 
@@ -78,6 +93,11 @@ def _conflict(exc: Exception, field: str = "status") -> Response:
 class OrderListCreateApi(APIView):
     queryset = Order.objects.none()  # tells ModelPermissions which model this is
 
+    @extend_schema(
+        operation_id="orders_list",
+        parameters=[OrderListFilterSerializer, OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
+        responses={200: OrderOutputSerializer(many=True), 400: PROBLEM},
+    )
     def get(self, request: Request) -> Response:
         filters = OrderListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -85,6 +105,11 @@ class OrderListCreateApi(APIView):
         page = paginator.paginate_queryset(selectors.order_list(filters=filters.validated_data), request, self)
         return paginator.get_paginated_response(OrderOutputSerializer(page, many=True).data)
 
+    @extend_schema(
+        operation_id="orders_create",
+        request=OrderCreateInputSerializer,
+        responses={201: OrderOutputSerializer, 400: PROBLEM},
+    )
     def post(self, request: Request) -> Response:
         payload = OrderCreateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -105,9 +130,15 @@ class OrderDetailApi(APIView):
     queryset = Order.objects.none()
     required_permissions = {"DELETE": ["orders.cancel_order"]}
 
+    @extend_schema(operation_id="orders_retrieve", responses={200: OrderOutputSerializer, 404: PROBLEM})
     def get(self, request: Request, order_id: str) -> Response:
         return Response(OrderOutputSerializer(_order_or_404(order_id)).data)
 
+    @extend_schema(
+        operation_id="orders_cancel",
+        responses={204: None, 404: PROBLEM, 409: PROBLEM},
+        description="Cancels the order.",
+    )
     def delete(self, request: Request, order_id: str) -> Response:
         order = _order_or_404(order_id)
         try:
@@ -123,6 +154,11 @@ class OrderStatusApi(APIView):
     queryset = Order.objects.none()
     required_permissions = {"PUT": ["orders.change_order"]}
 
+    @extend_schema(
+        operation_id="orders_status_update",
+        request=OrderStatusInputSerializer,
+        responses={200: OrderOutputSerializer, 400: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+    )
     def put(self, request: Request, order_id: str) -> Response:
         order = _order_or_404(order_id)
         payload = OrderStatusInputSerializer(data=request.data)
