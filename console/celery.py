@@ -48,4 +48,4 @@ def configure_broker(sender: Celery = app) -> None:
     sender.conf.broker_connection_retry_on_startup = True
 
 
-app.autodiscover_tasks(["workflows"])
+app.autodiscover_tasks(["workflows", "media"])

@@ -46,6 +46,25 @@ def _state_machine_arn(name: str, endpoint: str | None) -> str:
     raise LookupError(f"state machine {name!r} is not deployed")
 
 
+# --- Files bucket (media uploads, incoming CSV) ------------------------------------------
+FILES_BUCKET = "files"
+FILES_EVENTS_QUEUE = "files-events"
+
+
+def files_bucket() -> str:
+    """The stage's files bucket: ``FILES_BUCKET``, or ``<prefix>-<stage>-files-<account>``."""
+    if settings.FILES_BUCKET:
+        return settings.FILES_BUCKET
+    return _files_bucket(resource_name(FILES_BUCKET), settings.AWS_ENDPOINT_URL)
+
+
+@lru_cache(maxsize=16)
+def _files_bucket(base_name: str, endpoint: str | None) -> str:
+    account = aws.client("sts").get_caller_identity()["Account"]
+    return f"{base_name}-{account}"
+
+
 def reset_cache() -> None:
     _queue_url.cache_clear()
     _state_machine_arn.cache_clear()
+    _files_bucket.cache_clear()

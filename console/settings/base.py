@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "console.apps.ConsoleConfig",
     "orders",
     "workflows",
+    "media",
 ]
 
 MIDDLEWARE = [
@@ -204,3 +205,29 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
     },
 }
+
+# --- Media and CSV ingestion -------------------------------------------------------------
+# The stage's files bucket (infra: FilesBucket). Empty: derived from the naming rule
+# <prefix>-<stage>-files-<account id>, the account read once from STS.
+FILES_BUCKET = env("FILES_BUCKET", "")
+# Presigned POST uploads: how long the form is valid, and the limits its policy enforces.
+UPLOAD_URL_EXPIRES_SECONDS = env_int("UPLOAD_URL_EXPIRES_SECONDS", 900)
+MEDIA_UPLOAD_MAX_BYTES = env_int("MEDIA_UPLOAD_MAX_BYTES", 25 * 1024 * 1024)
+CSV_UPLOAD_MAX_BYTES = env_int("CSV_UPLOAD_MAX_BYTES", 2 * 1024 * 1024 * 1024)
+MEDIA_CONTENT_TYPES = env_list(
+    "MEDIA_CONTENT_TYPES", "image/jpeg,image/png,image/gif,image/webp,application/pdf,text/plain"
+)
+# Thumbnails: longest side in pixels; images larger than this many pixels are not decoded.
+MEDIA_THUMBNAIL_SIZE = env_int("MEDIA_THUMBNAIL_SIZE", 256)
+MEDIA_MAX_IMAGE_PIXELS = env_int("MEDIA_MAX_IMAGE_PIXELS", 50_000_000)
+# Order CSV ingestion: files are split into chunks of about this many bytes, each a job.
+CSV_IMPORT_CHUNK_BYTES = env_int("CSV_IMPORT_CHUNK_BYTES", 8 * 1024 * 1024)
+# "workflow": imported orders start the order workflow like API orders (throttled);
+# "history": they are imported as already decided history (CSV_IMPORT_HISTORY_STATUS).
+CSV_IMPORT_MODE = env("CSV_IMPORT_MODE", "workflow")
+CSV_IMPORT_HISTORY_STATUS = env("CSV_IMPORT_HISTORY_STATUS", "APPROVED")
+# Workflow starts of imported orders: this many per job, at most this many per second.
+CSV_IMPORT_WORKFLOW_BATCH = env_int("CSV_IMPORT_WORKFLOW_BATCH", 50)
+CSV_IMPORT_WORKFLOW_STARTS_PER_SECOND = env_int("CSV_IMPORT_WORKFLOW_STARTS_PER_SECOND", 20)
+# A running chunk untouched for this long is considered lost and is queued again.
+CSV_IMPORT_STALLED_SECONDS = env_int("CSV_IMPORT_STALLED_SECONDS", 15 * 60)

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class MediaConfig(AppConfig):
+    name = "media"
+    verbose_name = "Media and imports"
+    default_auto_field = "django.db.models.BigAutoField"

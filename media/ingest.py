@@ -1,0 +1,84 @@
+"""Turning one chunk of an order CSV into orders: what both database paths share.
+
+``chunk_ingest`` runs inside the caller's transaction and either writes the chunk's
+orders (items, ``OrderCreated`` events, external references) and rejected rows, or, when
+``write`` is false (dry runs, the check pass of strict imports), only finds the rejected
+rows. PostgreSQL takes the set-based path (COPY into a staging table, then INSERT ...
+SELECT); other databases take batched bulk inserts. Both apply the same rules:
+
+* a row failing a cell check is rejected with its line, column and reason;
+* a row repeating another row of the same order exactly is rejected as a duplicate;
+* an order whose rows name different customers, or with any rejected row, is not
+  imported, and its other rows are reported as such (no order is imported half);
+* an order whose external reference was imported before is not imported again.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from media import csv_format as fmt
+from media.models import Import, ImportChunk
+from orders.lifecycle import OrderStatus
+
+PREVIEW_ROWS = 20
+
+
+@dataclass
+class ChunkResult:
+    rows: int = 0
+    rows_ok: int = 0
+    rows_rejected: int = 0
+    orders_ok: int = 0
+    preview: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OrderDefaults:
+    """What every order of an import gets besides its CSV values."""
+
+    status: str
+    created_by_id: int | None
+    actor_name: str
+    correlation_id: str
+    causation_id: str
+
+
+def order_defaults(import_run: Import) -> OrderDefaults:
+    if import_run.mode == Import.Mode.HISTORY:
+        status = settings.CSV_IMPORT_HISTORY_STATUS
+        if status not in OrderStatus.values:
+            raise ValueError(f"CSV_IMPORT_HISTORY_STATUS={status!r} is not an order status")
+    else:
+        status = OrderStatus.CREATED
+    creator = import_run.created_by
+    return OrderDefaults(
+        status=status,
+        created_by_id=import_run.created_by_id,
+        actor_name=creator.get_username() if creator else "",
+        correlation_id=import_run.correlation_id or f"import-{import_run.pk}",
+        causation_id=str(import_run.pk),
+    )
+
+
+def reason_text(code: int, detail: str = "") -> tuple[str, str]:
+    """(column, reason) of a problem code; ``detail`` completes cross-row reasons."""
+    check = fmt.CHECKS_BY_CODE.get(code)
+    if check is not None:
+        return check.column, f"{check.column} {check.reason}"
+    return {
+        fmt.DUPLICATE_ROW: ("", f"duplicate: repeats line {detail} of the same order"),
+        fmt.CUSTOMER_CONFLICT: (fmt.USER, f"the rows of this order name different customers ({detail})"),
+        fmt.ORDER_HAS_REJECTED_ROW: ("", f"not imported: line {detail} of the same order was rejected"),
+        fmt.ALREADY_IMPORTED: (fmt.REFERENCE, f"order already imported ({detail})"),
+    }.get(code, ("", detail))
+
+
+def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview: bool = False) -> ChunkResult:
+    if connection.vendor == "postgresql":
+        from media import ingest_postgres as path
+    else:
+        from media import ingest_generic as path
+    return path.chunk_ingest(import_run=import_run, chunk=chunk, write=write, preview=preview)

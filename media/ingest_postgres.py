@@ -1,0 +1,380 @@
+"""A chunk into orders on PostgreSQL, set-based.
+
+1. The chunk's bytes go from S3 straight into COPY (psycopg 3) into a temporary staging
+   table: PostgreSQL parses the CSV; Python only moves blocks. A chunk COPY cannot take
+   as it is (a malformed record, a quoted line break, mixed line endings) is re-read by
+   Python's csv module instead (``media.csv_rows``), which finds the exact line of every
+   record, and its well-formed records are copied in.
+2. One UPDATE marks every row failing a cell check (the same checks as the Python path,
+   ``media.csv_format.CHECKS``), then duplicates, then the orders that cannot be imported.
+3. INSERT ... SELECT writes orders, external references, ``OrderCreated`` events (data
+   built by ``jsonb_build_object`` in the shape ``orders.services.order_create`` writes),
+   items and rejected rows, a handful of statements per chunk whatever its size.
+
+Column lists come from the models' metadata; columns we do not set get the field's
+default, so a column added to the orders tables later does not break the import.
+"""
+
+import logging
+import time
+from typing import Any
+
+import psycopg
+from django.db import connection, models
+
+from media import csv_format as fmt
+from media import s3
+from media.csv_rows import KEPT_CELL_CHARS, iter_records, kept_cells
+from media.ingest import PREVIEW_ROWS, ChunkResult, order_defaults, reason_text
+from media.models import Import, ImportChunk, ImportedOrder, RejectedRow
+from orders.lifecycle import OrderStatus
+from orders.models import Order, OrderEvent, OrderItem
+from orders.services import EVENT_TYPES
+
+logger = logging.getLogger(__name__)
+
+STAGE = "media_csv_stage"
+ORDERS = "media_csv_stage_orders"
+DUPLICATES = "media_csv_stage_duplicates"
+PG_ENCODINGS = {"utf-8": "UTF8", "latin-1": "LATIN1"}
+
+# COPY refuses a chunk for these; Python then reads it record by record.
+_COPY_REFUSALS = (
+    psycopg.errors.BadCopyFileFormat,
+    psycopg.errors.CharacterNotInRepertoire,
+    psycopg.errors.UntranslatableCharacter,
+    psycopg.errors.InvalidTextRepresentation,
+    psycopg.errors.ProgramLimitExceeded,
+)
+
+
+def _table(model: type[models.Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _column(model: type[models.Model], name: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+def _insert(
+    model: type[models.Model], given: dict[str, str | tuple[str, list]], source_sql: str, source_params=()
+) -> tuple[str, list[Any]]:
+    """``INSERT INTO model (...) SELECT ... <source_sql>``. ``given`` maps field names to a
+    SQL expression, or to (expression, parameters). Other concrete fields take their
+    default as a parameter, except auto primary keys and fields with a database default."""
+    columns, expressions, params = [], [], []
+    for model_field in model._meta.concrete_fields:
+        value = given.get(model_field.name, given.get(model_field.attname))
+        if value is not None:
+            expression, value_params = value if isinstance(value, tuple) else (value, [])
+            expressions.append(expression)
+            params.extend(value_params)
+        elif isinstance(model_field, models.AutoField | models.BigAutoField | models.SmallAutoField):
+            continue
+        elif getattr(model_field, "db_default", models.NOT_PROVIDED) is not models.NOT_PROVIDED:
+            continue
+        else:
+            expressions.append("%s")
+            params.append(model_field.get_db_prep_save(model_field.get_default(), connection))
+        columns.append(connection.ops.quote_name(model_field.column))
+    sql = f"INSERT INTO {_table(model)} ({', '.join(columns)}) SELECT {', '.join(expressions)} {source_sql}"
+    return sql, params + list(source_params)
+
+
+class _Timer:
+    def __init__(self, chunk: ImportChunk):
+        self.chunk = chunk
+        self.last = time.perf_counter()
+        self.steps: list[str] = []
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        self.steps.append(f"{step}={now - self.last:.2f}s")
+        self.last = now
+
+    def log(self) -> None:
+        logger.info("chunk %s of import %s: %s", self.chunk.index, self.chunk.import_run_id, " ".join(self.steps))
+
+
+def _session_tuning(cursor) -> None:
+    # Staging tables live in session-local buffers (8 MB by default: a chunk would spill
+    # to disk) and the aggregations want memory; JIT compilation costs more than it saves
+    # for statements this simple. temp_buffers can only change before a session's first
+    # temporary table, so a reused connection keeps what it had.
+    cursor.execute("SET LOCAL work_mem = '128MB'")
+    cursor.execute("SET LOCAL jit = off")
+    try:
+        cursor.execute("SAVEPOINT media_tuning")
+        cursor.execute("SET temp_buffers = '256MB'")
+        cursor.execute("RELEASE SAVEPOINT media_tuning")
+    except psycopg.Error:
+        cursor.execute("ROLLBACK TO SAVEPOINT media_tuning")
+
+
+def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview: bool = False) -> ChunkResult:
+    timer = _Timer(chunk)
+    field_count = len(import_run.columns)
+    cells = [f"c{index}" for index in range(field_count)]
+    header = fmt.header_parse(import_run.columns)
+    cell = {column: f"btrim(s.c{header.positions[column]}, E' \\t')" for column in fmt.COLUMNS}
+    result = ChunkResult()
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor, for COPY
+        _session_tuning(cursor)
+        cursor.execute(f"DROP TABLE IF EXISTS {STAGE}, {ORDERS}, {DUPLICATES}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {STAGE} (line bigint GENERATED BY DEFAULT AS IDENTITY "
+            f"(START WITH {int(chunk.first_line)}), {', '.join(f'{c} text' for c in cells)}, "
+            "problem smallint, detail text) ON COMMIT DROP"
+        )
+        structural = _stage(raw, import_run, chunk, cells)
+        timer("copy")
+        cursor.execute(f"ANALYZE {STAGE}")
+
+        # Cell checks: one pass, the first failing check's code per row.
+        problem = fmt.sql_problem_code(cell)
+        cursor.execute(f"UPDATE {STAGE} s SET problem = {problem} WHERE {problem} IS NOT NULL")
+        timer("checks")
+
+        # Exact repeats of a row of the same order.
+        key = ", ".join(cell[column] for column in fmt.COLUMNS)
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {DUPLICATES} ON COMMIT DROP AS "
+            f"SELECT min(line) AS first, array_agg(line) AS lines FROM {STAGE} s WHERE problem IS NULL "
+            f"GROUP BY {key} HAVING count(*) > 1"
+        )
+        cursor.execute(
+            f"UPDATE {STAGE} s SET problem = {fmt.DUPLICATE_ROW}, detail = d.first::text "
+            f"FROM (SELECT first, unnest(lines) AS line FROM {DUPLICATES}) d WHERE s.line = d.line AND d.line <> d.first"
+        )
+        timer("duplicates")
+
+        # One row per order: what its event needs, and whether it can be imported.
+        defaults = order_defaults(import_run)
+        quantity, price = f"({cell[fmt.QUANTITY]})::integer", f"({cell[fmt.PRICE]})::numeric(12,2)"
+        good = "s.problem IS NULL"
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {ORDERS} ON COMMIT DROP AS "
+            f"SELECT gen_random_uuid() AS id, {cell[fmt.REFERENCE]} AS reference, min(s.line) AS first_line, "
+            f"min({cell[fmt.USER]}) FILTER (WHERE {good}) AS user_id, "
+            f"max({cell[fmt.USER]}) FILTER (WHERE {good}) AS user_max, "
+            f"min(s.line) FILTER (WHERE s.problem IS NOT NULL AND s.problem <> {fmt.DUPLICATE_ROW}) AS bad_line, "
+            f"count(*) FILTER (WHERE {good}) AS good_rows, "
+            f"sum({quantity} * {price}) FILTER (WHERE {good}) AS total, "
+            # Items in file order: the staging table is read in insertion order (a temporary
+            # table is never scanned in parallel), which is line order.
+            f"jsonb_agg(jsonb_build_object('productId', {cell[fmt.PRODUCT]}, 'name', {cell[fmt.NAME]}, "
+            f"'quantity', {quantity}, 'price', ({price})::text)) FILTER (WHERE {good}) AS items, "
+            "NULL::smallint AS problem, NULL::text AS detail "
+            f"FROM {STAGE} s WHERE {cell[fmt.REFERENCE]} <> '' GROUP BY 2"
+        )
+        cursor.execute(f"ANALYZE {ORDERS}")
+        timer("orders")
+        cursor.execute(
+            f"UPDATE {ORDERS} o SET problem = {fmt.ALREADY_IMPORTED}, "
+            "detail = 'import ' || m.import_run_id::text || ', line ' || m.line::text "
+            f"FROM {_table(ImportedOrder)} m WHERE m.{_column(ImportedOrder, 'reference')} = o.reference"
+        )
+        cursor.execute(
+            f"UPDATE {ORDERS} SET problem = {fmt.CUSTOMER_CONFLICT}, detail = user_id || ', ' || user_max "
+            "WHERE problem IS NULL AND user_id <> user_max"
+        )
+        cursor.execute(
+            f"UPDATE {ORDERS} SET problem = {fmt.ORDER_HAS_REJECTED_ROW}, detail = bad_line::text "
+            "WHERE problem IS NULL AND bad_line IS NOT NULL"
+        )
+        cursor.execute(
+            f"UPDATE {STAGE} s SET problem = o.problem, detail = o.detail FROM {ORDERS} o "
+            f"WHERE o.problem IS NOT NULL AND s.problem IS NULL AND {cell[fmt.REFERENCE]} = o.reference"
+        )
+        cursor.execute(f"DELETE FROM {ORDERS} WHERE problem IS NOT NULL OR good_rows = 0")
+        timer("judge")
+
+        cursor.execute(f"SELECT count(*), count(*) FILTER (WHERE problem IS NOT NULL) FROM {STAGE}; ")
+        staged, staged_rejected = cursor.fetchone()
+        cursor.execute(f"SELECT count(*) FROM {ORDERS}")
+        (result.orders_ok,) = cursor.fetchone()
+        result.rows = staged + len(structural)
+        result.rows_rejected = staged_rejected + len(structural)
+        result.rows_ok = result.rows - result.rows_rejected
+        if preview:
+            result.preview = _preview(cursor, cells, header, structural)
+
+        _reject(cursor, import_run, cells, structural)
+        timer("rejected")
+        if write and result.orders_ok:
+            _write(cursor, import_run, defaults, cell, quantity, price, timer)
+    timer.log()
+    return result
+
+
+def _stage(raw, import_run: Import, chunk: ImportChunk, cells: list[str]) -> list:
+    """Fill the staging table with the chunk; returns records rejected while reading."""
+    encoding = PG_ENCODINGS[import_run.encoding]
+    columns = ", ".join(cells)
+
+    def blocks():
+        return s3.read_blocks(
+            bucket=import_run.bucket,
+            key=import_run.key,
+            version_id=import_run.version if import_run.version != import_run.etag else "",
+            etag=import_run.etag,
+            start=chunk.byte_start,
+            end=chunk.byte_end,
+        )
+
+    if not chunk.has_multiline_fields:
+        raw.execute("SAVEPOINT media_copy")
+        try:
+            with raw.copy(
+                f"COPY {STAGE} ({columns}) FROM STDIN WITH (FORMAT csv, ENCODING '{encoding}', "
+                f"FORCE_NOT_NULL ({columns}))"
+            ) as copy:
+                for block in blocks():
+                    copy.write(block)
+            copied = raw.rowcount
+        except _COPY_REFUSALS as exc:
+            logger.info("chunk %s: COPY refused it (%s); reading it record by record", chunk.index, exc)
+            copied = -1
+        # Every line a record: otherwise (blank lines, an end-of-data marker) read it again.
+        if copied == chunk.lines:
+            raw.execute("RELEASE SAVEPOINT media_copy")
+            return []
+        raw.execute("ROLLBACK TO SAVEPOINT media_copy")
+
+    structural = []
+    with raw.copy(f"COPY {STAGE} (line, {columns}) FROM STDIN") as copy:
+        for record in iter_records(
+            blocks(), encoding=import_run.encoding, first_line=chunk.first_line, field_count=len(cells)
+        ):
+            if record.problem:
+                structural.append(record)
+            else:
+                copy.write_row([record.line, *record.cells])
+    return structural
+
+
+def _preview(cursor, cells: list[str], header: fmt.Header, structural: list) -> list[dict]:
+    cursor.execute(f"SELECT line, {', '.join(cells)}, problem, detail FROM {STAGE} ORDER BY line LIMIT {PREVIEW_ROWS}")
+    rows = []
+    for line, *values, problem, detail in cursor.fetchall():
+        entry = {"line": line, **{c: values[header.positions[c]].strip(" \t") for c in fmt.COLUMNS}}
+        if problem:
+            entry["problemColumn"], entry["problem"] = reason_text(problem, detail or "")
+        rows.append(entry)
+    for record in structural:
+        rows.append({"line": record.line, "problemColumn": "", "problem": f"row {record.reason}"})
+    return sorted(rows, key=lambda entry: entry["line"])[:PREVIEW_ROWS]
+
+
+def _reject(cursor, import_run: Import, cells: list[str], structural: list) -> None:
+    codes = [check.code for check in fmt.CHECKS] + [
+        fmt.DUPLICATE_ROW,
+        fmt.CUSTOMER_CONFLICT,
+        fmt.ORDER_HAS_REJECTED_ROW,
+        fmt.ALREADY_IMPORTED,
+    ]
+    reason_params: list[Any] = []
+    for code in codes:
+        reason_params += [code, *reason_text(code, "{detail}")]
+    kept = ", ".join(f"left(s.{c}, {KEPT_CELL_CHARS})" for c in cells)
+    sql, params = _insert(
+        RejectedRow,
+        {
+            "import_run": ("%s", [import_run.pk]),
+            "line": "s.line",
+            "column": "r.column_name",
+            "reason": "replace(r.reason, '{detail}', coalesce(s.detail, ''))",
+            "values": f"jsonb_build_array({kept})",
+        },
+        f"FROM {STAGE} s JOIN (VALUES {', '.join(['(%s::smallint, %s, %s)'] * len(codes))}) "
+        "AS r (code, column_name, reason) ON r.code = s.problem WHERE s.problem IS NOT NULL",
+        reason_params,
+    )
+    cursor.execute(sql, params)
+    if structural:
+        RejectedRow.objects.bulk_create(
+            RejectedRow(
+                import_run=import_run,
+                line=record.line,
+                column="",
+                reason=f"row {record.reason}",
+                values=kept_cells(record.cells or []),
+            )
+            for record in structural
+        )
+
+
+def _write(cursor, import_run: Import, defaults, cell: dict[str, str], quantity: str, price: str, timer) -> None:
+    # The external references first: their unique key is what keeps an order from being
+    # imported twice (two chunks racing for one reference: the second fails and retries).
+    # Foreign keys are checked at commit, so the orders may follow.
+    cursor.execute(
+        *_insert(
+            ImportedOrder,
+            {
+                "reference": "o.reference",
+                "order": "o.id",
+                "import_run": ("%s", [import_run.pk]),
+                "line": "o.first_line",
+            },
+            f"FROM {ORDERS} o",
+        )
+    )
+    timer("references")
+    cursor.execute(
+        *_insert(
+            Order,
+            {
+                "id": "o.id",
+                "user_id": "o.user_id",
+                "total": "o.total",
+                "status": ("%s", [defaults.status]),
+                "status_reason": "''",
+                "version": "1",
+                "created_at": "now()",
+                "updated_at": "now()",
+                "created_by": ("%s", [defaults.created_by_id]),
+            },
+            f"FROM {ORDERS} o",
+        )
+    )
+    timer("orders")
+    cursor.execute(
+        *_insert(
+            OrderEvent,
+            {
+                "id": "gen_random_uuid()",
+                "order": "o.id",
+                "version": "1",
+                "event_type": ("%s", [EVENT_TYPES[OrderStatus.CREATED]]),
+                "data": (
+                    "jsonb_build_object('status', %s::text, 'userId', o.user_id, 'total', o.total::text, "
+                    "'items', o.items)",
+                    [defaults.status],
+                ),
+                "correlation_id": ("%s", [defaults.correlation_id]),
+                "causation_id": ("%s", [defaults.causation_id]),
+                "actor_name": ("%s", [defaults.actor_name]),
+                "created_at": "now()",
+                "published_at": "NULL",
+            },
+            f"FROM {ORDERS} o",
+        )
+    )
+    timer("events")
+    cursor.execute(
+        *_insert(
+            OrderItem,
+            {
+                "order": "o.id",
+                "product_id": cell[fmt.PRODUCT],
+                "name": cell[fmt.NAME],
+                "quantity": quantity,
+                "price": price,
+            },
+            f"FROM {STAGE} s JOIN {ORDERS} o ON o.reference = {cell[fmt.REFERENCE]} "
+            "WHERE s.problem IS NULL ORDER BY s.line",
+        )
+    )
+    timer("items")

@@ -1,0 +1,236 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from media.storage import files_storage
+
+
+class MediaAsset(models.Model):
+    """A file in the stage's files bucket under ``media/``, with what processing found.
+
+    Uploaded directly to S3 (presigned POST) or through the console; the S3 ObjectCreated
+    event fills in size, checksum and, for images, the thumbnail stored beside it.
+    """
+
+    class Status(models.TextChoices):
+        AWAITING_UPLOAD = "AWAITING_UPLOAD", "Awaiting upload"
+        PROCESSING = "PROCESSING", "Processing"
+        READY = "READY", "Ready"
+        REJECTED = "REJECTED", "Rejected"
+        FAILED = "FAILED", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The object key (``media/<id>/<name>``), stored through django-storages.
+    file = models.FileField(storage=files_storage, max_length=512, unique=True)
+    original_name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=128)
+    # Declared when the upload was requested; the limits the presigned policy enforces.
+    declared_size = models.PositiveBigIntegerField(null=True, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    checksum_sha256 = models.CharField(max_length=64, blank=True)
+    etag = models.CharField(max_length=128, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    thumbnail = models.FileField(storage=files_storage, max_length=512, blank=True)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.AWAITING_UPLOAD, db_index=True)
+    status_detail = models.TextField(blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "media asset"
+
+    def __str__(self) -> str:
+        return self.original_name or self.file.name
+
+    @property
+    def key(self) -> str:
+        return self.file.name
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+
+class Import(models.Model):
+    """One ingestion of an order CSV object: its source, options, status and counters.
+
+    Idempotent per source object: ``(bucket, key, version)`` is unique among real imports
+    (``version`` is the S3 version id, or the ETag when the bucket is not versioned), so the
+    same object delivered twice creates nothing new. Dry runs are not bound by it.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Waiting to start"
+        RUNNING = "RUNNING", "Running"
+        SUCCEEDED = "SUCCEEDED", "Imported"
+        PARTIAL = "PARTIAL", "Imported, some rows rejected"
+        REJECTED = "REJECTED", "Rejected (strict: nothing imported)"
+        CHECKED = "CHECKED", "Dry run done"
+        FAILED = "FAILED", "Failed"
+
+    class Phase(models.TextChoices):
+        PLAN = "PLAN", "Reading the file"
+        CHECK = "CHECK", "Checking rows"
+        INGEST = "INGEST", "Importing rows"
+        DONE = "DONE", "Done"
+
+    class Mode(models.TextChoices):
+        WORKFLOW = "workflow", "Start the order workflow"
+        HISTORY = "history", "Import as decided history"
+
+    FINAL = frozenset({Status.SUCCEEDED, Status.PARTIAL, Status.REJECTED, Status.CHECKED, Status.FAILED})
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    bucket = models.CharField(max_length=255)
+    key = models.CharField(max_length=1024)
+    version = models.CharField(max_length=1024, help_text="S3 version id, or the ETag of an unversioned object.")
+    etag = models.CharField(max_length=128, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    original_name = models.CharField(max_length=255, blank=True)
+
+    strict = models.BooleanField(default=False, help_text="Import nothing if any row is rejected.")
+    dry_run = models.BooleanField(default=False)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.WORKFLOW)
+    chunk_bytes = models.PositiveIntegerField()
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.PLAN)
+    error = models.TextField(blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    # What the file looks like: header columns, encoding, and the first rows (dry runs).
+    columns = models.JSONField(default=list, blank=True)
+    encoding = models.CharField(max_length=16, blank=True)
+    preview = models.JSONField(default=list, blank=True)
+
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    bytes_done = models.PositiveBigIntegerField(default=0)
+    rows_total = models.PositiveBigIntegerField(default=0)
+    rows_ingested = models.PositiveBigIntegerField(default=0)
+    rows_rejected = models.PositiveBigIntegerField(default=0)
+    orders_created = models.PositiveBigIntegerField(default=0)
+    # Mode "workflow": imported orders whose workflow start was handed on, and the last
+    # ImportedOrder id handed on (starts are paced in batches, see media.services).
+    workflows_started = models.PositiveBigIntegerField(default=0)
+    workflow_cursor = models.PositiveBigIntegerField(default=0)
+
+    correlation_id = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket", "key", "version"],
+                condition=models.Q(dry_run=False),
+                name="import_once_per_object_version",
+            )
+        ]
+        permissions = [("download_rejected_rows", "Can download rejected rows")]
+
+    def __str__(self) -> str:
+        return f"{'Dry run' if self.dry_run else 'Import'} of {self.original_name or self.key}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+    @property
+    def progress_percent(self) -> int:
+        if self.is_final:
+            return 100
+        if not self.size or not self.chunks_total:
+            return 0
+        # Strict imports read the file twice (check, then ingest): each pass is half.
+        passes = 2 if (self.strict and not self.dry_run) else 1
+        done = self.bytes_done + (self.size if (passes == 2 and self.phase == self.Phase.INGEST) else 0)
+        return min(99, int(100 * done / (self.size * passes)))
+
+
+class ImportChunk(models.Model):
+    """A byte range of the file, starting and ending at an order boundary; one job each.
+
+    A chunk writes its orders, its rejected rows and its "done" mark in one transaction,
+    so a crash leaves it either wholly done or not at all, and running it again is safe.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        RUNNING = "RUNNING", "Running"
+        DONE = "DONE", "Done"
+        FAILED = "FAILED", "Failed"
+
+    import_run = models.ForeignKey(Import, related_name="chunks", on_delete=models.CASCADE)
+    index = models.PositiveIntegerField()
+    byte_start = models.PositiveBigIntegerField()
+    byte_end = models.PositiveBigIntegerField()
+    # The physical line the chunk's first record starts on (the header is line 1).
+    first_line = models.PositiveBigIntegerField()
+    # Line breaks in the range: with no quoted line break, every line is one record.
+    lines = models.PositiveBigIntegerField(default=0)
+    # Whether any quoted field in the chunk holds a line break (lines then differ from rows).
+    has_multiline_fields = models.BooleanField(default=False)
+    phase = models.CharField(max_length=8, choices=Import.Phase.choices, default=Import.Phase.INGEST)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    rows = models.PositiveBigIntegerField(default=0)
+    rows_ingested = models.PositiveBigIntegerField(default=0)
+    rows_rejected = models.PositiveBigIntegerField(default=0)
+    orders_created = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["import_run", "index"]
+        constraints = [models.UniqueConstraint(fields=["import_run", "index"], name="import_chunk_index_unique")]
+
+    def __str__(self) -> str:
+        return f"chunk {self.index} of {self.import_run_id}"
+
+
+class RejectedRow(models.Model):
+    """A row that was not imported: where it is in the file, which column, and why."""
+
+    import_run = models.ForeignKey(Import, related_name="rejected_rows", on_delete=models.CASCADE)
+    line = models.PositiveBigIntegerField()
+    column = models.CharField(max_length=255, blank=True)
+    reason = models.TextField()
+    # The row's cells (each cut to a few KB), for the rejected-rows CSV.
+    values = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["import_run", "line", "id"]
+        indexes = [models.Index(fields=["import_run", "line"], name="rejected_row_by_line")]
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+class ImportedOrder(models.Model):
+    """The external order reference of an imported order: unique, so an order is imported
+    once whatever file, chunk or retry brings it again."""
+
+    reference = models.CharField(max_length=128, unique=True)
+    order = models.OneToOneField("orders.Order", related_name="import_reference", on_delete=models.CASCADE)
+    import_run = models.ForeignKey(Import, related_name="imported_orders", on_delete=models.CASCADE)
+    line = models.PositiveBigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["import_run", "id"], name="imported_order_by_import")]
+
+    def __str__(self) -> str:
+        return self.reference

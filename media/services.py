@@ -1,0 +1,722 @@
+"""Writes of the media app: uploads, media processing, and order CSV imports.
+
+An import runs as jobs: ``import_plan`` reads the object once and splits it into chunks
+(fan-out, one job per chunk); each ``import_chunk_run`` writes its chunk in one
+transaction; the chunk that completes the last one closes the import in that same
+transaction (fan-in), so an import is closed exactly once. Strict imports run the chunks
+twice: a check pass that writes nothing but the rejected rows, then, if none was
+rejected, the ingest pass. Every job is safe to run again: a finished chunk is skipped,
+an unfinished one left nothing behind.
+"""
+
+import contextlib
+import contextvars
+import hashlib
+import io
+import logging
+import re
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import unquote_plus
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from console import resources
+from console.audit import audit_record
+from console.models import AuditEntry
+from media import s3
+from media.csv_format import FileRejected
+from media.csv_plan import plan_file
+from media.models import Import, ImportChunk, ImportedOrder, MediaAsset
+from media.storage import files_storage
+
+logger = logging.getLogger(__name__)
+
+MEDIA_PREFIX = "media/"
+CSV_PREFIX = "incoming/orders/"
+DRY_RUN_PREFIX = "uploads/dry-runs/"
+THUMBNAIL_SUFFIX = ".thumb.jpg"
+CSV_CONTENT_TYPES = ("text/csv", "application/vnd.ms-excel", "text/plain")
+
+
+class UploadRefused(ValueError):
+    """The upload request breaks a limit (content type, size); ``field`` names the input."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
+# --- Dispatching follow-up jobs ----------------------------------------------------------------
+
+# Set while an import runs in-process (tests, benchmarks, the management command): the
+# runner drives the chunks itself, so nothing is queued.
+_inline = contextvars.ContextVar("media_inline_import", default=False)
+
+
+@contextlib.contextmanager
+def inline_jobs():
+    token = _inline.set(True)
+    try:
+        yield
+    finally:
+        _inline.reset(token)
+
+
+def _after_commit(task_name: str, *args: Any, countdown: float | None = None) -> None:
+    if _inline.get():
+        return
+
+    def send() -> None:
+        from media import tasks
+
+        task = getattr(tasks, task_name)
+        try:
+            task.apply_async(args=args, countdown=countdown)
+        except Exception:
+            # The import stays resumable: the scheduled sweep queues stalled work again.
+            logger.exception("could not queue %s%s; the stalled-import sweep will retry", task_name, args)
+
+    transaction.on_commit(send)
+
+
+# --- Uploads -----------------------------------------------------------------------------------
+
+
+@dataclass
+class UploadTicket:
+    url: str
+    fields: dict[str, str]
+    key: str
+    expires_at: Any
+    max_bytes: int
+    asset: MediaAsset | None = None
+
+
+def safe_filename(filename: str, default: str = "upload") -> str:
+    """A file name for a key: the last path part, letters, digits, ``.-_`` only."""
+    name = PurePosixPath(filename.replace("\\", "/")).name
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")[:120] or default
+    # Never collide with the thumbnails we store beside originals.
+    return name.replace(".thumb.", ".")
+
+
+def upload_request(*, purpose: str, filename: str, content_type: str, size: int, actor) -> UploadTicket:
+    """A presigned POST for one upload, with the key chosen here. Purposes: ``media``
+    (a media asset is recorded, awaiting the upload) and ``orders-csv`` (an order CSV
+    dropped in ``incoming/orders/``, imported when S3 reports it)."""
+    if purpose == "media":
+        allowed, max_bytes = settings.MEDIA_CONTENT_TYPES, settings.MEDIA_UPLOAD_MAX_BYTES
+    elif purpose == "orders-csv":
+        allowed, max_bytes = CSV_CONTENT_TYPES, settings.CSV_UPLOAD_MAX_BYTES
+    else:
+        raise UploadRefused("purpose", f"Unknown purpose {purpose!r}: use 'media' or 'orders-csv'.")
+    if content_type not in allowed:
+        raise UploadRefused("contentType", f"{content_type!r} is not accepted; use one of: {', '.join(allowed)}.")
+    if size < 1 or size > max_bytes:
+        raise UploadRefused("size", f"The file must be between 1 byte and {max_bytes:,} bytes.")
+    name = safe_filename(filename)
+    bucket = resources.files_bucket()
+    upload_id = uuid.uuid4()
+    asset = None
+    with transaction.atomic():
+        if purpose == "media":
+            key = f"{MEDIA_PREFIX}{upload_id}/{name}"
+            asset = MediaAsset.objects.create(
+                id=upload_id,
+                file=key,
+                original_name=filename[:255],
+                content_type=content_type,
+                declared_size=size,
+                uploaded_by=actor if getattr(actor, "is_authenticated", False) else None,
+            )
+        else:
+            if not name.lower().endswith(".csv"):
+                name += ".csv"
+            key = f"{CSV_PREFIX}{upload_id}-{name}"
+        audit_record(
+            action="upload.request",
+            object_type="media.upload",
+            object_id=key[:64],
+            actor=actor,
+            source=AuditEntry.Source.API,
+            after={"purpose": purpose, "key": key, "contentType": content_type, "size": size},
+        )
+    form = s3.presigned_post(
+        bucket=bucket,
+        key=key,
+        content_type=content_type,
+        max_bytes=max_bytes,
+        expires_in=settings.UPLOAD_URL_EXPIRES_SECONDS,
+    )
+    return UploadTicket(
+        url=form["url"],
+        fields=form["fields"],
+        key=key,
+        expires_at=timezone.now() + timedelta(seconds=settings.UPLOAD_URL_EXPIRES_SECONDS),
+        max_bytes=max_bytes,
+        asset=asset,
+    )
+
+
+def media_asset_upload(*, uploaded_file, actor) -> MediaAsset:
+    """A console upload: stored in S3 through django-storages; processing follows from the
+    S3 event, as for direct uploads."""
+    content_type = getattr(uploaded_file, "content_type", "") or "application/octet-stream"
+    if content_type not in settings.MEDIA_CONTENT_TYPES:
+        raise UploadRefused("file", f"{content_type!r} files are not accepted here.")
+    if uploaded_file.size > settings.MEDIA_UPLOAD_MAX_BYTES:
+        raise UploadRefused("file", f"The file is larger than {settings.MEDIA_UPLOAD_MAX_BYTES:,} bytes.")
+    asset_id = uuid.uuid4()
+    key = f"{MEDIA_PREFIX}{asset_id}/{safe_filename(uploaded_file.name)}"
+    stored = files_storage().save(key, uploaded_file)
+    with transaction.atomic():
+        asset = MediaAsset.objects.create(
+            id=asset_id,
+            file=stored,
+            original_name=uploaded_file.name[:255],
+            content_type=content_type,
+            declared_size=uploaded_file.size,
+            status=MediaAsset.Status.PROCESSING,
+            uploaded_by=actor,
+        )
+        audit_record(
+            action="media.upload",
+            obj=asset,
+            actor=actor,
+            source=AuditEntry.Source.CONSOLE,
+            after={"key": stored, "size": uploaded_file.size},
+        )
+    return asset
+
+
+# --- S3 events -----------------------------------------------------------------------------------
+
+
+def s3_object_created(*, bucket: str, key: str, etag: str = "", version_id: str = "", size: int = 0) -> str:
+    """Route a new object of the files bucket: media is processed, order CSVs imported.
+    ``key`` is as S3 events carry it (URL-encoded). Returns what was done."""
+    key = unquote_plus(key)
+    if key.startswith(MEDIA_PREFIX):
+        if key.endswith(THUMBNAIL_SUFFIX):
+            return "thumbnail"
+        media_asset_process(bucket=bucket, key=key)
+        return "media"
+    if key.startswith(CSV_PREFIX):
+        info = s3.head(bucket=bucket, key=key)
+        csv_import_object(info=info, source=AuditEntry.Source.SYSTEM)
+        return "import"
+    return "ignored"
+
+
+def media_asset_process(*, bucket: str, key: str) -> MediaAsset:
+    """Size, content type, SHA-256 and (images) a thumbnail beside the original.
+
+    Safe to repeat: an asset already processed for the object's ETag is left alone. An
+    object breaking the upload limits (which S3's policy should have refused) is deleted
+    and the asset rejected.
+    """
+    try:
+        info = s3.head(bucket=bucket, key=key)
+    except s3.ObjectMissing:
+        logger.warning("s3://%s/%s is gone before processing", bucket, key)
+        return MediaAsset.objects.filter(file=key).first()
+    asset, created = MediaAsset.objects.get_or_create(
+        file=key,
+        defaults={
+            "original_name": PurePosixPath(key).name[:255],
+            "content_type": info.content_type or "application/octet-stream",
+            "status": MediaAsset.Status.PROCESSING,
+        },
+    )
+    if asset.status in {MediaAsset.Status.READY, MediaAsset.Status.REJECTED} and asset.etag == info.etag:
+        return asset
+    problem = _upload_problem(asset, info)
+    if problem:
+        s3.delete(bucket=bucket, key=key)
+        return _asset_finish(asset, status=MediaAsset.Status.REJECTED, detail=problem, info=info)
+
+    digest = hashlib.sha256()
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as copy:
+        keep = asset.is_image
+        for block in s3.read_blocks(bucket=bucket, key=key, etag=info.etag):
+            digest.update(block)
+            if keep:
+                copy.write(block)
+        detail, thumbnail, size = "", "", (None, None)
+        if keep:
+            copy.seek(0)
+            try:
+                thumbnail, size = _thumbnail(bucket, key, copy)
+            except Exception as exc:  # Pillow raises many kinds for a file that is no image
+                detail = f"Not a readable image ({type(exc).__name__}: {exc}); no thumbnail."
+    return _asset_finish(
+        asset,
+        status=MediaAsset.Status.READY,
+        detail=detail,
+        info=info,
+        checksum=digest.hexdigest(),
+        thumbnail=thumbnail,
+        dimensions=size,
+    )
+
+
+def _upload_problem(asset: MediaAsset, info: s3.ObjectInfo) -> str:
+    if info.size > settings.MEDIA_UPLOAD_MAX_BYTES:
+        return f"The object is {info.size:,} bytes, over the {settings.MEDIA_UPLOAD_MAX_BYTES:,}-byte limit."
+    if asset.declared_size and info.size > settings.MEDIA_UPLOAD_MAX_BYTES:
+        return "The object is larger than its upload allowed."
+    if info.content_type not in settings.MEDIA_CONTENT_TYPES:
+        return f"Content type {info.content_type!r} is not accepted."
+    if asset.content_type and info.content_type != asset.content_type:
+        return f"Uploaded as {info.content_type!r}, but {asset.content_type!r} was requested."
+    return ""
+
+
+def thumbnail_key(key: str) -> str:
+    path = PurePosixPath(key)
+    return str(path.with_name(path.stem + THUMBNAIL_SUFFIX))
+
+
+def _thumbnail(bucket: str, key: str, image_file) -> tuple[str, tuple[int, int]]:
+    from PIL import Image, ImageOps
+
+    Image.MAX_IMAGE_PIXELS = settings.MEDIA_MAX_IMAGE_PIXELS
+    with Image.open(image_file) as image:
+        dimensions = image.size
+        image = ImageOps.exif_transpose(image)
+        image.thumbnail((settings.MEDIA_THUMBNAIL_SIZE, settings.MEDIA_THUMBNAIL_SIZE))
+        if image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+        output = io.BytesIO()
+        image.save(output, format="JPEG", quality=85)
+    target = thumbnail_key(key)
+    s3.put(bucket=bucket, key=target, body=output.getvalue(), content_type="image/jpeg", metadata={"thumbnail-of": key})
+    return target, dimensions
+
+
+def _asset_finish(
+    asset: MediaAsset,
+    *,
+    status: str,
+    detail: str,
+    info: s3.ObjectInfo,
+    checksum: str = "",
+    thumbnail: str = "",
+    dimensions: tuple = (None, None),
+) -> MediaAsset:
+    with transaction.atomic():
+        asset.status = status
+        asset.status_detail = detail
+        asset.size = info.size
+        asset.etag = info.etag
+        asset.checksum_sha256 = checksum
+        asset.thumbnail = thumbnail
+        asset.width, asset.height = dimensions
+        asset.processed_at = timezone.now()
+        asset.save()
+        audit_record(
+            action="media.process" if status == MediaAsset.Status.READY else "media.reject",
+            obj=asset,
+            reason=detail,
+            after={"status": status, "size": info.size, "sha256": checksum, "thumbnail": thumbnail},
+        )
+    return asset
+
+
+# --- Imports: start ------------------------------------------------------------------------------
+
+
+def csv_import_object(
+    *,
+    info: s3.ObjectInfo,
+    actor=None,
+    source: str = AuditEntry.Source.SYSTEM,
+    strict: bool = False,
+    dry_run: bool = False,
+    mode: str | None = None,
+    original_name: str = "",
+    chunk_bytes: int | None = None,
+) -> Import:
+    """Start importing an object (idempotent per bucket, key and version: the same object
+    again returns the import it already has, and creates nothing)."""
+    from console.context import current_request_id
+
+    if not dry_run:
+        existing = Import.objects.filter(bucket=info.bucket, key=info.key, version=info.version, dry_run=False).first()
+        if existing:
+            return existing
+    mode = mode or settings.CSV_IMPORT_MODE
+    if mode not in Import.Mode.values:
+        raise ValueError(f"unknown import mode {mode!r}")
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    try:
+        with transaction.atomic():
+            import_run = Import.objects.create(
+                bucket=info.bucket,
+                key=info.key,
+                version=info.version,
+                etag=info.etag,
+                size=info.size,
+                original_name=(original_name or PurePosixPath(info.key).name)[:255],
+                strict=strict,
+                dry_run=dry_run,
+                mode=mode,
+                chunk_bytes=chunk_bytes or settings.CSV_IMPORT_CHUNK_BYTES,
+                correlation_id=current_request_id()[:64],
+                created_by=user,
+            )
+            audit_record(
+                action="import.dry_run" if dry_run else "import.start",
+                obj=import_run,
+                actor=user,
+                source=source,
+                after={"key": info.key, "version": info.version, "strict": strict, "mode": mode, "size": info.size},
+            )
+            _after_commit("import_plan_job", str(import_run.pk))
+    except IntegrityError:
+        # The same object, started concurrently (an S3 event redelivered, a second click).
+        return Import.objects.get(bucket=info.bucket, key=info.key, version=info.version, dry_run=False)
+    return import_run
+
+
+def import_upload(
+    *, uploaded_file, actor, strict: bool = False, dry_run: bool = False, mode: str | None = None
+) -> Import:
+    """A console upload of an order CSV: stored in S3 through django-storages, then
+    imported (or dry-run: stored apart, where S3 events do not start imports)."""
+    name = safe_filename(uploaded_file.name, "orders.csv")
+    prefix = DRY_RUN_PREFIX if dry_run else CSV_PREFIX
+    key = files_storage().save(f"{prefix}{uuid.uuid4()}-{name}", uploaded_file)
+    info = s3.head(bucket=resources.files_bucket(), key=key)
+    return csv_import_object(
+        info=info,
+        actor=actor,
+        source=AuditEntry.Source.CONSOLE,
+        strict=strict,
+        dry_run=dry_run,
+        mode=mode,
+        original_name=uploaded_file.name,
+    )
+
+
+def import_from_dry_run(*, dry_run: Import, actor) -> Import:
+    """Import for real the object a dry run checked, with the same options."""
+    if not dry_run.dry_run:
+        raise ValueError("not a dry run")
+    info = s3.head(bucket=dry_run.bucket, key=dry_run.key)
+    return csv_import_object(
+        info=info,
+        actor=actor,
+        source=AuditEntry.Source.CONSOLE,
+        strict=dry_run.strict,
+        mode=dry_run.mode,
+        original_name=dry_run.original_name,
+    )
+
+
+# --- Imports: plan (fan-out) ---------------------------------------------------------------------
+
+
+def import_plan(*, import_id) -> Import:
+    """Read the object once, split it into chunks and queue them. Run again on a planned
+    import, it queues the chunks that are not done (resume)."""
+    import_run = Import.objects.get(pk=import_id)
+    if import_run.is_final:
+        return import_run
+    if import_run.status == Import.Status.RUNNING and import_run.chunks.exists():
+        _queue_open_chunks(import_run)
+        return import_run
+    Import.objects.filter(pk=import_run.pk).update(started_at=timezone.now(), status=Import.Status.RUNNING)
+    try:
+        plan = plan_file(
+            s3.read_blocks(
+                bucket=import_run.bucket,
+                key=import_run.key,
+                version_id=_version_id(import_run),
+                etag=import_run.etag,
+            ),
+            size=import_run.size,
+            chunk_bytes=import_run.chunk_bytes,
+        )
+    except (FileRejected, s3.ObjectChanged, s3.ObjectMissing) as exc:
+        return import_fail(import_id=import_run.pk, error=str(exc))
+    first_phase = Import.Phase.CHECK if (import_run.strict or import_run.dry_run) else Import.Phase.INGEST
+    with transaction.atomic():
+        import_run = Import.objects.select_for_update().get(pk=import_id)
+        if import_run.chunks.exists():  # planned concurrently
+            return import_run
+        ImportChunk.objects.bulk_create(
+            ImportChunk(
+                import_run=import_run,
+                index=index,
+                byte_start=chunk.byte_start,
+                byte_end=chunk.byte_end,
+                first_line=chunk.first_line,
+                lines=chunk.lines,
+                has_multiline_fields=chunk.has_multiline_fields,
+                phase=first_phase,
+            )
+            for index, chunk in enumerate(plan.chunks)
+        )
+        import_run.columns = plan.header.cells
+        import_run.encoding = plan.encoding
+        import_run.warnings = plan.warnings
+        import_run.phase = first_phase
+        import_run.chunks_total = len(plan.chunks)
+        import_run.save(update_fields=["columns", "encoding", "warnings", "phase", "chunks_total", "updated_at"])
+        if not plan.chunks:
+            import_run.warnings = [*plan.warnings, "The file has a header but no rows."]
+            import_run.save(update_fields=["warnings"])
+            return _import_close(import_run)
+        _queue_open_chunks(import_run)
+    return import_run
+
+
+def _version_id(import_run: Import) -> str:
+    return import_run.version if import_run.version != import_run.etag else ""
+
+
+def _queue_open_chunks(import_run: Import) -> None:
+    for chunk_id in import_run.chunks.exclude(status=ImportChunk.Status.DONE).values_list("pk", flat=True):
+        _after_commit("import_chunk_job", chunk_id, import_run.phase)
+
+
+# --- Imports: chunks and fan-in ------------------------------------------------------------------
+
+
+def import_chunk_run(*, chunk_id: int, phase: str) -> ImportChunk:
+    """Run one chunk of one pass, in one transaction with its "done" mark and the import's
+    counters. A chunk already done (or of another pass) is left alone."""
+    from media.ingest import chunk_ingest
+
+    with transaction.atomic():
+        chunk = ImportChunk.objects.select_for_update().get(pk=chunk_id)
+        if chunk.phase != phase or chunk.status == ImportChunk.Status.DONE:
+            return chunk
+        chunk.status = ImportChunk.Status.RUNNING
+        chunk.attempts += 1
+        chunk.started_at = timezone.now()
+        chunk.save(update_fields=["status", "attempts", "started_at", "updated_at"])
+
+    with transaction.atomic():
+        # Locked for the whole run: a second delivery of the same job waits, then skips.
+        chunk = ImportChunk.objects.select_for_update().select_related("import_run").get(pk=chunk_id)
+        import_run = chunk.import_run
+        if chunk.phase != phase or chunk.status == ImportChunk.Status.DONE or import_run.is_final:
+            return chunk
+        first_pass = not (import_run.strict and not import_run.dry_run and phase == Import.Phase.INGEST)
+        write = phase == Import.Phase.INGEST
+        result = chunk_ingest(import_run=import_run, chunk=chunk, write=write, preview=chunk.index == 0)
+        chunk.status = ImportChunk.Status.DONE
+        chunk.finished_at = timezone.now()
+        chunk.rows = result.rows
+        chunk.rows_rejected = result.rows_rejected
+        chunk.rows_ingested = result.rows_ok if write else 0
+        chunk.orders_created = result.orders_ok if write else 0
+        chunk.error = ""
+        chunk.save()
+        counted = write or import_run.dry_run
+        updates = {
+            "chunks_done": F("chunks_done") + 1,
+            "bytes_done": F("bytes_done") + (chunk.byte_end - chunk.byte_start),
+            "rows_ingested": F("rows_ingested") + (result.rows_ok if counted else 0),
+            "orders_created": F("orders_created") + (result.orders_ok if counted else 0),
+            "updated_at": timezone.now(),
+        }
+        if first_pass:
+            updates["rows_total"] = F("rows_total") + result.rows
+            updates["rows_rejected"] = F("rows_rejected") + result.rows_rejected
+        if result.preview:
+            updates["preview"] = result.preview
+        Import.objects.filter(pk=import_run.pk).update(**updates)
+        import_run = Import.objects.select_for_update().get(pk=import_run.pk)
+        if import_run.chunks_done >= import_run.chunks_total:
+            _phase_complete(import_run)
+    return chunk
+
+
+def _phase_complete(import_run: Import) -> Import:
+    """All chunks of the pass are done (called once, under the import's row lock)."""
+    if import_run.phase == Import.Phase.CHECK and not import_run.dry_run and not import_run.rows_rejected:
+        # Strict and clean: now write.
+        import_run.chunks.update(phase=Import.Phase.INGEST, status=ImportChunk.Status.PENDING)
+        import_run.phase = Import.Phase.INGEST
+        import_run.chunks_done = 0
+        import_run.bytes_done = 0
+        import_run.save(update_fields=["phase", "chunks_done", "bytes_done", "updated_at"])
+        _queue_open_chunks(import_run)
+        return import_run
+    return _import_close(import_run)
+
+
+def _import_close(import_run: Import) -> Import:
+    if import_run.dry_run:
+        status = Import.Status.CHECKED
+    elif import_run.phase == Import.Phase.CHECK:
+        status = Import.Status.REJECTED
+    else:
+        status = Import.Status.PARTIAL if import_run.rows_rejected else Import.Status.SUCCEEDED
+    import_run.status = status
+    import_run.phase = Import.Phase.DONE
+    import_run.finished_at = timezone.now()
+    import_run.save(update_fields=["status", "phase", "finished_at", "updated_at"])
+    audit_record(
+        action="import.finish",
+        obj=import_run,
+        after={
+            "status": status,
+            "rows": import_run.rows_total,
+            "ingested": import_run.rows_ingested,
+            "rejected": import_run.rows_rejected,
+            "orders": import_run.orders_created,
+        },
+    )
+    if status in {Import.Status.SUCCEEDED, Import.Status.PARTIAL} and import_run.mode == Import.Mode.WORKFLOW:
+        _after_commit("import_workflows_job", str(import_run.pk))
+    return import_run
+
+
+def import_fail(*, import_id, error: str) -> Import:
+    with transaction.atomic():
+        import_run = Import.objects.select_for_update().get(pk=import_id)
+        if import_run.is_final:
+            return import_run
+        import_run.status = Import.Status.FAILED
+        import_run.error = error
+        import_run.finished_at = timezone.now()
+        import_run.save(update_fields=["status", "error", "finished_at", "updated_at"])
+        audit_record(action="import.fail", obj=import_run, reason=error, after={"status": import_run.status})
+    return import_run
+
+
+def import_chunk_failed(*, chunk_id: int, error: str) -> None:
+    """A chunk kept failing: the import fails (its done chunks stay; rows are never
+    imported twice, so resuming it later is safe)."""
+    chunk = ImportChunk.objects.get(pk=chunk_id)
+    ImportChunk.objects.filter(pk=chunk_id).update(status=ImportChunk.Status.FAILED, error=error[:4000])
+    import_fail(
+        import_id=chunk.import_run_id, error=f"Chunk {chunk.index} (from line {chunk.first_line}) failed: {error}"
+    )
+
+
+# --- Imports: resume -----------------------------------------------------------------------------
+
+
+def import_resume(*, import_id, actor=None, source: str = AuditEntry.Source.CONSOLE) -> Import:
+    """Queue again whatever an import has not finished (after a crash or a failure)."""
+    with transaction.atomic():
+        import_run = Import.objects.select_for_update().get(pk=import_id)
+        if import_run.status in {Import.Status.SUCCEEDED, Import.Status.PARTIAL, Import.Status.CHECKED}:
+            return import_run
+        was = import_run.status
+        if import_run.status in {Import.Status.FAILED, Import.Status.REJECTED} and import_run.chunks_total:
+            import_run.status = Import.Status.RUNNING
+            import_run.error = ""
+            import_run.finished_at = None
+            import_run.save(update_fields=["status", "error", "finished_at", "updated_at"])
+            import_run.chunks.filter(status=ImportChunk.Status.FAILED).update(status=ImportChunk.Status.PENDING)
+        elif import_run.status == Import.Status.FAILED:
+            import_run.status = Import.Status.PENDING
+            import_run.error = ""
+            import_run.save(update_fields=["status", "error", "updated_at"])
+        audit_record(action="import.resume", obj=import_run, actor=actor, source=source, before={"status": was})
+        if import_run.status == Import.Status.PENDING:
+            _after_commit("import_plan_job", str(import_run.pk))
+        else:
+            _queue_open_chunks(import_run)
+    return import_run
+
+
+def imports_resume_stalled(*, older_than_seconds: int | None = None) -> int:
+    """Scheduled: queue again the chunks (and plans) of imports nobody has touched for a
+    while, e.g. after a worker died holding them. Returns how many jobs were queued."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds or settings.CSV_IMPORT_STALLED_SECONDS)
+    queued = 0
+    with transaction.atomic():
+        unplanned = Import.objects.filter(
+            Q(status=Import.Status.PENDING) | Q(status=Import.Status.RUNNING, chunks_total=0), updated_at__lt=cutoff
+        )
+        for import_id in unplanned.values_list("pk", flat=True)[:100]:
+            Import.objects.filter(pk=import_id).update(updated_at=timezone.now())
+            _after_commit("import_plan_job", str(import_id))
+            queued += 1
+        stalled = ImportChunk.objects.filter(
+            import_run__status=Import.Status.RUNNING,
+            status__in=[ImportChunk.Status.PENDING, ImportChunk.Status.RUNNING],
+            updated_at__lt=cutoff,
+        ).values_list("pk", "phase")[:1000]
+        for chunk_id, phase in stalled:
+            ImportChunk.objects.filter(pk=chunk_id).update(updated_at=timezone.now())
+            _after_commit("import_chunk_job", chunk_id, phase)
+            queued += 1
+    return queued
+
+
+# --- Imports: workflows of imported orders -------------------------------------------------------
+
+
+def import_workflows_advance(*, import_id) -> int:
+    """Hand the next batch of an import's orders to the workflow (one
+    ``workflow_enqueue_start`` each), then queue the next batch after a pause: at most
+    ``CSV_IMPORT_WORKFLOW_STARTS_PER_SECOND`` starts a second, so a million-row file
+    does not flood Step Functions (StartExecution is throttled per account) or the queue.
+    Returns how many were handed on. Safe to repeat: starting a workflow is idempotent."""
+    from workflows.services import workflow_enqueue_start
+
+    batch_size = settings.CSV_IMPORT_WORKFLOW_BATCH
+    with transaction.atomic():
+        import_run = Import.objects.select_for_update().get(pk=import_id)
+        batch = list(
+            ImportedOrder.objects.filter(import_run=import_run, pk__gt=import_run.workflow_cursor)
+            .order_by("pk")
+            .values_list("pk", "order_id")[:batch_size]
+        )
+        if not batch:
+            return 0
+        order_ids = [order_id for _, order_id in batch]
+        import_run.workflow_cursor = batch[-1][0]
+        import_run.workflows_started += len(batch)
+        import_run.save(update_fields=["workflow_cursor", "workflows_started", "updated_at"])
+
+        def hand_on() -> None:
+            for order_id in order_ids:
+                workflow_enqueue_start(order_id=order_id)
+
+        transaction.on_commit(hand_on)
+        if len(batch) == batch_size:
+            _after_commit(
+                "import_workflows_job",
+                str(import_run.pk),
+                countdown=batch_size / max(1, settings.CSV_IMPORT_WORKFLOW_STARTS_PER_SECOND),
+            )
+    return len(batch)
+
+
+# --- Running an import in this process -----------------------------------------------------------
+
+
+def import_run_inline(*, import_id) -> Import:
+    """Run an import to its end in this process, chunk after chunk (tests, benchmarks,
+    ``manage.py import_csv``). The same services as the jobs; nothing is queued."""
+    with inline_jobs():
+        import_run = import_plan(import_id=import_id)
+        while not import_run.is_final:
+            open_chunks = list(
+                import_run.chunks.filter(phase=import_run.phase)
+                .exclude(status=ImportChunk.Status.DONE)
+                .values_list("pk", flat=True)
+            )
+            if not open_chunks:
+                break
+            for chunk_id in open_chunks:
+                import_chunk_run(chunk_id=chunk_id, phase=import_run.phase)
+            import_run.refresh_from_db()
+    return import_run
