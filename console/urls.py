@@ -3,5 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("api/", include("orders.urls")),
+    # Media and CSV ingestion
+    path("api/", include("media.urls")),
     path("", admin.site.urls),
 ]

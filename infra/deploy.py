@@ -9,7 +9,9 @@ with plain API calls, from the same template:
 
 * ``AWS::StepFunctions::StateMachine``: moto ignores DefinitionSubstitutions, and a machine
   the stack creates is invisible once state-machine execution is on.
-* resource types in ``LOCAL_APPLIERS`` (other modules register theirs, e.g. alarms).
+* resource types in ``LOCAL_APPLIERS`` (other modules register theirs, e.g. alarms);
+* properties in ``LOCAL_PROPERTY_APPLIERS`` (a bucket's notification configuration),
+  removed from the stack's copy of the resource and applied to the deployed resource.
 
 The template stays the one definition; nothing here names a resource.
 """
@@ -192,6 +194,43 @@ LOCAL_APPLIERS: dict[str, Applier] = {
 }
 
 
+PropertyApplier = Callable[[str, str, Any, Resolver], None]
+
+
+def apply_bucket_notifications(logical_id: str, bucket: str, configuration: Any, resolver: Resolver) -> None:
+    """A bucket's ``NotificationConfiguration`` (queue targets), set with the S3 API."""
+    queue_configurations = []
+    for target in resolver.evaluate(configuration).get("QueueConfigurations", []):
+        entry: dict[str, Any] = {"QueueArn": target["Queue"], "Events": [target["Event"]]}
+        rules = target.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+        if rules:
+            entry["Filter"] = {"Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}}
+        queue_configurations.append(entry)
+    resolver.clients.s3.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration={"QueueConfigurations": queue_configurations}
+    )
+
+
+# Properties the local engine's CloudFormation ignores on resources it otherwise deploys:
+# taken out of the stack, then applied with plain API calls to the deployed resource.
+LOCAL_PROPERTY_APPLIERS: dict[tuple[str, str], PropertyApplier] = {
+    ("AWS::S3::Bucket", "NotificationConfiguration"): apply_bucket_notifications,
+}
+
+
+def _without_local_properties(resources: dict[str, Any]) -> dict[str, Any]:
+    stripped = {}
+    for logical_id, resource in resources.items():
+        names = {name for kind, name in LOCAL_PROPERTY_APPLIERS if kind == resource["Type"]}
+        if names & set(resource.get("Properties", {})):
+            resource = {
+                **resource,
+                "Properties": {k: v for k, v in resource["Properties"].items() if k not in names},
+            }
+        stripped[logical_id] = resource
+    return stripped
+
+
 def _references(value: Any, names: set[str]) -> bool:
     text = json.dumps(value)
     return any(re.search(rf'"(Ref|Fn::GetAtt)": \[?"{re.escape(name)}[".]', text) for name in names) or any(
@@ -219,11 +258,13 @@ def deploy(
         logical_id for logical_id, resource in template["Resources"].items() if resource["Type"] in LOCAL_APPLIERS
     }
     stack_template = dict(template)
-    stack_template["Resources"] = {
-        logical_id: resource
-        for logical_id, resource in template["Resources"].items()
-        if logical_id not in applied_outside
-    }
+    stack_template["Resources"] = _without_local_properties(
+        {
+            logical_id: resource
+            for logical_id, resource in template["Resources"].items()
+            if logical_id not in applied_outside
+        }
+    )
     stack_template["Outputs"] = {
         key: output for key, output in template.get("Outputs", {}).items() if not _references(output, applied_outside)
     }
@@ -231,6 +272,8 @@ def deploy(
 
     physical_ids, resource_types = {}, {}
     for resource in clients.cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]:
+        if "PhysicalResourceId" not in resource:
+            continue  # a resource type the local engine skips (e.g. AWS::SQS::QueuePolicy)
         physical_ids[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
         resource_types[resource["LogicalResourceId"]] = resource["ResourceType"]
     resolver = Resolver(clients, parameters, physical_ids, resource_types, stack_name)
@@ -242,6 +285,12 @@ def deploy(
             logical_id, resource.get("Properties", {}), resolver, template_path.parent
         )
         logger.info("applied %s (%s) outside the stack", logical_id, resource["Type"])
+
+    for logical_id, resource in template["Resources"].items():
+        for (kind, name), apply in LOCAL_PROPERTY_APPLIERS.items():
+            if resource["Type"] == kind and name in resource.get("Properties", {}) and logical_id in physical_ids:
+                apply(logical_id, physical_ids[logical_id], resource["Properties"][name], resolver)
+                logger.info("applied %s.%s outside the stack", logical_id, name)
 
     return {key: str(resolver.evaluate(output["Value"])) for key, output in template.get("Outputs", {}).items()}
 

@@ -89,6 +89,10 @@ class Check:
     reason: str
     python: Callable[[str], bool]
     sql: str
+    # False for checks only there to name a problem more precisely (a negative number
+    # also fails "whole number"): the set-based path tests every row against the others
+    # first, and finds the precise reason only for rows that fail.
+    decisive: bool = True
 
 
 _WHOLE = re.compile(r"[0-9]+\Z")
@@ -106,23 +110,25 @@ CHECKS: tuple[Check, ...] = (
     Check(7, NAME, "is empty", lambda v: v != "", "{v} <> ''"),
     Check(8, NAME, "is longer than 255 characters", lambda v: len(v) <= 255, "length({v}) <= 255"),
     Check(9, QUANTITY, "is empty", lambda v: v != "", "{v} <> ''"),
-    Check(10, QUANTITY, "is negative", lambda v: not _NEGATIVE.match(v), "{v} !~ '^-\\s*[0-9]'"),
-    Check(11, QUANTITY, "is not a whole number", lambda v: bool(_WHOLE.match(v)), "{v} ~ '^[0-9]+$'"),
+    Check(10, QUANTITY, "is negative", lambda v: not _NEGATIVE.match(v), "{v} !~ '^-\\s*[0-9]'", decisive=False),
+    Check(11, QUANTITY, "is not a whole number", lambda v: bool(_WHOLE.match(v)), "{v} ~ '^[0-9]+$'", decisive=False),
+    # Guarded by its own CASE: SQL does not promise to test conditions in the order written.
     Check(
         12,
         QUANTITY,
         f"must be between 1 and {MAX_QUANTITY:,}",
-        lambda v: 1 <= int(v) <= MAX_QUANTITY,
-        f"length({{v}}) <= 8 AND {{v}}::int BETWEEN 1 AND {MAX_QUANTITY}",
+        lambda v: bool(_WHOLE.match(v)) and 1 <= int(v) <= MAX_QUANTITY,
+        f"CASE WHEN {{v}} ~ '^[0-9]{{{{1,8}}}}$' THEN {{v}}::int BETWEEN 1 AND {MAX_QUANTITY} ELSE false END",
     ),
     Check(13, PRICE, "is empty", lambda v: v != "", "{v} <> ''"),
-    Check(14, PRICE, "is negative", lambda v: not _NEGATIVE.match(v), "{v} !~ '^-\\s*[0-9]'"),
+    Check(14, PRICE, "is negative", lambda v: not _NEGATIVE.match(v), "{v} !~ '^-\\s*[0-9]'", decisive=False),
     Check(
         15,
         PRICE,
         "is not a number (write it like 1234.50: digits, a dot, no thousands separator)",
         lambda v: bool(_DECIMAL.match(v)),
         "{v} ~ '^[0-9]+(\\.[0-9]+)?$'",
+        decisive=False,
     ),
     Check(
         16,
@@ -149,6 +155,11 @@ def cell_problem(values: dict[str, str]) -> Check | None:
         if not check.python(values[check.column]):
             return check
     return None
+
+
+def sql_all_pass(cell_sql: dict[str, str]) -> str:
+    """A SQL condition true when a row passes every check (the decisive ones suffice)."""
+    return " AND ".join(f"({check.sql.format(v=cell_sql[check.column])})" for check in CHECKS if check.decisive)
 
 
 def sql_problem_code(cell_sql: dict[str, str]) -> str:

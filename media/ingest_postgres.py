@@ -38,6 +38,16 @@ ORDERS = "media_csv_stage_orders"
 DUPLICATES = "media_csv_stage_duplicates"
 PG_ENCODINGS = {"utf-8": "UTF8", "latin-1": "LATIN1"}
 
+# Ids of imported orders and events: random UUIDs whose first 48 bits are the time in
+# milliseconds (the UUIDv7 layout). Rows inserted together then sit together in the
+# primary-key and foreign-key indexes, instead of touching a random page per row as
+# uuid4 ids do; a million-row import spends much of its time in those indexes.
+TIME_ORDERED_UUID = (
+    "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing "
+    "substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) FROM 1 FOR 6), "
+    "52, 1), 53, 1), 'hex')::uuid"
+)
+
 # COPY refuses a chunk for these; Python then reads it record by record.
 _COPY_REFUSALS = (
     psycopg.errors.BadCopyFileFormat,
@@ -132,8 +142,9 @@ def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview
         cursor.execute(f"ANALYZE {STAGE}")
 
         # Cell checks: one pass, the first failing check's code per row.
-        problem = fmt.sql_problem_code(cell)
-        cursor.execute(f"UPDATE {STAGE} s SET problem = {problem} WHERE {problem} IS NOT NULL")
+        cursor.execute(
+            f"UPDATE {STAGE} s SET problem = {fmt.sql_problem_code(cell)} WHERE NOT ({fmt.sql_all_pass(cell)})"
+        )
         timer("checks")
 
         # Exact repeats of a row of the same order.
@@ -145,7 +156,8 @@ def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview
         )
         cursor.execute(
             f"UPDATE {STAGE} s SET problem = {fmt.DUPLICATE_ROW}, detail = d.first::text "
-            f"FROM (SELECT first, unnest(lines) AS line FROM {DUPLICATES}) d WHERE s.line = d.line AND d.line <> d.first"
+            f"FROM (SELECT first, unnest(lines) AS line FROM {DUPLICATES}) d "
+            "WHERE s.line = d.line AND d.line <> d.first"
         )
         timer("duplicates")
 
@@ -155,7 +167,7 @@ def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview
         good = "s.problem IS NULL"
         cursor.execute(
             f"CREATE TEMPORARY TABLE {ORDERS} ON COMMIT DROP AS "
-            f"SELECT gen_random_uuid() AS id, {cell[fmt.REFERENCE]} AS reference, min(s.line) AS first_line, "
+            f"SELECT {TIME_ORDERED_UUID} AS id, {cell[fmt.REFERENCE]} AS reference, min(s.line) AS first_line, "
             f"min({cell[fmt.USER]}) FILTER (WHERE {good}) AS user_id, "
             f"max({cell[fmt.USER]}) FILTER (WHERE {good}) AS user_max, "
             f"min(s.line) FILTER (WHERE s.problem IS NOT NULL AND s.problem <> {fmt.DUPLICATE_ROW}) AS bad_line, "
@@ -163,7 +175,7 @@ def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview
             f"sum({quantity} * {price}) FILTER (WHERE {good}) AS total, "
             # Items in file order: the staging table is read in insertion order (a temporary
             # table is never scanned in parallel), which is line order.
-            f"jsonb_agg(jsonb_build_object('productId', {cell[fmt.PRODUCT]}, 'name', {cell[fmt.NAME]}, "
+            f"json_agg(json_build_object('productId', {cell[fmt.PRODUCT]}, 'name', {cell[fmt.NAME]}, "
             f"'quantity', {quantity}, 'price', ({price})::text)) FILTER (WHERE {good}) AS items, "
             "NULL::smallint AS problem, NULL::text AS detail "
             f"FROM {STAGE} s WHERE {cell[fmt.REFERENCE]} <> '' GROUP BY 2"
@@ -344,13 +356,13 @@ def _write(cursor, import_run: Import, defaults, cell: dict[str, str], quantity:
         *_insert(
             OrderEvent,
             {
-                "id": "gen_random_uuid()",
+                "id": TIME_ORDERED_UUID,
                 "order": "o.id",
                 "version": "1",
                 "event_type": ("%s", [EVENT_TYPES[OrderStatus.CREATED]]),
                 "data": (
                     "jsonb_build_object('status', %s::text, 'userId', o.user_id, 'total', o.total::text, "
-                    "'items', o.items)",
+                    "'items', o.items::jsonb)",
                     [defaults.status],
                 ),
                 "correlation_id": ("%s", [defaults.correlation_id]),

@@ -138,7 +138,6 @@ class Import(models.Model):
                 name="import_once_per_object_version",
             )
         ]
-        permissions = [("download_rejected_rows", "Can download rejected rows")]
 
     def __str__(self) -> str:
         return f"{'Dry run' if self.dry_run else 'Import'} of {self.original_name or self.key}"
@@ -222,14 +221,26 @@ class RejectedRow(models.Model):
 
 class ImportedOrder(models.Model):
     """The external order reference of an imported order: unique, so an order is imported
-    once whatever file, chunk or retry brings it again."""
+    once whatever file, chunk or retry brings it again.
 
-    reference = models.CharField(max_length=128, unique=True)
-    order = models.OneToOneField("orders.Order", related_name="import_reference", on_delete=models.CASCADE)
-    import_run = models.ForeignKey(Import, related_name="imported_orders", on_delete=models.CASCADE)
+    Written set-based with the orders it points to, in the same transaction; its foreign
+    keys are not database constraints, which PostgreSQL would check once per row at commit
+    (two checks per imported order). Deleting an order or an import still deletes these
+    rows (Django's on_delete).
+    """
+
+    reference = models.CharField(max_length=128)
+    order = models.ForeignKey(
+        "orders.Order", related_name="import_references", on_delete=models.CASCADE, db_constraint=False
+    )
+    import_run = models.ForeignKey(
+        Import, related_name="imported_orders", on_delete=models.CASCADE, db_constraint=False, db_index=False
+    )
     line = models.PositiveBigIntegerField()
 
     class Meta:
+        # A constraint rather than unique=True: no second (pattern) index on PostgreSQL.
+        constraints = [models.UniqueConstraint(fields=["reference"], name="imported_order_reference_unique")]
         indexes = [models.Index(fields=["import_run", "id"], name="imported_order_by_import")]
 
     def __str__(self) -> str:

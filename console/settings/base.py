@@ -221,7 +221,7 @@ MEDIA_CONTENT_TYPES = env_list(
 MEDIA_THUMBNAIL_SIZE = env_int("MEDIA_THUMBNAIL_SIZE", 256)
 MEDIA_MAX_IMAGE_PIXELS = env_int("MEDIA_MAX_IMAGE_PIXELS", 50_000_000)
 # Order CSV ingestion: files are split into chunks of about this many bytes, each a job.
-CSV_IMPORT_CHUNK_BYTES = env_int("CSV_IMPORT_CHUNK_BYTES", 8 * 1024 * 1024)
+CSV_IMPORT_CHUNK_BYTES = env_int("CSV_IMPORT_CHUNK_BYTES", 16 * 1024 * 1024)
 # "workflow": imported orders start the order workflow like API orders (throttled);
 # "history": they are imported as already decided history (CSV_IMPORT_HISTORY_STATUS).
 CSV_IMPORT_MODE = env("CSV_IMPORT_MODE", "workflow")

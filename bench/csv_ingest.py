@@ -1,0 +1,306 @@
+"""Order CSV ingestion, measured: one command prints every figure.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ops_bench_i5 .venv/bin/python -m bench.csv_ingest
+
+What it does, against a local moto server it starts and the PostgreSQL database given
+(created and migrated if needed; its orders and imports are emptied first):
+
+1. Writes an order CSV of ``--rows`` rows (1 to 5 items per order) and uploads it to the
+   files bucket of the local S3.
+2. ``psql \\copy`` of the same file into a bare table (six text columns, no index): the
+   database's own loading speed on this machine, measured in the same run.
+3. The import, end to end: from the object in S3 to the import closed with every order
+   committed, run by ``--workers`` real Celery worker processes (chunks in parallel; one
+   SQS message per chunk, none per row).
+4. Peak memory (max RSS) of one process importing ``--memory-rows`` files in turn.
+5. django-import-export importing ``--compare-rows`` rows into the same models (orders,
+   items, events, references) beside our import of the same rows, and the ratio.
+
+Figures depend on the machine and its load: the script prints what it measured, and the
+load average before and after.
+"""
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/ops_bench_i5"
+
+
+def write_csv(path: Path, rows: int, seed: int = 7) -> int:
+    """An order CSV of ``rows`` rows; returns the number of orders."""
+    rng = random.Random(seed)
+    written = orders = 0
+    with open(path, "w", newline="") as out:
+        out.write("order_reference,user_id,product_id,name,quantity,price\n")
+        while written < rows:
+            orders += 1
+            for _ in range(min(rng.randint(1, 5), rows - written)):
+                product = rng.randint(1, 5000)
+                out.write(
+                    f"BENCH-{orders:09d},customer-{orders % 10007},SKU-{product:05d},Product {product},"
+                    f"{rng.randint(1, 9)},{rng.randint(100, 99999) / 100:.2f}\n"
+                )
+                written += 1
+    return orders
+
+
+def env_for(database_url: str, endpoint: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "console.settings.dev",
+        "DATABASE_URL": database_url,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PYTHONUNBUFFERED": "1",
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+    }
+
+
+def setup_django(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+def empty_tables() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE orders_order, orders_orderitem, orders_orderevent, media_import, media_importchunk, "
+            "media_rejectedrow, media_importedorder, console_auditentry CASCADE"
+        )
+        cursor.execute("VACUUM ANALYZE orders_order, orders_orderitem, orders_orderevent, media_importedorder")
+
+
+def upload(path: Path, key: str):
+    from console import aws, resources
+    from media import s3
+
+    bucket = resources.files_bucket()
+    aws.client("s3").upload_file(str(path), bucket, key, ExtraArgs={"ContentType": "text/csv"})
+    return s3.head(bucket=bucket, key=key)
+
+
+def psql_copy(database_url: str, path: Path) -> float:
+    def psql(command: str) -> None:
+        subprocess.run(["psql", database_url, "-v", "ON_ERROR_STOP=1", "-qc", command], check=True)
+
+    psql("DROP TABLE IF EXISTS bench_bare_copy")
+    psql("CREATE TABLE bench_bare_copy (a text, b text, c text, d text, e text, f text)")
+    started = time.perf_counter()
+    psql(f"\\copy bench_bare_copy FROM '{path}' WITH (FORMAT csv, HEADER true)")
+    seconds = time.perf_counter() - started
+    psql("DROP TABLE bench_bare_copy")
+    return seconds
+
+
+def import_with_workers(info, workers: int, env: dict[str, str]) -> tuple[float, object]:
+    from media.models import Import
+    from media.services import csv_import_object
+
+    log = open(ROOT / "bench" / "worker.log", "w")
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "console.celery",
+            "worker",
+            "-Q",
+            "jobs",
+            f"--concurrency={workers}",
+            "--loglevel=WARNING",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        time.sleep(8)  # the worker connects to SQS before the clock starts
+        from django.db import transaction
+
+        started = time.perf_counter()
+        with transaction.atomic():
+            import_run = csv_import_object(info=info, mode=Import.Mode.HISTORY)
+        deadline = time.monotonic() + 1800
+        while True:
+            import_run.refresh_from_db()
+            if import_run.is_final:
+                break
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise SystemExit(f"the import did not finish (see {log.name}): {import_run.status}")
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        log.close()
+    return seconds, import_run
+
+
+def child_inline(key: str) -> None:
+    """In a child process: import one object, print seconds and peak RSS as JSON."""
+    from console import resources
+    from media import s3
+    from media.models import Import
+    from media.services import csv_import_object, import_run_inline
+
+    info = s3.head(bucket=resources.files_bucket(), key=key)
+    started = time.perf_counter()
+    import_run = csv_import_object(info=info, mode=Import.Mode.HISTORY, dry_run=False)
+    import_run = import_run_inline(import_id=import_run.pk)
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_kib": peak_kib,
+                "status": import_run.status,
+                "rows": import_run.rows_ingested,
+                "orders": import_run.orders_created,
+            }
+        )
+    )
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--memory-rows", default="100000,1000000")
+    parser.add_argument("--compare-rows", type=int, default=20_000)
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: end-to-end,memory,compare")
+    parser.add_argument("--child-inline", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    database_url = os.environ.get("DATABASE_URL") or DEFAULT_DB
+    if not database_url.startswith("postgres"):
+        raise SystemExit("The benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
+
+    if args.child_inline:
+        setup_django(env_for(database_url, os.environ["AWS_ENDPOINT_URL"]))
+        child_inline(args.child_inline)
+        return
+
+    sys.path.insert(0, str(ROOT))
+    from console import devstack
+
+    skip = set(filter(None, args.skip.split(",")))
+    print(f"load average before: {os.getloadavg()}", flush=True)
+    _ensure_database(database_url)
+    port = devstack.free_port()
+    moto = subprocess.Popen(
+        devstack.moto_command(port),
+        cwd=ROOT,
+        env=env_for(database_url, ""),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    env = env_for(database_url, endpoint)
+    try:
+        devstack.wait_for_port(port, process=moto)
+        time.sleep(1)
+        subprocess.run(
+            [sys.executable, "manage.py", "deploy_infra"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+        )
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        setup_django(env)
+        workdir = Path(tempfile.mkdtemp(prefix="bench-csv-"))
+
+        if "end-to-end" not in skip:
+            path = workdir / "orders.csv"
+            orders = write_csv(path, args.rows)
+            size = path.stat().st_size
+            print(f"\n{args.rows:,} rows, {orders:,} orders, {size / 1e6:.1f} MB", flush=True)
+            info = upload(path, "bench/orders.csv")
+            copy_seconds = psql_copy(database_url, path)
+            print(f"psql \\copy into a bare table: {copy_seconds:.2f} s = {args.rows / copy_seconds:,.0f} rows/s")
+            empty_tables()
+            seconds, import_run = import_with_workers(info, args.workers, env)
+            rate = args.rows / seconds
+            print(
+                f"import, S3 to committed orders ({args.workers} workers, {import_run.chunks_total} chunks): "
+                f"{seconds:.2f} s = {rate:,.0f} rows/s [{import_run.status}, {import_run.rows_ingested:,} rows, "
+                f"{import_run.orders_created:,} orders]"
+            )
+            print(
+                f"  target >= 50,000 rows/s: {'met' if rate >= 50_000 else 'NOT met'}; "
+                f"speed relative to psql \\copy: {copy_seconds / seconds:.2f} (target >= 0.50: "
+                f"{'met' if copy_seconds / seconds >= 0.5 else 'NOT met'})",
+                flush=True,
+            )
+
+        if "memory" not in skip:
+            peaks = {}
+            for rows in [int(r) for r in args.memory_rows.split(",")]:
+                path = workdir / f"memory-{rows}.csv"
+                write_csv(path, rows, seed=rows)
+                upload(path, f"bench/memory-{rows}.csv")
+                path.unlink()
+                empty_tables()
+                child = subprocess.run(
+                    [sys.executable, "-m", "bench.csv_ingest", "--child-inline", f"bench/memory-{rows}.csv"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    check=True,
+                )
+                figures = json.loads(child.stdout.strip().splitlines()[-1])
+                peaks[rows] = figures["peak_kib"]
+                print(
+                    f"one process, {rows:,} rows: peak RSS {figures['peak_kib'] / 1024:.1f} MiB, "
+                    f"{figures['seconds']:.2f} s ({rows / figures['seconds']:,.0f} rows/s, {figures['status']})",
+                    flush=True,
+                )
+            if len(peaks) >= 2:
+                low, high = peaks[min(peaks)], peaks[max(peaks)]
+                growth = (high - low) / low
+                print(
+                    f"  peak memory growth {min(peaks):,} -> {max(peaks):,} rows: {growth:+.1%} "
+                    f"(target within 20%: {'met' if abs(growth) <= 0.2 else 'NOT met'})"
+                )
+
+        if "compare" not in skip:
+            from bench.import_export_compare import compare
+
+            compare(workdir, args.compare_rows, write_csv, upload, empty_tables)
+    finally:
+        moto.terminate()
+        moto.wait(timeout=10)
+    print(f"\nload average after: {os.getloadavg()}")
+
+
+def _ensure_database(database_url: str) -> None:
+    base, name = database_url.rsplit("/", 1)
+    found = subprocess.run(
+        ["psql", f"{base}/postgres", "-tAc", f"select 1 from pg_database where datname = '{name}'"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    if "1" not in found.stdout:
+        subprocess.run(["psql", f"{base}/postgres", "-qc", f'create database "{name}"'], check=True)
+
+
+if __name__ == "__main__":
+    main()

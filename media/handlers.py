@@ -1,0 +1,62 @@
+"""Lambda functions of the media app, wired in ``zappa_settings.json`` ``events``.
+
+``files_events`` takes the files-events queue's SQS batches: the files bucket notifies the
+queue of every ObjectCreated under ``media/`` and ``incoming/orders/`` (infra/template.yaml),
+on AWS and on the local moto server alike; a message that fails is retried alone and ends
+in the queue's dead-letter queue (partial batch failure). It also accepts S3 events
+delivered to the function directly (an S3 event source), where a failure raises so that
+Lambda retries the invocation.
+"""
+
+import json
+import logging
+from typing import Any
+
+from console import resources
+
+logger = logging.getLogger(__name__)
+
+
+def _object_created(record: dict[str, Any]) -> str:
+    if not record.get("eventName", "").startswith("ObjectCreated"):
+        return "ignored"
+    bucket = record["s3"]["bucket"]["name"]
+    if bucket != resources.files_bucket():
+        logger.warning("an event of bucket %s, not the files bucket; ignored", bucket)
+        return "ignored"
+    s3_object = record["s3"]["object"]
+    from media.services import s3_object_created
+
+    return s3_object_created(
+        bucket=bucket,
+        key=s3_object["key"],
+        etag=s3_object.get("eTag", ""),
+        version_id=s3_object.get("versionId", ""),
+        size=int(s3_object.get("size") or 0),
+    )
+
+
+def files_events(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    failures = []
+    for record in event.get("Records", []):
+        if record.get("eventSource") == "aws:s3":
+            _object_created(record)
+            continue
+        message_id = record.get("messageId", "")
+        try:
+            body = json.loads(record["body"])
+            if body.get("Event") == "s3:TestEvent":  # sent once when the notification is set up
+                continue
+            for s3_record in body.get("Records", []):
+                _object_created(s3_record)
+        except Exception:
+            logger.exception("files event %s failed", message_id)
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def resume_stalled_imports(event: dict[str, Any], context: Any = None) -> dict[str, int]:
+    """Scheduled: queue again the work of imports nobody has touched for a while."""
+    from media.services import imports_resume_stalled
+
+    return {"queued": imports_resume_stalled()}

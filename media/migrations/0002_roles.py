@@ -1,0 +1,12 @@
+from django.db import migrations
+
+from console.roles import sync_roles
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("media", "0001_initial"),
+        ("console", "0002_roles"),
+    ]
+
+    operations = [migrations.RunPython(sync_roles, migrations.RunPython.noop)]
