@@ -13,6 +13,7 @@ not valid UTF-8 is read as Latin-1, with a warning) and reads the header.
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -29,7 +30,7 @@ class ChunkPlan:
     byte_end: int
     first_line: int
     lines: int = 0
-    has_multiline_fields: bool = False
+    needs_python_reader: bool = False
 
 
 @dataclass
@@ -95,11 +96,17 @@ def _last_record_end(data: bytes) -> int:
     return 0
 
 
-def _has_quoted_newline(data: bytes) -> bool:
-    """Whether a quoted field of ``data`` (starting at a record boundary) holds a line break."""
+# A quote with neither a delimiter nor another quote on either side: inside an unquoted
+# field (``5" screen``, ``=F("x")``), which is not valid CSV.
+_STRAY_QUOTE = re.compile(rb'[^,\r\n"]"[^,\r\n"]')
+
+
+def _needs_python_reader(data: bytes) -> bool:
+    """Whether ``data`` (starting at a record boundary) has a quoted field holding a line
+    break, or a quote inside an unquoted field."""
     if b'"' not in data:
         return False
-    return b"\n" in b"".join(data.split(b'"')[1::2])
+    return b"\n" in b"".join(data.split(b'"')[1::2]) or _STRAY_QUOTE.search(data) is not None
 
 
 class _Decoder:
@@ -148,11 +155,15 @@ def plan_file(blocks: Iterable[bytes], *, size: int, chunk_bytes: int) -> FilePl
     """
     blocks = iter(blocks)
     header_raw, rest = _read_header(blocks)
-    if b"\x00" in header_raw:
+    if b"\x00" in header_raw or b"\x00" in rest[:8192]:
         raise FileRejected("The file holds binary data (NUL bytes): it is not a CSV text file.")
     decoder = _Decoder()
     decoder.feed(header_raw, 1)
     header_text = header_raw[len(BOM) :] if header_raw.startswith(BOM) else header_raw
+    if not header_text.strip():
+        if not rest.strip() and not any(block.strip() for block in blocks):
+            raise FileRejected("The file is empty.")
+        raise FileRejected("The first line is blank: an order CSV starts with its header line.")
     header = header_parse([cell.strip(" \t") for cell in parse_record(header_text, UTF8)])
     data_start = len(header_raw)
     header_lines = header_raw.count(b"\n") or 1
@@ -180,8 +191,8 @@ def plan_file(blocks: Iterable[bytes], *, size: int, chunk_bytes: int) -> FilePl
 
     def account(records: bytes) -> None:
         current.lines += records.count(b"\n")
-        if not current.has_multiline_fields and _has_quoted_newline(records):
-            current.has_multiline_fields = True
+        if not current.needs_python_reader and _needs_python_reader(records):
+            current.needs_python_reader = True
 
     def consume(complete: bytes) -> None:
         """Assign complete records (the start of the buffer) to chunks."""

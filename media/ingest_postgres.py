@@ -235,7 +235,7 @@ def _stage(raw, import_run: Import, chunk: ImportChunk, cells: list[str]) -> lis
             end=chunk.byte_end,
         )
 
-    if not chunk.has_multiline_fields:
+    if not chunk.needs_python_reader:
         raw.execute("SAVEPOINT media_copy")
         try:
             with raw.copy(

@@ -179,8 +179,10 @@ class ImportChunk(models.Model):
     first_line = models.PositiveBigIntegerField()
     # Line breaks in the range: with no quoted line break, every line is one record.
     lines = models.PositiveBigIntegerField(default=0)
-    # Whether any quoted field in the chunk holds a line break (lines then differ from rows).
-    has_multiline_fields = models.BooleanField(default=False)
+    # A quoted field holds a line break (records then span lines), or a quote stands inside
+    # an unquoted field (COPY and Python's csv module read that differently): such chunks
+    # are read record by record in Python, which keeps exact lines and cells.
+    needs_python_reader = models.BooleanField(default=False)
     phase = models.CharField(max_length=8, choices=Import.Phase.choices, default=Import.Phase.INGEST)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)

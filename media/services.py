@@ -461,7 +461,7 @@ def import_plan(*, import_id) -> Import:
                 byte_end=chunk.byte_end,
                 first_line=chunk.first_line,
                 lines=chunk.lines,
-                has_multiline_fields=chunk.has_multiline_fields,
+                needs_python_reader=chunk.needs_python_reader,
                 phase=first_phase,
             )
             for index, chunk in enumerate(plan.chunks)

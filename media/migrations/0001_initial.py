@@ -67,7 +67,7 @@ class Migration(migrations.Migration):
                 ('byte_end', models.PositiveBigIntegerField()),
                 ('first_line', models.PositiveBigIntegerField()),
                 ('lines', models.PositiveBigIntegerField(default=0)),
-                ('has_multiline_fields', models.BooleanField(default=False)),
+                ('needs_python_reader', models.BooleanField(default=False)),
                 ('phase', models.CharField(choices=[('PLAN', 'Reading the file'), ('CHECK', 'Checking rows'), ('INGEST', 'Importing rows'), ('DONE', 'Done')], default='INGEST', max_length=8)),
                 ('status', models.CharField(choices=[('PENDING', 'Pending'), ('RUNNING', 'Running'), ('DONE', 'Done'), ('FAILED', 'Failed')], default='PENDING', max_length=8)),
                 ('attempts', models.PositiveIntegerField(default=0)),
