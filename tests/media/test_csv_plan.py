@@ -2,8 +2,8 @@
 line numbers, encodings, and files that are no order CSV at all."""
 
 import csv
-import re
 import io
+import re
 
 import pytest
 
