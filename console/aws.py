@@ -19,6 +19,17 @@ _CLIENT_CONFIG = Config(
 )
 
 
+def _service_config(service_name: str, endpoint_url: str | None) -> Config:
+    if service_name == "s3":
+        # Presigned URLs and POST forms signed with signature v4 (botocore still signs some
+        # presigned S3 requests with v2 by default); a local endpoint is an IP address, so
+        # buckets go in the path there.
+        return _CLIENT_CONFIG.merge(
+            Config(signature_version="s3v4", s3={"addressing_style": "path" if endpoint_url else "auto"})
+        )
+    return _CLIENT_CONFIG
+
+
 @cache
 def _client(service_name: str, endpoint_url: str | None, region_name: str) -> Any:
     import boto3
@@ -27,7 +38,7 @@ def _client(service_name: str, endpoint_url: str | None, region_name: str) -> An
         service_name,
         endpoint_url=endpoint_url,
         region_name=region_name,
-        config=_CLIENT_CONFIG,
+        config=_service_config(service_name, endpoint_url),
     )
 
 

@@ -271,8 +271,6 @@ def media_asset_process(*, bucket: str, key: str) -> MediaAsset:
 def _upload_problem(asset: MediaAsset, info: s3.ObjectInfo) -> str:
     if info.size > settings.MEDIA_UPLOAD_MAX_BYTES:
         return f"The object is {info.size:,} bytes, over the {settings.MEDIA_UPLOAD_MAX_BYTES:,}-byte limit."
-    if asset.declared_size and info.size > settings.MEDIA_UPLOAD_MAX_BYTES:
-        return "The object is larger than its upload allowed."
     if info.content_type not in settings.MEDIA_CONTENT_TYPES:
         return f"Content type {info.content_type!r} is not accepted."
     if asset.content_type and info.content_type != asset.content_type:
