@@ -1,0 +1,140 @@
+"""Console pages: uploading an order CSV (import or dry run), following an import, the
+rejected rows, Resume and "Import this file"; media uploads and their preview. State
+changes are POSTs with CSRF, refused without the permission."""
+
+import re
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from console import roles
+from media.models import Import, MediaAsset
+from media.services import import_run_inline, inline_jobs
+from orders.models import Order
+from tests.conftest import csrf_post, make_user
+from tests.media.conftest import HEADER
+from tests.media.test_handlers import png_bytes
+
+pytestmark = pytest.mark.django_db
+
+ADD_IMPORT = "/media/import/add/"
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_user("ada-admin", roles.ADMIN)
+
+
+def logged_in(console_client, user):
+    console_client.force_login(user)
+    return console_client
+
+
+def upload(client, data: bytes, **options):
+    page = client.get(ADD_IMPORT)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
+    form = {"file": SimpleUploadedFile("orders.csv", data, "text/csv"), "mode": "history", "csrfmiddlewaretoken": token}
+    form.update({name: "on" for name, value in options.items() if value})
+    with inline_jobs():
+        return client.post(ADD_IMPORT, form)
+
+
+def test_a_dry_run_from_the_console_shows_rows_and_errors_then_imports_for_real(console_client, admin_user, local_aws):
+    client = logged_in(console_client, admin_user)
+    response = upload(client, HEADER + b"C-1,cust,p,Lamp,2,9.5\nC-2,cust,p,Desk,-1,100\n", dry_run=True)
+    assert response.status_code == 302
+    dry_run = Import.objects.get()
+    assert dry_run.dry_run and dry_run.key.startswith("uploads/dry-runs/")  # not where S3 events import
+    import_run_inline(import_id=dry_run.pk)
+
+    page = client.get(response["Location"]).content.decode()
+    assert "Dry run done" in page and "would be imported" in page
+    assert "<td>Lamp</td>" in page and "quantity is negative" in page
+    assert "Import this file" in page and not Order.objects.exists()
+
+    with inline_jobs():
+        promoted = csrf_post(client, response["Location"], f"/media/import/{dry_run.pk}/import-for-real/")
+    assert promoted.status_code == 302
+    real = Import.objects.get(dry_run=False)
+    import_run_inline(import_id=real.pk)
+    page = client.get(promoted["Location"]).content.decode()
+    assert "Imported, some rows rejected" in page and "Download rejected rows" in page
+    assert Order.objects.count() == 1
+
+
+def test_a_running_import_page_refreshes_itself_and_shows_progress(console_client, admin_user, put_object):
+    from media.services import csv_import_object
+
+    with inline_jobs():
+        import_run = csv_import_object(info=put_object(HEADER + b"R-1,c,p,n,1,1\n"), mode="history")
+    page = logged_in(console_client, admin_user).get(f"/media/import/{import_run.pk}/change/").content.decode()
+    assert 'http-equiv="refresh"' in page and "Waiting to start" in page and "0%" in page
+
+
+def test_operators_see_imports_but_cannot_upload_or_resume(console_client, operator, put_object):
+    from media.services import csv_import_object
+
+    with inline_jobs():
+        import_run = csv_import_object(info=put_object(HEADER), mode="history")
+    client = logged_in(console_client, operator)
+    assert client.get("/media/import/").status_code == 200
+    assert client.get(ADD_IMPORT).status_code == 403
+    page = f"/media/import/{import_run.pk}/change/"
+    assert "Resume" not in client.get(page).content.decode()
+    assert csrf_post(client, page, f"/media/import/{import_run.pk}/resume/").status_code == 403
+
+
+def test_resume_is_a_post_with_csrf(console_client, admin_user, put_object):
+    from media.services import csv_import_object
+
+    with inline_jobs():
+        import_run = csv_import_object(info=put_object(HEADER + b"R-1,c,p,n,1,1\n"), mode="history")
+    client = logged_in(console_client, admin_user)
+    assert client.get(f"/media/import/{import_run.pk}/resume/").status_code == 405
+    assert client.post(f"/media/import/{import_run.pk}/resume/").status_code == 403  # no CSRF token
+    with inline_jobs():
+        response = csrf_post(client, f"/media/import/{import_run.pk}/change/", f"/media/import/{import_run.pk}/resume/")
+    assert response.status_code == 302
+
+
+def test_the_rejected_rows_csv_from_the_console(console_client, admin_user, run_import):
+    import_run = run_import(HEADER + b"X-1,c,p,@SUM(A1),x,1\n")
+    response = logged_in(console_client, admin_user).get(f"/media/import/{import_run.pk}/rejected-rows.csv")
+    content = b"".join(response.streaming_content).decode()
+    assert "'@SUM(A1)" in content and "quantity is not a whole number" in content
+
+
+def test_a_console_media_upload_goes_to_s3_through_the_storage(console_client, admin_user, files_bucket):
+    from console import aws
+    from media.services import media_asset_process
+
+    client = logged_in(console_client, admin_user)
+    page = client.get("/media/mediaasset/add/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
+    body = png_bytes((300, 200))
+    response = client.post(
+        "/media/mediaasset/add/",
+        {"file": SimpleUploadedFile("shelf.png", body, "image/png"), "csrfmiddlewaretoken": token},
+    )
+    assert response.status_code == 302
+    asset = MediaAsset.objects.get()
+    stored = aws.client("s3").get_object(Bucket=files_bucket, Key=asset.key)
+    assert stored["Body"].read() == body and asset.status == MediaAsset.Status.PROCESSING
+
+    media_asset_process(bucket=files_bucket, key=asset.key)  # what the S3 event does
+    listing = client.get("/media/mediaasset/").content.decode()
+    assert "shelf.png" in listing and ".thumb.jpg" in listing
+    detail = client.get(response["Location"]).content.decode()
+    assert "Open the original" in detail and "X-Amz-Signature" in detail
+
+
+def test_console_media_upload_refuses_other_content_types(console_client, admin_user, local_aws):
+    client = logged_in(console_client, admin_user)
+    page = client.get("/media/mediaasset/add/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
+    response = client.post(
+        "/media/mediaasset/add/",
+        {"file": SimpleUploadedFile("run.exe", b"MZ", "application/x-msdownload"), "csrfmiddlewaretoken": token},
+    )
+    assert response.status_code == 400 and "are not accepted" in response.content.decode()
+    assert not MediaAsset.objects.exists()
