@@ -1,0 +1,101 @@
+"""On the local stack: the files bucket notifies the files-events queue (applied from the
+template by infra/deploy.py), the queue consumer runs the handler, and the real Celery
+worker processes run the import's chunks in parallel and close it once."""
+
+import pytest
+import requests
+from django.urls import reverse
+
+from console import aws, resources
+from console.models import AuditEntry
+from media.models import Import, ImportChunk, ImportedOrder, MediaAsset
+from media.services import csv_import_object
+from orders.models import Order
+from tests.conftest import wait_for
+from tests.media.conftest import HEADER
+from tests.media.test_handlers import png_bytes
+from workflows.models import Execution
+
+pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
+
+
+def finished(import_id, timeout: float = 90) -> Import:
+    return wait_for(
+        lambda: (run := Import.objects.get(pk=import_id)).is_final and run,
+        timeout=timeout,
+        interval=0.3,
+        what=f"import {import_id} to finish",
+    )
+
+
+def test_the_bucket_notifies_the_files_events_queue(stack):
+    bucket = resources.files_bucket()
+    configuration = aws.client("s3").get_bucket_notification_configuration(Bucket=bucket)
+    prefixes = {
+        rule["Value"]
+        for target in configuration["QueueConfigurations"]
+        for rule in target["Filter"]["Key"]["FilterRules"]
+    }
+    assert prefixes == {"media/", "incoming/orders/"}
+    assert all(target["QueueArn"].endswith(":ops-console-dev-files-events") for target in configuration["QueueConfigurations"])
+
+
+def test_an_order_csv_dropped_in_incoming_orders_is_imported_by_the_workers(stack):
+    body = HEADER + b"S3-1,cust,p1,Widget,2,10\nS3-1,cust,p2,Gadget,1,5\nS3-2,cust,p1,Widget,x,10\n"
+    aws.client("s3").put_object(Bucket=resources.files_bucket(), Key="incoming/orders/drop.csv", Body=body)
+
+    import_run = wait_for(lambda: Import.objects.filter(key="incoming/orders/drop.csv").first(), timeout=60)
+    import_run = finished(import_run.pk)
+    assert import_run.status == Import.Status.PARTIAL
+    assert (import_run.rows_ingested, import_run.rows_rejected, import_run.orders_created) == (2, 1, 1)
+    assert ImportedOrder.objects.get(reference="S3-1").order.items.count() == 2
+
+
+def test_a_large_file_fans_out_to_chunk_jobs_and_is_closed_once(stack, put_object):
+    lines = [f"FAN-{n // 4},c{n // 4},p{n % 4},Thing,1,1.25" for n in range(800)]
+    info = put_object(HEADER + "\n".join(lines).encode() + b"\n")
+    import_run = csv_import_object(info=info, mode="history", chunk_bytes=4096)  # queued after commit
+
+    import_run = finished(import_run.pk)
+    assert import_run.status == Import.Status.SUCCEEDED
+    assert import_run.chunks_total >= 5 and import_run.chunks_done == import_run.chunks_total
+    assert set(ImportChunk.objects.filter(import_run=import_run).values_list("status", flat=True)) == {"DONE"}
+    assert Order.objects.count() == import_run.orders_created == 200
+    assert AuditEntry.objects.filter(object_id=str(import_run.pk), action="import.finish").count() == 1
+
+
+def test_imported_orders_start_the_order_workflow(stack, put_object):
+    info = put_object(HEADER + b"WF-1,cust,p1,Widget,1,10\nWF-2,cust,p1,Widget,1,10\n")
+    import_run = finished(csv_import_object(info=info, mode="workflow").pk)
+    assert import_run.status == Import.Status.SUCCEEDED
+    order_ids = set(ImportedOrder.objects.values_list("order_id", flat=True))
+    started = wait_for(
+        lambda: (found := set(Execution.objects.exclude(arn="").values_list("order_id", flat=True))) >= order_ids
+        and found,
+        timeout=90,
+        what="the workflows of the imported orders to start",
+    )
+    assert started >= order_ids
+    import_run.refresh_from_db()
+    assert import_run.workflows_started == 2
+
+
+def test_a_presigned_upload_is_processed_when_s3_reports_it(stack, live_server, api_token):
+    body = png_bytes((512, 512))
+    response = requests.post(
+        f"{live_server.url}{reverse('upload-create')}",
+        json={"purpose": "media", "filename": "label.png", "contentType": "image/png", "size": len(body)},
+        headers={"Authorization": f"Bearer {api_token}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    ticket = response.json()
+    upload = requests.post(ticket["url"], data=ticket["fields"], files={"file": ("label.png", body)}, timeout=10)
+    assert upload.status_code == 204
+
+    asset = wait_for(
+        lambda: (a := MediaAsset.objects.get(pk=ticket["assetId"])).status == MediaAsset.Status.READY and a,
+        timeout=60,
+        what="the upload to be processed",
+    )
+    assert asset.thumbnail.name.endswith("label.thumb.jpg") and asset.size == len(body)
