@@ -49,3 +49,8 @@ def _state_machine_arn(name: str, endpoint: str | None) -> str:
 def reset_cache() -> None:
     _queue_url.cache_clear()
     _state_machine_arn.cache_clear()
+
+
+# The order saga (the seed's saga with compensations) and its callback queue.
+ORDER_SAGA = "order-saga"
+SAGA_QUEUE = "saga"

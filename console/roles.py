@@ -19,13 +19,15 @@ _SEE_ORDERS = [
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     OPERATOR: _SEE_ORDERS + ["workflows.decide_approval"],
-    SUPPORT: _SEE_ORDERS,
+    SUPPORT: _SEE_ORDERS + ["workflows.restart_execution"],
     ADMIN: _SEE_ORDERS
     + [
         "orders.add_order",
         "orders.change_order",
         "orders.cancel_order",
         "workflows.decide_approval",
+        "workflows.assign_approval",
+        "workflows.restart_execution",
         "console.view_auditentry",
         "auth.view_user",
         "auth.add_user",
@@ -62,5 +64,7 @@ def sync_roles(apps, schema_editor=None) -> None:
         permissions = []
         for dotted in codenames:
             app_label, codename = dotted.split(".")
-            permissions.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+            permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if permission is not None:  # not migrated yet: a later migration syncs again
+                permissions.append(permission)
         group.permissions.set(permissions)

@@ -3,5 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("api/", include("orders.urls")),
+    # Approvals (the inbox over REST)
+    path("api/", include("workflows.urls")),
     path("", admin.site.urls),
 ]
