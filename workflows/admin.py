@@ -486,7 +486,11 @@ class ApprovalAdmin(admin.ModelAdmin):
         context = self._context(
             request,
             approval,
-            title=f"{link.decision.title()} order {approval.order_id}?",
+            title=(
+                f"{link.decision.title()} order {approval.order_id}?"
+                if approval.is_pending
+                else f"Order {approval.order_id}: {approval.get_status_display().lower()}"
+            ),
             decision=link.decision,
             can_decide=can_decide,
             error=error,

@@ -57,7 +57,7 @@ def order_id_filter(term: str) -> Q:
         hyphenated = "-".join(
             part for part in (compact[:8], compact[8:12], compact[12:16], compact[16:20], compact[20:]) if part
         )
-        return Q(order_id__startswith=hyphenated)
+        return Q(order__id__startswith=hyphenated)
     return Q(pk__in=[])
 
 
