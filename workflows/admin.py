@@ -325,6 +325,12 @@ class ApprovalAdmin(admin.ModelAdmin):
             **extra,
         }
 
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        if request.GET.get("status", Approval.Status.PENDING) == Approval.Status.PENDING:
+            extra_context.setdefault("title", "Approvals waiting for a decision (oldest first)")
+        return super().changelist_view(request, extra_context)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         approval = Approval.objects.filter(pk=object_id).select_related("order").first()
