@@ -35,7 +35,7 @@ def test_a_new_approval_emails_the_approvers_with_links_and_no_token(
         "step": "RequestApproval",
         "orderId": str(order.pk),
         "taskToken": TOKEN,
-        "executionArn": f"arn:aws:states:us-east-1:123456789012:execution:ops-console-dev-order-processing:o-{order.pk}",
+        "executionArn": f"arn:aws:states:us-east-1:123456789012:execution:ops-console-dev-order-processing:{order.pk}",
         "timeoutSeconds": 3600,
         "heartbeatSeconds": 600,
     }

@@ -27,6 +27,8 @@ LIVE_ORDERS = [
         ],
     ),
     ("customer-caro", [{"product_id": "sku-limited", "name": "Limited print", "quantity": 1, "price": 480}]),
+    # Above the four-eyes limit (APPROVAL_FOUR_EYES_ABOVE): two operators must approve it.
+    ("customer-hal", [{"product_id": "sku-rack", "name": "Server rack", "quantity": 1, "price": 7500}]),
     # Over the validation limit: the workflow fails it at ValidateOrder.
     ("customer-dan", [{"product_id": "sku-yacht", "name": "Yacht", "quantity": 1, "price": 2500000}]),
 ]
