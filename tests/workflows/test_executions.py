@@ -199,11 +199,15 @@ def test_the_local_engine_cannot_redrive_so_a_new_execution_starts(stack, suppor
         order=order, name="probe-1", arn=arn, state_machine="restart-probe", status=Execution.Status.RUNNING
     )
     redrives = []
-    client.meta.events.register("before-call.sfn.RedriveExecution", lambda **kw: redrives.append(1))
+
+    def count_redrive(**kwargs):
+        redrives.append(kwargs)
+
+    client.meta.events.register("before-call.sfn.RedriveExecution", count_redrive)
     try:
         restarted = execution_restart(execution_id=execution.pk, actor=support_user)
     finally:
-        client.meta.events.unregister("before-call.sfn.RedriveExecution")
+        client.meta.events.unregister("before-call.sfn.RedriveExecution", count_redrive)
     assert redrives  # it was tried first (moto answers 500: not implemented)
     assert restarted.name == "probe-1-restart-1" and restarted.restart_method == "new-execution"
     assert json.loads(client.describe_execution(executionArn=restarted.arn)["input"]) == {"x": 1}
