@@ -116,7 +116,10 @@ def test_the_local_engine_accepts_heartbeats_for_a_waiting_approval(stack, live_
     order_id = create_order(live_server, api_token, WIDGETS)
     approval = pending_approval(order_id)
     assert approval.heartbeat_seconds  # HeartbeatSecondsPath reached the message
-    Approval.objects.filter(pk=approval.pk).update(checked_at=timezone.now() - timedelta(days=1))
+    day_ago = timezone.now() - timedelta(days=1)
+    Approval.objects.filter(pk=approval.pk).update(checked_at=day_ago)
     counts = approval_sweep()
-    assert counts["heartbeats"] == 1, counts
-    assert Approval.objects.get(pk=approval.pk).status == Approval.Status.PENDING
+    # (The consumer's own scheduled sweep may have sent this heartbeat a moment earlier.)
+    assert counts["errors"] == 0 and counts["closed"] == 0 and counts["expired"] == 0, counts
+    approval.refresh_from_db()
+    assert approval.status == Approval.Status.PENDING and approval.checked_at > day_ago
