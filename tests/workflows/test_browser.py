@@ -12,7 +12,7 @@ import pytest
 from orders.lifecycle import OrderStatus
 from orders.models import Order
 from tests.conftest import make_user, wait_for
-from tests.workflows.test_journeys import WIDGETS, create_order, pending_approval
+from tests.workflows.test_journeys import WIDGETS, create_order, pending_approval, wait_until_finished
 from workflows.models import Approval, Execution
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -90,6 +90,7 @@ def test_an_operator_claims_approves_and_sees_the_order_complete(
     wait_for(
         lambda: order_status_shown(page, live_server, order_id, "COMPLETED"), timeout=45, interval=1, what="COMPLETED"
     )
+    assert wait_until_finished(order_id) == "SUCCEEDED"
     execution = Execution.objects.get(order_id=order_id)
     page.goto(f"{live_server.url}/workflows/execution/{execution.pk}/change/")
     assert "SUCCEEDED" in page.locator(".execution-summary").inner_text()
@@ -112,6 +113,7 @@ def test_another_operator_rejects_with_a_reason(stack, live_server, api_token, s
         lambda: order_status_shown(page, live_server, order_id, "REJECTED"), timeout=45, interval=1, what="REJECTED"
     )
     assert Order.objects.get(pk=order_id).status_reason == "Shipping address is a known fraud drop"
+    assert wait_until_finished(order_id) == "FAILED"
     page.context.close()
 
 
@@ -142,6 +144,7 @@ def test_a_four_eyes_order_needs_a_second_operator(
     )
     approval.refresh_from_db()
     assert (approval.first_approved_by, approval.decided_by) == (operator, second_operator)
+    assert wait_until_finished(order_id) == "SUCCEEDED"
     second.context.close()
 
 
@@ -164,4 +167,5 @@ def test_an_email_link_opened_by_a_scanner_decides_nothing(stack, live_server, a
     assert "approved; the workflow has resumed" in page.locator(".messagelist").inner_text()
     assert Approval.objects.get(pk=approval.pk).decided_by == reviewer
     page.context.close()
-    assert wait_for(lambda: Order.objects.get(pk=order_id).status != OrderStatus.AWAITING_APPROVAL)
+    assert wait_until_finished(order_id) == "SUCCEEDED"
+    assert Order.objects.get(pk=order_id).status == OrderStatus.COMPLETED

@@ -110,8 +110,9 @@ def test_one_failing_approval_does_not_stop_the_sweep():
 
 @pytest.mark.stack
 @pytest.mark.django_db(transaction=True)
-def test_the_local_engine_accepts_heartbeats_for_a_waiting_approval(stack, live_server, api_token):
-    from tests.workflows.test_journeys import WIDGETS, create_order, pending_approval
+def test_the_local_engine_accepts_heartbeats_for_a_waiting_approval(stack, live_server, api_token, operator):
+    from tests.workflows.test_journeys import WIDGETS, create_order, pending_approval, wait_until_finished
+    from workflows.services import approval_decide
 
     order_id = create_order(live_server, api_token, WIDGETS)
     approval = pending_approval(order_id)
@@ -123,3 +124,6 @@ def test_the_local_engine_accepts_heartbeats_for_a_waiting_approval(stack, live_
     assert counts["errors"] == 0 and counts["closed"] == 0 and counts["expired"] == 0, counts
     approval.refresh_from_db()
     assert approval.status == Approval.Status.PENDING and approval.checked_at > day_ago
+    # End the workflow, so nothing writes to the database while the test's tables are flushed.
+    approval_decide(approval_id=approval.pk, approve=False, actor=operator, reason="test over")
+    assert wait_until_finished(order_id) == "FAILED"
