@@ -75,6 +75,8 @@ class Command(BaseCommand):
             user, _ = User.objects.get_or_create(username=username, defaults={"is_staff": True})
             user.is_staff = True
             user.is_superuser = superuser
+            # Approval emails (with their links) go to approvers with an address.
+            user.email = user.email or f"{username}@example.com"
             user.set_password(password)
             user.save()
             user.groups.add(Group.objects.get(name=role))
