@@ -84,8 +84,15 @@ def local_stack(database_url: str, *, log_dir: Path | None = None, **settings_en
         from infra.deploy import deploy
 
         deploy(endpoint_url=endpoint)
-        call_command("flush", interactive=False, verbosity=0) if database_url.startswith("postgres") else None
         call_command("migrate", interactive=False, verbosity=0)
+        if database_url.startswith("postgres"):
+            # A database kept from an earlier run: empty it, then put the roles back.
+            from django.apps import apps
+
+            from console.roles import sync_roles
+
+            call_command("flush", interactive=False, verbosity=0)
+            sync_roles(apps)
         processes.append(
             subprocess.Popen(
                 [sys.executable, "manage.py", "consume_queues"],
