@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # pip warns about the machine's optional extra indexes; the noise hides real messages.
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint install seed-test clean
+.PHONY: run test lint install seed-test clean bench-approvals
 
 $(VENV)/.installed: requirements.txt requirements-worker.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,8 @@ seed-test: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) .local .test-db.sqlite3* staticfiles
+
+# Approval benchmarks (figures in README): decision latency, and the race on PostgreSQL.
+bench-approvals: $(VENV)/.installed
+	$(PY) bench/approval_latency.py
+	$(PY) bench/approval_race.py

@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
         "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         "PYTHONUNBUFFERED": "1",
+        # Approval emails link back to this console.
+        "CONSOLE_BASE_URL": os.environ.get("CONSOLE_BASE_URL", f"http://127.0.0.1:{args.port}"),
     }
 
     for port in (args.aws_port, args.port):

@@ -68,3 +68,8 @@ def reset_cache() -> None:
     _queue_url.cache_clear()
     _state_machine_arn.cache_clear()
     _files_bucket.cache_clear()
+
+
+# The order saga (the seed's saga with compensations) and its callback queue.
+ORDER_SAGA = "order-saga"
+SAGA_QUEUE = "saga"

@@ -19,13 +19,15 @@ _SEE_ORDERS = [
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     OPERATOR: _SEE_ORDERS + ["workflows.decide_approval"],
-    SUPPORT: _SEE_ORDERS,
+    SUPPORT: _SEE_ORDERS + ["workflows.restart_execution"],
     ADMIN: _SEE_ORDERS
     + [
         "orders.add_order",
         "orders.change_order",
         "orders.cancel_order",
         "workflows.decide_approval",
+        "workflows.assign_approval",
+        "workflows.restart_execution",
         "console.view_auditentry",
         "auth.view_user",
         "auth.add_user",
@@ -76,6 +78,6 @@ def sync_roles(apps, schema_editor=None) -> None:
         for dotted in codenames:
             app_label, codename = dotted.split(".")
             permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
-            if permission is not None:  # None: its app has not migrated yet
+            if permission is not None:  # not migrated yet: a later migration syncs again
                 permissions.append(permission)
         group.permissions.set(permissions)

@@ -3,6 +3,7 @@ r"""The order lifecycle: which status may follow which, and who may set it.
     CREATED -> VALIDATED -> AWAITING_APPROVAL -> APPROVED -> PAID -> SHIPPED -> COMPLETED -> DELIVERED
                                               \-> REJECTED
     any open status -> FAILED (the workflow failed) or CANCELLED (a client or operator cancelled)
+    FAILED -> CREATED (an operator restarted the workflow)
 
 The workflow moves an order along; REST clients may only record what happens after the
 workflow (delivery) or cancel an order that has not been paid for.
@@ -37,7 +38,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.COMPLETED: frozenset({S.DELIVERED}),
     S.DELIVERED: frozenset(),
     S.REJECTED: frozenset(),
-    S.FAILED: frozenset(),
+    # An operator may restart the workflow of a failed order; the order then starts over.
+    S.FAILED: frozenset({S.CREATED}),
     S.CANCELLED: frozenset(),
 }
 
@@ -45,7 +47,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # workflow (approval in particular must go through an approval decision).
 CLIENT_SETTABLE = frozenset({S.DELIVERED, S.CANCELLED})
 
-FINAL = frozenset(status for status, targets in TRANSITIONS.items() if not targets)
+# Final: nothing but an operator's restart (back to CREATED) leads out.
+FINAL = frozenset(status for status, targets in TRANSITIONS.items() if targets <= {S.CREATED})
 # Once paid, an order is no longer cancelled; it is refunded (outside this console).
 CANCELLABLE = frozenset(status for status, targets in TRANSITIONS.items() if S.CANCELLED in targets)
 

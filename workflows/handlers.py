@@ -10,7 +10,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from workflows.services import TaskMessage, approval_request, step_task_run, workflow_start_missing
+from workflows.services import (
+    TaskMessage,
+    approval_request,
+    approval_sweep,
+    execution_sweep,
+    step_task_run,
+    workflow_start_missing,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,3 +48,16 @@ def approval_tasks(event: dict[str, Any], context: Any = None) -> dict[str, Any]
 def start_missing_executions(event: dict[str, Any], context: Any = None) -> dict[str, int]:
     """Scheduled: starts the workflow of orders whose start job was lost."""
     return {"started": workflow_start_missing()}
+
+
+def saga_tasks(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Runs the order saga's steps and compensations and answers Step Functions."""
+    from workflows.saga import SAGA_STEPS
+
+    return _each_record(event, lambda message: step_task_run(message=message, steps=SAGA_STEPS, terminal_steps={}))
+
+
+def sweep_workflows(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Scheduled: expired and closed approvals, heartbeats, undelivered decisions, and the
+    status of executions we still think are running."""
+    return {"approvals": approval_sweep(), "executions": execution_sweep()}

@@ -27,9 +27,17 @@ class Execution(models.Model):
     stopped_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # A restart either redrives this same execution (AWS) or starts a new one with the
+    # same input; the new one points back here and says how it came to be.
+    restarted_from = models.ForeignKey(
+        "self", null=True, blank=True, related_name="restarts", on_delete=models.SET_NULL
+    )
+    restart_method = models.CharField(max_length=16, blank=True)
+    redrive_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("restart_execution", "Can restart failed executions")]
 
     def __str__(self) -> str:
         return self.name
@@ -98,10 +106,30 @@ class Approval(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     aws_request_id = models.CharField(max_length=64, blank=True)
     outcome_detail = models.TextField(blank=True)
+    # Four-eyes: orders above APPROVAL_FOUR_EYES_ABOVE need two approvals by two people.
+    # The first approval is recorded here; the second decides (and resumes the workflow).
+    required_approvals = models.PositiveSmallIntegerField(default=1)
+    first_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    first_approved_at = models.DateTimeField(null=True, blank=True)
+    first_note = models.TextField(blank=True)
+    # An operator's claim: the approval is theirs to decide until they release it.
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # From the task's HeartbeatSeconds: the sweep sends heartbeats while the approval waits.
+    heartbeat_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # When the sweep last confirmed the task is open (heartbeat, or the execution described).
+    checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["requested_at", "id"]
-        permissions = [("decide_approval", "Can approve or reject orders")]
+        permissions = [
+            ("decide_approval", "Can approve or reject orders"),
+            ("assign_approval", "Can reassign approvals claimed by others"),
+        ]
 
     def __str__(self) -> str:
         return f"Approval for {self.order}"
@@ -109,6 +137,14 @@ class Approval(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status == self.Status.PENDING
+
+    @property
+    def needs_second_approval(self) -> bool:
+        return self.is_pending and self.required_approvals > 1 and self.first_approved_by_id is not None
+
+    @property
+    def is_four_eyes(self) -> bool:
+        return self.required_approvals > 1
 
 
 def token_digest(task_token: str) -> str:

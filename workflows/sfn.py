@@ -106,3 +106,63 @@ def current_state(*, execution_arn: str) -> str:
             if key.endswith("StateEnteredEventDetails"):
                 return details.get("name", "")
     return ""
+
+
+# --- Heartbeats, redrive and full history (approvals and workflow operations) -------------
+
+
+class RedriveUnsupported(Exception):
+    """The engine has no RedriveExecution (the local engine answers a bare HTTP 500)."""
+
+
+class ExecutionNotRedrivable(Exception):
+    """AWS refuses to redrive this execution (e.g. it succeeded, or is older than 14 days)."""
+
+
+# Answers that mean "this engine does not implement the operation", as opposed to AWS's own
+# errors, which always carry a named code (a transient InternalFailure propagates).
+_NOT_IMPLEMENTED_CODES = {"UnknownOperationException", "NotImplemented", "InvalidAction"}
+
+
+def send_task_heartbeat(*, task_token: str) -> str:
+    """Tell Step Functions the task is still being worked on. Raises TaskNotOpen."""
+    try:
+        response = _sfn().send_task_heartbeat(taskToken=task_token)
+    except ClientError as exc:
+        _raise_task_error(exc)
+    return response.get("ResponseMetadata", {}).get("RequestId", "")
+
+
+def redrive_execution(*, execution_arn: str) -> str:
+    """Redrive a failed, timed out or aborted execution from where it stopped.
+
+    Returns the AWS request id. Raises ``ExecutionNotRedrivable`` when AWS refuses, and
+    ``RedriveUnsupported`` when the engine has no such operation.
+    """
+    try:
+        response = _sfn().redrive_execution(executionArn=execution_arn)
+    except ClientError as exc:
+        code = aws.error_code(exc)
+        if code == "ExecutionNotRedrivable":
+            raise ExecutionNotRedrivable(exc.response.get("Error", {}).get("Message", code)) from exc
+        if code in _NOT_IMPLEMENTED_CODES or code.isdigit():
+            raise RedriveUnsupported(f"RedriveExecution is not available here ({code})") from exc
+        raise
+    return response.get("ResponseMetadata", {}).get("RequestId", "")
+
+
+def execution_history_all(*, execution_arn: str, max_events: int = 2000) -> list[dict[str, Any]]:
+    """The execution's history, oldest first (at most ``max_events`` events)."""
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000, "reverseOrder": False}
+    while len(events) < max_events:
+        response = _sfn().get_execution_history(**kwargs)
+        events.extend(response["events"])
+        if not response.get("nextToken"):
+            break
+        kwargs["nextToken"] = response["nextToken"]
+    return events[:max_events]
+
+
+def describe_state_machine(*, state_machine_arn: str) -> dict[str, Any]:
+    return _sfn().describe_state_machine(stateMachineArn=state_machine_arn)

@@ -206,6 +206,22 @@ LOGGING = {
     },
 }
 
+# --- Approvals and workflow operations -------------------------------------------------------
+# Orders whose total is above this need two approvals by two different operators.
+APPROVAL_FOUR_EYES_ABOVE = env("APPROVAL_FOUR_EYES_ABOVE", "5000")
+# Sent in the execution input (policy.approvalHeartbeatSeconds, read by HeartbeatSecondsPath):
+# the approval task fails early if the console stops holding it; the sweep beats meanwhile.
+WORKFLOW_APPROVAL_HEARTBEAT_SECONDS = env_int("WORKFLOW_APPROVAL_HEARTBEAT_SECONDS", 3600)
+# Approval emails: who is told (operators with the decide permission and an address), the
+# console's public address for the links, and how long a link stays valid at most.
+APPROVAL_EMAILS = env_bool("APPROVAL_EMAILS", True)
+CONSOLE_BASE_URL = env("CONSOLE_BASE_URL", "http://127.0.0.1:8000")
+APPROVAL_LINK_MAX_AGE_SECONDS = env_int("APPROVAL_LINK_MAX_AGE_SECONDS", 7 * 24 * 3600)
+# At most this many approvals in one bulk approve (each is one Step Functions call).
+APPROVAL_BULK_MAX = env_int("APPROVAL_BULK_MAX", 50)
+# The order saga's failure drills (execution input "drill": {"failAt": STEP}) exercise the
+# compensations; off in production unless asked for.
+SAGA_FAILURE_DRILLS = env_bool("SAGA_FAILURE_DRILLS", False)
 # --- Media and CSV ingestion -------------------------------------------------------------
 # The stage's files bucket (infra: FilesBucket). Empty: derived from the naming rule
 # <prefix>-<stage>-files-<account id>, the account read once from STS.

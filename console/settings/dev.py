@@ -16,3 +16,6 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+
+# Failure drills of the order saga (its compensations) are allowed locally.
+SAGA_FAILURE_DRILLS = env_bool("SAGA_FAILURE_DRILLS", True)

@@ -8,7 +8,8 @@ import pytest
 from console import aws
 from console.local_consumer import QueuePoller, SqsRoute, sqs_routes, zappa_stage_settings
 
-pytestmark = pytest.mark.stack
+# The poller closes stale database connections around each batch, as on Lambda.
+pytestmark = [pytest.mark.stack, pytest.mark.django_db]
 
 
 def test_routes_come_from_zappa_settings_for_every_stage():

@@ -79,3 +79,21 @@ def test_the_local_deploy_creates_queues_with_redrive_and_the_state_machine(loca
     queue_url = definition["States"]["ValidateOrder"]["Parameters"]["QueueUrl"]
     assert queue_url.endswith("/ops-console-dev-steps")  # substitutions applied
     assert local_aws.outputs["OrderProcessingStateMachineArn"] == arn
+
+
+def test_every_step_the_saga_sends_has_a_handler_and_compensations_are_callback_tasks():
+    from workflows.saga import SAGA_STEPS
+
+    saga = definitions()["OrderSagaStateMachine"]
+    sent = {state["Parameters"]["MessageBody"]["step"] for _, state in callback_tasks(saga["States"])}
+    assert sent == set(SAGA_STEPS)
+    # The seed's compensation order: payment is refunded before the inventory is released.
+    assert saga["States"]["ConfirmOrder"]["Catch"][0]["Next"] == "RollbackPayment"
+    assert saga["States"]["RollbackPayment"]["Next"] == "RollbackInventory"
+    assert saga["States"]["ProcessPayment"]["Catch"][0]["Next"] == "RollbackInventory"
+
+
+def test_the_approval_task_heartbeats_from_the_execution_input():
+    approval = definitions()["OrderProcessingStateMachine"]["States"]["RequestApproval"]
+    assert approval["HeartbeatSecondsPath"] == "$.policy.approvalHeartbeatSeconds"
+    assert approval["Parameters"]["MessageBody"]["heartbeatSeconds.$"] == "$.policy.approvalHeartbeatSeconds"

@@ -53,3 +53,9 @@ def test_clients_cannot_set_workflow_statuses():
     assert OrderStatus.APPROVED not in lifecycle.CLIENT_SETTABLE
     assert OrderStatus.PAID not in lifecycle.CLIENT_SETTABLE
     assert OrderStatus.DELIVERED in lifecycle.CLIENT_SETTABLE
+
+
+def test_a_failed_order_can_only_start_over_when_its_workflow_is_restarted():
+    lifecycle.check_transition(OrderStatus.FAILED, OrderStatus.CREATED)
+    assert lifecycle.TRANSITIONS[OrderStatus.FAILED] == {OrderStatus.CREATED}
+    assert not lifecycle.is_open(OrderStatus.FAILED)

@@ -27,6 +27,8 @@ LIVE_ORDERS = [
         ],
     ),
     ("customer-caro", [{"product_id": "sku-limited", "name": "Limited print", "quantity": 1, "price": 480}]),
+    # Above the four-eyes limit (APPROVAL_FOUR_EYES_ABOVE): two operators must approve it.
+    ("customer-hal", [{"product_id": "sku-rack", "name": "Server rack", "quantity": 1, "price": 7500}]),
     # Over the validation limit: the workflow fails it at ValidateOrder.
     ("customer-dan", [{"product_id": "sku-yacht", "name": "Yacht", "quantity": 1, "price": 2500000}]),
 ]
@@ -73,6 +75,8 @@ class Command(BaseCommand):
             user, _ = User.objects.get_or_create(username=username, defaults={"is_staff": True})
             user.is_staff = True
             user.is_superuser = superuser
+            # Approval emails (with their links) go to approvers with an address.
+            user.email = user.email or f"{username}@example.com"
             user.set_password(password)
             user.save()
             user.groups.add(Group.objects.get(name=role))

@@ -1,0 +1,149 @@
+"""The local stack for benchmarks: a moto server process with infra/ deployed, a migrated
+database and the queue consumer process (Lambda's SQS event sources), torn down on exit.
+
+Used as ``with local_stack(database_url) as stack: ...`` before Django is imported by the
+caller's benchmark code (it sets DJANGO_SETTINGS_MODULE and DATABASE_URL)."""
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ensure_postgres_database(url: str) -> None:
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
+            conn.execute(f'create database "{name}"')
+
+
+@contextlib.contextmanager
+def local_stack(database_url: str, *, log_dir: Path | None = None, **settings_env: str):
+    log_dir = log_dir or ROOT / ".local" / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "console.settings.dev",
+        "DATABASE_URL": database_url,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PYTHONUNBUFFERED": "1",
+        "APPROVAL_EMAILS": "false",
+        **settings_env,
+    }
+    os.environ.update(env)
+    if database_url.startswith("postgres"):
+        _ensure_postgres_database(database_url)
+    elif database_url.startswith("sqlite:///"):
+        for path in Path(database_url.removeprefix("sqlite:///")).parent.glob(Path(database_url).name + "*"):
+            path.unlink()
+
+    processes: list[subprocess.Popen] = []
+    moto_log = open(log_dir / "moto.log", "w")
+    consumer_log = open(log_dir / "consumer.log", "w")
+    try:
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "console.localaws", "--port", str(port)],
+                cwd=ROOT,
+                env=env,
+                stdout=moto_log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        deadline = time.monotonic() + 30
+        while "ready" not in (log_dir / "moto.log").read_text():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the local AWS did not start")
+            time.sleep(0.1)
+
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        from infra.deploy import deploy
+
+        deploy(endpoint_url=endpoint)
+        call_command("migrate", interactive=False, verbosity=0)
+        if database_url.startswith("postgres"):
+            # A database kept from an earlier run: empty it, then put the roles back.
+            from django.apps import apps
+
+            from console.roles import sync_roles
+
+            call_command("flush", interactive=False, verbosity=0)
+            sync_roles(apps)
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "manage.py", "consume_queues"],
+                cwd=ROOT,
+                env=env,
+                stdout=consumer_log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        deadline = time.monotonic() + 60
+        while (log_dir / "consumer.log").read_text().count("polling") < 2:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the queue consumer did not start")
+            time.sleep(0.2)
+        yield endpoint
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        moto_log.close()
+        consumer_log.close()
+
+
+def start_orders_to_approval(count: int, *, total_of=lambda index: 20, timeout: float = 600) -> list:
+    """Create ``count`` orders, start their executions and wait until each waits for its
+    approval. Returns the pending approvals, oldest first."""
+    from console.models import AuditEntry
+    from orders.services import order_create
+    from workflows.models import Approval
+    from workflows.services import workflow_start
+
+    for index in range(count):
+        order = order_create(
+            user_id=f"bench-{index}",
+            items=[{"product_id": "bench", "name": "Bench item", "quantity": 1, "price": total_of(index)}],
+            source=AuditEntry.Source.SYSTEM,
+            start_workflow=False,
+        )
+        workflow_start(order_id=order.pk)
+    deadline = time.monotonic() + timeout
+    while (pending := Approval.objects.filter(status=Approval.Status.PENDING).count()) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {pending} of {count} approvals arrived")
+        time.sleep(0.5)
+    return list(Approval.objects.filter(status=Approval.Status.PENDING).order_by("requested_at", "id"))
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]

@@ -1,0 +1,216 @@
+"""Reads for the approval inbox and the execution pages."""
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from orders.models import OrderItem
+from workflows import sfn
+from workflows.models import Approval, Execution
+
+
+def approval_list(*, filters: dict | None = None, user=None) -> QuerySet[Approval]:
+    """Approvals oldest first, with what the inbox shows fetched up front.
+
+    Filters: ``status`` (default PENDING; "all" for every status), ``order_id`` (a full id or
+    its first characters), ``claimed`` ("me", "unclaimed", "others"; "me"/"others" need
+    ``user``), ``four_eyes`` (True/False), ``expires_within`` (a timedelta).
+    """
+    filters = filters or {}
+    qs = Approval.objects.select_related("order", "claimed_by", "first_approved_by", "decided_by").prefetch_related(
+        Prefetch("order__items", queryset=OrderItem.objects.order_by("id"))
+    )
+    status = filters.get("status") or Approval.Status.PENDING
+    if status != "all":
+        qs = qs.filter(status=status)
+    if order_id := (filters.get("order_id") or "").strip():
+        qs = qs.filter(order_id_filter(order_id))
+    match filters.get("claimed"):
+        case "me" if user is not None:
+            qs = qs.filter(claimed_by=user)
+        case "unclaimed":
+            qs = qs.filter(claimed_by__isnull=True)
+        case "others" if user is not None:
+            qs = qs.filter(claimed_by__isnull=False).exclude(claimed_by=user)
+    if filters.get("four_eyes") is not None:
+        qs = qs.filter(required_approvals__gt=1) if filters["four_eyes"] else qs.filter(required_approvals=1)
+    if within := filters.get("expires_within"):
+        qs = qs.filter(expires_at__lte=timezone.now() + within)
+    return qs.order_by("requested_at", "id")
+
+
+def order_id_filter(term: str) -> Q:
+    """An order id, whole or its first characters (as the console shows it, e.g. 1a2b3c4d)."""
+    term = term.strip().lower()
+    try:
+        return Q(order_id=UUID(term))
+    except ValueError:
+        pass
+    compact = term.replace("-", "")
+    if len(compact) >= 4 and all(c in "0123456789abcdef" for c in compact):
+        # Hyphens where a UUID has them, so the prefix matches the stored text on every database.
+        hyphenated = "-".join(
+            part for part in (compact[:8], compact[8:12], compact[12:16], compact[16:20], compact[20:]) if part
+        )
+        return Q(order__id__startswith=hyphenated)
+    return Q(pk__in=[])
+
+
+def items_summary(items: list[OrderItem], limit: int = 3) -> str:
+    shown = [f"{item.quantity} × {item.name}" for item in items[:limit]]
+    if len(items) > limit:
+        shown.append(f"and {len(items) - limit} more")
+    return ", ".join(shown) or "no items"
+
+
+# --- Execution history, readable ---------------------------------------------------------------
+
+_REDACTED = "(task token, hidden)"
+
+
+def redact(value: Any) -> Any:
+    """The value with every task token replaced (history parameters carry them)."""
+    if isinstance(value, dict):
+        return {
+            key: _REDACTED if "tasktoken" in key.lower().replace("_", "") else redact(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.dumps(redact(json.loads(value)))
+        except ValueError:
+            return value
+    return value
+
+
+def _pretty(text: str | None) -> str:
+    if text in (None, ""):
+        return ""
+    try:
+        return json.dumps(redact(json.loads(text)), indent=2, sort_keys=False)
+    except (TypeError, ValueError):
+        return str(text)
+
+
+@dataclass
+class StateVisit:
+    """One state the execution entered, with what went in and out and how it ended."""
+
+    name: str
+    type: str
+    entered_at: datetime
+    input: str = ""
+    exited_at: datetime | None = None
+    output: str = ""
+    outcome: str = "running"  # succeeded, failed, timed out, running
+    error: str = ""
+    cause: str = ""
+    resource: str = ""
+    sent: str = ""
+    timeout_seconds: int | None = None
+    heartbeat_seconds: int | None = None
+    attempts: int = 0
+
+    @property
+    def duration(self) -> timedelta | None:
+        return (self.exited_at - self.entered_at) if self.exited_at else None
+
+
+@dataclass
+class ExecutionHistory:
+    visits: list[StateVisit] = field(default_factory=list)
+    input: str = ""
+    output: str = ""
+    outcome: str = "running"
+    error: str = ""
+    cause: str = ""
+    events: int = 0
+
+
+_TASK_FAILURES = {"TaskFailed", "TaskTimedOut", "TaskStartFailed", "TaskSubmitFailed"}
+
+
+def execution_history(*, execution_arn: str) -> ExecutionHistory:
+    """The execution's GetExecutionHistory as the states it passed, in order."""
+    return history_from_events(sfn.execution_history_all(execution_arn=execution_arn))
+
+
+def history_from_events(events: list[dict[str, Any]]) -> ExecutionHistory:
+    history = ExecutionHistory(events=len(events))
+    visit_of_event: dict[int, StateVisit] = {}
+    open_visits: dict[str, StateVisit] = {}
+    last_task: StateVisit | None = None
+    for event in events:
+        kind = event["type"]
+        details = next((value for key, value in event.items() if key.endswith("EventDetails")), {}) or {}
+        visit = visit_of_event.get(event.get("previousEventId") or -1)
+        if kind == "ExecutionStarted":
+            history.input = _pretty(details.get("input"))
+        elif kind.endswith("StateEntered"):
+            visit = StateVisit(
+                name=details.get("name", ""),
+                type=kind.removesuffix("StateEntered"),
+                entered_at=event["timestamp"],
+                input=_pretty(details.get("input")),
+            )
+            history.visits.append(visit)
+            open_visits[visit.name] = visit
+            if visit.type == "Task":
+                last_task = visit
+        elif kind.endswith("StateExited"):
+            visit = open_visits.pop(details.get("name", ""), None)
+            if visit is not None:
+                visit.exited_at = event["timestamp"]
+                visit.output = _pretty(details.get("output"))
+                if visit.outcome == "running":
+                    visit.outcome = "succeeded"
+        elif kind.startswith("Task"):
+            visit = visit or last_task
+            if visit is not None:
+                if kind == "TaskScheduled":
+                    visit.attempts += 1
+                    visit.resource = details.get("resource", "")
+                    visit.sent = _pretty(details.get("parameters"))
+                    visit.timeout_seconds = details.get("timeoutInSeconds")
+                    visit.heartbeat_seconds = details.get("heartbeatInSeconds")
+                    # A retry after a failure runs again.
+                    visit.outcome, visit.error, visit.cause = "running", "", ""
+                elif kind in _TASK_FAILURES:
+                    visit.outcome = "timed out" if kind == "TaskTimedOut" else "failed"
+                    visit.error, visit.cause = details.get("error", ""), _pretty(details.get("cause"))
+                elif kind == "TaskSucceeded":
+                    visit.outcome = "succeeded"
+        elif kind.startswith("Execution"):
+            if kind == "ExecutionSucceeded":
+                history.outcome, history.output = "succeeded", _pretty(details.get("output"))
+            elif kind in {"ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}:
+                history.outcome = {"ExecutionFailed": "failed", "ExecutionTimedOut": "timed out"}.get(kind, "aborted")
+                history.error, history.cause = details.get("error", ""), _pretty(details.get("cause"))
+                # A Fail state is where the execution failed.
+                for open_visit in open_visits.values():
+                    open_visit.outcome = "failed"
+                    open_visit.exited_at = event["timestamp"]
+                    open_visit.error = open_visit.error or history.error
+                    open_visit.cause = open_visit.cause or history.cause
+        if visit is not None:
+            visit_of_event[event["id"]] = visit
+    return history
+
+
+def execution_list(*, filters: dict | None = None) -> QuerySet[Execution]:
+    filters = filters or {}
+    qs = Execution.objects.select_related("order", "restarted_from")
+    if status := filters.get("status"):
+        qs = qs.filter(status=status)
+    if machine := filters.get("state_machine"):
+        qs = qs.filter(state_machine__endswith=machine)
+    if order_id := filters.get("order_id"):
+        qs = qs.filter(order_id_filter(order_id))
+    return qs.order_by("-created_at", "-id")
