@@ -37,7 +37,8 @@ def test_the_bucket_notifies_the_files_events_queue(stack):
         for rule in target["Filter"]["Key"]["FilterRules"]
     }
     assert prefixes == {"media/", "incoming/orders/"}
-    assert all(target["QueueArn"].endswith(":ops-console-dev-files-events") for target in configuration["QueueConfigurations"])
+    queues = {target["QueueArn"] for target in configuration["QueueConfigurations"]}
+    assert queues == {"arn:aws:sqs:us-east-1:123456789012:ops-console-dev-files-events"}
 
 
 def test_an_order_csv_dropped_in_incoming_orders_is_imported_by_the_workers(stack):
