@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # pip warns about the machine's optional extra indexes; the noise hides real messages.
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint install seed-test clean bench-approvals
+.PHONY: run test lint install seed-test clean bench-approvals bench-ingest
 
 $(VENV)/.installed: requirements.txt requirements-worker.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,3 +39,9 @@ clean:
 bench-approvals: $(VENV)/.installed
 	$(PY) bench/approval_latency.py
 	$(PY) bench/approval_race.py
+
+# Order CSV ingestion benchmark (figures in README): 1,000,000 rows from the local S3 into
+# PostgreSQL beside psql \copy, peak memory at two sizes, and django-import-export.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench
+bench-ingest: $(VENV)/.installed
+	$(PY) bench/csv_ingest.py --database-url $(BENCH_DATABASE_URL)

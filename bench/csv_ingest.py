@@ -1,9 +1,11 @@
 """Order CSV ingestion, measured: one command prints every figure.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ops_bench_i5 .venv/bin/python -m bench.csv_ingest
+    .venv/bin/python bench/csv_ingest.py --database-url postgres://postgres@127.0.0.1:5432/ops_bench
 
-What it does, against a local moto server it starts and the PostgreSQL database given
-(created and migrated if needed; its orders and imports are emptied first):
+(or ``make bench-ingest``; options: --rows, --workers, --memory-rows, --compare-rows, --skip)
+
+What it does, on the benchmarks' local stack (bench/stack.py: a moto server with infra/
+deployed, the database created if needed, migrated and flushed):
 
 1. Writes an order CSV of ``--rows`` rows (1 to 5 items per order) and uploads it to the
    files bucket of the local S3.
@@ -22,6 +24,7 @@ load average before and after.
 
 import argparse
 import json
+import logging
 import os
 import random
 import resource
@@ -32,6 +35,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/ops_bench_i5"
 
 
@@ -51,27 +55,6 @@ def write_csv(path: Path, rows: int, seed: int = 7) -> int:
                 )
                 written += 1
     return orders
-
-
-def env_for(database_url: str, endpoint: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "console.settings.dev",
-        "DATABASE_URL": database_url,
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "PYTHONUNBUFFERED": "1",
-        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
-    }
-
-
-def setup_django(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    import django
-
-    django.setup()
 
 
 def empty_tables() -> None:
@@ -111,7 +94,7 @@ def import_with_workers(info, workers: int, env: dict[str, str]) -> tuple[float,
     from media.models import Import
     from media.services import csv_import_object
 
-    log = open(ROOT / "bench" / "worker.log", "w")
+    log = open(ROOT / ".local" / "bench" / "csv-worker.log", "w")
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -123,7 +106,7 @@ def import_with_workers(info, workers: int, env: dict[str, str]) -> tuple[float,
             "-Q",
             "jobs",
             f"--concurrency={workers}",
-            "--loglevel=WARNING",
+            f"--loglevel={env.get('LOG_LEVEL', 'WARNING')}",
             "--without-mingle",
             "--without-gossip",
             "--without-heartbeat",
@@ -189,41 +172,28 @@ def main(argv=None) -> None:
     parser.add_argument("--memory-rows", default="100000,1000000")
     parser.add_argument("--compare-rows", type=int, default=20_000)
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: end-to-end,memory,compare")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or DEFAULT_DB)
+    parser.add_argument("--log-level", default="WARNING", help="INFO shows each chunk's steps and their times")
     parser.add_argument("--child-inline", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    database_url = os.environ.get("DATABASE_URL") or DEFAULT_DB
-    if not database_url.startswith("postgres"):
-        raise SystemExit("The benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
+    if not args.database_url.startswith("postgres"):
+        raise SystemExit("The benchmark needs PostgreSQL: --database-url postgres://...")
 
-    if args.child_inline:
-        setup_django(env_for(database_url, os.environ["AWS_ENDPOINT_URL"]))
+    if args.child_inline:  # a child process of the memory figure; the parent set the environment
+        import django
+
+        django.setup()
         child_inline(args.child_inline)
         return
 
-    sys.path.insert(0, str(ROOT))
-    from console import devstack
+    from bench.stack import local_stack
 
     skip = set(filter(None, args.skip.split(",")))
     print(f"load average before: {os.getloadavg()}", flush=True)
-    _ensure_database(database_url)
-    port = devstack.free_port()
-    moto = subprocess.Popen(
-        devstack.moto_command(port),
-        cwd=ROOT,
-        env=env_for(database_url, ""),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    env = env_for(database_url, endpoint)
-    try:
-        devstack.wait_for_port(port, process=moto)
-        time.sleep(1)
-        subprocess.run(
-            [sys.executable, "manage.py", "deploy_infra"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
-        )
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-        setup_django(env)
+    with local_stack(args.database_url):
+        # Processes started from here on (worker, memory runs) log warnings only, unless asked.
+        os.environ["LOG_LEVEL"] = args.log_level
+        logging.getLogger("media").setLevel(args.log_level)
         workdir = Path(tempfile.mkdtemp(prefix="bench-csv-"))
 
         if "end-to-end" not in skip:
@@ -232,10 +202,10 @@ def main(argv=None) -> None:
             size = path.stat().st_size
             print(f"\n{args.rows:,} rows, {orders:,} orders, {size / 1e6:.1f} MB", flush=True)
             info = upload(path, "bench/orders.csv")
-            copy_seconds = psql_copy(database_url, path)
+            copy_seconds = psql_copy(args.database_url, path)
             print(f"psql \\copy into a bare table: {copy_seconds:.2f} s = {args.rows / copy_seconds:,.0f} rows/s")
             empty_tables()
-            seconds, import_run = import_with_workers(info, args.workers, env)
+            seconds, import_run = import_with_workers(info, args.workers, dict(os.environ))
             rate = args.rows / seconds
             print(
                 f"import, S3 to committed orders ({args.workers} workers, {import_run.chunks_total} chunks): "
@@ -248,6 +218,7 @@ def main(argv=None) -> None:
                 f"{'met' if copy_seconds / seconds >= 0.5 else 'NOT met'})",
                 flush=True,
             )
+            path.unlink()
 
         if "memory" not in skip:
             peaks = {}
@@ -260,7 +231,6 @@ def main(argv=None) -> None:
                 child = subprocess.run(
                     [sys.executable, "-m", "bench.csv_ingest", "--child-inline", f"bench/memory-{rows}.csv"],
                     cwd=ROOT,
-                    env=env,
                     stdout=subprocess.PIPE,
                     text=True,
                     check=True,
@@ -284,22 +254,7 @@ def main(argv=None) -> None:
             from bench.import_export_compare import compare
 
             compare(workdir, args.compare_rows, write_csv, upload, empty_tables)
-    finally:
-        moto.terminate()
-        moto.wait(timeout=10)
     print(f"\nload average after: {os.getloadavg()}")
-
-
-def _ensure_database(database_url: str) -> None:
-    base, name = database_url.rsplit("/", 1)
-    found = subprocess.run(
-        ["psql", f"{base}/postgres", "-tAc", f"select 1 from pg_database where datname = '{name}'"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    if "1" not in found.stdout:
-        subprocess.run(["psql", f"{base}/postgres", "-qc", f'create database "{name}"'], check=True)
 
 
 if __name__ == "__main__":
