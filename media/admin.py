@@ -135,7 +135,27 @@ class ImportAdmin(admin.ModelAdmin):
     list_select_related = ["created_by"]
     inlines = [ImportChunkInline]
     change_form_template = "admin/media/import/change_form.html"
-    exclude = ["preview", "columns"]
+    # The summary above the form says what matters; the raw fields stay one click away.
+    fieldsets = [
+        (
+            "Details",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "id",
+                    ("bucket", "key"),
+                    ("version", "etag", "size"),
+                    ("strict", "dry_run", "mode", "chunk_bytes"),
+                    ("status", "phase", "encoding"),
+                    ("chunks_total", "chunks_done", "bytes_done"),
+                    ("rows_total", "rows_ingested", "rows_rejected", "orders_created"),
+                    ("workflows_started", "workflow_cursor"),
+                    ("correlation_id", "created_by"),
+                    ("created_at", "started_at", "finished_at", "updated_at"),
+                ],
+            },
+        )
+    ]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields if f.name not in {"preview", "columns"}]

@@ -216,6 +216,10 @@ def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview
         timer("rejected")
         if write and result.orders_ok:
             _write(cursor, import_run, defaults, cell, quantity, price, timer)
+            # Check the foreign keys now rather than at commit: the caller then updates the
+            # import's counters, a row every chunk updates, and holds its lock until commit.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            timer("foreign keys")
     timer.log()
     return result
 

@@ -505,8 +505,9 @@ def import_chunk_run(*, chunk_id: int, phase: str) -> ImportChunk:
         chunk.save(update_fields=["status", "attempts", "started_at", "updated_at"])
 
     with transaction.atomic():
-        # Locked for the whole run: a second delivery of the same job waits, then skips.
-        chunk = ImportChunk.objects.select_for_update().select_related("import_run").get(pk=chunk_id)
+        # The chunk (only: other chunks must not wait on the import's row) is locked for the
+        # whole run: a second delivery of the same job waits, then skips.
+        chunk = ImportChunk.objects.select_for_update(of=("self",)).select_related("import_run").get(pk=chunk_id)
         import_run = chunk.import_run
         if chunk.phase != phase or chunk.status == ImportChunk.Status.DONE or import_run.is_final:
             return chunk

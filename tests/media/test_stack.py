@@ -71,8 +71,9 @@ def test_imported_orders_start_the_order_workflow(stack, put_object):
     assert import_run.status == Import.Status.SUCCEEDED
     order_ids = set(ImportedOrder.objects.values_list("order_id", flat=True))
     started = wait_for(
-        lambda: (found := set(Execution.objects.exclude(arn="").values_list("order_id", flat=True))) >= order_ids
-        and found,
+        lambda: (
+            (found := set(Execution.objects.exclude(arn="").values_list("order_id", flat=True))) >= order_ids and found
+        ),
         timeout=90,
         what="the workflows of the imported orders to start",
     )
