@@ -101,3 +101,43 @@ def test_a_presigned_upload_is_processed_when_s3_reports_it(stack, live_server, 
         what="the upload to be processed",
     )
     assert asset.thumbnail.name.endswith("label.thumb.jpg") and asset.size == len(body)
+
+
+def test_an_import_whose_process_is_killed_halfway_resumes_without_duplicates(local_aws, put_object):
+    """A real crash: the importing process gets SIGKILL between (or inside) chunks."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import BASE_DIR, _process_env, database_url
+
+    lines = [f"KILL-{n // 2},c,p{n % 2},Thing,1,1" for n in range(2400)]
+    info = put_object(HEADER + "\n".join(lines).encode() + b"\n", key="incoming/orders/kill.csv")
+    env = _process_env(
+        DJANGO_SETTINGS_MODULE="console.settings.dev", DATABASE_URL=database_url(), AWS_ENDPOINT_URL=local_aws.endpoint
+    )
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "import_csv", info.key, "--inline", "--mode", "history", "--chunk-bytes", "2048"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import_run = wait_for(lambda: Import.objects.filter(key=info.key).first(), timeout=60)
+    wait_for(lambda: Import.objects.get(pk=import_run.pk).chunks_done >= 3, timeout=60, interval=0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    time.sleep(0.5)
+
+    import_run.refresh_from_db()
+    assert import_run.status == Import.Status.RUNNING
+    assert 3 <= import_run.chunks_done < import_run.chunks_total
+    assert Order.objects.count() == ImportedOrder.objects.count() == import_run.orders_created < 1200
+
+    from media.services import import_run_inline
+
+    resumed = import_run_inline(import_id=import_run.pk)
+    assert resumed.status == Import.Status.SUCCEEDED
+    assert Order.objects.count() == ImportedOrder.objects.count() == resumed.orders_created == 1200
+    assert resumed.rows_ingested == resumed.rows_total == 2400
