@@ -49,6 +49,7 @@ def test_an_admin_dry_runs_then_imports_a_csv_and_downloads_the_rejected_rows(
     page.set_input_files("#id_file", str(csv_file))
     page.select_option("#id_mode", "history")
     page.check("#id_dry_run")
+    page.screenshot(path=str(artifacts_dir / "import-upload.png"))
     page.click("input[type=submit]")
 
     # The page refreshes itself while the worker checks the file.
