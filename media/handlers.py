@@ -24,16 +24,9 @@ def _object_created(record: dict[str, Any]) -> str:
     if bucket != resources.files_bucket():
         logger.warning("an event of bucket %s, not the files bucket; ignored", bucket)
         return "ignored"
-    s3_object = record["s3"]["object"]
     from media.services import s3_object_created
 
-    return s3_object_created(
-        bucket=bucket,
-        key=s3_object["key"],
-        etag=s3_object.get("eTag", ""),
-        version_id=s3_object.get("versionId", ""),
-        size=int(s3_object.get("size") or 0),
-    )
+    return s3_object_created(bucket=bucket, key=record["s3"]["object"]["key"])
 
 
 def files_events(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

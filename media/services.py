@@ -200,9 +200,10 @@ def media_asset_upload(*, uploaded_file, actor) -> MediaAsset:
 # --- S3 events -----------------------------------------------------------------------------------
 
 
-def s3_object_created(*, bucket: str, key: str, etag: str = "", version_id: str = "", size: int = 0) -> str:
+def s3_object_created(*, bucket: str, key: str) -> str:
     """Route a new object of the files bucket: media is processed, order CSVs imported.
-    ``key`` is as S3 events carry it (URL-encoded). Returns what was done."""
+    ``key`` is as S3 events carry it (URL-encoded). What the object is (size, ETag,
+    version) is read from S3 itself, not trusted from the event. Returns what was done."""
     key = unquote_plus(key)
     if key.startswith(MEDIA_PREFIX):
         if key.endswith(THUMBNAIL_SUFFIX):

@@ -61,7 +61,7 @@ def test_a_large_file_fans_out_to_chunk_jobs_and_is_closed_once(stack, put_objec
     assert import_run.status == Import.Status.SUCCEEDED
     assert import_run.chunks_total >= 5 and import_run.chunks_done == import_run.chunks_total
     assert set(ImportChunk.objects.filter(import_run=import_run).values_list("status", flat=True)) == {"DONE"}
-    assert Order.objects.count() == import_run.orders_created == 200
+    assert Order.objects.filter(import_references__import_run=import_run).count() == import_run.orders_created == 200
     assert AuditEntry.objects.filter(object_id=str(import_run.pk), action="import.finish").count() == 1
 
 
@@ -103,7 +103,7 @@ def test_a_presigned_upload_is_processed_when_s3_reports_it(stack, live_server, 
     assert asset.thumbnail.name.endswith("label.thumb.jpg") and asset.size == len(body)
 
 
-def test_an_import_whose_process_is_killed_halfway_resumes_without_duplicates(local_aws, put_object):
+def test_an_import_whose_process_is_killed_halfway_resumes_without_duplicates(local_aws, put_object, artifacts_dir):
     """A real crash: the importing process gets SIGKILL between (or inside) chunks."""
     import signal
     import subprocess
@@ -113,31 +113,35 @@ def test_an_import_whose_process_is_killed_halfway_resumes_without_duplicates(lo
     from tests.conftest import BASE_DIR, _process_env, database_url
 
     lines = [f"KILL-{n // 2},c,p{n % 2},Thing,1,1" for n in range(2400)]
-    info = put_object(HEADER + "\n".join(lines).encode() + b"\n", key="incoming/orders/kill.csv")
+    # Not under incoming/orders/: the S3 event must not start an import of its own.
+    info = put_object(HEADER + "\n".join(lines).encode() + b"\n", key="tests/kill.csv")
     env = _process_env(
         DJANGO_SETTINGS_MODULE="console.settings.dev", DATABASE_URL=database_url(), AWS_ENDPOINT_URL=local_aws.endpoint
     )
+    log = open(artifacts_dir / "import-killed.log", "w")
     process = subprocess.Popen(
         [sys.executable, "manage.py", "import_csv", info.key, "--inline", "--mode", "history", "--chunk-bytes", "2048"],
         cwd=BASE_DIR,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     import_run = wait_for(lambda: Import.objects.filter(key=info.key).first(), timeout=60)
     wait_for(lambda: Import.objects.get(pk=import_run.pk).chunks_done >= 3, timeout=60, interval=0.02)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
+    log.close()
     time.sleep(0.5)
 
     import_run.refresh_from_db()
     assert import_run.status == Import.Status.RUNNING
     assert 3 <= import_run.chunks_done < import_run.chunks_total
-    assert Order.objects.count() == ImportedOrder.objects.count() == import_run.orders_created < 1200
+    imported = Order.objects.filter(import_references__import_run=import_run)
+    assert imported.count() == ImportedOrder.objects.count() == import_run.orders_created < 1200
 
     from media.services import import_run_inline
 
     resumed = import_run_inline(import_id=import_run.pk)
     assert resumed.status == Import.Status.SUCCEEDED
-    assert Order.objects.count() == ImportedOrder.objects.count() == resumed.orders_created == 1200
+    assert imported.count() == ImportedOrder.objects.count() == resumed.orders_created == 1200
     assert resumed.rows_ingested == resumed.rows_total == 2400
