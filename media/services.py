@@ -368,7 +368,7 @@ def csv_import_object(
                 strict=strict,
                 dry_run=dry_run,
                 mode=mode,
-                chunk_bytes=chunk_bytes or settings.CSV_IMPORT_CHUNK_BYTES,
+                chunk_bytes=chunk_bytes or _default_chunk_bytes(),
                 correlation_id=current_request_id()[:64],
                 created_by=user,
             )
@@ -384,6 +384,15 @@ def csv_import_object(
         # The same object, started concurrently (an S3 event redelivered, a second click).
         return Import.objects.get(bucket=info.bucket, key=info.key, version=info.version, dry_run=False)
     return import_run
+
+
+def _default_chunk_bytes() -> int:
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return settings.CSV_IMPORT_CHUNK_BYTES
+    # The bulk-insert path holds a chunk's rows in memory while it groups them.
+    return min(settings.CSV_IMPORT_CHUNK_BYTES, 4 * 1024 * 1024)
 
 
 def import_upload(
