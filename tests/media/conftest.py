@@ -11,6 +11,31 @@ from media import s3
 HEADER = b"order_reference,user_id,product_id,name,quantity,price\n"
 
 
+_NOTIFICATIONS: dict = {}
+
+
+@pytest.fixture(autouse=True)
+def files_bucket_notifications(request):
+    """The files bucket notifies its queue only during stack tests.
+
+    Other tests put objects under media/ and incoming/orders/ and call the handler
+    themselves; their notifications would wait in the queue until a stack test starts the
+    consumer, which would then import or process them into a later test's database.
+    """
+    if "local_aws" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("local_aws")
+    s3, bucket = aws.client("s3"), resources.files_bucket()
+    if not _NOTIFICATIONS:
+        configuration = s3.get_bucket_notification_configuration(Bucket=bucket)
+        configuration.pop("ResponseMetadata", None)
+        _NOTIFICATIONS.update(configuration)
+    wanted = _NOTIFICATIONS if request.node.get_closest_marker("stack") else {}
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=wanted)
+    yield
+
+
 @pytest.fixture
 def files_bucket(local_aws) -> str:
     return resources.files_bucket()
