@@ -8,3 +8,25 @@ class ConsoleAdminSite(admin.AdminSite):
     site_header = "Operations console"
     site_title = "Ops console"
     index_title = "Orders, approvals and operations"
+
+    # --- Orders at production depth: API clients never use the console ------------------
+    def has_permission(self, request) -> bool:
+        """Staff only, and never an API client: even marked as staff by mistake, a user in
+        the api-client role uses the REST API only."""
+        if not super().has_permission(request):
+            return False
+        user = request.user
+        if not hasattr(user, "_is_api_client"):
+            from console.roles import API_CLIENT
+
+            user._is_api_client = user.groups.filter(name=API_CLIENT).exists()
+        return not user._is_api_client
+
+    def get_urls(self):
+        """The console serves the site root, so its catch-all (which sends visitors to the
+        login page) would also take unknown API paths: those get the API's 404 instead."""
+        from django.urls import re_path
+
+        from console.api import not_found_view
+
+        return [re_path(r"^api/", not_found_view, name="api-not-found"), *super().get_urls()]
