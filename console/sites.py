@@ -1,4 +1,20 @@
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import ValidationError
+
+
+class ConsoleAuthenticationForm(AdminAuthenticationForm):
+    """The console login refuses API clients (REST only), even ones marked as staff."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        from console.roles import API_CLIENT
+
+        if user.groups.filter(name=API_CLIENT).exists():
+            raise ValidationError(
+                "This is an API client account: it uses the REST API with a token, not the console.",
+                code="api_client",
+            )
 
 
 class ConsoleAdminSite(admin.AdminSite):
@@ -8,6 +24,7 @@ class ConsoleAdminSite(admin.AdminSite):
     site_header = "Operations console"
     site_title = "Ops console"
     index_title = "Orders, approvals and operations"
+    login_form = ConsoleAuthenticationForm
 
     # --- Orders at production depth: API clients never use the console ------------------
     def has_permission(self, request) -> bool:

@@ -181,10 +181,12 @@ def order_transition(
     """
     for attempt in range(_MAX_ATTEMPTS):
         order = Order.objects.get(pk=order_id)
-        if order.status == to_status:
-            return order
+        # A stated version is checked first, as HTTP's If-Match would: a caller who read
+        # another version is told, even if someone else already made the same change.
         if expected_version is not None and order.version != expected_version:
             raise VersionConflict(order_id, expected_version, order.version)
+        if order.status == to_status:
+            return order
         lifecycle.check_transition(order.status, to_status)
         try:
             with transaction.atomic():

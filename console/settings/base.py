@@ -278,6 +278,7 @@ AXES_CLIENT_IP_CALLABLE = "console.access.client_ip"
 AXES_LOCKOUT_CALLABLE = "console.access.lockout_response"
 AXES_ENABLE_ADMIN = False  # the console registers its own, audited, lockout page
 AXES_VERBOSE = False
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}
 
 # Order events (the outbox): published to SNS after each commit and by the schedule.
 ORDER_EVENTS_TOPIC_ARN = env("ORDER_EVENTS_TOPIC_ARN") or None
