@@ -39,3 +39,20 @@ clean:
 bench-approvals: $(VENV)/.installed
 	$(PY) bench/approval_latency.py
 	$(PY) bench/approval_race.py
+
+# --- Orders at production depth: benchmarks on PostgreSQL (README, "Benchmarks") ----------
+# make bench-load once (1,000,000 orders), then any of the others; each prints its figures.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench
+.PHONY: bench-load bench-api bench-changelist bench-events
+
+bench-load: $(VENV)/.installed
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.load_orders
+
+bench-api: $(VENV)/.installed
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.api_list
+
+bench-changelist: $(VENV)/.installed
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.changelist
+
+bench-events: $(VENV)/.installed
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.event_contention

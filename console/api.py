@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
+from django.utils import timezone
 from knox.auth import TokenAuthentication
 from rest_framework import exceptions, permissions, status
 from rest_framework.response import Response
@@ -21,6 +22,15 @@ from rest_framework.response import Response
 
 class BearerTokenAuthentication(TokenAuthentication):
     """``Authorization: Bearer <token>``; tokens are stored hashed (django-rest-knox)."""
+
+    def _cleanup_token(self, auth_token) -> bool:
+        # knox also loads every other token of the user on each request, to delete expired
+        # ones: a query per request that grows with the client's tokens. Only this token's
+        # own expiry matters here (ours do not expire unless an admin sets an expiry).
+        if auth_token.expiry is not None and auth_token.expiry < timezone.now():
+            auth_token.delete()
+            return True
+        return False
 
 
 class ModelPermissions(permissions.DjangoModelPermissions):

@@ -17,9 +17,10 @@ A refused request gets 429 with ``Retry-After`` (seconds until a token is back).
 
 import math
 import time
+from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.throttling import BaseThrottle
 
 from console.access import client_ip
@@ -41,13 +42,27 @@ def _upsert_sql(vendor: str) -> str:
     )
 
 
+@contextmanager
+def _unflushed_commit():
+    """On PostgreSQL, outside any other transaction: commit the bucket without waiting for
+    the write-ahead log to reach the disk (``synchronous_commit = off``). That wait is most
+    of the upsert's cost (about 4 ms of 4.4 here); a crash can lose the last fraction of a
+    second of bucket updates, which at worst lets a client through a little early."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
+
+
 def bucket_take(*, key: str, rate: float, burst: int, now: float | None = None) -> float:
     """Take one token from ``key``'s bucket. Returns 0 if taken, otherwise the seconds until
     a token is available. Atomic: concurrent callers on any number of processes never take
     more than ``burst`` tokens plus what ``rate`` refilled."""
     now = time.time() if now is None else now
     params = {"key": key, "rate": rate, "burst": burst, "now": now}
-    with connection.cursor() as cursor:
+    with _unflushed_commit(), connection.cursor() as cursor:
         cursor.execute(_upsert_sql(connection.vendor), params)
         if cursor.fetchone() is not None:
             return 0.0

@@ -57,28 +57,30 @@ class TimelineEntry:
 
 def order_timeline(*, order_id: UUID) -> list[TimelineEntry]:
     """Everything that happened to an order, oldest first, in one list: its events (with
-    who caused them), the workflow's steps, approval requests and decisions (who decided),
-    and console/API actions from the audit log. Four queries, whatever the history's size."""
+    who caused them, from where, and the request id), the workflow's steps, approval
+    requests and decisions (who decided), and other console/API actions from the audit log
+    (exports, repairs). Four queries, whatever the history's size."""
     from console.models import AuditEntry
     from workflows.models import Approval, StepRun
 
     entries: list[TimelineEntry] = []
+    by_version: dict[int, TimelineEntry] = {}
     for event in OrderEvent.objects.filter(order_id=order_id).order_by("version"):
         data = event.data or {}
         detail = data.get("note") or data.get("reason") or ""
         title = f"v{event.version} {event.event_type}"
         if "status" in data and event.event_type != "OrderCreated":
             title += f" ({data.get('previousStatus', '?')} → {data['status']})"
-        entries.append(
-            TimelineEntry(
-                event.created_at,
-                "event",
-                title,
-                event.actor_name,
-                detail,
-                {"published": event.published_at is not None, "event_id": str(event.pk)},
-            )
+        entry = TimelineEntry(
+            event.created_at,
+            "event",
+            title,
+            event.actor_name,
+            detail,
+            {"published": event.published_at is not None, "event_id": str(event.pk)},
         )
+        by_version[event.version] = entry
+        entries.append(entry)
     steps = StepRun.objects.filter(execution__order_id=order_id).select_related("execution").order_by("started_at")
     for run in steps:
         detail = f"{run.error}: {run.cause}" if run.error else ""
@@ -100,15 +102,22 @@ def order_timeline(*, order_id: UUID) -> list[TimelineEntry]:
                 )
             )
     audit = AuditEntry.objects.filter(object_type="orders.order", object_id=str(order_id)).order_by("created_at")
-    for entry in audit:
+    for record in audit:
+        version = 1 if record.action == "order.create" else (record.after or {}).get("version")
+        event_entry = by_version.get(version) if isinstance(version, int) else None
+        if event_entry is not None and record.action in {"order.create", "order.status_change", "order.note_add"}:
+            # The audit record of the change an event already shows: add where it came from.
+            event_entry.extra.update(source=record.get_source_display(), request_id=record.request_id)
+            event_entry.actor = event_entry.actor or record.actor_name
+            continue
         entries.append(
             TimelineEntry(
-                entry.created_at,
+                record.created_at,
                 "audit",
-                f"{entry.action} ({entry.get_source_display()})",
-                entry.actor_name,
-                entry.reason,
-                {"request_id": entry.request_id},
+                f"{record.action} ({record.get_source_display()})",
+                record.actor_name,
+                record.reason,
+                {"request_id": record.request_id},
             )
         )
     entries.sort(key=lambda entry: entry.at)

@@ -30,6 +30,7 @@ CENTS = Decimal("0.01")
 # colliding on every version.
 _MAX_ATTEMPTS = 8
 _BACKOFF_SECONDS = 0.002
+_BACKOFF_CAP_SECONDS = 0.05
 
 # The event each status is reached by; other statuses are an OrderStatusChanged.
 EVENT_TYPES = {
@@ -82,7 +83,8 @@ append_stats = AppendStats()
 
 
 def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0, _BACKOFF_SECONDS * 2**attempt))
+    # "Full jitter": a random wait up to a doubling bound, capped so no writer sleeps long.
+    time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_SECONDS * 2**attempt)))
 
 
 class StatusNotSettable(Exception):
@@ -168,9 +170,10 @@ def order_transition(
 ) -> Order:
     """Move an order to ``to_status`` if the lifecycle allows it, appending its event.
 
-    Optimistic locking: the event takes version ``order.version + 1``; the unique
-    (order, version) key lets only one of two concurrent writers append it. The loser
-    re-reads the order and checks the lifecycle again (up to ``_MAX_ATTEMPTS`` times).
+    Optimistic locking: the row moves from the version read to the next one only if no
+    one moved it first, and the event takes that version under the unique (order, version)
+    key; of two concurrent writers, one wins. The loser re-reads the order and checks the
+    lifecycle again (see ``_change_with_retry``).
     A caller that names ``expected_version`` (a REST client that read the order) gets
     ``VersionConflict`` instead of a retry when the order has moved on.
 
@@ -179,8 +182,8 @@ def order_transition(
     the change, ``Order.DoesNotExist`` for an unknown id, and ``ConcurrentUpdate`` if other
     writers keep winning.
     """
-    for attempt in range(_MAX_ATTEMPTS):
-        order = Order.objects.get(pk=order_id)
+
+    def change(order: Order) -> Order:
         # A stated version is checked first, as HTTP's If-Match would: a caller who read
         # another version is told, even if someone else already made the same change.
         if expected_version is not None and order.version != expected_version:
@@ -188,41 +191,28 @@ def order_transition(
         if order.status == to_status:
             return order
         lifecycle.check_transition(order.status, to_status)
-        try:
-            with transaction.atomic():
-                event = _event_append(
-                    order=order,
-                    event_type=EVENT_TYPES.get(to_status, "OrderStatusChanged"),
-                    data={"status": to_status, "previousStatus": order.status, "reason": reason},
-                    actor=actor,
-                    causation_id=causation_id,
-                )
-                updated = Order.objects.filter(pk=order.pk, version=order.version).update(
-                    status=to_status, status_reason=reason, version=event.version, updated_at=timezone.now()
-                )
-                if not updated:
-                    # A writer that bypassed the event log changed the row: treat as a lost race.
-                    raise IntegrityError("order row changed without an event")
-                audit_record(
-                    action="order.status_change",
-                    obj=order,
-                    actor=actor,
-                    source=source,
-                    reason=reason,
-                    before={"status": order.status, "version": order.version},
-                    after={"status": to_status, "version": event.version},
-                )
-        except IntegrityError:
-            append_stats.add(conflicts=1)
-            logger.info("order %s changed under us; retrying %s", order_id, to_status)
-            if expected_version is not None:
-                raise VersionConflict(order_id, expected_version, expected_version + 1) from None
-            _backoff(attempt)
-            continue
+        _row_claim(order=order, status=to_status, status_reason=reason)
+        event = _event_append(
+            order=order,
+            event_type=EVENT_TYPES.get(to_status, "OrderStatusChanged"),
+            data={"status": to_status, "previousStatus": order.status, "reason": reason},
+            actor=actor,
+            causation_id=causation_id,
+        )
+        audit_record(
+            action="order.status_change",
+            obj=order,
+            actor=actor,
+            source=source,
+            reason=reason,
+            before={"status": order.status, "version": order.version},
+            after={"status": to_status, "version": event.version},
+        )
         order.refresh_from_db()
         return order
-    append_stats.add(gave_up=1)
-    raise ConcurrentUpdate(f"order {order_id} kept changing; gave up setting {to_status}")
+
+    conflict = None if expected_version is None else VersionConflict(order_id, expected_version, expected_version + 1)
+    return _change_with_retry(order_id=order_id, change=change, what=f"setting {to_status}", conflict=conflict)
 
 
 def order_note_add(
@@ -239,31 +229,64 @@ def order_note_add(
     note = (note or "").strip()
     if not note:
         raise ValueError("A note needs some text.")
+
+    def change(order: Order) -> OrderEvent:
+        _row_claim(order=order)
+        event = _event_append(order=order, event_type="OrderNoteAdded", data={"note": note}, actor=actor)
+        audit_record(
+            action="order.note_add",
+            obj=order,
+            actor=actor,
+            source=source,
+            reason=note,
+            before={"version": order.version},
+            after={"version": event.version},
+        )
+        return event
+
+    return _change_with_retry(order_id=order_id, change=change, what="adding the note", max_attempts=max_attempts)
+
+
+# After this many lost races, a writer queues on the order's row lock instead of racing
+# again: optimistic while writers are few, no livelock when many write one order at once.
+_LOCK_AFTER_CONFLICTS = 2
+
+
+def _change_with_retry(*, order_id: UUID, change, what: str, max_attempts: int = _MAX_ATTEMPTS, conflict=None):
+    """Run ``change(order)`` in a transaction on a fresh read of the order, again when
+    another writer moved the order first (``_row_claim``, or the (order, version) key).
+    Raises ``conflict`` at the first lost race when given (the caller asked for a version),
+    and ``ConcurrentUpdate`` after ``max_attempts``."""
     for attempt in range(max_attempts):
-        order = Order.objects.get(pk=order_id)
+        locked = attempt >= _LOCK_AFTER_CONFLICTS
+        # The optimistic read takes no lock and happens before the transaction; the
+        # compare-and-swap in the transaction tells whether someone moved the order since.
+        order = None if locked else Order.objects.get(pk=order_id)
         try:
             with transaction.atomic():
-                event = _event_append(order=order, event_type="OrderNoteAdded", data={"note": note}, actor=actor)
-                if not Order.objects.filter(pk=order.pk, version=order.version).update(
-                    version=event.version, updated_at=timezone.now()
-                ):
-                    raise IntegrityError("order row changed without an event")
-                audit_record(
-                    action="order.note_add",
-                    obj=order,
-                    actor=actor,
-                    source=source,
-                    reason=note,
-                    before={"version": order.version},
-                    after={"version": event.version},
-                )
+                if locked:
+                    order = Order.objects.select_for_update().get(pk=order_id)
+                return change(order)
         except IntegrityError:
             append_stats.add(conflicts=1)
+            logger.info("order %s changed under us while %s; retrying", order_id, what)
+            if conflict is not None:
+                raise conflict from None
             _backoff(attempt)
-            continue
-        return event
     append_stats.add(gave_up=1)
-    raise ConcurrentUpdate(f"order {order_id} kept changing; gave up adding the note")
+    raise ConcurrentUpdate(f"order {order_id} kept changing; gave up {what}")
+
+
+def _row_claim(*, order: Order, **fields) -> None:
+    """Move the order row to the next version if it is still at the version read (a
+    compare-and-swap), before the event is appended: every writer takes the row's lock
+    before the event's (order, version) key, so writers never deadlock on each other, and
+    a writer that lost the race learns it here. The unique (order, version) key still
+    refuses any event appended at a version already taken."""
+    if not Order.objects.filter(pk=order.pk, version=order.version).update(
+        version=order.version + 1, updated_at=timezone.now(), **fields
+    ):
+        raise IntegrityError(f"order {order.pk} is no longer at version {order.version}")
 
 
 def _event_append(*, order: Order, event_type: str, data: dict, actor=None, causation_id: str = "") -> OrderEvent:

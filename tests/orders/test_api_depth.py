@@ -409,3 +409,19 @@ def test_every_error_path_answers_in_the_problem_shape(api, db):
     with mock.patch("orders.selectors.order_get", side_effect=RuntimeError("boom")):
         body = assert_problem(crashing.get(f"/api/orders/{order.pk}"), 500, "error")
     assert "boom" not in str(body)
+
+
+def test_the_fast_order_representation_matches_the_declared_fields():
+    from orders.apis import OrderOutputSerializer
+    from orders.selectors import order_get
+
+    order = OrderFactory(
+        status_reason="why",
+        items=[
+            {"product_id": "p1", "name": "Widget", "quantity": 2, "price": Decimal("10.5")},
+            {"product_id": "p2", "name": "Cable", "quantity": 1, "price": Decimal("0.99")},
+        ],
+    )
+    serializer = OrderOutputSerializer()
+    order = order_get(order_id=order.pk)
+    assert serializer.to_representation(order) == serializer.declared_representation(order)
