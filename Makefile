@@ -43,7 +43,7 @@ bench-approvals: $(VENV)/.installed
 # --- Orders at production depth: benchmarks on PostgreSQL (README, "Benchmarks") ----------
 # make bench-load once (1,000,000 orders), then any of the others; each prints its figures.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench
-.PHONY: bench-load bench-api bench-changelist bench-events
+.PHONY: bench-load bench-api bench-changelist bench-events bench-export
 
 bench-load: $(VENV)/.installed
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.load_orders
@@ -56,3 +56,6 @@ bench-changelist: $(VENV)/.installed
 
 bench-events: $(VENV)/.installed
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.event_contention
+
+bench-export: $(VENV)/.installed
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.export

@@ -45,7 +45,12 @@ class AuditEntry(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = "audit entry"
         verbose_name_plural = "audit log"
-        indexes = [models.Index(fields=["object_type", "object_id"])]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            # The console's exact searches by who acted and by request id.
+            models.Index(fields=["actor_name"], name="audit_actor_name"),
+            models.Index(fields=["request_id"], name="audit_request_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type}:{self.object_id} by {self.actor_name or 'system'}"

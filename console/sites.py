@@ -47,3 +47,20 @@ class ConsoleAdminSite(admin.AdminSite):
         from console.api import not_found_view
 
         return [re_path(r"^api/", not_found_view, name="api-not-found"), *super().get_urls()]
+
+    def password_change(self, request, extra_context=None):
+        """A user changing their own password is audited like any other change (never the
+        password itself)."""
+        response = super().password_change(request, extra_context)
+        if request.method == "POST" and response.status_code == 302:
+            from console.audit import audit_record
+            from console.models import AuditEntry
+
+            audit_record(
+                action="auth.user.password_change",
+                obj=request.user,
+                actor=request.user,
+                source=AuditEntry.Source.CONSOLE,
+                after={"password": "(changed)"},
+            )
+        return response

@@ -126,3 +126,21 @@ def test_the_console_shows_the_log_filtered_and_searched_without_edit_buttons(ad
 def test_operators_cannot_read_the_audit_log(operator, console_client):
     console_client.force_login(operator)
     assert console_client.get(reverse("admin:console_auditentry_changelist")).status_code == 403
+
+
+def test_changing_ones_own_password_is_recorded(operator, console_client):
+    console_client.force_login(operator)
+    url = reverse("admin:password_change")
+    response = csrf_post(
+        console_client,
+        url,
+        url,
+        {
+            "old_password": "x-olivia-operator",
+            "new_password1": "another-long-passphrase-7",
+            "new_password2": "another-long-passphrase-7",
+        },
+    )
+    assert response.status_code == 302
+    entry = AuditEntry.objects.get(action="auth.user.password_change")
+    assert entry.actor == operator and entry.after == {"password": "(changed)"}
