@@ -42,7 +42,8 @@ bench-approvals: $(VENV)/.installed
 
 # --- Orders at production depth: benchmarks on PostgreSQL (README, "Benchmarks") ----------
 # make bench-load once (1,000,000 orders), then any of the others; each prints its figures.
-BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench
+# Its own database: the approval race benchmark flushes the one it is given.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_orders
 .PHONY: bench-load bench-api bench-changelist bench-events bench-export
 
 bench-load: $(VENV)/.installed

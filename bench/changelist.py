@@ -2,7 +2,7 @@
 by order id, against a default ModelAdmin (same columns, status filter, id search) in the
 same run.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ops_bench python -m bench.changelist [--runs 30]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ops_bench_orders python -m bench.changelist [--runs 30]
 
 Target: median <= 150 ms server time for each; the query count is printed.
 """

@@ -15,7 +15,7 @@ def setup() -> None:
     from django.db import connection
 
     if connection.vendor != "postgresql":
-        raise SystemExit("The benchmarks need PostgreSQL: set DATABASE_URL=postgres://.../ops_bench")
+        raise SystemExit("The benchmarks need PostgreSQL: set DATABASE_URL=postgres://.../ops_bench_orders")
     from orders.models import Order
 
     if not Order.objects.exists():

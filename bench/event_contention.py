@@ -1,7 +1,7 @@
 """Event append under contention: concurrent writers (default 20) appending events to one
 order at once, through the service that retries on optimistic-lock conflicts.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ops_bench python -m bench.event_contention [--writers 20]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ops_bench_orders python -m bench.event_contention [--writers 20]
 
 Prints the appends per second, the conflicts (each followed by a retry), writers that gave
 up, and checks the order's versions run 1..N with no gap and no duplicate.

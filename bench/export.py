@@ -1,7 +1,7 @@
 """The console's CSV export of the whole order list (all loaded orders), streamed: rows per
 second, and the process's peak memory before and after, which must not grow with the rows.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ops_bench python -m bench.export
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ops_bench_orders python -m bench.export
 """
 
 import resource

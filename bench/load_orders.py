@@ -1,6 +1,6 @@
 """Load N orders (default 1,000,000) into the benchmark database, fast, with set-based SQL.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ops_bench python -m bench.load_orders [--orders N]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/ops_bench_orders python -m bench.load_orders [--orders N]
 
 Migrates the database, empties the order tables, and writes orders, two items each and an
 ``OrderCreated`` event each (version 1, as the services write it, already published) with

@@ -107,6 +107,29 @@ URLS: dict[str, list[Case]] = {
         )
     ],
     "admin:api-not-found": [Case(everyone(MISSING))],
+    "approval-list": [Case(api(*SEE_ORDERS))],
+    "approval-detail": [Case(api(*SEE_ORDERS), kwargs=obj("approval", "approval_id"))],
+    "approval-approve": [Case(api(OPERATOR, ADMIN), method="POST", kwargs=obj("approval", "approval_id"), json=True)],
+    "approval-reject": [
+        Case(
+            api(OPERATOR, ADMIN),
+            method="POST",
+            kwargs=obj("approval", "approval_id"),
+            data=lambda o: {"reason": "out of stock"},
+            json=True,
+        )
+    ],
+    "approval-claim": [Case(api(OPERATOR, ADMIN), method="POST", kwargs=obj("approval", "approval_id"), json=True)],
+    "approval-unclaim": [Case(api(OPERATOR, ADMIN), method="POST", kwargs=obj("approval", "approval_id"), json=True)],
+    "approval-assign": [
+        Case(
+            api(OPERATOR, ADMIN),
+            method="POST",
+            kwargs=obj("approval", "approval_id"),
+            data=lambda o: {"username": "role-operator"},
+            json=True,
+        )
+    ],
     # --- Console: the site ----------------------------------------------------------------
     "admin:index": [Case(console(*STAFF))],
     "admin:login": [Case({**everyone(OK)})],
@@ -146,6 +169,17 @@ URLS: dict[str, list[Case]] = {
     "admin:workflows_approval_approve": [
         Case(console(OPERATOR, ADMIN), method="POST", kwargs=obj("approval", "approval_id"))
     ],
+    "admin:workflows_approval_claim": [
+        Case(console(OPERATOR, ADMIN), method="POST", kwargs=obj("approval", "approval_id"))
+    ],
+    "admin:workflows_approval_unclaim": [
+        Case(console(OPERATOR, ADMIN), method="POST", kwargs=obj("approval", "approval_id"))
+    ],
+    "admin:workflows_approval_assign": [Case(console(OPERATOR, ADMIN), kwargs=obj("approval", "approval_id"))],
+    # An email link shows the decision to every console user; only deciders may take it.
+    "admin:workflows_approval_link": [
+        Case(console(OPERATOR, SUPPORT, ADMIN) | {SUPPORT: FORBIDDEN}, kwargs=lambda o: {"token": o.link_token})
+    ],
     "admin:workflows_approval_reject": [
         Case(console(OPERATOR, ADMIN), kwargs=obj("approval", "approval_id")),
         Case(
@@ -156,6 +190,11 @@ URLS: dict[str, list[Case]] = {
         ),
     ],
     **model_pages("workflows.execution", "execution", view=SEE_ORDERS),
+    # Restarting a running execution is refused with a message (a redirect): only the
+    # permission is checked here.
+    "admin:workflows_execution_restart": [
+        Case(console(SUPPORT, ADMIN), method="POST", kwargs=obj("execution", "execution_id"))
+    ],
     # --- Console: audit log, users, API tokens, login lockouts ----------------------------
     **model_pages("console.auditentry", "audit", view=(SUPPORT, ADMIN)),
     **model_pages("auth.user", "user", view=(ADMIN,), add=(ADMIN,), change=(ADMIN,)),
@@ -170,7 +209,7 @@ URLS: dict[str, list[Case]] = {
 ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "orders.order": {"cancel_orders": (ADMIN,), "delete_selected": ()},
     "orders.stocklevel": {"delete_selected": ()},
-    "workflows.approval": {"delete_selected": ()},
+    "workflows.approval": {"approve_selected": (OPERATOR, ADMIN), "delete_selected": ()},
     "workflows.execution": {"delete_selected": ()},
     "console.auditentry": {"delete_selected": ()},
     "auth.user": {"delete_selected": ()},

@@ -425,3 +425,22 @@ def test_the_fast_order_representation_matches_the_declared_fields():
     serializer = OrderOutputSerializer()
     order = order_get(order_id=order.pk)
     assert serializer.to_representation(order) == serializer.declared_representation(order)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_bucket_commits_unflushed_alone_and_never_changes_a_callers_transaction():
+    from django.db import transaction
+
+    from console.throttling import bucket_take
+
+    def synchronous_commit() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    assert bucket_take(key="alone", rate=1, burst=5) == 0
+    assert synchronous_commit() == "on"  # only that statement's own transaction was unflushed
+    with transaction.atomic():
+        assert bucket_take(key="inside", rate=1, burst=5) == 0
+        assert synchronous_commit() == "on"  # the caller's transaction still waits for the disk
