@@ -40,8 +40,30 @@ bench-approvals: $(VENV)/.installed
 	$(PY) bench/approval_latency.py
 	$(PY) bench/approval_race.py
 
+# --- Orders at production depth: benchmarks on PostgreSQL (README, "Benchmarks") ----------
+# make bench-load once (1,000,000 orders), then any of the others; each prints its figures.
+# Its own database: the approval race benchmark flushes the one it is given.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_orders
+.PHONY: bench-load bench-api bench-changelist bench-events bench-export
+
+bench-load: $(VENV)/.installed
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.load_orders
+
+bench-api: $(VENV)/.installed
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.api_list
+
+bench-changelist: $(VENV)/.installed
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.changelist
+
+bench-events: $(VENV)/.installed
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.event_contention
+
+bench-export: $(VENV)/.installed
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.export
+
 # Order CSV ingestion benchmark (figures in README): 1,000,000 rows from the local S3 into
 # PostgreSQL beside psql \copy, peak memory at two sizes, and django-import-export.
-BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench
+# Its own database: the benchmark flushes the one it is given.
+INGEST_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_ingest
 bench-ingest: $(VENV)/.installed
-	$(PY) bench/csv_ingest.py --database-url $(BENCH_DATABASE_URL)
+	$(PY) bench/csv_ingest.py --database-url $(INGEST_BENCH_DATABASE_URL)

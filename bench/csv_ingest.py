@@ -1,6 +1,6 @@
 """Order CSV ingestion, measured: one command prints every figure.
 
-    .venv/bin/python bench/csv_ingest.py --database-url postgres://postgres@127.0.0.1:5432/ops_bench
+    .venv/bin/python bench/csv_ingest.py --database-url postgres://postgres@127.0.0.1:5432/ops_bench_ingest
 
 (or ``make bench-ingest``; options: --rows, --workers, --memory-rows, --compare-rows, --skip)
 
@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/ops_bench_i5"
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/ops_bench_ingest"
 
 
 def write_csv(path: Path, rows: int, seed: int = 7) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
+from django.utils import timezone
 from knox.auth import TokenAuthentication
 from rest_framework import exceptions, permissions, status
 from rest_framework.response import Response
@@ -21,6 +22,15 @@ from rest_framework.response import Response
 
 class BearerTokenAuthentication(TokenAuthentication):
     """``Authorization: Bearer <token>``; tokens are stored hashed (django-rest-knox)."""
+
+    def _cleanup_token(self, auth_token) -> bool:
+        # knox also loads every other token of the user on each request, to delete expired
+        # ones: a query per request that grows with the client's tokens. Only this token's
+        # own expiry matters here (ours do not expire unless an admin sets an expiry).
+        if auth_token.expiry is not None and auth_token.expiry < timezone.now():
+            auth_token.delete()
+            return True
+        return False
 
 
 class ModelPermissions(permissions.DjangoModelPermissions):
@@ -105,3 +115,71 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         code = "error"
     title = HTTPStatus(response.status_code).phrase + "."
     return problem(response.status_code, title, code, str(detail), headers=headers)
+
+
+# --- Orders at production depth: the problem shape for errors outside DRF views ----------
+# Django answers some errors before any API view runs (no route, a request too large, a
+# crash): under /api/ they get the same problem body as everything else; the console's
+# pages keep Django's own error pages.
+
+API_PREFIX = "/api/"
+
+
+def _problem_json(request, status_code: int, code: str, detail: str):
+    from django.http import JsonResponse
+
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status_code).phrase + ".",
+        "status": status_code,
+        "code": code,
+        "detail": detail,
+    }
+    return JsonResponse(body, status=status_code)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def bad_request(request, exception=None):
+    if _is_api(request):
+        return _problem_json(request, 400, "bad_request", "The request could not be understood.")
+    from django.views.defaults import bad_request as default
+
+    return default(request, exception)
+
+
+def permission_denied(request, exception=None):
+    if _is_api(request):
+        return _problem_json(request, 403, "permission_denied", "You do not have permission to perform this action.")
+    from django.views.defaults import permission_denied as default
+
+    return default(request, exception)
+
+
+def not_found(request, exception=None):
+    if _is_api(request):
+        return _problem_json(request, 404, "not_found", "No API endpoint at this path.")
+    from django.views.defaults import page_not_found as default
+
+    return default(request, exception)
+
+
+def not_found_view(request, *args, **kwargs):
+    """A view for unknown paths under /api/ (a route, not just the 404 handler). CSRF-exempt
+    like the API's views: a POST to a wrong path is a 404, not a CSRF failure."""
+    return _problem_json(request, 404, "not_found", "No API endpoint at this path.")
+
+
+not_found_view.csrf_exempt = True
+
+
+def server_error(request):
+    if _is_api(request):
+        return _problem_json(
+            request, 500, "error", "Something went wrong on our side; quote the X-Request-ID when reporting it."
+        )
+    from django.views.defaults import server_error as default
+
+    return default(request)

@@ -2,6 +2,16 @@ from django.conf import settings
 from django.db import models
 
 
+class AuditEntryQuerySet(models.QuerySet):
+    """Bulk updates and deletes are refused too (PostgreSQL also refuses them with a trigger)."""
+
+    def update(self, **kwargs):
+        raise ValueError("audit entries are append-only")
+
+    def delete(self):
+        raise ValueError("audit entries are append-only")
+
+
 class AuditEntry(models.Model):
     """One state-changing action, by whom, on what, why, with the before and after.
 
@@ -29,11 +39,18 @@ class AuditEntry(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     aws_request_id = models.CharField(max_length=64, blank=True)
 
+    objects = AuditEntryQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "audit entry"
         verbose_name_plural = "audit log"
-        indexes = [models.Index(fields=["object_type", "object_id"])]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            # The console's exact searches by who acted and by request id.
+            models.Index(fields=["actor_name"], name="audit_actor_name"),
+            models.Index(fields=["request_id"], name="audit_request_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type}:{self.object_id} by {self.actor_name or 'system'}"
@@ -45,3 +62,42 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("audit entries are append-only")
+
+
+# --- REST API: idempotency keys and throttle buckets -------------------------------------
+
+
+class IdempotencyKey(models.Model):
+    """The first result of a POST sent with an ``Idempotency-Key`` header, per API client.
+
+    Written in the same transaction as the change the request made, so a key exists only
+    for a change that committed; a retry with the same key and body gets this result back.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # sha256 of method, path and the canonical JSON body: another body under the same key is refused.
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(null=True)
+    response_headers = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.response_status})"
+
+
+class ThrottleBucket(models.Model):
+    """A token bucket per API client, shared by every process (Lambda instances share
+    nothing else). Updated by one atomic upsert per request: see ``console.throttling``."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    tokens = models.FloatField()
+    # Seconds since the epoch of the last refill.
+    updated = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.tokens:.1f}"

@@ -67,9 +67,30 @@ def _files_bucket(base_name: str, endpoint: str | None) -> str:
 def reset_cache() -> None:
     _queue_url.cache_clear()
     _state_machine_arn.cache_clear()
+    _topic_arn.cache_clear()
     _files_bucket.cache_clear()
 
 
 # The order saga (the seed's saga with compensations) and its callback queue.
 ORDER_SAGA = "order-saga"
 SAGA_QUEUE = "saga"
+
+
+# --- Orders at production depth: the order events topic -----------------------------------
+ORDER_EVENTS_TOPIC = "order-events"
+
+
+def topic_arn(suffix: str) -> str:
+    if suffix == ORDER_EVENTS_TOPIC and settings.ORDER_EVENTS_TOPIC_ARN:
+        return settings.ORDER_EVENTS_TOPIC_ARN
+    return _topic_arn(resource_name(suffix), settings.AWS_ENDPOINT_URL)
+
+
+@lru_cache(maxsize=16)
+def _topic_arn(name: str, endpoint: str | None) -> str:
+    paginator = aws.client("sns").get_paginator("list_topics")
+    for page in paginator.paginate():
+        for topic in page["Topics"]:
+            if topic["TopicArn"].rsplit(":", 1)[-1] == name:
+                return topic["TopicArn"]
+    raise LookupError(f"SNS topic {name!r} is not deployed")

@@ -43,6 +43,30 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
 }
 
+# --- Orders at production depth: order history, export, notes, audit log, access ----------
+# Every console role reads an order's event history (the order page's timeline) and may
+# export the list it sees; operators and support annotate orders; support and admins read
+# the audit log; admins manage stock, users, API tokens and login lockouts.
+ROLE_PERMISSIONS[OPERATOR] += ["orders.view_orderevent", "orders.export_order", "orders.annotate_order"]
+ROLE_PERMISSIONS[SUPPORT] += [
+    "orders.view_orderevent",
+    "orders.export_order",
+    "orders.annotate_order",
+    "console.view_auditentry",
+]
+ROLE_PERMISSIONS[ADMIN] += [
+    "orders.view_orderevent",
+    "orders.export_order",
+    "orders.annotate_order",
+    "orders.view_stocklevel",
+    "orders.add_stocklevel",
+    "orders.change_stocklevel",
+    "knox.view_authtoken",
+    "knox.delete_authtoken",
+    "axes.view_accessattempt",
+    "axes.delete_accessattempt",
+]
+
 # --- Media and CSV ingestion ---------------------------------------------------------------
 _SEE_MEDIA_AND_IMPORTS = ["media.view_mediaasset", "media.view_import", "media.view_importchunk"]
 ROLE_PERMISSIONS[OPERATOR] += _SEE_MEDIA_AND_IMPORTS

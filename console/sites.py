@@ -1,4 +1,20 @@
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import ValidationError
+
+
+class ConsoleAuthenticationForm(AdminAuthenticationForm):
+    """The console login refuses API clients (REST only), even ones marked as staff."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        from console.roles import API_CLIENT
+
+        if user.groups.filter(name=API_CLIENT).exists():
+            raise ValidationError(
+                "This is an API client account: it uses the REST API with a token, not the console.",
+                code="api_client",
+            )
 
 
 class ConsoleAdminSite(admin.AdminSite):
@@ -8,3 +24,43 @@ class ConsoleAdminSite(admin.AdminSite):
     site_header = "Operations console"
     site_title = "Ops console"
     index_title = "Orders, approvals and operations"
+    login_form = ConsoleAuthenticationForm
+
+    # --- Orders at production depth: API clients never use the console ------------------
+    def has_permission(self, request) -> bool:
+        """Staff only, and never an API client: even marked as staff by mistake, a user in
+        the api-client role uses the REST API only."""
+        if not super().has_permission(request):
+            return False
+        user = request.user
+        if not hasattr(user, "_is_api_client"):
+            from console.roles import API_CLIENT
+
+            user._is_api_client = user.groups.filter(name=API_CLIENT).exists()
+        return not user._is_api_client
+
+    def get_urls(self):
+        """The console serves the site root, so its catch-all (which sends visitors to the
+        login page) would also take unknown API paths: those get the API's 404 instead."""
+        from django.urls import re_path
+
+        from console.api import not_found_view
+
+        return [re_path(r"^api/", not_found_view, name="api-not-found"), *super().get_urls()]
+
+    def password_change(self, request, extra_context=None):
+        """A user changing their own password is audited like any other change (never the
+        password itself)."""
+        response = super().password_change(request, extra_context)
+        if request.method == "POST" and response.status_code == 302:
+            from console.audit import audit_record
+            from console.models import AuditEntry
+
+            audit_record(
+                action="auth.user.password_change",
+                obj=request.user,
+                actor=request.user,
+                source=AuditEntry.Source.CONSOLE,
+                after={"password": "(changed)"},
+            )
+        return response

@@ -188,9 +188,50 @@ def state_machine_definition(properties: dict[str, Any], template_dir: Path, res
     return text
 
 
+# --- Orders at production depth: SNS subscriptions (moto's CloudFormation skips them) ----
+_SUBSCRIPTION_ATTRIBUTES = {
+    "RawMessageDelivery": lambda value: str(value).lower(),
+    "FilterPolicy": json.dumps,
+    "FilterPolicyScope": str,
+    "RedrivePolicy": json.dumps,
+    "DeliveryPolicy": json.dumps,
+}
+
+
+def apply_sns_subscription(logical_id: str, properties: dict[str, Any], resolver: Resolver, template_dir: Path) -> str:
+    """Subscribe (idempotent: the same endpoint gets its existing subscription) and set the
+    subscription's attributes (filter policy, raw delivery) from the template."""
+    sns = resolver.clients.sns
+    topic_arn = resolver.evaluate(properties["TopicArn"])
+    endpoint = resolver.evaluate(properties["Endpoint"])
+    protocol = resolver.evaluate(properties["Protocol"])
+    attributes = {
+        name: convert(resolver.evaluate(properties[name]))
+        for name, convert in _SUBSCRIPTION_ATTRIBUTES.items()
+        if name in properties
+    }
+    arn = sns.subscribe(TopicArn=topic_arn, Protocol=protocol, Endpoint=endpoint, ReturnSubscriptionArn=True)[
+        "SubscriptionArn"
+    ]
+    for name, value in attributes.items():
+        sns.set_subscription_attributes(SubscriptionArn=arn, AttributeName=name, AttributeValue=value)
+    return arn
+
+
+def apply_queue_policy(logical_id: str, properties: dict[str, Any], resolver: Resolver, template_dir: Path) -> str:
+    """Set the policy on each queue (moto's CloudFormation leaves it out)."""
+    policy = json.dumps(resolver.evaluate(properties["PolicyDocument"]))
+    queue_urls = [resolver.evaluate(queue) for queue in properties["Queues"]]
+    for queue_url in queue_urls:
+        resolver.clients.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
+    return ",".join(queue_urls)
+
+
 # Resource types the local engine cannot deploy through its CloudFormation.
 LOCAL_APPLIERS: dict[str, Applier] = {
     "AWS::StepFunctions::StateMachine": apply_state_machine,
+    "AWS::SNS::Subscription": apply_sns_subscription,
+    "AWS::SQS::QueuePolicy": apply_queue_policy,
 }
 
 

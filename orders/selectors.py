@@ -1,10 +1,15 @@
 """Reads of orders, with the related rows each caller needs fetched up front."""
 
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet
 
-from orders.models import Order, OrderItem
+from orders.models import Order, OrderEvent, OrderItem
 
 
 def order_list(*, filters: dict | None = None) -> QuerySet[Order]:
@@ -20,3 +25,143 @@ def order_list(*, filters: dict | None = None) -> QuerySet[Order]:
 def order_get(*, order_id: UUID) -> Order:
     """The order with its items; raises Order.DoesNotExist."""
     return Order.objects.prefetch_related("items").get(pk=order_id)
+
+
+# --- Orders at production depth ------------------------------------------------------------
+
+_HEX = re.compile(r"^[0-9a-f]+$")
+MIN_ID_PREFIX = 8
+
+
+def order_id_range(term: str) -> tuple[UUID, UUID] | None:
+    """The id range an order id or id prefix covers, for an index range scan on the
+    primary key: ``"1a2b3c4d"`` covers 1a2b3c4d-0000-... to 1a2b3c4d-ffff-....
+    None when ``term`` is not (the start of) an order id of at least 8 hex digits."""
+    digits = term.strip().lower().replace("-", "")
+    if len(digits) < MIN_ID_PREFIX or len(digits) > 32 or not _HEX.match(digits):
+        return None
+    return UUID(digits.ljust(32, "0")), UUID(digits.ljust(32, "f"))
+
+
+@dataclass
+class TimelineEntry:
+    """One thing that happened to an order, for its page's timeline."""
+
+    at: datetime
+    kind: str  # "event", "step", "approval", "audit"
+    title: str
+    actor: str = ""
+    detail: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def order_timeline(*, order_id: UUID) -> list[TimelineEntry]:
+    """Everything that happened to an order, oldest first, in one list: its events (with
+    who caused them, from where, and the request id), the workflow's steps, approval
+    requests and decisions (who decided), and other console/API actions from the audit log
+    (exports, repairs). Four queries, whatever the history's size."""
+    from console.models import AuditEntry
+    from workflows.models import Approval, StepRun
+
+    entries: list[TimelineEntry] = []
+    by_version: dict[int, TimelineEntry] = {}
+    for event in OrderEvent.objects.filter(order_id=order_id).order_by("version"):
+        data = event.data or {}
+        detail = data.get("note") or data.get("reason") or ""
+        title = f"v{event.version} {event.event_type}"
+        if "status" in data and event.event_type != "OrderCreated":
+            title += f" ({data.get('previousStatus', '?')} → {data['status']})"
+        entry = TimelineEntry(
+            event.created_at,
+            "event",
+            title,
+            event.actor_name,
+            detail,
+            {"published": event.published_at is not None, "event_id": str(event.pk)},
+        )
+        by_version[event.version] = entry
+        entries.append(entry)
+    steps = StepRun.objects.filter(execution__order_id=order_id).select_related("execution").order_by("started_at")
+    for run in steps:
+        detail = f"{run.error}: {run.cause}" if run.error else ""
+        entries.append(
+            TimelineEntry(run.started_at, "step", f"Step {run.step}: {run.get_status_display()}", "", detail)
+        )
+    approvals = Approval.objects.filter(order_id=order_id).select_related("decided_by").order_by("requested_at")
+    for approval in approvals:
+        entries.append(TimelineEntry(approval.requested_at, "approval", f"Approval requested ({approval.state_name})"))
+        if approval.decided_at:
+            who = approval.decided_by.get_username() if approval.decided_by else ""
+            entries.append(
+                TimelineEntry(
+                    approval.decided_at,
+                    "approval",
+                    f"Approval {approval.get_status_display().lower()}",
+                    who,
+                    approval.reason or approval.outcome_detail,
+                )
+            )
+    audit = AuditEntry.objects.filter(object_type="orders.order", object_id=str(order_id)).order_by("created_at")
+    for record in audit:
+        version = 1 if record.action == "order.create" else (record.after or {}).get("version")
+        event_entry = by_version.get(version) if isinstance(version, int) else None
+        if event_entry is not None and record.action in {"order.create", "order.status_change", "order.note_add"}:
+            # The audit record of the change an event already shows: add where it came from.
+            event_entry.extra.update(source=record.get_source_display(), request_id=record.request_id)
+            event_entry.actor = event_entry.actor or record.actor_name
+            continue
+        entries.append(
+            TimelineEntry(
+                record.created_at,
+                "audit",
+                f"{record.action} ({record.get_source_display()})",
+                record.actor_name,
+                record.reason,
+                {"request_id": record.request_id},
+            )
+        )
+    entries.sort(key=lambda entry: entry.at)
+    return entries
+
+
+@dataclass
+class OrderCheck:
+    """An order whose row disagrees with its events, or whose events cannot be replayed."""
+
+    order_id: UUID
+    problem: str
+    differences: dict = field(default_factory=dict)
+
+
+def order_events_check(*, batch_size: int = 1000, order_ids: list[UUID] | None = None) -> Iterator[OrderCheck]:
+    """Replay every order's events (or those of ``order_ids``) and yield each order that
+    disagrees with its replay. Three queries per ``batch_size`` orders, walking the
+    primary key, so it runs in constant memory over any number of orders."""
+    from orders.events import ReplayError, order_differences, order_replay
+
+    base = Order.objects.order_by("pk")
+    if order_ids is not None:
+        base = base.filter(pk__in=order_ids)
+    after = None
+    while True:
+        page = base if after is None else base.filter(pk__gt=after)
+        orders = list(page[:batch_size])
+        if not orders:
+            return
+        ids = [order.pk for order in orders]
+        events: dict[UUID, list] = defaultdict(list)
+        for event in OrderEvent.objects.filter(order_id__in=ids).only("order_id", "version", "event_type", "data"):
+            events[event.order_id].append(event)
+        items: dict[UUID, list] = defaultdict(list)
+        for item in OrderItem.objects.filter(order_id__in=ids).only("order_id", "product_id", "quantity", "price"):
+            items[item.order_id].append(item)
+        for order in orders:
+            try:
+                state = order_replay(events[order.pk])
+            except ReplayError as exc:
+                yield OrderCheck(order.pk, str(exc))
+                continue
+            differences = order_differences(order=order, items=items[order.pk], state=state)
+            if differences:
+                yield OrderCheck(order.pk, "the row differs from its events", differences)
+        after = orders[-1].pk

@@ -2,6 +2,10 @@
 follow-up work with ``transaction.on_commit``."""
 
 import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -15,13 +19,18 @@ from console.models import AuditEntry
 from orders import lifecycle
 from orders.lifecycle import OrderStatus
 from orders.models import Order, OrderEvent, OrderItem
+from orders.outbox import publish_after_commit
 
 logger = logging.getLogger(__name__)
 
 CENTS = Decimal("0.01")
 
-# How often a status change re-reads and retries after losing an optimistic-lock race.
-_MAX_ATTEMPTS = 5
+# How often a change re-reads and retries after losing an optimistic-lock race. Between
+# attempts it waits a random, growing while, so a crowd of writers spreads out instead of
+# colliding on every version.
+_MAX_ATTEMPTS = 8
+_BACKOFF_SECONDS = 0.002
+_BACKOFF_CAP_SECONDS = 0.05
 
 # The event each status is reached by; other statuses are an OrderStatusChanged.
 EVENT_TYPES = {
@@ -40,6 +49,42 @@ EVENT_TYPES = {
 
 class ConcurrentUpdate(Exception):
     """Another writer changed the order between our read and our write, every time we tried."""
+
+
+class VersionConflict(ConcurrentUpdate):
+    """The caller expected another version of the order (it changed since they read it)."""
+
+    def __init__(self, order_id, expected: int, current: int):
+        self.expected = expected
+        self.current = current
+        super().__init__(f"Order {order_id} is at version {current}, not {expected}: it changed since you read it.")
+
+
+class AppendStats:
+    """Optimistic-lock conflicts seen by this process (each is followed by a retry, unless
+    the writer gave up). Read by the contention benchmark and useful as a metric."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.conflicts = 0
+        self.gave_up = 0
+
+    def add(self, *, conflicts: int = 0, gave_up: int = 0) -> None:
+        with self._lock:
+            self.conflicts += conflicts
+            self.gave_up += gave_up
+
+    def reset(self) -> None:
+        with self._lock:
+            self.conflicts = self.gave_up = 0
+
+
+append_stats = AppendStats()
+
+
+def _backoff(attempt: int) -> None:
+    # "Full jitter": a random wait up to a doubling bound, capped so no writer sleeps long.
+    time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_SECONDS * 2**attempt)))
 
 
 class StatusNotSettable(Exception):
@@ -80,7 +125,7 @@ def order_create(
             )
             for item in items
         )
-        OrderEvent.objects.create(
+        created_event = OrderEvent.objects.create(
             order=order,
             version=order.version,
             event_type=EVENT_TYPES[OrderStatus.CREATED],
@@ -97,6 +142,7 @@ def order_create(
             causation_id=current_request_id(),
             actor_name=_actor_name(created_by),
         )
+        publish_after_commit(created_event)
         audit_record(
             action="order.create",
             obj=order,
@@ -120,59 +166,134 @@ def order_transition(
     source: str = AuditEntry.Source.SYSTEM,
     reason: str = "",
     causation_id: str = "",
+    expected_version: int | None = None,
 ) -> Order:
     """Move an order to ``to_status`` if the lifecycle allows it, appending its event.
 
-    Optimistic locking: the event takes version ``order.version + 1``; the unique
-    (order, version) key lets only one of two concurrent writers append it. The loser
-    re-reads the order and checks the lifecycle again (up to ``_MAX_ATTEMPTS`` times).
+    Optimistic locking: the row moves from the version read to the next one only if no
+    one moved it first, and the event takes that version under the unique (order, version)
+    key; of two concurrent writers, one wins. The loser re-reads the order and checks the
+    lifecycle again (see ``_change_with_retry``).
+    A caller that names ``expected_version`` (a REST client that read the order) gets
+    ``VersionConflict`` instead of a retry when the order has moved on.
 
     Idempotent: an order already in ``to_status`` is returned unchanged, so a workflow step
     delivered twice does no harm. Raises ``InvalidTransition`` when the lifecycle forbids
     the change, ``Order.DoesNotExist`` for an unknown id, and ``ConcurrentUpdate`` if other
     writers keep winning.
     """
-    for _attempt in range(_MAX_ATTEMPTS):
-        order = Order.objects.get(pk=order_id)
+
+    def change(order: Order) -> Order:
+        # A stated version is checked first, as HTTP's If-Match would: a caller who read
+        # another version is told, even if someone else already made the same change.
+        if expected_version is not None and order.version != expected_version:
+            raise VersionConflict(order_id, expected_version, order.version)
         if order.status == to_status:
             return order
         lifecycle.check_transition(order.status, to_status)
-        try:
-            with transaction.atomic():
-                event = _event_append(
-                    order=order,
-                    event_type=EVENT_TYPES.get(to_status, "OrderStatusChanged"),
-                    data={"status": to_status, "previousStatus": order.status, "reason": reason},
-                    actor=actor,
-                    causation_id=causation_id,
-                )
-                updated = Order.objects.filter(pk=order.pk, version=order.version).update(
-                    status=to_status, status_reason=reason, version=event.version, updated_at=timezone.now()
-                )
-                if not updated:
-                    # A writer that bypassed the event log changed the row: treat as a lost race.
-                    raise IntegrityError("order row changed without an event")
-                audit_record(
-                    action="order.status_change",
-                    obj=order,
-                    actor=actor,
-                    source=source,
-                    reason=reason,
-                    before={"status": order.status, "version": order.version},
-                    after={"status": to_status, "version": event.version},
-                )
-        except IntegrityError:
-            logger.info("order %s changed under us; retrying %s", order_id, to_status)
-            continue
+        _row_claim(order=order, status=to_status, status_reason=reason)
+        event = _event_append(
+            order=order,
+            event_type=EVENT_TYPES.get(to_status, "OrderStatusChanged"),
+            data={"status": to_status, "previousStatus": order.status, "reason": reason},
+            actor=actor,
+            causation_id=causation_id,
+        )
+        audit_record(
+            action="order.status_change",
+            obj=order,
+            actor=actor,
+            source=source,
+            reason=reason,
+            before={"status": order.status, "version": order.version},
+            after={"status": to_status, "version": event.version},
+        )
         order.refresh_from_db()
         return order
-    raise ConcurrentUpdate(f"order {order_id} kept changing; gave up setting {to_status}")
+
+    conflict = None if expected_version is None else VersionConflict(order_id, expected_version, expected_version + 1)
+    return _change_with_retry(order_id=order_id, change=change, what=f"setting {to_status}", conflict=conflict)
+
+
+def order_note_add(
+    *,
+    order_id: UUID,
+    note: str,
+    actor=None,
+    source: str = AuditEntry.Source.CONSOLE,
+    max_attempts: int = _MAX_ATTEMPTS,
+) -> OrderEvent:
+    """Add a note to an order's history (an ``OrderNoteAdded`` event; the status is not
+    touched). Retries on optimistic-lock conflicts like a status change; raises
+    ``ValueError`` for an empty note and ``ConcurrentUpdate`` if other writers keep winning."""
+    note = (note or "").strip()
+    if not note:
+        raise ValueError("A note needs some text.")
+
+    def change(order: Order) -> OrderEvent:
+        _row_claim(order=order)
+        event = _event_append(order=order, event_type="OrderNoteAdded", data={"note": note}, actor=actor)
+        audit_record(
+            action="order.note_add",
+            obj=order,
+            actor=actor,
+            source=source,
+            reason=note,
+            before={"version": order.version},
+            after={"version": event.version},
+        )
+        return event
+
+    return _change_with_retry(order_id=order_id, change=change, what="adding the note", max_attempts=max_attempts)
+
+
+# After this many lost races, a writer queues on the order's row lock instead of racing
+# again: optimistic while writers are few, no livelock when many write one order at once.
+_LOCK_AFTER_CONFLICTS = 2
+
+
+def _change_with_retry(*, order_id: UUID, change, what: str, max_attempts: int = _MAX_ATTEMPTS, conflict=None):
+    """Run ``change(order)`` in a transaction on a fresh read of the order, again when
+    another writer moved the order first (``_row_claim``, or the (order, version) key).
+    Raises ``conflict`` at the first lost race when given (the caller asked for a version),
+    and ``ConcurrentUpdate`` after ``max_attempts``."""
+    for attempt in range(max_attempts):
+        locked = attempt >= _LOCK_AFTER_CONFLICTS
+        # The optimistic read takes no lock and happens before the transaction; the
+        # compare-and-swap in the transaction tells whether someone moved the order since.
+        order = None if locked else Order.objects.get(pk=order_id)
+        try:
+            with transaction.atomic():
+                if locked:
+                    order = Order.objects.select_for_update().get(pk=order_id)
+                return change(order)
+        except IntegrityError:
+            append_stats.add(conflicts=1)
+            logger.info("order %s changed under us while %s; retrying", order_id, what)
+            if conflict is not None:
+                raise conflict from None
+            _backoff(attempt)
+    append_stats.add(gave_up=1)
+    raise ConcurrentUpdate(f"order {order_id} kept changing; gave up {what}")
+
+
+def _row_claim(*, order: Order, **fields) -> None:
+    """Move the order row to the next version if it is still at the version read (a
+    compare-and-swap), before the event is appended: every writer takes the row's lock
+    before the event's (order, version) key, so writers never deadlock on each other, and
+    a writer that lost the race learns it here. The unique (order, version) key still
+    refuses any event appended at a version already taken."""
+    if not Order.objects.filter(pk=order.pk, version=order.version).update(
+        version=order.version + 1, updated_at=timezone.now(), **fields
+    ):
+        raise IntegrityError(f"order {order.pk} is no longer at version {order.version}")
 
 
 def _event_append(*, order: Order, event_type: str, data: dict, actor=None, causation_id: str = "") -> OrderEvent:
-    """Append the order's next event; raises IntegrityError if that version is taken."""
+    """Append the order's next event; raises IntegrityError if that version is taken.
+    The event is published to SNS after the commit (and by the outbox schedule)."""
     previous = OrderEvent.objects.filter(order=order).order_by("-version").only("id", "correlation_id").first()
-    return OrderEvent.objects.create(
+    event = OrderEvent.objects.create(
         order=order,
         version=order.version + 1,
         event_type=event_type,
@@ -183,24 +304,47 @@ def _event_append(*, order: Order, event_type: str, data: dict, actor=None, caus
         causation_id=causation_id or current_request_id() or (str(previous.id) if previous else ""),
         actor_name=_actor_name(actor),
     )
+    publish_after_commit(event)
+    return event
 
 
 def _actor_name(actor) -> str:
     return actor.get_username() if actor is not None and getattr(actor, "is_authenticated", False) else ""
 
 
-def order_set_status(*, order_id: UUID, status: str, actor, reason: str = "") -> Order:
-    """A REST client's status change: only the statuses clients own (see lifecycle)."""
+def order_set_status(
+    *, order_id: UUID, status: str, actor, reason: str = "", expected_version: int | None = None
+) -> Order:
+    """A REST client's status change: only the statuses clients own (see lifecycle).
+    ``expected_version``: refuse (``VersionConflict``) if the order changed since read."""
     if status == OrderStatus.CANCELLED:
-        return order_cancel(order_id=order_id, actor=actor, reason=reason, source=AuditEntry.Source.API)
+        return order_cancel(
+            order_id=order_id,
+            actor=actor,
+            reason=reason,
+            source=AuditEntry.Source.API,
+            expected_version=expected_version,
+        )
     if status not in lifecycle.CLIENT_SETTABLE:
         raise StatusNotSettable(status)
     return order_transition(
-        order_id=order_id, to_status=status, actor=actor, source=AuditEntry.Source.API, reason=reason
+        order_id=order_id,
+        to_status=status,
+        actor=actor,
+        source=AuditEntry.Source.API,
+        reason=reason,
+        expected_version=expected_version,
     )
 
 
-def order_cancel(*, order_id: UUID, actor, reason: str = "", source: str = AuditEntry.Source.API) -> Order:
+def order_cancel(
+    *,
+    order_id: UUID,
+    actor,
+    reason: str = "",
+    source: str = AuditEntry.Source.API,
+    expected_version: int | None = None,
+) -> Order:
     """Cancel an order that has not been paid for, and end its workflow.
 
     The workflow ends at its next callback: a pending approval is failed with
@@ -217,6 +361,106 @@ def order_cancel(*, order_id: UUID, actor, reason: str = "", source: str = Audit
             actor=actor,
             source=source,
             reason=reason or "Cancelled",
+            expected_version=expected_version,
         )
         workflow_order_cancelled(order=order, actor=actor, reason=reason)
     return order
+
+
+# --- Repair from the event history --------------------------------------------------------
+
+
+@dataclass
+class RepairOutcome:
+    order_id: UUID
+    action: str  # "none", "rebuilt" or "baseline"
+    before: dict
+    after: dict
+
+
+def order_repair(*, order_id: UUID, actor=None) -> RepairOutcome:
+    """Bring an order's row (and items) in line with its event history, which is the truth.
+
+    * Events that replay to another state than the row: the row is rebuilt from them.
+    * No events at all (rows written before the history existed): the row's current state
+      is recorded as its ``OrderCreated`` baseline (marked ``"baseline": true``) and the
+      row's version restarts at 1.
+    * A history that cannot be replayed (a missing version) raises ``ReplayError``: an
+      event cannot be invented, so a person must look at it.
+
+    Atomic and audited (``order.repair``). The row is locked while it is repaired, and the
+    update is conditional on the version read, so a concurrent writer either waits for
+    the repair or retries against the repaired row.
+    """
+    from orders.events import order_differences, order_replay
+
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        items = list(OrderItem.objects.filter(order=order))
+        events = list(OrderEvent.objects.filter(order=order).order_by("version"))
+        if not events:
+            event = OrderEvent.objects.create(
+                order=order,
+                version=1,
+                event_type=EVENT_TYPES[OrderStatus.CREATED],
+                data={
+                    "status": order.status,
+                    "reason": order.status_reason,
+                    "userId": order.user_id,
+                    "total": str(order.total),
+                    "items": [
+                        {"productId": i.product_id, "name": i.name, "quantity": i.quantity, "price": str(i.price)}
+                        for i in items
+                    ],
+                    "baseline": True,
+                },
+                correlation_id=current_request_id() or str(order.pk),
+                causation_id=current_request_id(),
+                actor_name=_actor_name(actor),
+            )
+            publish_after_commit(event)
+            before, after = {"version": order.version, "events": 0}, {"version": 1, "events": 1}
+            Order.objects.filter(pk=order.pk).update(version=1, updated_at=timezone.now())
+            action = "baseline"
+        else:
+            state = order_replay(events)
+            differences = order_differences(order=order, items=items, state=state)
+            if not differences:
+                return RepairOutcome(order.pk, "none", {}, {})
+            before = {name: _plain(row) for name, (row, _replayed) in differences.items()}
+            after = {name: _plain(replayed) for name, (_row, replayed) in differences.items()}
+            Order.objects.filter(pk=order.pk).update(
+                user_id=state.user_id,
+                total=state.total,
+                status=state.status,
+                status_reason=state.status_reason,
+                version=state.version,
+                updated_at=timezone.now(),
+            )
+            if "items" in differences:
+                OrderItem.objects.filter(order=order).delete()
+                OrderItem.objects.bulk_create(
+                    OrderItem(
+                        order=order,
+                        product_id=item.get("productId", ""),
+                        name=item.get("name", ""),
+                        quantity=int(item.get("quantity", 0)),
+                        price=Decimal(str(item.get("price", "0"))),
+                    )
+                    for item in state.items
+                )
+            action = "rebuilt"
+        audit_record(
+            action="order.repair",
+            obj=order,
+            actor=actor,
+            source=AuditEntry.Source.SYSTEM,
+            reason="Rebuilt from its event history" if action == "rebuilt" else "Recorded its missing history",
+            before=before,
+            after=after,
+        )
+    return RepairOutcome(order.pk, action, before, after)
+
+
+def _plain(value):
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)

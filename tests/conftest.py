@@ -228,3 +228,14 @@ def console_client(client):
     from django.test import Client
 
     return Client(enforce_csrf_checks=True)
+
+
+# --- Orders at production depth: tests that need PostgreSQL ---------------------------------
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        pytest.skip(
+            "needs PostgreSQL (row locks and concurrent writers): run with "
+            "DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db>; CI does"
+        )

@@ -222,6 +222,71 @@ APPROVAL_BULK_MAX = env_int("APPROVAL_BULK_MAX", 50)
 # The order saga's failure drills (execution input "drill": {"failAt": STEP}) exercise the
 # compensations; off in production unless asked for.
 SAGA_FAILURE_DRILLS = env_bool("SAGA_FAILURE_DRILLS", False)
+
+# --- Orders at production depth: REST API for clients, login throttling, order events ------
+from datetime import timedelta  # noqa: E402
+
+INSTALLED_APPS += ["django_filters", "corsheaders", "drf_spectacular_sidecar", "axes"]
+# CORS answers preflights before anything else handles the request; axes goes last.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "corsheaders.middleware.CorsMiddleware"
+)
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+
+# Per API client (token user; source IP when anonymous), as the seed's API Gateway stage
+# settings: 50 requests/s with bursts of 100. The bucket lives in the database, the one
+# thing every Lambda instance shares (see console/throttling.py).
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["console.throttling.ClientRateThrottle"]
+API_THROTTLE_RATE = float(env("API_THROTTLE_RATE", "50"))
+API_THROTTLE_BURST = env_int("API_THROTTLE_BURST", 100)
+# How long a POST's Idempotency-Key is remembered.
+IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600)
+
+# Browsers may call the API only from these origins (none unless configured).
+CORS_ALLOWED_ORIGINS = env_list("API_CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_METHODS = ["GET", "POST", "PUT", "DELETE", "OPTIONS"]
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "idempotency-key", "x-request-id"]
+CORS_EXPOSE_HEADERS = ["Location", "Retry-After", "X-Request-ID", "Idempotent-Replayed"]
+CORS_ALLOW_CREDENTIALS = False  # bearer tokens, never cookies, cross-origin
+
+# OpenAPI schema and docs, with the docs' JavaScript and CSS served by us (no CDN).
+SPECTACULAR_SETTINGS.update(
+    {
+        "SERVE_INCLUDE_SCHEMA": False,
+        "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+        "SCHEMA_PATH_PREFIX": r"/api",
+        "COMPONENT_SPLIT_REQUEST": True,
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+        "POSTPROCESSING_HOOKS": [
+            "drf_spectacular.hooks.postprocess_schema_enums",
+            "console.schema.add_common_problem_responses",
+        ],
+    }
+)
+
+# Console login: after 5 failures for a username or from an address, that username or
+# address is locked out for 15 minutes (a success resets the count). Attempts are kept in
+# the database, so every Lambda instance sees the same count.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "console.access.client_ip"
+AXES_LOCKOUT_CALLABLE = "console.access.lockout_response"
+AXES_ENABLE_ADMIN = False  # the console registers its own, audited, lockout page
+AXES_VERBOSE = False
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}
+
+# Order events (the outbox): published to SNS after each commit and by the schedule.
+ORDER_EVENTS_TOPIC_ARN = env("ORDER_EVENTS_TOPIC_ARN") or None
+ORDER_EVENTS_PUBLISH_ON_COMMIT = env_bool("ORDER_EVENTS_PUBLISH_ON_COMMIT", True)
+# Console order list: counts above this many rows are PostgreSQL's estimate, not COUNT(*).
+CONSOLE_EXACT_COUNT_LIMIT = env_int("CONSOLE_EXACT_COUNT_LIMIT", 10000)
+
 # --- Media and CSV ingestion -------------------------------------------------------------
 # The stage's files bucket (infra: FilesBucket). Empty: derived from the naming rule
 # <prefix>-<stage>-files-<account id>, the account read once from STS.

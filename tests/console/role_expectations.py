@@ -1,0 +1,219 @@
+"""Who may use what: the one table of every endpoint and console action, per role.
+
+``tests/console/test_roles.py`` walks every URL pattern of the project and every admin
+action with every role and checks the outcome written here. A URL pattern or an admin
+action without a row here fails that test: whoever adds an endpoint adds its row.
+
+Rows are keyed by URL name (``namespace:name``), or ``admin:<route>`` for admin patterns
+without a name. A row is a list of ``Case``: the HTTP method, the expected outcome per
+role, and how to fill the URL (``kwargs``), the query string and the body from the sample
+objects (``objects`` fixture in test_roles.py: order, completed_order, approval,
+execution, stock, audit, user, group, token, attempt).
+
+Outcomes: OK (2xx, or a redirect that is not to the login page), LOGIN (redirect to the
+console login), FORBIDDEN (403), UNAUTHORIZED (401), MISSING (404).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from console import roles
+
+ANONYMOUS = "anonymous"
+OPERATOR = roles.OPERATOR
+SUPPORT = roles.SUPPORT
+ADMIN = roles.ADMIN
+API_CLIENT = roles.API_CLIENT
+STAFF = (OPERATOR, SUPPORT, ADMIN)
+ROLES = (ANONYMOUS, OPERATOR, SUPPORT, ADMIN, API_CLIENT)
+
+OK, LOGIN, FORBIDDEN, UNAUTHORIZED, MISSING = "ok", "login", "forbidden", "unauthorized", "missing"
+
+
+@dataclass(frozen=True)
+class Case:
+    expect: dict[str, str]
+    method: str = "GET"
+    kwargs: Callable[[object], dict] = lambda o: {}
+    query: Callable[[object], dict] = lambda o: {}
+    data: Callable[[object], dict] = lambda o: {}
+    note: str = ""
+    json: bool = field(default=False)
+
+
+def console(*allowed: str, denied: str = FORBIDDEN) -> dict[str, str]:
+    """A console page: ``allowed`` staff roles get it, other staff ``denied``; without a
+    console session (anonymous, API clients with a token) it sends to the login page."""
+    return {ANONYMOUS: LOGIN, API_CLIENT: LOGIN, **{role: OK if role in allowed else denied for role in STAFF}}
+
+
+def api(*allowed: str) -> dict[str, str]:
+    """A REST endpoint: ``allowed`` roles get it (staff through their session, API clients
+    with their token); others are refused; no credentials is a 401."""
+    return {ANONYMOUS: UNAUTHORIZED, **{role: OK if role in allowed else FORBIDDEN for role in (*STAFF, API_CLIENT)}}
+
+
+def everyone(outcome: str) -> dict[str, str]:
+    return dict.fromkeys(ROLES, outcome)
+
+
+def obj(name: str, key: str = "object_id") -> Callable[[object], dict]:
+    return lambda o: {key: getattr(o, name).pk}
+
+
+SEE_ORDERS = STAFF
+
+
+def model_pages(model: str, sample: str, *, view=(), add=(), change=(), delete=()) -> dict[str, list[Case]]:
+    """The standard admin pages of one model: changelist, add, change (which shows the
+    object read-only to viewers), history, delete, and the bare object URL (a redirect to
+    the change page, for any staff: the change page then checks)."""
+    app, name = model.split(".")
+    readers = tuple(dict.fromkeys((*view, *change)))
+    return {
+        f"admin:{app}_{name}_changelist": [Case(console(*readers))],
+        f"admin:{app}_{name}_add": [Case(console(*add))],
+        f"admin:{app}_{name}_change": [Case(console(*readers), kwargs=obj(sample))],
+        f"admin:{app}_{name}_history": [Case(console(*readers), kwargs=obj(sample))],
+        f"admin:{app}_{name}_delete": [Case(console(*delete), kwargs=obj(sample))],
+        f"admin:{app}/{name}/<path:object_id>/": [Case(console(*STAFF), kwargs=obj(sample))],
+    }
+
+
+URLS: dict[str, list[Case]] = {
+    # --- REST API -----------------------------------------------------------------------
+    "api-schema": [Case({ANONYMOUS: UNAUTHORIZED, **dict.fromkeys((*STAFF, API_CLIENT), OK)})],
+    "api-docs": [Case(console(*STAFF))],
+    "order-list": [
+        Case(api(*SEE_ORDERS, API_CLIENT)),
+        Case(
+            api(ADMIN, API_CLIENT),
+            method="POST",
+            data=lambda o: {"userId": "u", "items": [{"productId": "p", "name": "n", "quantity": 1, "price": 1}]},
+            json=True,
+        ),
+    ],
+    "order-detail": [
+        Case(api(*SEE_ORDERS, API_CLIENT), kwargs=obj("order", "order_id")),
+        Case(api(ADMIN, API_CLIENT), method="DELETE", kwargs=obj("order", "order_id")),
+    ],
+    "order-status": [
+        Case(
+            api(ADMIN, API_CLIENT),
+            method="PUT",
+            kwargs=obj("completed_order", "order_id"),
+            data=lambda o: {"status": "DELIVERED"},
+            json=True,
+        )
+    ],
+    "admin:api-not-found": [Case(everyone(MISSING))],
+    "approval-list": [Case(api(*SEE_ORDERS))],
+    "approval-detail": [Case(api(*SEE_ORDERS), kwargs=obj("approval", "approval_id"))],
+    "approval-approve": [Case(api(OPERATOR, ADMIN), method="POST", kwargs=obj("approval", "approval_id"), json=True)],
+    "approval-reject": [
+        Case(
+            api(OPERATOR, ADMIN),
+            method="POST",
+            kwargs=obj("approval", "approval_id"),
+            data=lambda o: {"reason": "out of stock"},
+            json=True,
+        )
+    ],
+    "approval-claim": [Case(api(OPERATOR, ADMIN), method="POST", kwargs=obj("approval", "approval_id"), json=True)],
+    "approval-unclaim": [Case(api(OPERATOR, ADMIN), method="POST", kwargs=obj("approval", "approval_id"), json=True)],
+    "approval-assign": [
+        Case(
+            api(OPERATOR, ADMIN),
+            method="POST",
+            kwargs=obj("approval", "approval_id"),
+            data=lambda o: {"username": "role-operator"},
+            json=True,
+        )
+    ],
+    # --- Console: the site ----------------------------------------------------------------
+    "admin:index": [Case(console(*STAFF))],
+    "admin:login": [Case({**everyone(OK)})],
+    "admin:logout": [Case(everyone(OK), method="POST")],
+    "admin:password_change": [Case(console(*STAFF))],
+    "admin:password_change_done": [Case(console(*STAFF))],
+    # Autocomplete answers with the related model's rows: users, for admins only.
+    "admin:autocomplete": [
+        Case(console(ADMIN), query=lambda o: {"app_label": "orders", "model_name": "order", "field_name": "created_by"})
+    ],
+    "admin:jsi18n": [Case(console(*STAFF))],
+    # No model has a public page to show ("view on site").
+    "admin:view_on_site": [
+        Case(
+            console(denied=MISSING),
+            kwargs=lambda o: {"content_type_id": o.order_content_type, "object_id": o.order.pk},
+        )
+    ],
+    "admin:app_list": [
+        Case(console(*STAFF, denied=MISSING), kwargs=lambda o: {"app_label": "orders"}),
+        Case(console(*STAFF, denied=MISSING), kwargs=lambda o: {"app_label": "workflows"}),
+        Case(console(SUPPORT, ADMIN, denied=MISSING), kwargs=lambda o: {"app_label": "console"}),
+        Case(console(ADMIN, denied=MISSING), kwargs=lambda o: {"app_label": "auth"}),
+        Case(console(ADMIN, denied=MISSING), kwargs=lambda o: {"app_label": "knox"}),
+        Case(console(ADMIN, denied=MISSING), kwargs=lambda o: {"app_label": "axes"}),
+    ],
+    "admin:(?P<url>.*)$": [Case(console(denied=MISSING), kwargs=lambda o: {"url": "no-such-page/"})],
+    # --- Console: orders ------------------------------------------------------------------
+    **model_pages("orders.order", "order", view=SEE_ORDERS),
+    "admin:orders_order_export": [Case(console(*SEE_ORDERS), query=lambda o: {"status": "CREATED"})],
+    "admin:orders_order_note": [
+        Case(console(*SEE_ORDERS), method="POST", kwargs=obj("order"), data=lambda o: {"note": "checked"})
+    ],
+    **model_pages("orders.stocklevel", "stock", view=(ADMIN,), add=(ADMIN,), change=(ADMIN,)),
+    # --- Console: workflows ---------------------------------------------------------------
+    **model_pages("workflows.approval", "approval", view=SEE_ORDERS),
+    "admin:workflows_approval_approve": [
+        Case(console(OPERATOR, ADMIN), method="POST", kwargs=obj("approval", "approval_id"))
+    ],
+    "admin:workflows_approval_claim": [
+        Case(console(OPERATOR, ADMIN), method="POST", kwargs=obj("approval", "approval_id"))
+    ],
+    "admin:workflows_approval_unclaim": [
+        Case(console(OPERATOR, ADMIN), method="POST", kwargs=obj("approval", "approval_id"))
+    ],
+    "admin:workflows_approval_assign": [Case(console(OPERATOR, ADMIN), kwargs=obj("approval", "approval_id"))],
+    # An email link shows the decision to every console user; only deciders may take it.
+    "admin:workflows_approval_link": [
+        Case(console(OPERATOR, SUPPORT, ADMIN) | {SUPPORT: FORBIDDEN}, kwargs=lambda o: {"token": o.link_token})
+    ],
+    "admin:workflows_approval_reject": [
+        Case(console(OPERATOR, ADMIN), kwargs=obj("approval", "approval_id")),
+        Case(
+            console(OPERATOR, ADMIN),
+            method="POST",
+            kwargs=obj("approval", "approval_id"),
+            data=lambda o: {"reason": "out of stock"},
+        ),
+    ],
+    **model_pages("workflows.execution", "execution", view=SEE_ORDERS),
+    # Restarting a running execution is refused with a message (a redirect): only the
+    # permission is checked here.
+    "admin:workflows_execution_restart": [
+        Case(console(SUPPORT, ADMIN), method="POST", kwargs=obj("execution", "execution_id"))
+    ],
+    # --- Console: audit log, users, API tokens, login lockouts ----------------------------
+    **model_pages("console.auditentry", "audit", view=(SUPPORT, ADMIN)),
+    **model_pages("auth.user", "user", view=(ADMIN,), add=(ADMIN,), change=(ADMIN,)),
+    "admin:auth_user_password_change": [Case(console(ADMIN), kwargs=obj("user", "id"))],
+    **model_pages("auth.group", "group", view=(ADMIN,)),
+    **model_pages("knox.authtoken", "token", view=(ADMIN,), delete=(ADMIN,)),
+    **model_pages("axes.accessattempt", "attempt", view=(ADMIN,), delete=(ADMIN,)),
+}
+
+
+# Admin actions (``ModelAdmin.actions``): the roles that are offered each, per model.
+ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "orders.order": {"cancel_orders": (ADMIN,), "delete_selected": ()},
+    "orders.stocklevel": {"delete_selected": ()},
+    "workflows.approval": {"approve_selected": (OPERATOR, ADMIN), "delete_selected": ()},
+    "workflows.execution": {"delete_selected": ()},
+    "console.auditentry": {"delete_selected": ()},
+    "auth.user": {"delete_selected": ()},
+    "auth.group": {"delete_selected": ()},
+    "knox.authtoken": {"delete_selected": (ADMIN,)},
+    "axes.accessattempt": {"delete_selected": (ADMIN,)},
+}

@@ -1,0 +1,146 @@
+"""The audit log: every state-changing action from the console or the API is recorded
+(actor, action, object, reason, before/after, time, request id), it can be found and
+filtered in the console, and nobody can change or delete it."""
+
+from unittest import mock
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, connection, transaction
+from django.urls import reverse
+
+from console import roles
+from console.audit import audit_record
+from console.models import AuditEntry
+from orders.lifecycle import OrderStatus
+from tests.conftest import csrf_post, make_user
+from tests.factories import OrderFactory
+
+pytestmark = pytest.mark.django_db
+
+WIDGETS = {"userId": "u", "items": [{"productId": "p1", "name": "Widget", "quantity": 1, "price": 5}]}
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_user("alice-admin", roles.ADMIN)
+
+
+def test_api_changes_are_recorded_with_actor_request_id_and_before_after(api, api_user):
+    with mock.patch("workflows.services.workflow_enqueue_start"):
+        created = api.post("/api/orders", WIDGETS, format="json", HTTP_X_REQUEST_ID="req-create-1")
+    order_id = created.json()["orderId"]
+    api.delete(f"/api/orders/{order_id}", HTTP_X_REQUEST_ID="req-cancel-1")
+
+    create = AuditEntry.objects.get(action="order.create", object_id=order_id)
+    cancel = AuditEntry.objects.get(action="order.status_change", object_id=order_id)
+    assert (create.actor, create.source, create.request_id) == (api_user, "api", "req-create-1")
+    assert (cancel.actor_name, cancel.request_id, cancel.reason) == (
+        "shop-backend",
+        "req-cancel-1",
+        "Cancelled through the API",
+    )
+    assert cancel.before["status"] == "CREATED" and cancel.after["status"] == "CANCELLED"
+    assert create.created_at is not None
+
+
+def test_console_changes_to_users_are_recorded_without_secrets(admin_user, console_client):
+    target = make_user("temp-worker", roles.SUPPORT)
+    console_client.force_login(admin_user)
+    change_url = reverse("admin:auth_user_change", args=[target.pk])
+    page = console_client.get(change_url).content.decode()
+    assert "csrfmiddlewaretoken" in page
+    response = csrf_post(
+        console_client,
+        reverse("admin:auth_user_password_change", args=[target.pk]),
+        reverse("admin:auth_user_password_change", args=[target.pk]),
+        {"password1": "a-new-long-passphrase-42", "password2": "a-new-long-passphrase-42", "usable_password": "true"},
+    )
+    assert response.status_code == 302, response.content[:500]
+    entry = AuditEntry.objects.get(action="auth.user.change", object_id=str(target.pk))
+    assert entry.actor == admin_user and entry.source == "console"
+    assert entry.before == {"password": "(hidden)"} and entry.after == {"password": "(changed)"}
+    assert "a-new-long-passphrase-42" not in str(entry.after) and "md5$" not in str(entry.after)
+
+
+def test_console_stock_changes_are_recorded_with_before_and_after(admin_user, console_client):
+    from orders.models import StockLevel
+
+    stock = StockLevel.objects.create(product_id="sku-1", available=5)
+    console_client.force_login(admin_user)
+    url = reverse("admin:orders_stocklevel_change", args=[stock.pk])
+    response = csrf_post(console_client, url, url, {"product_id": "sku-1", "available": "3"})
+    assert response.status_code == 302
+    entry = AuditEntry.objects.get(action="orders.stocklevel.change")
+    assert (entry.before, entry.after) == ({"available": 5}, {"available": 3})
+
+
+def test_entries_cannot_be_changed_or_deleted_through_the_app():
+    entry = audit_record(action="order.create", object_type="orders.order", object_id="x")
+    entry.reason = "rewritten"
+    with pytest.raises(ValueError):
+        entry.save()
+    with pytest.raises(ValueError):
+        entry.delete()
+    with pytest.raises(ValueError):
+        AuditEntry.objects.filter(pk=entry.pk).update(reason="rewritten")
+    with pytest.raises(ValueError):
+        AuditEntry.objects.filter(pk=entry.pk).delete()
+    assert AuditEntry.objects.get(pk=entry.pk).reason == ""
+
+
+@pytest.mark.postgres
+def test_postgresql_refuses_updates_and_deletes_of_entries_and_keeps_them_when_users_go():
+    actor = make_user("leaving-user", roles.OPERATOR)
+    entry = audit_record(action="order.create", object_type="orders.order", object_id="x", actor=actor)
+    for sql in (
+        "UPDATE console_auditentry SET reason = 'rewritten' WHERE id = %s",
+        "DELETE FROM console_auditentry WHERE id = %s",
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [entry.pk])
+    # Deleting the user only clears the link; the entry keeps who it was.
+    get_user_model().objects.filter(pk=actor.pk).delete()
+    kept = AuditEntry.objects.get(pk=entry.pk)
+    assert kept.actor_id is None and kept.actor_name == "leaving-user"
+
+
+def test_the_console_shows_the_log_filtered_and_searched_without_edit_buttons(admin_user, console_client):
+    order = OrderFactory(status=OrderStatus.VALIDATED)
+    audit_record(action="order.status_change", obj=order, reason="first")
+    audit_record(action="approval.approve", object_type="workflows.approval", object_id="7", reason="second")
+    console_client.force_login(admin_user)
+    url = reverse("admin:console_auditentry_changelist")
+
+    orders_only = console_client.get(url, {"action_family": "order."}).content.decode()
+    assert "first" in orders_only and "second" not in orders_only
+    searched = console_client.get(url, {"q": str(order.pk)}).content.decode()
+    assert "first" in searched and "second" not in searched
+    entry = AuditEntry.objects.get(reason="first")
+    page = console_client.get(reverse("admin:console_auditentry_change", args=[entry.pk])).content.decode()
+    assert 'name="_save"' not in page and "deletelink" not in page
+    assert console_client.get(reverse("admin:console_auditentry_delete", args=[entry.pk])).status_code == 403
+
+
+def test_operators_cannot_read_the_audit_log(operator, console_client):
+    console_client.force_login(operator)
+    assert console_client.get(reverse("admin:console_auditentry_changelist")).status_code == 403
+
+
+def test_changing_ones_own_password_is_recorded(operator, console_client):
+    console_client.force_login(operator)
+    url = reverse("admin:password_change")
+    response = csrf_post(
+        console_client,
+        url,
+        url,
+        {
+            "old_password": "x-olivia-operator",
+            "new_password1": "another-long-passphrase-7",
+            "new_password2": "another-long-passphrase-7",
+        },
+    )
+    assert response.status_code == 302
+    entry = AuditEntry.objects.get(action="auth.user.password_change")
+    assert entry.actor == operator and entry.after == {"password": "(changed)"}

@@ -1,0 +1,207 @@
+"""Every endpoint and console action, with every role: the outcome in
+``role_expectations.py``, and no endpoint or action without a row there."""
+
+import json
+import re
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.test import Client, RequestFactory
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from console import roles
+from console.audit import audit_record
+from orders.lifecycle import OrderStatus
+from orders.models import StockLevel
+from tests.conftest import make_user
+from tests.console import role_expectations as table
+from tests.factories import OrderFactory
+from tests.workflows.test_approvals import make_approval
+from workflows.models import Execution
+from workflows.notifications import approval_link_token
+
+pytestmark = pytest.mark.django_db
+
+
+def url_patterns(patterns=None, prefix: str = "", namespace: str = ""):
+    """(key, route) of every URL pattern: key is ``namespace:name``, or
+    ``namespace:<route>`` for patterns without a name."""
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            inner = namespace + (f"{pattern.namespace}:" if pattern.namespace else "")
+            yield from url_patterns(pattern.url_patterns, prefix + str(pattern.pattern), inner)
+        elif isinstance(pattern, URLPattern):
+            route = prefix + str(pattern.pattern)
+            yield namespace + (pattern.name or route), route
+
+
+ROUTES = dict(url_patterns())
+
+
+def test_every_endpoint_has_an_expectation_for_every_role():
+    missing = sorted(set(ROUTES) - set(table.URLS))
+    stale = sorted(set(table.URLS) - set(ROUTES))
+    assert not missing, f"add rows to tests/console/role_expectations.py for: {missing}"
+    assert not stale, f"rows for endpoints that no longer exist: {stale}"
+    for key, cases in table.URLS.items():
+        for case in cases:
+            assert set(case.expect) == set(table.ROLES), f"{key} {case.method}: say what every role gets"
+
+
+def fill(route: str, kwargs: dict) -> str:
+    """The path of ``route`` (a path() or a regex route) with ``kwargs`` filled in."""
+
+    def value(name: str) -> str:
+        return str(kwargs[name])
+
+    path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: value(m.group(1)), route)
+    path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: value(m.group(1)), path)
+    path = path.replace("^", "").replace("$", "").replace("/?", "/")
+    return "/" + path
+
+
+_SAMPLES = iter(range(1, 1_000_000))
+
+
+def make_objects() -> SimpleNamespace:
+    """One of each object the URLs point at (fresh ones for each role a change is tried
+    with, so an earlier role's change does not decide a later role's outcome)."""
+    from axes.models import AccessAttempt
+    from knox.models import AuthToken
+
+    n = next(_SAMPLES)
+    order = OrderFactory()
+    approval = make_approval(token=f"token-{n}")
+    target = make_user(f"target-user-{n}", roles.SUPPORT)
+    return SimpleNamespace(
+        order=order,
+        completed_order=OrderFactory(status=OrderStatus.COMPLETED),
+        approval=approval,
+        execution=Execution.objects.get(pk=approval.execution_id),
+        stock=StockLevel.objects.create(product_id=f"sku-{n}"),
+        audit=audit_record(action="order.create", obj=order),
+        user=target,
+        group=Group.objects.get(name=roles.OPERATOR),
+        token=AuthToken.objects.create(user=target)[0],
+        attempt=AccessAttempt.objects.create(
+            username=target.username, ip_address="10.0.0.1", user_agent="test", failures_since_start=1
+        ),
+        order_content_type=ContentType.objects.get_for_model(order).pk,
+        link_token=approval_link_token(approval=approval, decision="approve"),
+    )
+
+
+@pytest.fixture
+def objects(db):
+    return make_objects()
+
+
+@pytest.fixture
+def users(db):
+    from knox.models import AuthToken
+
+    api_client_user = make_user("role-api-client", roles.API_CLIENT, staff=False)
+    return {
+        table.OPERATOR: make_user("role-operator", roles.OPERATOR),
+        table.SUPPORT: make_user("role-support", roles.SUPPORT),
+        table.ADMIN: make_user("role-admin", roles.ADMIN),
+        table.API_CLIENT: AuthToken.objects.create(user=api_client_user)[1],
+    }
+
+
+def client_as(role: str, users: dict) -> Client:
+    if role == table.API_CLIENT:
+        return Client(HTTP_AUTHORIZATION=f"Bearer {users[role]}")
+    client = Client()
+    if role != table.ANONYMOUS:
+        client.force_login(users[role])
+    return client
+
+
+def outcome(response) -> str:
+    status = response.status_code
+    if status in (301, 302):
+        return table.LOGIN if "/login/" in response["Location"] else table.OK
+    return {401: table.UNAUTHORIZED, 403: table.FORBIDDEN, 404: table.MISSING}.get(
+        status, table.OK if 200 <= status < 300 else f"HTTP {status}"
+    )
+
+
+@pytest.mark.parametrize("key", sorted(table.URLS))
+def test_each_role_gets_what_the_table_says(key, objects, users):
+    if key not in ROUTES:
+        pytest.skip(f"{key} is not routed (test_every_endpoint_has_an_expectation... reports it)")
+    wrong = []
+    with (
+        # The permission is what is tested: AWS answers come from these stand-ins.
+        mock.patch("workflows.sfn.send_task_success", return_value="req-1"),
+        mock.patch("workflows.sfn.send_task_failure", return_value="req-2"),
+        mock.patch("workflows.sfn.describe_execution", return_value={"status": "RUNNING"}),
+        mock.patch("workflows.sfn.current_state", return_value="RequestApproval"),
+        mock.patch("workflows.services.workflow_enqueue_start"),
+    ):
+        for case in table.URLS[key]:
+            for role in table.ROLES:
+                sample = objects if case.method == "GET" else make_objects()
+                path = fill(ROUTES[key], case.kwargs(sample))
+                client = client_as(role, users)
+                data = case.data(sample)
+                if case.method == "GET":
+                    response = client.get(path, case.query(sample))
+                elif case.json:
+                    response = client.generic(case.method, path, json.dumps(data), content_type="application/json")
+                elif case.method == "POST":
+                    response = client.post(path, data)
+                else:
+                    response = client.generic(case.method, path)
+                got = outcome(response)
+                if got != case.expect[role]:
+                    wrong.append(f"{case.method} {path} as {role}: expected {case.expect[role]}, got {got}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_admin_action_is_offered_to_exactly_the_roles_in_the_table(users):
+    from django.contrib.admin.options import ActionLocation
+
+    registered = {model._meta.label_lower: model_admin for model, model_admin in admin.site._registry.items()}
+    assert set(registered) == set(table.ACTIONS), "add rows to role_expectations.ACTIONS"
+    wrong = []
+    for label, model_admin in registered.items():
+        for location in ActionLocation:
+            defined = {action.name for action in model_admin._get_base_actions(location)}
+            assert defined <= set(table.ACTIONS[label]), f"{label}: actions {sorted(defined)} need rows"
+            for role in table.STAFF:
+                request = RequestFactory().get("/")
+                request.user = users[role]
+                offered = set(model_admin.get_actions(request, location))
+                expected = {name for name in defined if role in table.ACTIONS[label][name]}
+                if offered != expected:
+                    wrong.append(
+                        f"{label} ({location.name}) as {role}: offered {sorted(offered)}, not {sorted(expected)}"
+                    )
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_roles_hold_exactly_their_permissions_after_migrating():
+    for role, codenames in roles.ROLE_PERMISSIONS.items():
+        held = {
+            f"{app}.{codename}"
+            for app, codename in Permission.objects.filter(group__name=role).values_list(
+                "content_type__app_label", "codename"
+            )
+        }
+        assert held == set(codenames), f"{role}: missing {set(codenames) - held}, extra {held - set(codenames)}"
+
+
+def test_an_api_client_marked_as_staff_still_cannot_use_the_console():
+    user = make_user("staff-by-mistake", roles.API_CLIENT, staff=True)
+    client = Client()
+    client.force_login(user)
+    response = client.get("/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
+    login = Client().post("/login/", {"username": "staff-by-mistake", "password": "x-staff-by-mistake"})
+    assert login.status_code == 200 and b"API client account" in login.content  # the form again, not the console
