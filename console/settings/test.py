@@ -19,3 +19,7 @@ WORKFLOW_INVENTORY_RECHECK_SECONDS = 1
 # Nothing listens at the test AWS endpoint: tests that publish order events turn this on
 # with the local AWS fixture.
 ORDER_EVENTS_PUBLISH_ON_COMMIT = False
+
+# Media and CSV ingestion: the files bucket of the local AWS's account (moto's default),
+# named here so that endpoints which only sign upload forms need no STS call.
+FILES_BUCKET = "ops-console-dev-files-123456789012"

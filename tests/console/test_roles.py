@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from console import roles
 from console.audit import audit_record
+from media.models import Import, MediaAsset
 from orders.lifecycle import OrderStatus
 from orders.models import StockLevel
 from tests.conftest import make_user
@@ -92,6 +93,16 @@ def make_objects() -> SimpleNamespace:
         ),
         order_content_type=ContentType.objects.get_for_model(order).pk,
         link_token=approval_link_token(approval=approval, decision="approve"),
+        # Media and CSV ingestion
+        import_run=Import.objects.create(
+            bucket="ops-console-dev-files-123456789012",
+            key=f"incoming/orders/roles-{n}.csv",
+            version=f"etag-{n}",
+            chunk_bytes=1024,
+        ),
+        asset=MediaAsset.objects.create(
+            file=f"media/roles-{n}/shelf.png", original_name="shelf.png", content_type="image/png"
+        ),
     )
 
 

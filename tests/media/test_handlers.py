@@ -118,3 +118,11 @@ def test_a_failing_record_is_reported_alone_and_the_s3_test_event_is_skipped(fil
     test_event = as_sqs({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": files_bucket}, "test")
     result = handlers.files_events({"Records": broken["Records"] + test_event["Records"]})
     assert result == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+
+
+def test_without_a_configured_name_the_files_bucket_is_found_by_the_naming_rule(local_aws, settings):
+    from console import resources
+
+    settings.FILES_BUCKET = ""
+    resources.reset_cache()
+    assert resources.files_bucket() == local_aws.outputs["FilesBucketName"]  # account id from STS
