@@ -341,3 +341,27 @@ def _postgres() -> bool:
     from django.db import connection
 
     return connection.vendor == "postgresql"
+
+
+def test_workflow_starts_of_imported_orders_are_handed_on_in_paced_batches(
+    run_import, settings, django_capture_on_commit_callbacks
+):
+    from media.services import import_workflows_advance
+
+    settings.CSV_IMPORT_WORKFLOW_BATCH = 2
+    settings.CSV_IMPORT_WORKFLOW_STARTS_PER_SECOND = 4
+    import_run = run_import(HEADER + b"".join(b"WF-%d,c,p,n,1,1\n" % n for n in range(5)), mode="workflow")
+    started, queued = [], []
+    with (
+        mock.patch("workflows.services.workflow_enqueue_start", side_effect=lambda order_id: started.append(order_id)),
+        mock.patch("media.tasks.import_workflows_job.apply_async", side_effect=lambda **kw: queued.append(kw)),
+    ):
+        for expected in (2, 2, 1, 0):
+            with django_capture_on_commit_callbacks(execute=True):
+                assert import_workflows_advance(import_id=import_run.pk) == expected
+    assert sorted(started) == sorted(ImportedOrder.objects.values_list("order_id", flat=True))
+    assert len(set(started)) == 5
+    # A full batch queues the next one after batch / rate seconds; the last, short batch does not.
+    assert queued == [{"args": (str(import_run.pk),), "countdown": 0.5}] * 2
+    import_run.refresh_from_db()
+    assert import_run.workflows_started == 5
