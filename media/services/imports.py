@@ -1,4 +1,4 @@
-"""Writes of the media app: uploads, media processing, and order CSV imports.
+"""Order CSV imports.
 
 An import runs as jobs: ``import_plan`` reads the object once and splits it into chunks
 (fan-out, one job per chunk); each ``import_chunk_run`` writes its chunk in one
@@ -9,19 +9,10 @@ rejected, the ingest pass. Every job is safe to run again: a finished chunk is s
 an unfinished one left nothing behind.
 """
 
-import contextlib
-import contextvars
-import hashlib
-import io
 import logging
-import re
-import tempfile
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePosixPath
-from typing import Any
-from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -34,301 +25,12 @@ from console.models import AuditEntry
 from media import s3
 from media.csv_format import FileRejected
 from media.csv_plan import plan_file
-from media.models import Import, ImportChunk, ImportedOrder, MediaAsset
+from media.models import Import, ImportChunk, ImportedOrder
+from media.services.jobs import after_commit, inline_jobs
+from media.services.uploads import CSV_PREFIX, DRY_RUN_PREFIX, safe_filename
 from media.storage import files_storage
 
 logger = logging.getLogger(__name__)
-
-MEDIA_PREFIX = "media/"
-CSV_PREFIX = "incoming/orders/"
-DRY_RUN_PREFIX = "uploads/dry-runs/"
-THUMBNAIL_SUFFIX = ".thumb.jpg"
-CSV_CONTENT_TYPES = ("text/csv", "application/vnd.ms-excel", "text/plain")
-
-
-class UploadRefused(ValueError):
-    """The upload request breaks a limit (content type, size); ``field`` names the input."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        super().__init__(message)
-
-
-# --- Dispatching follow-up jobs ----------------------------------------------------------------
-
-# Set while an import runs in-process (tests, benchmarks, the management command): the
-# runner drives the chunks itself, so nothing is queued.
-_inline = contextvars.ContextVar("media_inline_import", default=False)
-
-
-@contextlib.contextmanager
-def inline_jobs():
-    token = _inline.set(True)
-    try:
-        yield
-    finally:
-        _inline.reset(token)
-
-
-def _after_commit(task_name: str, *args: Any, countdown: float | None = None) -> None:
-    if _inline.get():
-        return
-
-    def send() -> None:
-        from media import tasks
-
-        task = getattr(tasks, task_name)
-        try:
-            task.apply_async(args=args, countdown=countdown)
-        except Exception:
-            # The import stays resumable: the scheduled sweep queues stalled work again.
-            logger.exception("could not queue %s%s; the stalled-import sweep will retry", task_name, args)
-
-    transaction.on_commit(send)
-
-
-# --- Uploads -----------------------------------------------------------------------------------
-
-
-@dataclass
-class UploadTicket:
-    url: str
-    fields: dict[str, str]
-    key: str
-    expires_at: Any
-    max_bytes: int
-    asset: MediaAsset | None = None
-
-
-def safe_filename(filename: str, default: str = "upload") -> str:
-    """A file name for a key: the last path part, letters, digits, ``.-_`` only."""
-    name = PurePosixPath(filename.replace("\\", "/")).name
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")[:120] or default
-    # Never collide with the thumbnails we store beside originals.
-    return name.replace(".thumb.", ".")
-
-
-def upload_request(*, purpose: str, filename: str, content_type: str, size: int, actor) -> UploadTicket:
-    """A presigned POST for one upload, with the key chosen here. Purposes: ``media``
-    (a media asset is recorded, awaiting the upload) and ``orders-csv`` (an order CSV
-    dropped in ``incoming/orders/``, imported when S3 reports it)."""
-    if purpose == "media":
-        allowed, max_bytes = settings.MEDIA_CONTENT_TYPES, settings.MEDIA_UPLOAD_MAX_BYTES
-    elif purpose == "orders-csv":
-        allowed, max_bytes = CSV_CONTENT_TYPES, settings.CSV_UPLOAD_MAX_BYTES
-    else:
-        raise UploadRefused("purpose", f"Unknown purpose {purpose!r}: use 'media' or 'orders-csv'.")
-    if content_type not in allowed:
-        raise UploadRefused("contentType", f"{content_type!r} is not accepted; use one of: {', '.join(allowed)}.")
-    if size < 1 or size > max_bytes:
-        raise UploadRefused("size", f"The file must be between 1 byte and {max_bytes:,} bytes.")
-    name = safe_filename(filename)
-    bucket = resources.files_bucket()
-    upload_id = uuid.uuid4()
-    asset = None
-    with transaction.atomic():
-        if purpose == "media":
-            key = f"{MEDIA_PREFIX}{upload_id}/{name}"
-            asset = MediaAsset.objects.create(
-                id=upload_id,
-                file=key,
-                original_name=filename[:255],
-                content_type=content_type,
-                declared_size=size,
-                uploaded_by=actor if getattr(actor, "is_authenticated", False) else None,
-            )
-        else:
-            if not name.lower().endswith(".csv"):
-                name += ".csv"
-            key = f"{CSV_PREFIX}{upload_id}-{name}"
-        audit_record(
-            action="upload.request",
-            object_type="media.upload",
-            object_id=key[:64],
-            actor=actor,
-            source=AuditEntry.Source.API,
-            after={"purpose": purpose, "key": key, "contentType": content_type, "size": size},
-        )
-    form = s3.presigned_post(
-        bucket=bucket,
-        key=key,
-        content_type=content_type,
-        max_bytes=max_bytes,
-        expires_in=settings.UPLOAD_URL_EXPIRES_SECONDS,
-    )
-    return UploadTicket(
-        url=form["url"],
-        fields=form["fields"],
-        key=key,
-        expires_at=timezone.now() + timedelta(seconds=settings.UPLOAD_URL_EXPIRES_SECONDS),
-        max_bytes=max_bytes,
-        asset=asset,
-    )
-
-
-def media_asset_upload(*, uploaded_file, actor) -> MediaAsset:
-    """A console upload: stored in S3 through django-storages; processing follows from the
-    S3 event, as for direct uploads."""
-    content_type = getattr(uploaded_file, "content_type", "") or "application/octet-stream"
-    if content_type not in settings.MEDIA_CONTENT_TYPES:
-        raise UploadRefused("file", f"{content_type!r} files are not accepted here.")
-    if uploaded_file.size > settings.MEDIA_UPLOAD_MAX_BYTES:
-        raise UploadRefused("file", f"The file is larger than {settings.MEDIA_UPLOAD_MAX_BYTES:,} bytes.")
-    asset_id = uuid.uuid4()
-    key = f"{MEDIA_PREFIX}{asset_id}/{safe_filename(uploaded_file.name)}"
-    stored = files_storage().save(key, uploaded_file)
-    with transaction.atomic():
-        asset = MediaAsset.objects.create(
-            id=asset_id,
-            file=stored,
-            original_name=uploaded_file.name[:255],
-            content_type=content_type,
-            declared_size=uploaded_file.size,
-            status=MediaAsset.Status.PROCESSING,
-            uploaded_by=actor,
-        )
-        audit_record(
-            action="media.upload",
-            obj=asset,
-            actor=actor,
-            source=AuditEntry.Source.CONSOLE,
-            after={"key": stored, "size": uploaded_file.size},
-        )
-    return asset
-
-
-# --- S3 events -----------------------------------------------------------------------------------
-
-
-def s3_object_created(*, bucket: str, key: str) -> str:
-    """Route a new object of the files bucket: media is processed, order CSVs imported.
-    ``key`` is as S3 events carry it (URL-encoded). What the object is (size, ETag,
-    version) is read from S3 itself, not trusted from the event. Returns what was done."""
-    key = unquote_plus(key)
-    if key.startswith(MEDIA_PREFIX):
-        if key.endswith(THUMBNAIL_SUFFIX):
-            return "thumbnail"
-        media_asset_process(bucket=bucket, key=key)
-        return "media"
-    if key.startswith(CSV_PREFIX):
-        info = s3.head(bucket=bucket, key=key)
-        csv_import_object(info=info, source=AuditEntry.Source.SYSTEM)
-        return "import"
-    return "ignored"
-
-
-def media_asset_process(*, bucket: str, key: str) -> MediaAsset:
-    """Size, content type, SHA-256 and (images) a thumbnail beside the original.
-
-    Safe to repeat: an asset already processed for the object's ETag is left alone. An
-    object breaking the upload limits (which S3's policy should have refused) is deleted
-    and the asset rejected.
-    """
-    try:
-        info = s3.head(bucket=bucket, key=key)
-    except s3.ObjectMissing:
-        logger.warning("s3://%s/%s is gone before processing", bucket, key)
-        return MediaAsset.objects.filter(file=key).first()
-    asset, created = MediaAsset.objects.get_or_create(
-        file=key,
-        defaults={
-            "original_name": PurePosixPath(key).name[:255],
-            "content_type": info.content_type or "application/octet-stream",
-            "status": MediaAsset.Status.PROCESSING,
-        },
-    )
-    if asset.status in {MediaAsset.Status.READY, MediaAsset.Status.REJECTED} and asset.etag == info.etag:
-        return asset
-    problem = _upload_problem(asset, info)
-    if problem:
-        s3.delete(bucket=bucket, key=key)
-        return _asset_finish(asset, status=MediaAsset.Status.REJECTED, detail=problem, info=info)
-
-    digest = hashlib.sha256()
-    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as copy:
-        keep = asset.is_image
-        for block in s3.read_blocks(bucket=bucket, key=key, etag=info.etag):
-            digest.update(block)
-            if keep:
-                copy.write(block)
-        detail, thumbnail, size = "", "", (None, None)
-        if keep:
-            copy.seek(0)
-            try:
-                thumbnail, size = _thumbnail(bucket, key, copy)
-            except Exception as exc:  # Pillow raises many kinds for a file that is no image
-                detail = f"Not a readable image ({type(exc).__name__}: {exc}); no thumbnail."
-    return _asset_finish(
-        asset,
-        status=MediaAsset.Status.READY,
-        detail=detail,
-        info=info,
-        checksum=digest.hexdigest(),
-        thumbnail=thumbnail,
-        dimensions=size,
-    )
-
-
-def _upload_problem(asset: MediaAsset, info: s3.ObjectInfo) -> str:
-    if info.size > settings.MEDIA_UPLOAD_MAX_BYTES:
-        return f"The object is {info.size:,} bytes, over the {settings.MEDIA_UPLOAD_MAX_BYTES:,}-byte limit."
-    if info.content_type not in settings.MEDIA_CONTENT_TYPES:
-        return f"Content type {info.content_type!r} is not accepted."
-    if asset.content_type and info.content_type != asset.content_type:
-        return f"Uploaded as {info.content_type!r}, but {asset.content_type!r} was requested."
-    return ""
-
-
-def thumbnail_key(key: str) -> str:
-    path = PurePosixPath(key)
-    return str(path.with_name(path.stem + THUMBNAIL_SUFFIX))
-
-
-def _thumbnail(bucket: str, key: str, image_file) -> tuple[str, tuple[int, int]]:
-    from PIL import Image, ImageOps
-
-    Image.MAX_IMAGE_PIXELS = settings.MEDIA_MAX_IMAGE_PIXELS
-    with Image.open(image_file) as image:
-        dimensions = image.size
-        image = ImageOps.exif_transpose(image)
-        image.thumbnail((settings.MEDIA_THUMBNAIL_SIZE, settings.MEDIA_THUMBNAIL_SIZE))
-        if image.mode not in ("RGB", "L"):
-            image = image.convert("RGB")
-        output = io.BytesIO()
-        image.save(output, format="JPEG", quality=85)
-    target = thumbnail_key(key)
-    s3.put(bucket=bucket, key=target, body=output.getvalue(), content_type="image/jpeg", metadata={"thumbnail-of": key})
-    return target, dimensions
-
-
-def _asset_finish(
-    asset: MediaAsset,
-    *,
-    status: str,
-    detail: str,
-    info: s3.ObjectInfo,
-    checksum: str = "",
-    thumbnail: str = "",
-    dimensions: tuple = (None, None),
-) -> MediaAsset:
-    with transaction.atomic():
-        asset.status = status
-        asset.status_detail = detail
-        asset.size = info.size
-        asset.etag = info.etag
-        asset.checksum_sha256 = checksum
-        asset.thumbnail = thumbnail
-        asset.width, asset.height = dimensions
-        asset.processed_at = timezone.now()
-        asset.save()
-        audit_record(
-            action="media.process" if status == MediaAsset.Status.READY else "media.reject",
-            obj=asset,
-            reason=detail,
-            after={"status": status, "size": info.size, "sha256": checksum, "thumbnail": thumbnail},
-        )
-    return asset
-
 
 # --- Imports: start ------------------------------------------------------------------------------
 
@@ -379,7 +81,7 @@ def csv_import_object(
                 source=source,
                 after={"key": info.key, "version": info.version, "strict": strict, "mode": mode, "size": info.size},
             )
-            _after_commit("import_plan_job", str(import_run.pk))
+            after_commit("import_plan_job", str(import_run.pk))
     except IntegrityError:
         # The same object, started concurrently (an S3 event redelivered, a second click).
         return Import.objects.get(bucket=info.bucket, key=info.key, version=info.version, dry_run=False)
@@ -494,7 +196,7 @@ def _version_id(import_run: Import) -> str:
 
 def _queue_open_chunks(import_run: Import) -> None:
     for chunk_id in import_run.chunks.exclude(status=ImportChunk.Status.DONE).values_list("pk", flat=True):
-        _after_commit("import_chunk_job", chunk_id, import_run.phase)
+        after_commit("import_chunk_job", chunk_id, import_run.phase)
 
 
 # --- Imports: chunks and fan-in ------------------------------------------------------------------
@@ -589,7 +291,7 @@ def _import_close(import_run: Import) -> Import:
         },
     )
     if status in {Import.Status.SUCCEEDED, Import.Status.PARTIAL} and import_run.mode == Import.Mode.WORKFLOW:
-        _after_commit("import_workflows_job", str(import_run.pk))
+        after_commit("import_workflows_job", str(import_run.pk))
     return import_run
 
 
@@ -638,7 +340,7 @@ def import_resume(*, import_id, actor=None, source: str = AuditEntry.Source.CONS
             import_run.save(update_fields=["status", "error", "updated_at"])
         audit_record(action="import.resume", obj=import_run, actor=actor, source=source, before={"status": was})
         if import_run.status == Import.Status.PENDING:
-            _after_commit("import_plan_job", str(import_run.pk))
+            after_commit("import_plan_job", str(import_run.pk))
         else:
             _queue_open_chunks(import_run)
     return import_run
@@ -655,7 +357,7 @@ def imports_resume_stalled(*, older_than_seconds: int | None = None) -> int:
         )
         for import_id in unplanned.values_list("pk", flat=True)[:100]:
             Import.objects.filter(pk=import_id).update(updated_at=timezone.now())
-            _after_commit("import_plan_job", str(import_id))
+            after_commit("import_plan_job", str(import_id))
             queued += 1
         stalled = ImportChunk.objects.filter(
             import_run__status=Import.Status.RUNNING,
@@ -664,7 +366,7 @@ def imports_resume_stalled(*, older_than_seconds: int | None = None) -> int:
         ).values_list("pk", "phase")[:1000]
         for chunk_id, phase in stalled:
             ImportChunk.objects.filter(pk=chunk_id).update(updated_at=timezone.now())
-            _after_commit("import_chunk_job", chunk_id, phase)
+            after_commit("import_chunk_job", chunk_id, phase)
             queued += 1
     return queued
 
@@ -701,7 +403,7 @@ def import_workflows_advance(*, import_id) -> int:
 
         transaction.on_commit(hand_on)
         if len(batch) == batch_size:
-            _after_commit(
+            after_commit(
                 "import_workflows_job",
                 str(import_run.pk),
                 countdown=batch_size / max(1, settings.CSV_IMPORT_WORKFLOW_STARTS_PER_SECOND),
