@@ -142,7 +142,7 @@ def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview
             f"(START WITH {int(chunk.first_line)}), {', '.join(f'{c} text' for c in cells)}, {trimmed}, "
             "problem smallint, detail text) ON COMMIT DROP"
         )
-        structural = _stage(raw, import_run, chunk, cells)
+        structural = _stage(raw, import_run, chunk, cells)  # records rejected while reading
         timer("copy")
         cursor.execute(f"ANALYZE {STAGE}")
 
@@ -212,13 +212,13 @@ def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview
         staged, staged_rejected = cursor.fetchone()
         cursor.execute(f"SELECT count(*) FROM {ORDERS}")
         (result.orders_ok,) = cursor.fetchone()
-        result.rows = staged + len(structural)
-        result.rows_rejected = staged_rejected + len(structural)
+        result.rows = staged + structural.count
+        result.rows_rejected = staged_rejected + structural.count
         result.rows_ok = result.rows - result.rows_rejected
         if preview:
-            result.preview = _preview(cursor, cells, header, structural)
+            result.preview = _preview(cursor, cells, header, structural.first)
 
-        _reject(cursor, import_run, cells, structural)
+        _reject(cursor, import_run, cells)
         timer("rejected")
         if write and result.orders_ok:
             _write(cursor, import_run, defaults, cell, quantity, price, timer)
@@ -230,7 +230,7 @@ def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview
     return result
 
 
-def _stage(raw, import_run: Import, chunk: ImportChunk, cells: list[str]) -> list:
+def _stage(raw, import_run: Import, chunk: ImportChunk, cells: list[str]) -> "_StructuralRejects":
     """Fill the staging table with the chunk; returns records rejected while reading."""
     encoding = PG_ENCODINGS[import_run.encoding]
     columns = ", ".join(cells)
@@ -261,19 +261,63 @@ def _stage(raw, import_run: Import, chunk: ImportChunk, cells: list[str]) -> lis
         # Every line a record: otherwise (blank lines, an end-of-data marker) read it again.
         if copied == chunk.lines:
             raw.execute("RELEASE SAVEPOINT media_copy")
-            return []
+            return _StructuralRejects(import_run)
         raw.execute("ROLLBACK TO SAVEPOINT media_copy")
 
-    structural = []
-    with raw.copy(f"COPY {STAGE} (line, {columns}) FROM STDIN") as copy:
-        for record in iter_records(
-            blocks(), encoding=import_run.encoding, first_line=chunk.first_line, field_count=len(cells)
-        ):
-            if record.problem:
-                structural.append(record)
-            else:
-                copy.write_row([record.line, *record.cells])
+    structural = _StructuralRejects(import_run)
+    records = iter_records(blocks(), encoding=import_run.encoding, first_line=chunk.first_line, field_count=len(cells))
+    finished = False
+    while not finished:
+        # No other statement can run while a COPY is open: rejected records are written
+        # between COPY statements, a batch at a time.
+        finished = True
+        with raw.copy(f"COPY {STAGE} (line, {columns}) FROM STDIN") as copy:
+            for record in records:
+                if record.problem:
+                    structural.add(record)
+                    if structural.full:
+                        finished = False
+                        break
+                else:
+                    copy.write_row([record.line, *record.cells])
+        structural.flush()
     return structural
+
+
+class _StructuralRejects:
+    """Records rejected while reading, written in batches (a file of nothing but bad
+    records must not pile up in memory); the first few are kept for the preview."""
+
+    BATCH = 1000
+
+    def __init__(self, import_run: Import):
+        self.import_run = import_run
+        self.count = 0
+        self.first: list = []
+        self._pending: list[RejectedRow] = []
+
+    def add(self, record) -> None:
+        self.count += 1
+        if len(self.first) < PREVIEW_ROWS:
+            self.first.append(record)
+        self._pending.append(
+            RejectedRow(
+                import_run=self.import_run,
+                line=record.line,
+                column="",
+                reason=f"row {record.reason}",
+                values=kept_cells(record.cells or []),
+            )
+        )
+
+    @property
+    def full(self) -> bool:
+        return len(self._pending) >= self.BATCH
+
+    def flush(self) -> None:
+        if self._pending:
+            RejectedRow.objects.bulk_create(self._pending)
+            self._pending = []
 
 
 def _preview(cursor, cells: list[str], header: fmt.Header, structural: list) -> list[dict]:
@@ -289,7 +333,7 @@ def _preview(cursor, cells: list[str], header: fmt.Header, structural: list) -> 
     return sorted(rows, key=lambda entry: entry["line"])[:PREVIEW_ROWS]
 
 
-def _reject(cursor, import_run: Import, cells: list[str], structural: list) -> None:
+def _reject(cursor, import_run: Import, cells: list[str]) -> None:
     codes = [check.code for check in fmt.CHECKS] + [
         fmt.DUPLICATE_ROW,
         fmt.CUSTOMER_CONFLICT,
@@ -314,17 +358,6 @@ def _reject(cursor, import_run: Import, cells: list[str], structural: list) -> N
         reason_params,
     )
     cursor.execute(sql, params)
-    if structural:
-        RejectedRow.objects.bulk_create(
-            RejectedRow(
-                import_run=import_run,
-                line=record.line,
-                column="",
-                reason=f"row {record.reason}",
-                values=kept_cells(record.cells or []),
-            )
-            for record in structural
-        )
 
 
 def _write(cursor, import_run: Import, defaults, cell: dict[str, str], quantity: str, price: str, timer) -> None:

@@ -365,3 +365,12 @@ def test_workflow_starts_of_imported_orders_are_handed_on_in_paced_batches(
     assert queued == [{"args": (str(import_run.pk),), "countdown": 0.5}] * 2
     import_run.refresh_from_db()
     assert import_run.workflows_started == 5
+
+
+def test_a_file_of_thousands_of_malformed_rows_reports_each_one(run_import):
+    bad = b"".join(b"M-%d,c,p,n,1\n" % n for n in range(2500))  # five fields each
+    import_run = run_import(HEADER + bad + b"OK-1,c,p,n,1,1\n")
+    assert import_run.status == Import.Status.PARTIAL
+    assert (import_run.rows_total, import_run.rows_rejected, import_run.orders_created) == (2501, 2500, 1)
+    assert RejectedRow.objects.filter(import_run=import_run).count() == 2500
+    assert rejected(import_run)[-1] == (2501, "", "row has 5 fields; the header has 6")
