@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from media.csv_format import MAX_HEADER_BYTES, REFERENCE, FileRejected, Header, header_parse
 
 UTF8 = "utf-8"
+# Longer than this without a record end, the file is not CSV we can read in bounded memory.
+MAX_RECORD_BYTES = 32 * 1024 * 1024
 LATIN1 = "latin-1"
 BOM = codecs.BOM_UTF8
 
@@ -248,6 +250,11 @@ def plan_file(blocks: Iterable[bytes], *, size: int, chunk_bytes: int) -> FilePl
         end = _last_record_end(buffer)
         if end:
             consume(buffer[:end])
+        elif len(buffer) > MAX_RECORD_BYTES:
+            raise FileRejected(
+                f"The record starting on line {buffer_line} never ends: no line break outside quotes in "
+                f"{MAX_RECORD_BYTES // (1024 * 1024)} MB (a quote opened and never closed?)."
+            )
     decoder.feed(b"", buffer_line, final=True)
     if buffer:
         # The last record, without a final line break (or with an unterminated quote).

@@ -374,3 +374,11 @@ def test_a_file_of_thousands_of_malformed_rows_reports_each_one(run_import):
     assert (import_run.rows_total, import_run.rows_rejected, import_run.orders_created) == (2501, 2500, 1)
     assert RejectedRow.objects.filter(import_run=import_run).count() == 2500
     assert rejected(import_run)[-1] == (2501, "", "row has 5 fields; the header has 6")
+
+
+def test_a_quote_left_open_at_the_end_is_reported_and_the_rows_before_it_imported(run_import):
+    import_run = run_import(HEADER + b'U-1,c,p,n,1,1\nU-2,c,p,"open,1,1\nU-3,c,p,n,1,1\n')
+    assert import_run.status == Import.Status.PARTIAL
+    assert set(ImportedOrder.objects.values_list("reference", flat=True)) == {"U-1"}
+    ((line, column, reason),) = rejected(import_run)
+    assert (line, column) == (3, "") and reason.startswith("row ")

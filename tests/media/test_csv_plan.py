@@ -146,3 +146,12 @@ def test_formula_like_cells_pass_the_checks_as_text():
         "price": "1",
     }
     assert cell_problem(values) is None
+
+
+def test_a_quote_that_never_closes_fails_the_file_instead_of_filling_memory(monkeypatch):
+    from media import csv_plan
+
+    monkeypatch.setattr(csv_plan, "MAX_RECORD_BYTES", 1024)
+    data = HEADER + b'R1,u,p,"never closed,1,1\n' + b"R2,u,p,n,1,1\n" * 200
+    with pytest.raises(FileRejected, match="starting on line 2 never ends"):
+        plan_file(blocks(data, 64), size=len(data), chunk_bytes=1 << 20)
