@@ -49,3 +49,5 @@ def configure_broker(sender: Celery = app) -> None:
 
 
 app.autodiscover_tasks(["workflows"])
+# Dead-letter queues: redrive jobs, and the failure records dead-lettered tasks are shown with.
+app.autodiscover_tasks(["ops"])
