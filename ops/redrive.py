@@ -94,8 +94,11 @@ def run(job: RedriveJob) -> RedriveJob:
     limiter = RateLimiter(job.rate_limit)
     failed_here: set[int] = set()
     parallelism = max(1, min(job.parallelism, settings.OPS_REDRIVE_MAX_PARALLELISM))
+    ordering = ["id"]
     if any(target.endswith(".fifo") for target in targets.values() if target):
-        parallelism = 1
+        # One batch at a time, in the order the messages were first sent (SentTimestamp
+        # survives the move to the DLQ), so each message group keeps its order.
+        parallelism, ordering = 1, ["sent_at", "id"]
     with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="redrive") as pool:
         while True:
             status = RedriveJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
@@ -106,7 +109,7 @@ def run(job: RedriveJob) -> RedriveJob:
             pending = list(
                 DeadLetter.objects.filter(redrive_job=job, state=DeadLetter.State.PRESENT)
                 .exclude(pk__in=failed_here)
-                .order_by("id")[: sqs.BATCH * parallelism]
+                .order_by(*ordering)[: sqs.BATCH * parallelism]
             )
             if not pending:
                 return _finish(job, RedriveJob.Status.FAILED if job_failed(job) else RedriveJob.Status.SUCCEEDED)
@@ -124,7 +127,8 @@ def _targets(job: RedriveJob) -> dict[str, str]:
     if job.target_queue:
         return {"*": job.target_queue}
     single = ""
-    for queue in sqs.dead_letter_queues():
+    # Asked afresh: this process's cached view may predate the queue.
+    for queue in sqs.dead_letter_queues(refresh=True):
         if queue.name == job.queue_name:
             single = queue.single_source
     sources = set(
