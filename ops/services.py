@@ -642,13 +642,13 @@ def alarms_sync() -> int:
             if not created:
                 for key, value in fields.items():
                     setattr(row, key, value)
-            if row.state != state:
+            if not created and row.state != state:
                 row.acknowledged_at, row.acknowledged_by = None, None
                 if changed_at and (row.state_changed_at is None or changed_at > row.state_changed_at):
                     _event_create(
                         alarm_name=name,
                         state=state,
-                        previous_state=row.state if not created else "",
+                        previous_state=row.state,
                         reason=alarm.get("StateReason", ""),
                         reason_data=_reason_data(alarm.get("StateReasonData")),
                         occurred_at=changed_at,
