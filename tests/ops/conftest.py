@@ -119,3 +119,16 @@ def archived(queue: str, count: int, timeout: float = 30):
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def put_in_dlq(dlq: str, bodies: list[str], **attributes) -> None:
+    sqs_client = aws.client("sqs")
+    url = queue_url(dlq)
+    for start in range(0, len(bodies), 10):
+        sqs_client.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "MessageBody": body, **({"MessageAttributes": attributes} if attributes else {})}
+                for i, body in enumerate(bodies[start : start + 10])
+            ],
+        )

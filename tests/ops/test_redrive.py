@@ -14,7 +14,7 @@ from ops import services, sqs
 from ops.models import DeadLetter, RedriveJob
 from orders.services import order_create
 from tests.conftest import wait_for
-from tests.ops.conftest import archived, dead_letter_source, drain, fail_once, queue_url, unique
+from tests.ops.conftest import archived, dead_letter_source, drain, fail_once, put_in_dlq, unique
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
@@ -31,19 +31,6 @@ def job_done(job: RedriveJob, timeout: float = 60) -> RedriveJob:
         timeout=timeout,
         what=f"redrive job {job.pk} to end",
     )
-
-
-def put_in_dlq(dlq: str, bodies: list[str], **attributes) -> None:
-    sqs_client = aws.client("sqs")
-    url = queue_url(dlq)
-    for start in range(0, len(bodies), 10):
-        sqs_client.send_message_batch(
-            QueueUrl=url,
-            Entries=[
-                {"Id": str(i), "MessageBody": body, **({"MessageAttributes": attributes} if attributes else {})}
-                for i, body in enumerate(bodies[start : start + 10])
-            ],
-        )
 
 
 def test_discovery_finds_each_dlq_from_redrive_policies_and_lambda(local_aws):
