@@ -106,11 +106,6 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         for name in ("fingerprint", "task", "error"):
