@@ -134,7 +134,8 @@ class DeadLetterAdmin(admin.ModelAdmin):
     @admin.display(description="Task", ordering="task")
     def task_link(self, message: DeadLetter) -> str:
         if not message.task:
-            return "-"
+            # Nothing decoded a task: a glimpse of the body says more than a dash.
+            return format_html("<code>{}</code>", decoding.redact(message.body)[:80])
         url = reverse("admin:ops_deadletter_changelist") + "?" + urlencode({"task": message.task})
         return format_html('<a href="{}" title="All messages of this task">{}</a>', url, message.task)
 
@@ -170,6 +171,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
         except Exception as exc:  # the archive still answers when SQS does not
             queues, queues_error = [], f"SQS did not answer ({type(exc).__name__}); showing the archive only."
         extra = {
+            "title": f"Dead letters of {queue}" if queue else "Dead letters: every failure, every queue",
             "queues": queues,
             "queues_error": queues_error,
             "current_queue": queue,
