@@ -31,7 +31,9 @@ def start(database_url: str | None) -> tuple[subprocess.Popen, str, dict[str, st
         database_url = f"sqlite:///{tempfile.mkdtemp(prefix='ops-bench-')}/bench.sqlite3"
     env["DATABASE_URL"] = database_url
     os.environ.update(env)
-    process = subprocess.Popen(moto_command(port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        moto_command(port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wait_for_port(port, process=process)
     time.sleep(0.5)
 
@@ -91,12 +93,18 @@ def drain_bodies(sqs, url: str) -> list[str]:
         if not batch:
             # moto answers an empty receive while messages are in flight; check the depth.
             attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-            if int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 0:
+            if (
+                int(attributes["ApproximateNumberOfMessages"])
+                + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+                == 0
+            ):
                 return bodies
             time.sleep(0.2)
             continue
         bodies.extend(m["Body"] for m in batch)
-        sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+        )
 
 
 def check(bodies: list[str], expected: int, tag: str) -> tuple[int, int]:

@@ -39,7 +39,8 @@ def baseline_loop(sqs, dlq_url: str, source_url: str, batch: int = 10) -> None:
             ],
         )
         sqs.delete_message_batch(
-            QueueUrl=dlq_url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+            QueueUrl=dlq_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
         )
 
 
@@ -65,7 +66,9 @@ def ours(sqs, dlq: str, dlq_url: str, parallelism: int, rate: int | None) -> tup
 
     services._enqueue = lambda job_id: None  # run the job here, not on a worker
     started = time.perf_counter()
-    job = services.redrive_start(queue_name=dlq, mode="all", actor=None, parallelism=parallelism, rate_limit=rate, source="system")
+    job = services.redrive_start(
+        queue_name=dlq, mode="all", actor=None, parallelism=parallelism, rate_limit=rate, source="system"
+    )
     job = services.redrive_job_run(job_id=job.pk)
     redrive_seconds = time.perf_counter() - started
     assert job.status == RedriveJob.Status.SUCCEEDED, (job.status, job.last_error)
@@ -113,9 +116,11 @@ def main() -> None:
             Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
         )["QueueUrl"]
         n = args.messages
-        print(f"Redrive benchmark: {n} messages, parallelism {args.parallelism}, rate "
-              f"{args.rate or 'unlimited'}/s, database {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
-              f"local SQS {endpoint}")
+        print(
+            f"Redrive benchmark: {n} messages, parallelism {args.parallelism}, rate "
+            f"{args.rate or 'unlimited'}/s, database {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
+            f"local SQS {endpoint}"
+        )
 
         single = one_message_loop_calls(sqs, dlq_url, source_url)
         base_times, our_times, base_calls, our_calls = [], [], [], []
@@ -128,34 +133,34 @@ def main() -> None:
             base_times.append(time.perf_counter() - started)
             base_calls.append(counter.total() - 1)  # the final empty receive
             lost, duplicated = _stack.check(_stack.drain_bodies(sqs, source_url), n, tag)
-            print(f"  baseline round {round_number + 1}: {base_times[-1]:.2f}s, {base_calls[-1]} calls, lost {lost}, duplicated {duplicated}")
+            print(
+                f"  baseline round {round_number + 1}: {base_times[-1]:.2f}s, {base_calls[-1]} calls, "
+                f"lost {lost}, duplicated {duplicated}"
+            )
 
             tag = f"o{round_number}"
             _stack.fill(sqs, dlq_url, n, tag)
             counter.reset()
-            import os as _os
-            if _os.environ.get("BENCH_DEBUG"):
-                orig = sqs.receive_message
-                sizes = []
-                sqs.receive_message = lambda **kw: (r := orig(**kw), sizes.append(len(r.get("Messages", []))))[0]
             archive_s, redrive_s, archived = ours(sqs, dlq, dlq_url, args.parallelism, args.rate or None)
-            if _os.environ.get("BENCH_DEBUG"):
-                print(sizes)
             our_times.append(archive_s + redrive_s)
-            calls = counter.total() - 1 - sum(v for k, v in counter.calls.items() if k not in {"ReceiveMessage", "DeleteMessageBatch", "SendMessageBatch"})
             our_calls.append(counter.total() - 1)
             lost, duplicated = _stack.check(_stack.drain_bodies(sqs, source_url), n, tag)
-            print(f"  ours     round {round_number + 1}: {our_times[-1]:.2f}s (archive {archive_s:.2f}s + redrive "
-                  f"{redrive_s:.2f}s), {our_calls[-1]} calls {dict(counter.calls)}, lost {lost}, duplicated {duplicated}")
+            print(
+                f"  ours     round {round_number + 1}: {our_times[-1]:.2f}s (archive {archive_s:.2f}s + redrive "
+                f"{redrive_s:.2f}s), {our_calls[-1]} calls {dict(counter.calls)}, lost {lost}, duplicated {duplicated}"
+            )
             assert archived == n and lost == 0 and duplicated == 0, "messages lost or duplicated"
-            del calls
 
         base_time, our_time = statistics.median(base_times), statistics.median(our_times)
         print()
-        print(f"SQS calls per redriven message: ours {statistics.median(our_calls) / n:.3f} "
-              f"(plain batched loop {statistics.median(base_calls) / n:.3f}; one-message loop {single:.1f})")
-        print(f"Wall time for {n} messages: ours {our_time:.2f}s, plain batched loop {base_time:.2f}s, "
-              f"ratio {our_time / base_time:.2f} (target <= 1.2)")
+        print(
+            f"SQS calls per redriven message: ours {statistics.median(our_calls) / n:.3f} "
+            f"(plain batched loop {statistics.median(base_calls) / n:.3f}; one-message loop {single:.1f})"
+        )
+        print(
+            f"Wall time for {n} messages: ours {our_time:.2f}s, plain batched loop {base_time:.2f}s, "
+            f"ratio {our_time / base_time:.2f} (target <= 1.2)"
+        )
         print("Lost: 0, duplicated: 0 (checked every round)")
     finally:
         _stack.stop(process)

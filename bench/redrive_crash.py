@@ -67,21 +67,26 @@ def main() -> None:
             source="system",
         )
         command = [sys.executable, "manage.py", "redrive_run", str(job.pk), "--takeover"]
-        print(f"Crash test: {n} messages, {args.kills} SIGKILLs, seed {seed}, parallelism {args.parallelism}, "
-              f"rate {args.rate or 'unlimited'}/s, local SQS {endpoint}")
-        # Kill points: random moments across the expected run (Django's start-up included).
+        print(
+            f"Crash test: {n} messages, {args.kills} SIGKILLs, seed {seed}, parallelism {args.parallelism}, "
+            f"rate {args.rate or 'unlimited'}/s, local SQS {endpoint}"
+        )
+        # Kill points: random places in the run, as numbers of messages already marked
+        # redriven (plus a random few milliseconds, so some land between a send and its mark).
+        thresholds = sorted(rng.sample(range(1, n), min(args.kills, n - 1)))
         started = time.perf_counter()
-        for kill in range(1, args.kills + 1):
-            child = subprocess.Popen(command, cwd=_stack.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            delay = rng.uniform(0.8, 3.0)
-            try:
-                child.wait(timeout=delay)
-            except subprocess.TimeoutExpired:
+        for kill, threshold in enumerate(thresholds, start=1):
+            child = subprocess.Popen(
+                command, cwd=_stack.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+            while child.poll() is None and RedriveJob.objects.get(pk=job.pk).moved < threshold:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0, 0.05))
+            if child.poll() is None:
                 os.kill(child.pid, signal.SIGKILL)
-                child.wait()
+            child.wait()
             moved = RedriveJob.objects.get(pk=job.pk).moved
-            print(f"  kill {kill:2d} after {delay:.2f}s: {moved}/{n} marked redriven"
-                  + (" (the run had already finished)" if child.returncode == 0 else ""))
+            print(f"  kill {kill:2d} at >= {threshold:4d} marked: killed with {moved}/{n} marked redriven")
         final = subprocess.run(command, cwd=_stack.ROOT, env=env, capture_output=True, text=True)
         print(f"  resumed to the end: {final.stdout.strip() or final.stderr.strip()[-300:]}")
         elapsed = time.perf_counter() - started

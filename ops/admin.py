@@ -106,18 +106,9 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        for name in ("fingerprint", "task", "error"):
-            value = request.GET.get(name)
-            if value:
-                queryset = selectors.dead_letter_list(filters={name: value, "state": "all"}).filter(
-                    pk__in=queryset.values("pk")
-                )
-        return queryset
-
     def lookup_allowed(self, lookup, value, request=None):
-        return lookup in {"fingerprint", "task", "error"} or super().lookup_allowed(lookup, value, request)
+        # Links from the task and error columns filter on these exact values.
+        return lookup in {"fingerprint", "task"} or super().lookup_allowed(lookup, value, request)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -161,8 +152,12 @@ class DeadLetterAdmin(admin.ModelAdmin):
         return message.receive_count
 
     def changelist_view(self, request, extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         queue = request.GET.get("queue_name", "")
-        filters = {k: request.GET[k] for k in ("fingerprint", "task", "error", "kind") if request.GET.get(k)}
+        filters = {k: request.GET[k] for k in ("fingerprint", "task") if request.GET.get(k)}
+        if request.GET.get("kind__exact"):
+            filters["kind"] = request.GET["kind__exact"]
         if request.GET.get("q") and decoding.UUID_RE.fullmatch(request.GET["q"].strip()):
             filters["order"] = request.GET["q"].strip()
         try:
@@ -184,6 +179,8 @@ class DeadLetterAdmin(admin.ModelAdmin):
         return super().changelist_view(request, {**(extra_context or {}), **extra})
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         message = get_object_or_404(DeadLetter, pk=object_id)
         extra = {
             "message": message,
@@ -465,6 +462,8 @@ class RedriveJobAdmin(admin.ModelAdmin):
         ] + super().get_urls()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         job = get_object_or_404(RedriveJob, pk=object_id)
         if job.mode == RedriveJob.Mode.MOVE_TASK and job.is_active:
             try:
@@ -556,6 +555,7 @@ class AlarmAdmin(admin.ModelAdmin):
         ] + super().get_urls()
 
     def refresh_view(self, request):
+        _require(request, "ops.view_alarm")
         if request.method != "POST":
             return HttpResponse(status=405)
         count = services.alarms_sync()
@@ -563,6 +563,7 @@ class AlarmAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:ops_alarm_changelist"))
 
     def act_view(self, request, alarm_id: int):
+        _require(request, "ops.view_alarm")
         if request.method != "POST":
             return HttpResponse(status=405)
         alarm = get_object_or_404(Alarm, pk=alarm_id)
@@ -598,6 +599,8 @@ class AlarmAdmin(admin.ModelAdmin):
         return back
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         alarm = get_object_or_404(Alarm, pk=object_id)
         queue = selectors.alarm_dead_letter_queue(alarm)
         extra = {

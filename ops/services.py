@@ -287,7 +287,8 @@ def redrive_plan(
         by_source = selection.order_by().values("source_queue").annotate(n=Count("id"))
         for row in by_source:
             destination = row["source_queue"] or single
-            targets[destination or "(unknown: choose a target)"] = targets.get(destination, 0) + row["n"]
+            key = destination or "(unknown: choose a target)"
+            targets[key] = targets.get(key, 0) + row["n"]
             if not destination:
                 problems.append(
                     f"{row['n']} message(s) have no known source queue (fed by SNS or Lambda, or by several "
