@@ -30,19 +30,10 @@ from console.models import AuditEntry
 from ops import decoding, selectors, services, sqs
 from ops.models import Alarm, AlarmEvent, DeadLetter, RedriveJob
 
+# The one problem shape of the API (RFC 9457), as the order endpoints document it.
+from orders.apis import PROBLEM
+
 # --- Serializers ----------------------------------------------------------------------------
-
-
-class ProblemSerializer(serializers.Serializer):
-    type = serializers.CharField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    code = serializers.CharField()
-    detail = serializers.CharField(required=False)
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
-
-
-PROBLEM = OpenApiResponse(ProblemSerializer, description="Problem details (RFC 9457)")
 
 
 class DeadLetterQueueSerializer(serializers.Serializer):

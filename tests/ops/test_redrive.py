@@ -273,3 +273,29 @@ def test_the_aws_message_move_task_path_against_aws_answers(local_aws, support, 
     # A Lambda-fed DLQ is refused with the reason, before any AWS call.
     with pytest.raises(services.OpsError, match="only serves DLQs fed by SQS"):
         services.redrive_move_task_start(queue_name=resource_name("async-dlq"), actor=support)
+
+
+def test_a_lambda_fed_dlq_is_redriven_to_a_chosen_queue(stack, support):
+    """AWS's move task refuses DLQs no queue feeds; the archive path serves them."""
+    dlq = resource_name("async-dlq")
+    target = unique("retry")
+    aws.client("sqs").create_queue(QueueName=resource_name(target))
+    put_in_dlq(
+        dlq,
+        [json.dumps({"task_path": "orders.tasks.send_receipt", "args": [n], "kwargs": {}}) for n in range(2)],
+        ErrorMessage={"DataType": "String", "StringValue": "SMTP timeout"},
+    )
+    rows = [r for r in archived(dlq, 2) if "send_receipt" in r.body]
+    ids = [r.pk for r in rows]
+    plan = services.redrive_plan(queue_name=dlq, mode="selected", message_ids=ids)
+    assert plan.problems and "no known source queue" in plan.problems[0]
+    with pytest.raises(services.OpsError, match="choose a target"):
+        services.redrive_start(queue_name=dlq, mode="selected", message_ids=ids, actor=support)
+    job = job_done(
+        services.redrive_start(
+            queue_name=dlq, mode="selected", message_ids=ids, target_queue=resource_name(target), actor=support
+        )
+    )
+    assert job.moved == 2
+    arrived = drain(resource_name(target))
+    assert {m["MessageAttributes"]["ErrorMessage"]["StringValue"] for m in arrived} == {"SMTP timeout"}
