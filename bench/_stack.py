@@ -47,24 +47,34 @@ def start(database_url: str | None) -> tuple[subprocess.Popen, str, dict[str, st
 
 
 class CallCounter:
-    """Counts the API calls a client makes, by operation (every call goes through
-    ``_make_api_call``; wrapping it on the instance counts each call once)."""
+    """Counts the API calls a client makes while it is active, by operation (every call
+    goes through the client's ``_make_api_call``)::
+
+        with CallCounter(sqs) as counter:
+            ...
+        counter.total()
+    """
 
     def __init__(self, client):
+        self.client = client
         self.calls: Counter[str] = Counter()
-        original = client._make_api_call
+
+    def __enter__(self) -> "CallCounter":
+        self.calls.clear()
+        original = self.client._make_api_call
 
         def counted(operation_name, api_params):
             self.calls[operation_name] += 1
             return original(operation_name, api_params)
 
-        client._make_api_call = counted
+        self.client._make_api_call = counted
+        return self
+
+    def __exit__(self, *exc) -> None:
+        del self.client._make_api_call  # back to the class's method
 
     def total(self) -> int:
         return sum(self.calls.values())
-
-    def reset(self) -> None:
-        self.calls.clear()
 
 
 def fill(sqs, url: str, count: int, tag: str) -> None:

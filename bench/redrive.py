@@ -76,10 +76,9 @@ def ours(sqs, dlq: str, dlq_url: str, parallelism: int, rate: int | None) -> tup
 
 
 def one_message_loop_calls(sqs, dlq_url: str, source_url: str, count: int = 50) -> float:
-    counter = _stack.CallCounter(sqs)
     _stack.fill(sqs, dlq_url, count, "single")
-    counter.reset()
-    baseline_loop(sqs, dlq_url, source_url, batch=1)
+    with _stack.CallCounter(sqs) as counter:
+        baseline_loop(sqs, dlq_url, source_url, batch=1)
     calls = counter.total() - 1  # the final empty receive
     _stack.drain_bodies(sqs, source_url)
     return calls / count
@@ -104,7 +103,6 @@ def main() -> None:
         from console.resources import resource_name
 
         sqs = aws.client("sqs")
-        counter = _stack.CallCounter(sqs)
         source = resource_name("bench-source")
         dlq = resource_name("bench-dlq")
         dlq_url = sqs.create_queue(QueueName=dlq)["QueueUrl"]
@@ -127,10 +125,10 @@ def main() -> None:
         for round_number in range(args.rounds):
             tag = f"b{round_number}"
             _stack.fill(sqs, dlq_url, n, tag)
-            counter.reset()
-            started = time.perf_counter()
-            baseline_loop(sqs, dlq_url, source_url)
-            base_times.append(time.perf_counter() - started)
+            with _stack.CallCounter(sqs) as counter:
+                started = time.perf_counter()
+                baseline_loop(sqs, dlq_url, source_url)
+                base_times.append(time.perf_counter() - started)
             base_calls.append(counter.total() - 1)  # the final empty receive
             lost, duplicated = _stack.check(_stack.drain_bodies(sqs, source_url), n, tag)
             print(
@@ -140,8 +138,8 @@ def main() -> None:
 
             tag = f"o{round_number}"
             _stack.fill(sqs, dlq_url, n, tag)
-            counter.reset()
-            archive_s, redrive_s, archived = ours(sqs, dlq, dlq_url, args.parallelism, args.rate or None)
+            with _stack.CallCounter(sqs) as counter:
+                archive_s, redrive_s, archived = ours(sqs, dlq, dlq_url, args.parallelism, args.rate or None)
             our_times.append(archive_s + redrive_s)
             our_calls.append(counter.total() - 1)
             lost, duplicated = _stack.check(_stack.drain_bodies(sqs, source_url), n, tag)

@@ -123,20 +123,16 @@ def job_failed(job: RedriveJob) -> bool:
 
 
 def _targets(job: RedriveJob) -> dict[str, str]:
-    """Source queue name → the queue its messages go to ('' for "unknown source")."""
+    """Source queue name → the queue its messages go to. Sources were settled when the
+    job was created (``redrive_start``); a message without one fails with a reason."""
     if job.target_queue:
         return {"*": job.target_queue}
-    single = ""
-    # Asked afresh: this process's cached view may predate the queue.
-    for queue in sqs.dead_letter_queues(refresh=True):
-        if queue.name == job.queue_name:
-            single = queue.single_source
     sources = set(
         DeadLetter.objects.filter(redrive_job=job, state=DeadLetter.State.PRESENT)
         .values_list("source_queue", flat=True)
         .distinct()
     )
-    return {source: source or single for source in sources | {""}}
+    return {source: source for source in sources | {""}}
 
 
 def _batches(pending: list[DeadLetter], targets: dict[str, str]) -> list[tuple[str, list[DeadLetter]]]:

@@ -344,6 +344,12 @@ def redrive_start(
             queue_name=queue_name, mode=mode, filters=filters or {}, message_ids=message_ids or []
         )
         total = DeadLetter.objects.filter(pk__in=list(selection.values_list("pk", flat=True))).update(redrive_job=job)
+        if not target_queue:
+            # A DLQ with one SQS source: that is where its messages came from (AWS names the
+            # source in DeadLetterQueueSourceArn; the local engine does not).
+            single = next((q.single_source for q in sqs.dead_letter_queues() if q.name == queue_name), "")
+            if single:
+                DeadLetter.objects.filter(redrive_job=job, source_queue="").update(source_queue=single)
         job.total = total
         job.save(update_fields=["total"])
         audit_record(

@@ -89,7 +89,8 @@ class DeadLetterQueue:
 
     @property
     def single_source(self) -> str:
-        return self.sources[0] if len(self.sources) == 1 else ""
+        """The queue every message here came from, when only one SQS queue feeds it."""
+        return self.sources[0] if len(self.sources) == 1 and set(self.fed_by) == {"sqs"} else ""
 
 
 def dead_letter_queues(*, refresh: bool = False) -> list[DeadLetterQueue]:
