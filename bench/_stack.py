@@ -31,6 +31,13 @@ def start(database_url: str | None) -> tuple[subprocess.Popen, str, dict[str, st
         database_url = f"sqlite:///{tempfile.mkdtemp(prefix='ops-bench-')}/bench.sqlite3"
     env["DATABASE_URL"] = database_url
     os.environ.update(env)
+    if database_url.startswith("postgres"):
+        import psycopg
+
+        base, name = database_url.rsplit("/", 1)
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+            if not connection.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
+                connection.execute(f'create database "{name}"')
     process = subprocess.Popen(
         moto_command(port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -43,6 +50,7 @@ def start(database_url: str | None) -> tuple[subprocess.Popen, str, dict[str, st
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    call_command("flush", interactive=False, verbosity=0)  # a reused bench database starts empty
     return process, env["AWS_ENDPOINT_URL"], env
 
 
