@@ -92,7 +92,7 @@ class DeadLetterFilterSerializer(serializers.Serializer):
     text = serializers.CharField(required=False, max_length=255)
 
 
-class GroupSerializer(serializers.Serializer):
+class DeadLetterGroupSerializer(serializers.Serializer):
     fingerprint = serializers.CharField()
     queue = serializers.CharField(source="queue_name")
     kind = serializers.CharField()
@@ -105,7 +105,7 @@ class GroupSerializer(serializers.Serializer):
     last = serializers.DateTimeField()
 
 
-class RedriveInputSerializer(serializers.Serializer):
+class DeadLetterRedriveInputSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=RedriveJob.Mode.values, default=RedriveJob.Mode.ALL)
     messageIds = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10000)
     filter = DeadLetterFilterSerializer(required=False)
@@ -148,17 +148,17 @@ class RedrivePlanSerializer(serializers.Serializer):
     samples = DeadLetterSerializer(many=True)
 
 
-class DeleteInputSerializer(serializers.Serializer):
+class DeadLetterDeleteInputSerializer(serializers.Serializer):
     messageIds = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=10000)
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class PurgeInputSerializer(serializers.Serializer):
+class DeadLetterPurgeInputSerializer(serializers.Serializer):
     confirm = serializers.CharField(help_text="the queue's name, typed again")
     reason = serializers.CharField(max_length=2000)
 
 
-class CountSerializer(serializers.Serializer):
+class DeadLetterCountSerializer(serializers.Serializer):
     deleted = serializers.IntegerField()
     inSqs = serializers.IntegerField(required=False)
 
@@ -205,16 +205,16 @@ class AlarmFilterSerializer(serializers.Serializer):
     includeDeleted = serializers.BooleanField(required=False, default=False)
 
 
-class MuteInputSerializer(serializers.Serializer):
+class AlarmMuteInputSerializer(serializers.Serializer):
     minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60)
     reason = serializers.CharField(max_length=2000)
 
 
-class AcknowledgeInputSerializer(serializers.Serializer):
+class AlarmAcknowledgeInputSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class AssignInputSerializer(serializers.Serializer):
+class AlarmAssignInputSerializer(serializers.Serializer):
     owner = serializers.CharField(allow_blank=True, help_text="a staff username; '' to clear")
 
 
@@ -329,14 +329,14 @@ class DeadLetterGroupsApi(APIView):
     @extend_schema(
         operation_id="dlqs_groups",
         parameters=[DeadLetterFilterSerializer],
-        responses={200: GroupSerializer(many=True), 400: PROBLEM, 404: PROBLEM},
+        responses={200: DeadLetterGroupSerializer(many=True), 400: PROBLEM, 404: PROBLEM},
     )
     def get(self, request: Request, name: str) -> Response:
         _known_queue(name)
         filters = DeadLetterFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         groups = selectors.dead_letter_groups(queue_name=name, filters=filters.validated_data)
-        return Response(GroupSerializer(groups, many=True).data)
+        return Response(DeadLetterGroupSerializer(groups, many=True).data)
 
 
 class DeadLetterRedriveApi(APIView):
@@ -345,7 +345,7 @@ class DeadLetterRedriveApi(APIView):
 
     @extend_schema(
         operation_id="dlqs_redrive",
-        request=RedriveInputSerializer,
+        request=DeadLetterRedriveInputSerializer,
         responses={
             200: OpenApiResponse(RedrivePlanSerializer, description="dry run: what would move"),
             202: OpenApiResponse(RedriveJobSerializer, description="the job; poll Location"),
@@ -358,7 +358,7 @@ class DeadLetterRedriveApi(APIView):
     )
     def post(self, request: Request, name: str) -> Response:
         _known_queue(name)
-        payload = RedriveInputSerializer(data=request.data)
+        payload = DeadLetterRedriveInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         filters = dict(data.get("filter") or {})
@@ -415,12 +415,12 @@ class DeadLetterDeleteApi(APIView):
 
     @extend_schema(
         operation_id="dlqs_delete",
-        request=DeleteInputSerializer,
-        responses={200: CountSerializer, 400: PROBLEM, 404: PROBLEM},
+        request=DeadLetterDeleteInputSerializer,
+        responses={200: DeadLetterCountSerializer, 400: PROBLEM, 404: PROBLEM},
     )
     def post(self, request: Request, name: str) -> Response:
         _known_queue(name)
-        payload = DeleteInputSerializer(data=request.data)
+        payload = DeadLetterDeleteInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
             deleted = services.dead_letters_delete(
@@ -441,12 +441,12 @@ class DeadLetterPurgeApi(APIView):
 
     @extend_schema(
         operation_id="dlqs_purge",
-        request=PurgeInputSerializer,
-        responses={200: CountSerializer, 400: PROBLEM, 404: PROBLEM},
+        request=DeadLetterPurgeInputSerializer,
+        responses={200: DeadLetterCountSerializer, 400: PROBLEM, 404: PROBLEM},
     )
     def post(self, request: Request, name: str) -> Response:
         _known_queue(name)
-        payload = PurgeInputSerializer(data=request.data)
+        payload = DeadLetterPurgeInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
             result = services.dead_letter_queue_purge(
@@ -564,11 +564,11 @@ class AlarmMuteApi(APIView):
     required_permissions = {"POST": ["ops.manage_alarm"]}
 
     @extend_schema(
-        operation_id="alarms_mute", request=MuteInputSerializer, responses={200: AlarmSerializer, 400: PROBLEM}
+        operation_id="alarms_mute", request=AlarmMuteInputSerializer, responses={200: AlarmSerializer, 400: PROBLEM}
     )
     def post(self, request: Request, name: str) -> Response:
         _alarm_or_404(name)
-        payload = MuteInputSerializer(data=request.data)
+        payload = AlarmMuteInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
             alarm = services.alarm_mute(
@@ -597,12 +597,12 @@ class AlarmAcknowledgeApi(APIView):
 
     @extend_schema(
         operation_id="alarms_acknowledge",
-        request=AcknowledgeInputSerializer,
+        request=AlarmAcknowledgeInputSerializer,
         responses={200: AlarmSerializer, 404: PROBLEM, 409: PROBLEM},
     )
     def post(self, request: Request, name: str) -> Response:
         _alarm_or_404(name)
-        payload = AcknowledgeInputSerializer(data=request.data)
+        payload = AlarmAcknowledgeInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
             alarm = services.alarm_acknowledge(
@@ -618,11 +618,11 @@ class AlarmAssignApi(APIView):
     required_permissions = {"POST": ["ops.manage_alarm"]}
 
     @extend_schema(
-        operation_id="alarms_assign", request=AssignInputSerializer, responses={200: AlarmSerializer, 400: PROBLEM}
+        operation_id="alarms_assign", request=AlarmAssignInputSerializer, responses={200: AlarmSerializer, 400: PROBLEM}
     )
     def post(self, request: Request, name: str) -> Response:
         _alarm_or_404(name)
-        payload = AssignInputSerializer(data=request.data)
+        payload = AlarmAssignInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         username = payload.validated_data["owner"].strip()
         owner = None
