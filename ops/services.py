@@ -343,7 +343,17 @@ def redrive_start(
         selection, _ = _selection(
             queue_name=queue_name, mode=mode, filters=filters or {}, message_ids=message_ids or []
         )
-        total = DeadLetter.objects.filter(pk__in=list(selection.values_list("pk", flat=True))).update(redrive_job=job)
+        # Lock the candidates, then drop any another job claimed meanwhile (a concurrent
+        # start waits for our lock and sees our claim): a message is in one job at a time.
+        candidates = list(selection.select_for_update().values_list("pk", "redrive_job_id"))
+        other_jobs = {job_id for _, job_id in candidates if job_id}
+        busy = set(
+            RedriveJob.objects.filter(pk__in=other_jobs, status__in=RedriveJob.ACTIVE).values_list("pk", flat=True)
+        )
+        ids = [pk for pk, job_id in candidates if job_id not in busy]
+        total = 0
+        for start in range(0, len(ids), 1000):
+            total += DeadLetter.objects.filter(pk__in=ids[start : start + 1000]).update(redrive_job=job)
         if not target_queue:
             # A DLQ with one SQS source: that is where its messages came from (AWS names the
             # source in DeadLetterQueueSourceArn; the local engine does not).

@@ -299,3 +299,19 @@ def test_a_lambda_fed_dlq_is_redriven_to_a_chosen_queue(stack, support):
     assert job.moved == 2
     arrived = drain(resource_name(target))
     assert {m["MessageAttributes"]["ErrorMessage"]["StringValue"] for m in arrived} == {"SMTP timeout"}
+
+
+def test_a_message_is_in_one_redrive_job_at_a_time(local_aws, support, monkeypatch):
+    monkeypatch.setattr(services, "_enqueue", lambda job_id: None)  # jobs stay queued
+    dlq = resource_name("steps-dlq")
+    for n in range(3):
+        DeadLetter.objects.create(
+            queue_name=dlq, message_id=f"one-job-{n}", body="{}", body_sha256="s", fingerprint="f"
+        )
+    first = services.redrive_start(queue_name=dlq, mode="all", actor=support, target_queue=resource_name("jobs"))
+    assert first.total == 3
+    with pytest.raises(services.OpsError, match="nothing to redrive"):
+        services.redrive_start(queue_name=dlq, mode="all", actor=support, target_queue=resource_name("jobs"))
+    assert services.redrive_cancel(job_id=first.pk, actor=support).status == "cancelled"
+    second = services.redrive_start(queue_name=dlq, mode="all", actor=support, target_queue=resource_name("jobs"))
+    assert second.total == 3 and set(DeadLetter.objects.values_list("redrive_job", flat=True)) == {second.pk}
