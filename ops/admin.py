@@ -368,10 +368,17 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
 
 def _pretty(text: str) -> str:
+    """JSON indented; a base64 JSON body (Celery on SQS) shown decoded, saying so."""
     try:
         return json.dumps(json.loads(text), indent=2)
     except ValueError:
-        return text
+        pass
+    inner = decoding.base64_json(text)
+    if inner is not None:
+        return "(base64-decoded for reading; redrives send it as received)\n" + decoding.redact(
+            json.dumps(inner, indent=2)
+        )
+    return text
 
 
 def _workflow_context(message: DeadLetter) -> dict:

@@ -55,7 +55,7 @@ def _json(text: str) -> Any:
         return None
 
 
-def _base64_json(text: str) -> Any:
+def base64_json(text: str) -> Any:
     if not text or len(text) % 4 or not re.fullmatch(r"[A-Za-z0-9+/=\s]+", text):
         return None
     try:
@@ -118,7 +118,7 @@ def decode(
 def _decode_payload(body: str, depth: int) -> Decoded:
     data = _json(body)
     if data is None:
-        data = _base64_json(body)
+        data = base64_json(body)
     if isinstance(data, dict):
         for recogniser in (_celery, _zappa, _sns, _s3, _step_task, _eventbridge):
             result = recogniser(data, depth)
