@@ -225,6 +225,8 @@ def apply_queue_policy(logical_id: str, properties: dict[str, Any], resolver: Re
     for queue_url in queue_urls:
         resolver.clients.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
     return ",".join(queue_urls)
+
+
 def apply_alarm(logical_id: str, properties: dict[str, Any], resolver: Resolver, template_dir: Path) -> str:
     """Create or update a metric alarm (moto's CloudFormation does not create alarms)."""
     evaluated = resolver.evaluate(properties)

@@ -13,8 +13,10 @@ GET  /api/alarms/{name}/history         recorded state changes; ?fill=true adds 
 POST /api/alarms/{name}/mute|unmute|acknowledge|assign
 """
 
+import logging
 import uuid
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.utils import timezone
@@ -32,6 +34,8 @@ from ops.models import Alarm, AlarmEvent, DeadLetter, RedriveJob
 
 # The one problem shape of the API (RFC 9457), as the order endpoints document it.
 from orders.apis import PROBLEM
+
+logger = logging.getLogger(__name__)
 
 # --- Serializers ----------------------------------------------------------------------------
 
@@ -229,8 +233,17 @@ def _conflict(exc: services.OpsError) -> Response:
     return problem(status.HTTP_409_CONFLICT, "Conflict.", "conflict", str(exc), {exc.field: [str(exc)]})
 
 
+def _discovered(*, refresh: bool = False) -> list[sqs.DeadLetterQueue]:
+    """The stage's DLQs, or none when SQS does not answer: the archive still does."""
+    try:
+        return sqs.dead_letter_queues(refresh=refresh)
+    except (ClientError, BotoCoreError):
+        logger.warning("SQS did not answer; answering from the archive only", exc_info=True)
+        return []
+
+
 def _known_queue(name: str) -> None:
-    if name in {q.name for q in sqs.dead_letter_queues()}:
+    if name in {q.name for q in _discovered()}:
         return
     if DeadLetter.objects.filter(queue_name=name).exists():
         return
@@ -242,7 +255,7 @@ def queue_rows(*, refresh: bool = False) -> list[dict]:
     now = timezone.now()
     rows = []
     seen = set()
-    for queue in sqs.dead_letter_queues(refresh=refresh):
+    for queue in _discovered(refresh=refresh):
         seen.add(queue.name)
         summary = counts.get(queue.name)
         oldest = summary.oldest_at if summary else None
