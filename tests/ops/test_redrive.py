@@ -315,3 +315,24 @@ def test_a_message_is_in_one_redrive_job_at_a_time(local_aws, support, monkeypat
     assert services.redrive_cancel(job_id=first.pk, actor=support).status == "cancelled"
     second = services.redrive_start(queue_name=dlq, mode="all", actor=support, target_queue=resource_name("jobs"))
     assert second.total == 3 and set(DeadLetter.objects.values_list("redrive_job", flat=True)) == {second.pk}
+
+
+def test_an_sns_fed_dlq_is_found_from_the_subscription_and_kept_from_the_move_task(local_aws):
+    sqs_client, sns = aws.client("sqs"), aws.client("sns")
+    dlq_url = sqs_client.create_queue(QueueName=resource_name("sns-fed-dlq"))["QueueUrl"]
+    dlq_arn = sqs_client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    endpoint_url = sqs_client.create_queue(QueueName=resource_name("sns-fed-endpoint"))["QueueUrl"]
+    endpoint_arn = sqs_client.get_queue_attributes(QueueUrl=endpoint_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    topic = sns.create_topic(Name=resource_name("sns-fed-topic"))["TopicArn"]
+    subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=endpoint_arn, ReturnSubscriptionArn=True)
+    sns.set_subscription_attributes(
+        SubscriptionArn=subscription["SubscriptionArn"],
+        AttributeName="RedrivePolicy",
+        AttributeValue=json.dumps({"deadLetterTargetArn": dlq_arn}),
+    )
+    queue = next(q for q in sqs.dead_letter_queues(refresh=True) if q.name == resource_name("sns-fed-dlq"))
+    assert queue.fed_by == ["sns"] and queue.sources == []
+    assert queue.other_sources == [f"{resource_name('sns-fed-topic')} → {resource_name('sns-fed-endpoint')}"]
+    assert not queue.move_task_supported and queue.single_source == ""
