@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # pip warns about the machine's optional extra indexes; the noise hides real messages.
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint install seed-test clean bench-approvals bench-ingest
+.PHONY: run test lint install seed-test clean bench-approvals bench-redrive bench-redrive-crash bench-ingest
 
 $(VENV)/.installed: requirements.txt requirements-worker.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,13 @@ bench-events: $(VENV)/.installed
 
 bench-export: $(VENV)/.installed
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.export
+
+# Dead-letter redrive benchmarks (figures in README); DATABASE_URL picks the database.
+bench-redrive: $(VENV)/.installed
+	$(PY) bench/redrive.py $(BENCH_ARGS)
+
+bench-redrive-crash: $(VENV)/.installed
+	$(PY) bench/redrive_crash.py $(BENCH_ARGS)
 
 # Order CSV ingestion benchmark (figures in README): 1,000,000 rows from the local S3 into
 # PostgreSQL beside psql \copy, peak memory at two sizes, and django-import-export.

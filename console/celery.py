@@ -48,4 +48,8 @@ def configure_broker(sender: Celery = app) -> None:
     sender.conf.broker_connection_retry_on_startup = True
 
 
-app.autodiscover_tasks(["workflows", "media"])
+app.autodiscover_tasks(["workflows"])
+# Dead-letter queues: redrive jobs, and the failure records dead-lettered tasks are shown with.
+app.autodiscover_tasks(["ops"])
+# Media and CSV ingestion: import plan, chunk and workflow-start jobs.
+app.autodiscover_tasks(["media"])

@@ -169,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
         run_step("setup", manage + ["deploy_infra", "--api-url", f"http://127.0.0.1:{args.port}/api"], env)
         run_step("setup", manage + ["migrate", "--no-input", "-v", "0"], env)
         run_step("setup", manage + ["seed_demo"], env)
+        # Dead letters and an alarm for the support pages.
+        run_step("setup", manage + ["seed_ops_demo"], env)
         children.append(Child("worker", worker_command(), env))
         children.append(Child("consumer", consumer_command(), env))
         children.append(Child("web", manage + ["runserver", f"127.0.0.1:{args.port}"], env))

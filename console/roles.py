@@ -17,9 +17,19 @@ _SEE_ORDERS = [
     "workflows.view_approval",
 ]
 
+# Dead-letter queues and alarms: support staff look after them, admins too.
+_OPS = [
+    "ops.view_deadletter",
+    "ops.redrive_deadletter",
+    "ops.purge_deadletter",
+    "ops.view_redrivejob",
+    "ops.view_alarm",
+    "ops.manage_alarm",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     OPERATOR: _SEE_ORDERS + ["workflows.decide_approval"],
-    SUPPORT: _SEE_ORDERS + ["workflows.restart_execution"],
+    SUPPORT: _SEE_ORDERS + ["workflows.restart_execution"] + _OPS,
     ADMIN: _SEE_ORDERS
     + [
         "orders.add_order",
@@ -33,7 +43,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "auth.add_user",
         "auth.change_user",
         "auth.view_group",
-    ],
+    ]
+    + _OPS,
     # REST only: these users are not staff, so they cannot log into the console.
     API_CLIENT: [
         "orders.view_order",

@@ -64,3 +64,11 @@ class ConsoleAdminSite(admin.AdminSite):
                 after={"password": "(changed)"},
             )
         return response
+
+    # The home page: the dashboard's panels (console/dashboard.py) above the app list.
+    index_template = "console/index.html"
+
+    def index(self, request, extra_context=None):
+        from console.dashboard import panels_for
+
+        return super().index(request, {**(extra_context or {}), "dashboard_panels": panels_for(request)})

@@ -5,6 +5,8 @@ urlpatterns = [
     path("api/", include("orders.urls")),
     # Approvals (the inbox over REST)
     path("api/", include("workflows.urls")),
+    # Dead-letter queues and alarms.
+    path("api/", include("ops.urls")),
     # Media and CSV ingestion
     path("api/", include("media.urls")),
     path("", admin.site.urls),

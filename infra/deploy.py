@@ -99,6 +99,8 @@ class Resolver:
             return physical
         if kind == "AWS::StepFunctions::StateMachine" and attribute == "Name":
             return physical.rsplit(":", 1)[-1]
+        if kind == "AWS::Events::Rule" and attribute == "Arn":
+            return self.clients.events.describe_rule(Name=physical)["Arn"]
         raise NotImplementedError(f"Fn::GetAtt {logical_id}.{attribute} ({kind})")
 
     def sub(self, text: str, variables: dict[str, Any] | None = None) -> str:
@@ -227,11 +229,49 @@ def apply_queue_policy(logical_id: str, properties: dict[str, Any], resolver: Re
     return ",".join(queue_urls)
 
 
+def apply_alarm(logical_id: str, properties: dict[str, Any], resolver: Resolver, template_dir: Path) -> str:
+    """Create or update a metric alarm (moto's CloudFormation does not create alarms)."""
+    evaluated = resolver.evaluate(properties)
+    arguments: dict[str, Any] = {
+        key: evaluated[key]
+        for key in (
+            "AlarmName",
+            "AlarmDescription",
+            "ActionsEnabled",
+            "OKActions",
+            "AlarmActions",
+            "InsufficientDataActions",
+            "MetricName",
+            "Namespace",
+            "Statistic",
+            "ExtendedStatistic",
+            "Dimensions",
+            "Period",
+            "Unit",
+            "EvaluationPeriods",
+            "DatapointsToAlarm",
+            "Threshold",
+            "ComparisonOperator",
+            "TreatMissingData",
+            "Metrics",
+        )
+        if key in evaluated
+    }
+    for key in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+        if key in arguments:
+            arguments[key] = int(arguments[key])
+    if "Threshold" in arguments:
+        arguments["Threshold"] = float(arguments["Threshold"])
+    resolver.clients.cloudwatch.put_metric_alarm(**arguments)
+    return arguments["AlarmName"]
+
+
 # Resource types the local engine cannot deploy through its CloudFormation.
 LOCAL_APPLIERS: dict[str, Applier] = {
     "AWS::StepFunctions::StateMachine": apply_state_machine,
     "AWS::SNS::Subscription": apply_sns_subscription,
     "AWS::SQS::QueuePolicy": apply_queue_policy,
+    "AWS::CloudWatch::Alarm": apply_alarm,
 }
 
 
@@ -294,6 +334,15 @@ def deploy(
     template = load_template(template_path)
     stack_name = stack_name or f"{prefix}-{stage}"
     parameters = {"Prefix": prefix, "Stage": stage, "ApiUrl": api_url}
+    declared = template.get("Parameters", {})
+    if "FunctionName" in declared:
+        # Zappa names the function <project_name>-<stage>.
+        parameters["FunctionName"] = f"{prefix}-{stage}"
+    # Parameters left at their defaults still resolve in the resources applied outside the stack.
+    resolved_parameters = {
+        **{key: str(spec["Default"]) for key, spec in declared.items() if "Default" in spec},
+        **parameters,
+    }
 
     applied_outside = {
         logical_id for logical_id, resource in template["Resources"].items() if resource["Type"] in LOCAL_APPLIERS
@@ -314,10 +363,10 @@ def deploy(
     physical_ids, resource_types = {}, {}
     for resource in clients.cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]:
         if "PhysicalResourceId" not in resource:
-            continue  # a resource type the local engine skips (e.g. AWS::SQS::QueuePolicy)
+            continue  # a resource moto skipped: nothing to refer to
         physical_ids[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
         resource_types[resource["LogicalResourceId"]] = resource["ResourceType"]
-    resolver = Resolver(clients, parameters, physical_ids, resource_types, stack_name)
+    resolver = Resolver(clients, resolved_parameters, physical_ids, resource_types, stack_name)
 
     for logical_id in sorted(applied_outside):
         resource = template["Resources"][logical_id]

@@ -21,6 +21,19 @@ def import_list(*, filters: dict | None = None) -> QuerySet[Import]:
     return qs.order_by("-created_at", "-id")
 
 
+def imports_to_watch(*, failed_since, limit: int = 10) -> list[Import]:
+    """Imports running (or waiting to start), then those failed or rejected since
+    ``failed_since``: newest first, at most ``limit`` (a home page panel)."""
+    from django.db.models import Q
+
+    return list(
+        Import.objects.filter(
+            Q(status__in=[Import.Status.PENDING, Import.Status.RUNNING])
+            | Q(status__in=[Import.Status.FAILED, Import.Status.REJECTED], finished_at__gte=failed_since)
+        ).order_by("-created_at")[:limit]
+    )
+
+
 def import_get(*, import_id) -> Import:
     """Raises Import.DoesNotExist."""
     return Import.objects.select_related("created_by").get(pk=import_id)

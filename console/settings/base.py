@@ -287,6 +287,18 @@ ORDER_EVENTS_PUBLISH_ON_COMMIT = env_bool("ORDER_EVENTS_PUBLISH_ON_COMMIT", True
 # Console order list: counts above this many rows are PostgreSQL's estimate, not COUNT(*).
 CONSOLE_EXACT_COUNT_LIMIT = env_int("CONSOLE_EXACT_COUNT_LIMIT", 10000)
 
+# --- Dead-letter queues and alarms (ops) ----------------------------------------------------
+INSTALLED_APPS += ["ops"]
+# Redrive defaults; a job may ask for its own rate (messages/s) and parallelism within the caps.
+OPS_REDRIVE_DEFAULT_RATE = env_int("OPS_REDRIVE_DEFAULT_RATE", 0)  # 0: no limit
+OPS_REDRIVE_MAX_PARALLELISM = env_int("OPS_REDRIVE_MAX_PARALLELISM", 8)
+# The stage's alarms are those whose names start with this (default: "<prefix>-<stage>-").
+OPS_ALARM_PREFIX = env("OPS_ALARM_PREFIX", "")
+# The CloudWatch namespace of the dead-letter depth metric the DLQ alarms watch.
+OPS_METRIC_NAMESPACE = env("OPS_METRIC_NAMESPACE", "OpsConsole")
+# How long discovered queues and their SQS depths are reused before asking SQS again.
+OPS_DISCOVERY_CACHE_SECONDS = env_int("OPS_DISCOVERY_CACHE_SECONDS", 60)
+
 # --- Media and CSV ingestion -------------------------------------------------------------
 # The stage's files bucket (infra: FilesBucket). Empty: derived from the naming rule
 # <prefix>-<stage>-files-<account id>, the account read once from STS.

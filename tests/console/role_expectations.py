@@ -130,6 +130,64 @@ URLS: dict[str, list[Case]] = {
             json=True,
         )
     ],
+    # --- REST API: dead-letter queues and alarms (support staff and admins) ---------------
+    "dlq-list": [Case(api(SUPPORT, ADMIN))],
+    "dlq-messages": [Case(api(SUPPORT, ADMIN), kwargs=lambda o: {"name": o.dead_letter.queue_name})],
+    "dlq-groups": [Case(api(SUPPORT, ADMIN), kwargs=lambda o: {"name": o.dead_letter.queue_name})],
+    "dlq-redrive": [
+        Case(
+            api(SUPPORT, ADMIN),
+            method="POST",
+            kwargs=lambda o: {"name": o.dead_letter.queue_name},
+            data=lambda o: {"mode": "all", "dryRun": True},
+            json=True,
+        )
+    ],
+    "dlq-delete": [
+        Case(
+            api(SUPPORT, ADMIN),
+            method="POST",
+            kwargs=lambda o: {"name": o.dead_letter.queue_name},
+            data=lambda o: {"messageIds": [o.dead_letter.pk]},
+            json=True,
+        )
+    ],
+    "dlq-purge": [
+        Case(
+            api(SUPPORT, ADMIN),
+            method="POST",
+            kwargs=lambda o: {"name": o.dead_letter.queue_name},
+            data=lambda o: {"confirm": o.dead_letter.queue_name, "reason": "test data"},
+            json=True,
+        )
+    ],
+    "redrive-detail": [Case(api(SUPPORT, ADMIN), kwargs=obj("redrive_job", "job_id"))],
+    "redrive-cancel": [Case(api(SUPPORT, ADMIN), method="POST", kwargs=obj("redrive_job", "job_id"), json=True)],
+    "redrive-resume": [
+        Case(api(SUPPORT, ADMIN), method="POST", kwargs=obj("cancelled_redrive_job", "job_id"), json=True)
+    ],
+    "alarm-list": [Case(api(SUPPORT, ADMIN), query=lambda o: {"state": "ALARM"})],
+    "alarm-history": [Case(api(SUPPORT, ADMIN), kwargs=lambda o: {"name": o.alarm.name})],
+    "alarm-mute": [
+        Case(
+            api(SUPPORT, ADMIN),
+            method="POST",
+            kwargs=lambda o: {"name": o.alarm.name},
+            data=lambda o: {"minutes": 30, "reason": "deploying a fix"},
+            json=True,
+        )
+    ],
+    "alarm-unmute": [Case(api(SUPPORT, ADMIN), method="POST", kwargs=lambda o: {"name": o.alarm.name}, json=True)],
+    "alarm-acknowledge": [Case(api(SUPPORT, ADMIN), method="POST", kwargs=lambda o: {"name": o.alarm.name}, json=True)],
+    "alarm-assign": [
+        Case(
+            api(SUPPORT, ADMIN),
+            method="POST",
+            kwargs=lambda o: {"name": o.alarm.name},
+            data=lambda o: {"owner": ""},
+            json=True,
+        )
+    ],
     # --- Console: the site ----------------------------------------------------------------
     "admin:index": [Case(console(*STAFF))],
     "admin:login": [Case({**everyone(OK)})],
@@ -155,6 +213,7 @@ URLS: dict[str, list[Case]] = {
         Case(console(ADMIN, denied=MISSING), kwargs=lambda o: {"app_label": "auth"}),
         Case(console(ADMIN, denied=MISSING), kwargs=lambda o: {"app_label": "knox"}),
         Case(console(ADMIN, denied=MISSING), kwargs=lambda o: {"app_label": "axes"}),
+        Case(console(SUPPORT, ADMIN, denied=MISSING), kwargs=lambda o: {"app_label": "ops"}),
         Case(console(*STAFF, denied=MISSING), kwargs=lambda o: {"app_label": "media"}),
     ],
     "admin:(?P<url>.*)$": [Case(console(denied=MISSING), kwargs=lambda o: {"url": "no-such-page/"})],
@@ -195,6 +254,51 @@ URLS: dict[str, list[Case]] = {
     # permission is checked here.
     "admin:workflows_execution_restart": [
         Case(console(SUPPORT, ADMIN), method="POST", kwargs=obj("execution", "execution_id"))
+    ],
+    # --- Console: dead-letter queues and alarms -------------------------------------------
+    **model_pages("ops.deadletter", "dead_letter", view=(SUPPORT, ADMIN)),
+    "admin:ops_deadletter_redrive": [
+        Case(console(SUPPORT, ADMIN), query=lambda o: {"queue": o.dead_letter.queue_name}),
+        Case(
+            console(SUPPORT, ADMIN),
+            method="POST",
+            data=lambda o: {"queue": o.dead_letter.queue_name, "ids": str(o.dead_letter.pk), "parallelism": 1},
+        ),
+    ],
+    "admin:ops_deadletter_delete_messages": [
+        Case(console(SUPPORT, ADMIN), query=lambda o: {"queue": o.dead_letter.queue_name, "ids": o.dead_letter.pk}),
+        Case(
+            console(SUPPORT, ADMIN),
+            method="POST",
+            data=lambda o: {"queue": o.dead_letter.queue_name, "ids": str(o.dead_letter.pk), "confirm": "yes"},
+        ),
+    ],
+    "admin:ops_deadletter_purge": [
+        Case(console(SUPPORT, ADMIN), query=lambda o: {"queue": o.dead_letter.queue_name}),
+    ],
+    "admin:ops_deadletter_archive_now": [
+        Case(console(SUPPORT, ADMIN), method="POST", data=lambda o: {"queue": o.dead_letter.queue_name})
+    ],
+    "admin:ops_deadletter_move_task": [
+        Case(console(SUPPORT, ADMIN), method="POST", data=lambda o: {"queue": o.dead_letter.queue_name})
+    ],
+    **model_pages("ops.redrivejob", "redrive_job", view=(SUPPORT, ADMIN)),
+    "admin:ops_redrivejob_cancel": [Case(console(SUPPORT, ADMIN), method="POST", kwargs=obj("redrive_job", "job_id"))],
+    "admin:ops_redrivejob_resume": [
+        Case(console(SUPPORT, ADMIN), method="POST", kwargs=obj("cancelled_redrive_job", "job_id"))
+    ],
+    **model_pages("ops.alarm", "alarm", view=(SUPPORT, ADMIN)),
+    "admin:ops_alarm_refresh": [Case(console(SUPPORT, ADMIN), method="POST")],
+    "admin:ops_alarm_act": [
+        Case(
+            console(SUPPORT, ADMIN), method="POST", kwargs=obj("alarm", "alarm_id"), data=lambda o: {"action": "fill"}
+        ),
+        Case(
+            console(SUPPORT, ADMIN),
+            method="POST",
+            kwargs=obj("alarm", "alarm_id"),
+            data=lambda o: {"action": "mute", "minutes": "30", "reason": "deploying"},
+        ),
     ],
     # --- Console: audit log, users, API tokens, login lockouts ----------------------------
     **model_pages("console.auditentry", "audit", view=(SUPPORT, ADMIN)),
@@ -247,6 +351,13 @@ ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "auth.group": {"delete_selected": ()},
     "knox.authtoken": {"delete_selected": (ADMIN,)},
     "axes.accessattempt": {"delete_selected": (ADMIN,)},
+    "ops.deadletter": {
+        "redrive_selected": (SUPPORT, ADMIN),
+        "delete_selected_messages": (SUPPORT, ADMIN),
+        "delete_selected": (),
+    },
+    "ops.redrivejob": {"delete_selected": ()},
+    "ops.alarm": {"delete_selected": ()},
     "media.import": {"delete_selected": ()},
     "media.mediaasset": {"delete_selected": ()},
 }

@@ -93,6 +93,7 @@ def make_objects() -> SimpleNamespace:
         ),
         order_content_type=ContentType.objects.get_for_model(order).pk,
         link_token=approval_link_token(approval=approval, decision="approve"),
+        **ops_objects(n),
         # Media and CSV ingestion
         import_run=Import.objects.create(
             bucket="ops-console-dev-files-123456789012",
@@ -103,6 +104,53 @@ def make_objects() -> SimpleNamespace:
         asset=MediaAsset.objects.create(
             file=f"media/roles-{n}/shelf.png", original_name="shelf.png", content_type="image/png"
         ),
+    )
+
+
+ROLES_DLQ = "ops-console-dev-roles-dlq"
+
+
+def ops_objects(n: int) -> dict:
+    """A dead letter, a queued and a cancelled redrive job, and an alarm in ALARM."""
+    from django.utils import timezone
+
+    from ops.models import Alarm, DeadLetter, RedriveJob
+
+    dead_letter = DeadLetter.objects.create(
+        queue_name=ROLES_DLQ, message_id=f"m-{n}", body="{}", body_sha256="s", fingerprint="f"
+    )
+    waiting = DeadLetter.objects.create(
+        queue_name=ROLES_DLQ, message_id=f"w-{n}", body="{}", body_sha256="s", fingerprint="f"
+    )
+    cancelled = RedriveJob.objects.create(
+        queue_name=ROLES_DLQ, target_queue="ops-console-dev-jobs", mode="all", status="cancelled", total=1
+    )
+    waiting.redrive_job = cancelled
+    waiting.save(update_fields=["redrive_job"])
+    return {
+        "dead_letter": dead_letter,
+        # Queued on another DLQ: a running redrive would (rightly) block purging this one.
+        "redrive_job": RedriveJob.objects.create(
+            queue_name=f"{ROLES_DLQ}-other", target_queue="ops-console-dev-jobs", mode="all"
+        ),
+        "cancelled_redrive_job": cancelled,
+        "alarm": Alarm.objects.create(
+            name=f"ops-console-dev-roles-{n}", state="ALARM", state_changed_at=timezone.now()
+        ),
+    }
+
+
+def _ops_queue():
+    from ops.sqs import DeadLetterQueue
+
+    return DeadLetterQueue(
+        name=ROLES_DLQ,
+        url=f"http://sqs.local/123/{ROLES_DLQ}",
+        arn=f"arn:aws:sqs:us-east-1:123:{ROLES_DLQ}",
+        fifo=False,
+        sources=["ops-console-dev-roles"],
+        fed_by=["sqs"],
+        visible=1,
     )
 
 
@@ -154,6 +202,17 @@ def test_each_role_gets_what_the_table_says(key, objects, users):
         mock.patch("workflows.sfn.describe_execution", return_value={"status": "RUNNING"}),
         mock.patch("workflows.sfn.current_state", return_value="RequestApproval"),
         mock.patch("workflows.services.workflow_enqueue_start"),
+        # Dead-letter queues and alarms: the stage's queues, and the AWS calls their actions make.
+        mock.patch("ops.sqs.dead_letter_queues", side_effect=lambda refresh=False: [_ops_queue()]),
+        mock.patch("ops.sqs.stage_queue_names", return_value=[ROLES_DLQ, "ops-console-dev-jobs"]),
+        mock.patch("ops.sqs.purge", return_value="req-3"),
+        mock.patch("ops.sqs.start_message_move_task", return_value="handle-1"),
+        mock.patch("ops.services.dead_letter_queue_drain", return_value=0),
+        mock.patch("ops.services.alarms_sync", return_value=0),
+        mock.patch("ops.services._enqueue"),
+        mock.patch("ops.cloudwatch.disable_actions", return_value="req-4"),
+        mock.patch("ops.cloudwatch.enable_actions", return_value="req-5"),
+        mock.patch("ops.cloudwatch.alarm_history", return_value=[]),
     ):
         for case in table.URLS[key]:
             for role in table.ROLES:

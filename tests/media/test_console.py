@@ -138,3 +138,22 @@ def test_console_media_upload_refuses_other_content_types(console_client, admin_
     )
     assert response.status_code == 400 and "are not accepted" in response.content.decode()
     assert not MediaAsset.objects.exists()
+
+
+def test_the_home_page_shows_running_and_failed_imports(console_client, operator, run_import, put_object):
+    from django.core.cache import cache
+
+    from media.services import csv_import_object
+
+    failed = run_import(b"")
+    with inline_jobs():
+        running = csv_import_object(info=put_object(HEADER + b"R-1,c,p,n,1,1\n"), mode="history")
+    Import.objects.filter(pk=running.pk).update(status=Import.Status.RUNNING, chunks_total=4, chunks_done=1)
+    done = run_import(HEADER + b"D-1,c,p,n,1,1\n")
+    cache.clear()  # panels are cached for a few seconds
+
+    page = logged_in(console_client, operator).get("/").content.decode()
+    assert "Imports running or failed" in page
+    assert f"/media/import/{failed.pk}/change/" in page and "The file is empty." in page
+    assert f"/media/import/{running.pk}/change/" in page and "1/4 chunks" in page
+    assert f"/media/import/{done.pk}/change/" not in page

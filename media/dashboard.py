@@ -1,0 +1,35 @@
+"""Home page panel for order CSV imports: those running and those that failed lately."""
+
+from datetime import timedelta
+
+from django.urls import reverse
+from django.utils import timezone
+
+from console.dashboard import Row, register
+from media import selectors
+from media.models import Import
+
+
+@register(
+    key="imports",
+    title="Imports running or failed",
+    order=40,
+    permission="media.view_import",
+    url=lambda: reverse("admin:media_import_changelist"),
+    empty="No import is running, none failed in the last 7 days.",
+)
+def imports_running_or_failed(request) -> list[Row]:
+    rows = []
+    for import_run in selectors.imports_to_watch(failed_since=timezone.now() - timedelta(days=7)):
+        url = reverse("admin:media_import_change", args=[import_run.pk])
+        name = import_run.original_name or import_run.key
+        if import_run.status == Import.Status.FAILED:
+            rows.append(Row(name, "failed", url, tone="bad", detail=import_run.error[:120]))
+        elif import_run.status == Import.Status.REJECTED:
+            rows.append(Row(name, "rejected (strict)", url, tone="warn", detail=f"{import_run.rows_rejected} bad rows"))
+        else:
+            detail = (
+                f"{import_run.get_phase_display().lower()}, {import_run.chunks_done}/{import_run.chunks_total} chunks"
+            )
+            rows.append(Row(name, f"{import_run.progress_percent}%", url, detail=detail))
+    return rows

@@ -1,0 +1,626 @@
+"""Console pages for support staff: the failure inbox (every DLQ's archived messages,
+grouped and searchable), redrive with a dry run, delete and purge with confirmation,
+redrive jobs with progress, cancel and resume, and alarms with their history."""
+
+import json
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.timesince import timesince
+
+from console.models import AuditEntry
+from ops import decoding, selectors, services, sqs
+from ops.apis import queue_rows
+from ops.models import Alarm, DeadLetter, RedriveJob
+
+REDRIVE = "ops.redrive_deadletter"
+PURGE = "ops.purge_deadletter"
+MANAGE_ALARM = "ops.manage_alarm"
+
+
+def _require(request: HttpRequest, permission: str) -> None:
+    if not request.user.has_perm(permission):
+        raise PermissionDenied
+
+
+def _age(moment) -> str:
+    return timesince(moment, timezone.now()).split(",")[0] if moment else "-"
+
+
+# --- Dead letters -------------------------------------------------------------------------
+
+
+class StateFilter(admin.SimpleListFilter):
+    """Waiting messages by default: that is the inbox."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("all", "All"), *DeadLetter.State.choices]
+
+    def choices(self, changelist):
+        value = self.value() or DeadLetter.State.PRESENT
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or DeadLetter.State.PRESENT
+        return queryset if value == "all" else queryset.filter(state=value)
+
+
+class AgeFilter(admin.SimpleListFilter):
+    title = "age"
+    parameter_name = "age"
+    SPANS = {"1h": ("Last hour", 1, None), "24h": ("Last day", 24, None), "old": ("Older than a day", None, 24)}
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _, _) in self.SPANS.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.SPANS:
+            return queryset
+        _, newer, older = self.SPANS[self.value()]
+        now = timezone.now()
+        if newer:
+            queryset = queryset.filter(archived_at__gte=now - timedelta(hours=newer))
+        if older:
+            queryset = queryset.filter(archived_at__lt=now - timedelta(hours=older))
+        return queryset
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(admin.ModelAdmin):
+    list_display = ["arrived", "queue_name", "kind", "task_link", "error_line", "order_link", "receives", "state"]
+    list_display_links = ["arrived"]
+    list_filter = [StateFilter, "queue_name", "kind", AgeFilter]
+    search_fields = ["task", "error", "message_id", "task_id"]
+    search_help_text = "Task, error text, message id or task id; paste an order id to find its messages."
+    list_per_page = 50
+    list_select_related = False
+    actions = ["redrive_selected", "delete_selected_messages"]
+    change_list_template = "admin/ops/deadletter/change_list.html"
+    change_form_template = "admin/ops/deadletter/change_form.html"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # Links from the task and error columns filter on these exact values.
+        return lookup in {"fingerprint", "task"} or super().lookup_allowed(lookup, value, request)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if decoding.UUID_RE.fullmatch(term):
+            return queryset.filter(order_id=term.lower()) | queryset.filter(message_id=term) | queryset.filter(
+                task_id=term
+            ), False
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description="Arrived", ordering="archived_at")
+    def arrived(self, message: DeadLetter) -> str:
+        return f"{_age(message.archived_at)} ago"
+
+    @admin.display(description="Task", ordering="task")
+    def task_link(self, message: DeadLetter) -> str:
+        if not message.task:
+            # Nothing decoded a task: a glimpse of the body says more than a dash.
+            return format_html("<code>{}</code>", decoding.redact(message.body)[:80])
+        url = reverse("admin:ops_deadletter_changelist") + "?" + urlencode({"task": message.task})
+        return format_html('<a href="{}" title="All messages of this task">{}</a>', url, message.task)
+
+    @admin.display(description="Error")
+    def error_line(self, message: DeadLetter) -> str:
+        line = (message.error or "").strip().splitlines()[0][:140] if message.error else ""
+        text = f"{message.error_type}: {line}" if message.error_type and line else message.error_type or line or "-"
+        url = reverse("admin:ops_deadletter_changelist") + "?" + urlencode({"fingerprint": message.fingerprint})
+        return format_html('<a href="{}" title="All messages with this task and error">{}</a>', url, text)
+
+    @admin.display(description="Order")
+    def order_link(self, message: DeadLetter) -> str:
+        if not message.order_id:
+            return "-"
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:orders_order_change", args=[message.order_id]),
+            str(message.order_id)[:8],
+        )
+
+    @admin.display(description="Receives")
+    def receives(self, message: DeadLetter) -> int:
+        return message.receive_count
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        queue = request.GET.get("queue_name", "")
+        filters = {k: request.GET[k] for k in ("fingerprint", "task") if request.GET.get(k)}
+        if request.GET.get("kind__exact"):
+            filters["kind"] = request.GET["kind__exact"]
+        if request.GET.get("q") and decoding.UUID_RE.fullmatch(request.GET["q"].strip()):
+            filters["order"] = request.GET["q"].strip()
+        try:
+            queues = queue_rows()
+            queues_error = ""
+        except Exception as exc:  # the archive still answers when SQS does not
+            queues, queues_error = [], f"SQS did not answer ({type(exc).__name__}); showing the archive only."
+        extra = {
+            "title": f"Dead letters of {queue}" if queue else "Dead letters: every failure, every queue",
+            "queues": queues,
+            "queues_error": queues_error,
+            "current_queue": queue,
+            "groups": selectors.dead_letter_groups(queue_name=queue or None, filters=filters)[:15],
+            "redrive_query": urlencode({"queue": queue, **filters}),
+            "can_redrive": request.user.has_perm(REDRIVE),
+            "can_purge": request.user.has_perm(PURGE),
+            "active_jobs": RedriveJob.objects.filter(status__in=RedriveJob.ACTIVE).order_by("-created_at")[:5],
+        }
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        message = get_object_or_404(DeadLetter, pk=object_id)
+        extra = {
+            "message": message,
+            "body_pretty": _pretty(decoding.redact(message.body)),
+            "summary_pretty": json.dumps(message.summary, indent=2, default=str),
+            "attributes_pretty": json.dumps(message.attributes, indent=2),
+            "message_attributes_pretty": json.dumps(message.message_attributes, indent=2),
+            "workflow": _workflow_context(message),
+            "earlier": DeadLetter.objects.filter(body_sha256=message.body_sha256).exclude(pk=message.pk)[:10],
+            "can_redrive": request.user.has_perm(REDRIVE) and message.state == DeadLetter.State.PRESENT,
+            "can_purge": request.user.has_perm(PURGE) and message.state == DeadLetter.State.PRESENT,
+        }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    # --- Actions and pages --------------------------------------------------------------
+
+    @admin.action(description="Redrive selected messages…", permissions=["redrive"])
+    def redrive_selected(self, request, queryset):
+        queues = set(queryset.values_list("queue_name", flat=True))
+        if len(queues) != 1:
+            self.message_user(request, "Select messages of one queue at a time.", messages.WARNING)
+            return None
+        ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
+        url = reverse("admin:ops_deadletter_redrive") + "?" + urlencode({"queue": queues.pop(), "ids": ids})
+        return HttpResponseRedirect(url)
+
+    @admin.action(description="Delete selected messages…", permissions=["purge"])
+    def delete_selected_messages(self, request, queryset):
+        queues = set(queryset.values_list("queue_name", flat=True))
+        if len(queues) != 1:
+            self.message_user(request, "Select messages of one queue at a time.", messages.WARNING)
+            return None
+        ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
+        url = reverse("admin:ops_deadletter_delete_messages") + "?" + urlencode({"queue": queues.pop(), "ids": ids})
+        return HttpResponseRedirect(url)
+
+    def has_redrive_permission(self, request) -> bool:
+        return request.user.has_perm(REDRIVE)
+
+    def has_purge_permission(self, request) -> bool:
+        return request.user.has_perm(PURGE)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("redrive/", view(self.redrive_view), name="ops_deadletter_redrive"),
+            path("delete/", view(self.delete_view_confirm), name="ops_deadletter_delete_messages"),
+            path("purge/", view(self.purge_view), name="ops_deadletter_purge"),
+            path("archive-now/", view(self.archive_now_view), name="ops_deadletter_archive_now"),
+            path("move-task/", view(self.move_task_view), name="ops_deadletter_move_task"),
+        ] + super().get_urls()
+
+    def _context(self, request, title: str, **extra):
+        return {**self.admin_site.each_context(request), "title": title, "opts": self.model._meta, **extra}
+
+    def redrive_view(self, request: HttpRequest) -> HttpResponse:
+        _require(request, REDRIVE)
+        source = request.POST if request.method == "POST" else request.GET
+        queue = source.get("queue", "")
+        ids = [int(pk) for pk in source.get("ids", "").split(",") if pk.strip().isdigit()]
+        filters = {k: source[k] for k in ("fingerprint", "task", "error", "kind", "order") if source.get(k)}
+        mode = RedriveJob.Mode.SELECTED if ids else RedriveJob.Mode.FILTERED if filters else RedriveJob.Mode.ALL
+        form = RedriveForm(request.POST or None, queue=queue)
+        plan, error = None, ""
+        target = form.cleaned_target() if request.method == "POST" and form.is_valid() else ""
+        try:
+            plan = services.redrive_plan(
+                queue_name=queue, mode=mode, filters=filters, message_ids=ids, target_queue=target
+            )
+        except services.OpsError as exc:
+            error = str(exc)
+        if request.method == "POST" and form.is_valid() and request.POST.get("start") and not error:
+            try:
+                job = services.redrive_start(
+                    queue_name=queue,
+                    mode=mode,
+                    actor=request.user,
+                    filters=filters,
+                    message_ids=ids,
+                    target_queue=target,
+                    rate_limit=form.cleaned_data["rate_limit"],
+                    parallelism=form.cleaned_data["parallelism"],
+                    reason=form.cleaned_data["reason"],
+                    source=AuditEntry.Source.CONSOLE,
+                )
+            except services.OpsError as exc:
+                error = str(exc)
+            else:
+                messages.success(request, f"Redrive of {job.total} message(s) from {queue} started.")
+                return HttpResponseRedirect(reverse("admin:ops_redrivejob_change", args=[job.pk]))
+        context = self._context(
+            request,
+            f"Redrive from {queue}",
+            queue=queue,
+            mode=mode,
+            mode_label=RedriveJob.Mode(mode).label,
+            ids=",".join(map(str, ids)),
+            filters=filters,
+            form=form,
+            plan=plan,
+            samples=[(m, decoding.redact(m.body)[:300]) for m in (plan.samples if plan else [])],
+            error=error,
+        )
+        response = TemplateResponse(request, "admin/ops/redrive.html", context)
+        if error and request.method == "POST":
+            response.status_code = 400
+        return response
+
+    def delete_view_confirm(self, request: HttpRequest) -> HttpResponse:
+        _require(request, PURGE)
+        source = request.POST if request.method == "POST" else request.GET
+        queue = source.get("queue", "")
+        ids = [int(pk) for pk in source.get("ids", "").split(",") if pk.strip().isdigit()]
+        selected = DeadLetter.objects.filter(queue_name=queue, pk__in=ids, state=DeadLetter.State.PRESENT)
+        if request.method == "POST" and request.POST.get("confirm") == "yes":
+            deleted = services.dead_letters_delete(
+                queue_name=queue, message_ids=ids, actor=request.user, reason=request.POST.get("reason", "")
+            )
+            messages.success(request, f"Deleted {deleted} message(s) from {queue}.")
+            return HttpResponseRedirect(reverse("admin:ops_deadletter_changelist") + f"?queue_name={queue}")
+        context = self._context(
+            request,
+            f"Delete {selected.count()} message(s) from {queue}",
+            queue=queue,
+            ids=",".join(map(str, ids)),
+            selected=selected[:50],
+            count=selected.count(),
+        )
+        return TemplateResponse(request, "admin/ops/delete.html", context)
+
+    def purge_view(self, request: HttpRequest) -> HttpResponse:
+        _require(request, PURGE)
+        queue = (request.POST if request.method == "POST" else request.GET).get("queue", "")
+        row = next((r for r in queue_rows() if r["name"] == queue), None)
+        if row is None:
+            raise PermissionDenied("Not a dead-letter queue of the stage.")
+        error = ""
+        if request.method == "POST":
+            try:
+                result = services.dead_letter_queue_purge(
+                    queue_name=queue,
+                    confirm=request.POST.get("confirm", ""),
+                    actor=request.user,
+                    reason=request.POST.get("reason", ""),
+                )
+            except services.OpsError as exc:
+                error = str(exc)
+            else:
+                messages.success(
+                    request, f"Purged {queue}: {result.archived} archived message(s) and ~{result.in_sqs} in SQS."
+                )
+                return HttpResponseRedirect(reverse("admin:ops_deadletter_changelist"))
+        context = self._context(request, f"Purge {queue}", queue=queue, row=row, error=error)
+        response = TemplateResponse(request, "admin/ops/purge.html", context)
+        if error:
+            response.status_code = 400
+        return response
+
+    def archive_now_view(self, request: HttpRequest) -> HttpResponse:
+        _require(request, REDRIVE)
+        if request.method != "POST":
+            return HttpResponse(status=405)
+        queue = request.POST.get("queue", "")
+        if queue not in {q.name for q in sqs.dead_letter_queues()}:
+            raise PermissionDenied("Not a dead-letter queue of the stage.")
+        moved = services.dead_letter_queue_drain(queue_name=queue, actor=request.user, source=AuditEntry.Source.CONSOLE)
+        sqs.reset_cache()
+        messages.success(request, f"Archived {moved} message(s) that were still in {queue}.")
+        return HttpResponseRedirect(reverse("admin:ops_deadletter_changelist") + f"?queue_name={queue}")
+
+    def move_task_view(self, request: HttpRequest) -> HttpResponse:
+        _require(request, REDRIVE)
+        if request.method != "POST":
+            return HttpResponse(status=405)
+        queue = request.POST.get("queue", "")
+        try:
+            job = services.redrive_move_task_start(
+                queue_name=queue, actor=request.user, reason=request.POST.get("reason", "")
+            )
+        except services.OpsError as exc:
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(reverse("admin:ops_deadletter_changelist"))
+        messages.success(request, f"AWS is moving the messages still in {queue} back to their source queues.")
+        return HttpResponseRedirect(reverse("admin:ops_redrivejob_change", args=[job.pk]))
+
+
+def _pretty(text: str) -> str:
+    """JSON indented; a base64 JSON body (Celery on SQS) shown decoded, saying so."""
+    try:
+        return json.dumps(json.loads(text), indent=2)
+    except ValueError:
+        pass
+    inner = decoding.base64_json(text)
+    if inner is not None:
+        return "(base64-decoded for reading; redrives send it as received)\n" + decoding.redact(
+            json.dumps(inner, indent=2)
+        )
+    return text
+
+
+def _workflow_context(message: DeadLetter) -> dict:
+    """For a Step Functions task message: what became of its step run or approval, so
+    support staff see whether redriving it can still resume the workflow."""
+    digest = (message.summary or {}).get("taskTokenSha256")
+    if message.kind != DeadLetter.Kind.STEP or not digest:
+        return {}
+    from workflows.models import Approval, Execution, StepRun
+
+    context = {
+        "step_run": StepRun.objects.filter(token_sha256=digest).select_related("execution").first(),
+        "approval": Approval.objects.filter(token_sha256=digest).first(),
+        "execution": Execution.objects.filter(name=message.task_id).first() if message.task_id else None,
+    }
+    execution = context["execution"]
+    if execution and not execution.is_open:
+        context["warning"] = (
+            f"The execution has ended ({execution.get_status_display().lower()}): its task token no longer "
+            "resumes anything, so a redrive will be answered with an expired-token error."
+        )
+    return context
+
+
+class RedriveForm(forms.Form):
+    target = forms.ChoiceField(required=False, label="Send to")
+    rate_limit = forms.IntegerField(
+        required=False, min_value=1, max_value=10000, label="Rate limit (messages/s)", help_text="Empty: no limit."
+    )
+    parallelism = forms.IntegerField(initial=1, min_value=1, max_value=8, label="Parallel senders")
+    reason = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+
+    def __init__(self, *args, queue: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        try:
+            dead = {q.name for q in sqs.dead_letter_queues()}
+            names = [name for name in sqs.stage_queue_names() if name not in dead and name != queue]
+        except Exception:
+            names = []
+        self.fields["target"].choices = [("", "Each message's source queue")] + [(n, n) for n in names]
+
+    def cleaned_target(self) -> str:
+        return self.cleaned_data.get("target") or ""
+
+
+# --- Redrive jobs -----------------------------------------------------------------------------
+
+
+@admin.register(RedriveJob)
+class RedriveJobAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "queue_name", "target_label", "mode", "status_label", "progress", "created_by"]
+    list_filter = ["status", "queue_name"]
+    change_form_template = "admin/ops/redrivejob/change_form.html"
+    list_select_related = ["created_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Target")
+    def target_label(self, job: RedriveJob) -> str:
+        return job.target_queue or "source queue(s)"
+
+    @admin.display(description="Status", ordering="status")
+    def status_label(self, job: RedriveJob) -> str:
+        return "Interrupted" if services.redrive_is_stale(job) else job.get_status_display()
+
+    @admin.display(description="Progress")
+    def progress(self, job: RedriveJob) -> str:
+        return format_html(
+            '<progress max="100" value="{}"></progress> {}/{}{}',
+            job.percent,
+            job.moved,
+            job.total,
+            f" ({job.failed} failed)" if job.failed else "",
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<uuid:job_id>/cancel/", view(self.cancel_view), name="ops_redrivejob_cancel"),
+            path("<uuid:job_id>/resume/", view(self.resume_view), name="ops_redrivejob_resume"),
+        ] + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(RedriveJob, pk=object_id)
+        if job.mode == RedriveJob.Mode.MOVE_TASK and job.is_active:
+            try:
+                job = services.redrive_move_task_refresh(job=job)
+            except Exception as exc:
+                messages.warning(request, f"SQS did not report the move task's progress ({type(exc).__name__}).")
+        extra = {
+            "job": job,
+            "interrupted": services.redrive_is_stale(job),
+            "can_act": request.user.has_perm(REDRIVE),
+            "failed_messages": job.messages.filter(state=DeadLetter.State.PRESENT).exclude(redrive_error="")[:20],
+        }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    def _act(self, request, job_id, operation, done: str) -> HttpResponse:
+        _require(request, REDRIVE)
+        if request.method != "POST":
+            return HttpResponse(status=405)
+        try:
+            operation(job_id=job_id, actor=request.user)
+        except services.OpsError as exc:
+            messages.warning(request, str(exc))
+        else:
+            messages.success(request, done)
+        return HttpResponseRedirect(reverse("admin:ops_redrivejob_change", args=[job_id]))
+
+    def cancel_view(self, request, job_id):
+        return self._act(request, job_id, services.redrive_cancel, "Cancelling: the job stops after its current batch.")
+
+    def resume_view(self, request, job_id):
+        return self._act(request, job_id, services.redrive_resume, "Resumed: the job continues with what is left.")
+
+
+# --- Alarms ---------------------------------------------------------------------------------
+
+
+@admin.register(Alarm)
+class AlarmAdmin(admin.ModelAdmin):
+    list_display = ["name", "state_badge", "reason_line", "metric", "last_change", "muted", "acknowledged", "owner"]
+    list_filter = ["state", "exists", "owner"]
+    search_fields = ["name", "description"]
+    list_select_related = ["owner", "acknowledged_by"]
+    change_list_template = "admin/ops/alarm/change_list.html"
+    change_form_template = "admin/ops/alarm/change_form.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="State", ordering="state")
+    def state_badge(self, alarm: Alarm) -> str:
+        colour = {"ALARM": "#ba2121", "OK": "#2e7d32"}.get(alarm.state, "#777")
+        label = alarm.state if alarm.exists else f"{alarm.state} (deleted)"
+        return format_html('<strong style="color:{}">{}</strong>', colour, label)
+
+    @admin.display(description="Reason")
+    def reason_line(self, alarm: Alarm) -> str:
+        return (alarm.state_reason or "")[:120]
+
+    @admin.display(description="Metric and threshold")
+    def metric(self, alarm: Alarm) -> str:
+        if not alarm.metric_name:
+            return "-"
+        threshold = "" if alarm.threshold is None else f" {alarm.comparison_symbol} {alarm.threshold:g}"
+        return f"{alarm.namespace}/{alarm.metric_name} {alarm.statistic}{threshold}"
+
+    @admin.display(description="Last change", ordering="state_changed_at")
+    def last_change(self, alarm: Alarm) -> str:
+        return f"{_age(alarm.state_changed_at)} ago" if alarm.state_changed_at else "-"
+
+    @admin.display(description="Muted until")
+    def muted(self, alarm: Alarm) -> str:
+        return timezone.localtime(alarm.muted_until).strftime("%Y-%m-%d %H:%M") if alarm.muted_until else "-"
+
+    @admin.display(description="Acknowledged")
+    def acknowledged(self, alarm: Alarm) -> str:
+        return str(alarm.acknowledged_by) if alarm.acknowledged_by else "-"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("refresh/", view(self.refresh_view), name="ops_alarm_refresh"),
+            path("<int:alarm_id>/act/", view(self.act_view), name="ops_alarm_act"),
+        ] + super().get_urls()
+
+    def refresh_view(self, request):
+        _require(request, "ops.view_alarm")
+        if request.method != "POST":
+            return HttpResponse(status=405)
+        count = services.alarms_sync()
+        messages.success(request, f"{count} alarm(s) read from CloudWatch.")
+        return HttpResponseRedirect(reverse("admin:ops_alarm_changelist"))
+
+    def act_view(self, request, alarm_id: int):
+        _require(request, "ops.view_alarm")
+        if request.method != "POST":
+            return HttpResponse(status=405)
+        alarm = get_object_or_404(Alarm, pk=alarm_id)
+        action = request.POST.get("action", "")
+        back = HttpResponseRedirect(reverse("admin:ops_alarm_change", args=[alarm.pk]))
+        if action == "fill":
+            added = services.alarm_history_fill(name=alarm.name)
+            messages.success(request, f"{added} state change(s) added from CloudWatch's history.")
+            return back
+        _require(request, MANAGE_ALARM)
+        try:
+            if action == "mute":
+                minutes = int(request.POST.get("minutes") or 0)
+                services.alarm_mute(
+                    name=alarm.name, minutes=minutes, reason=request.POST.get("reason", ""), actor=request.user
+                )
+                messages.success(request, f"Notifications of {alarm.name} muted for {minutes} minute(s).")
+            elif action == "unmute":
+                services.alarm_unmute(name=alarm.name, actor=request.user)
+                messages.success(request, f"Notifications of {alarm.name} are on again.")
+            elif action == "acknowledge":
+                services.alarm_acknowledge(name=alarm.name, actor=request.user, note=request.POST.get("note", ""))
+                messages.success(request, "Acknowledged.")
+            elif action == "assign":
+                username = request.POST.get("owner", "")
+                owner = get_user_model().objects.filter(username=username, is_staff=True).first() if username else None
+                services.alarm_assign(name=alarm.name, owner=owner, actor=request.user)
+                messages.success(request, f"Owner: {owner or 'nobody'}.")
+            else:
+                messages.error(request, "Unknown action.")
+        except (services.OpsError, ValueError) as exc:
+            messages.error(request, str(exc))
+        return back
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        alarm = get_object_or_404(Alarm, pk=object_id)
+        queue = selectors.alarm_dead_letter_queue(alarm)
+        extra = {
+            "alarm": alarm,
+            "history": selectors.alarm_history(name=alarm.name, limit=100),
+            "queue": queue,
+            "queue_waiting": DeadLetter.objects.filter(queue_name=queue, state=DeadLetter.State.PRESENT).count()
+            if queue
+            else 0,
+            "function": selectors.alarm_function(alarm),
+            "orders": selectors.alarm_affected_orders(alarm),
+            "can_manage": request.user.has_perm(MANAGE_ALARM),
+            "staff": get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username"),
+            "now": timezone.now(),
+        }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})

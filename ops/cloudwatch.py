@@ -1,0 +1,71 @@
+"""The only module of ``ops`` that talks to CloudWatch: the stage's alarms, their
+history where AWS keeps it, muting their actions, and the dead-letter depth metric."""
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+
+from console import aws
+from console.resources import resource_name
+
+
+def _cloudwatch():
+    return aws.client("cloudwatch")
+
+
+def alarm_prefix() -> str:
+    return settings.OPS_ALARM_PREFIX or resource_name("")
+
+
+def describe_alarms(*, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """Metric and composite alarms of the stage (or the named ones)."""
+    arguments: dict[str, Any] = {"AlarmTypes": ["MetricAlarm", "CompositeAlarm"]}
+    if names:
+        arguments["AlarmNames"] = names
+    else:
+        arguments["AlarmNamePrefix"] = alarm_prefix()
+    alarms: list[dict[str, Any]] = []
+    for page in _cloudwatch().get_paginator("describe_alarms").paginate(**arguments):
+        alarms.extend(page.get("MetricAlarms", []))
+        alarms.extend(page.get("CompositeAlarms", []))
+    return alarms
+
+
+def alarm_history(*, name: str, start: datetime | None = None, end: datetime | None = None) -> list[dict[str, Any]]:
+    """State changes AWS kept (about 14 days). Raises ClientError where it has none to give."""
+    arguments: dict[str, Any] = {"AlarmName": name, "HistoryItemType": "StateUpdate"}
+    if start:
+        arguments["StartDate"] = start
+    if end:
+        arguments["EndDate"] = end
+    items: list[dict[str, Any]] = []
+    for page in _cloudwatch().get_paginator("describe_alarm_history").paginate(**arguments):
+        items.extend(page.get("AlarmHistoryItems", []))
+    return items
+
+
+def disable_actions(*, name: str) -> str:
+    response = _cloudwatch().disable_alarm_actions(AlarmNames=[name])
+    return response.get("ResponseMetadata", {}).get("RequestId", "")
+
+
+def enable_actions(*, name: str) -> str:
+    response = _cloudwatch().enable_alarm_actions(AlarmNames=[name])
+    return response.get("ResponseMetadata", {}).get("RequestId", "")
+
+
+def put_dead_letter_depths(depths: dict[str, int]) -> None:
+    """Publish each DLQ's depth (archived messages waiting plus any still in SQS) as
+    ``DeadLetterDepth`` with a ``QueueName`` dimension: what the DLQ alarms watch."""
+    data = [
+        {
+            "MetricName": "DeadLetterDepth",
+            "Dimensions": [{"Name": "QueueName", "Value": name}],
+            "Value": float(depth),
+            "Unit": "Count",
+        }
+        for name, depth in sorted(depths.items())
+    ]
+    for start in range(0, len(data), 1000):
+        _cloudwatch().put_metric_data(Namespace=settings.OPS_METRIC_NAMESPACE, MetricData=data[start : start + 1000])

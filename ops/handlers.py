@@ -1,0 +1,60 @@
+"""Lambda functions of ``ops``, wired in ``zappa_settings.json`` ``events`` (and run
+locally by the queue consumer from the same table).
+
+* ``dead_letters_archive``: every dead-letter queue's event source. Stores each message
+  in the archive; the event source mapping deletes it from the queue only when this
+  returns without listing it in ``batchItemFailures``.
+* ``alarm_state_changes``: the alarm-events queue, fed by the EventBridge rule for
+  "CloudWatch Alarm State Change".
+* ``alarm_action``: target of an alarm's Lambda action (the payload is the alarm data).
+* ``refresh``: scheduled; publishes DLQ depths, syncs alarms, ends expired mutes.
+"""
+
+import json
+import logging
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def dead_letters_archive(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    from ops.services import IncomingMessage
+    from ops.services import dead_letters_archive as archive
+
+    by_queue: dict[str, list[dict[str, Any]]] = {}
+    for record in event.get("Records", []):
+        by_queue.setdefault(record.get("eventSourceARN", "").rsplit(":", 1)[-1], []).append(record)
+    failures = []
+    for queue_name, records in by_queue.items():
+        try:
+            archive(queue_name=queue_name, messages=[IncomingMessage.from_lambda_record(r) for r in records])
+        except Exception:
+            logger.exception("could not archive %d message(s) of %s; they stay in the queue", len(records), queue_name)
+            failures.extend({"itemIdentifier": r["messageId"]} for r in records)
+    return {"batchItemFailures": failures}
+
+
+def alarm_state_changes(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    from ops.services import alarm_state_change_record
+
+    failures = []
+    for record in event.get("Records", []):
+        try:
+            alarm_state_change_record(event=json.loads(record["body"]))
+        except Exception:
+            logger.exception("alarm event %s could not be recorded", record.get("messageId"))
+            failures.append({"itemIdentifier": record.get("messageId", "")})
+    return {"batchItemFailures": failures}
+
+
+def alarm_action(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    from ops.services import alarm_state_change_record
+
+    recorded = alarm_state_change_record(event=event)
+    return {"recorded": recorded is not None}
+
+
+def refresh(event: dict[str, Any], context: Any = None) -> dict[str, int]:
+    from ops.services import ops_refresh
+
+    return ops_refresh()

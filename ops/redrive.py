@@ -1,0 +1,191 @@
+"""The redrive engine: sends a job's archived messages to their queue in batches of ten,
+in parallel and within a rate limit, and marks each one redriven only after SQS accepted it.
+
+Crash safety: a message is marked after the send, so a process killed between the two
+sends that batch again when the job resumes (at-least-once, never lost). For FIFO
+targets the deduplication id is the job and the archive row, so SQS itself drops the
+second copy within its five-minute deduplication window; FIFO jobs send one batch at a
+time, in arrival order, to keep each message group's order.
+"""
+
+import base64
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ops import sqs
+from ops.models import DeadLetter, RedriveJob
+
+logger = logging.getLogger(__name__)
+
+# A running job whose heartbeat is older than this was interrupted (its process died).
+STALE_SECONDS = 30
+
+
+class RateLimiter:
+    """At most ``rate`` messages a second across threads (no limit when rate is falsy)."""
+
+    def __init__(self, rate: int | None):
+        self.interval = 1.0 / rate if rate else 0.0
+        self.next_at = time.monotonic()
+        self.lock = threading.Lock()
+
+    def acquire(self, count: int) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_at)
+            self.next_at = start + count * self.interval
+        delay = start - now
+        if delay > 0:
+            time.sleep(delay)
+
+
+def send_entry(message: DeadLetter, *, job: RedriveJob, fifo: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"Id": str(message.pk), "MessageBody": message.body}
+    attributes = {}
+    for name, value in (message.message_attributes or {}).items():
+        item = {"DataType": value["DataType"]}
+        if value.get("StringValue") is not None:
+            item["StringValue"] = value["StringValue"]
+        if value.get("BinaryValue") is not None:
+            item["BinaryValue"] = base64.b64decode(value["BinaryValue"])
+        if "StringValue" in item or "BinaryValue" in item:
+            attributes[name] = item
+    if attributes:
+        entry["MessageAttributes"] = attributes
+    trace = (message.attributes or {}).get("AWSTraceHeader")
+    if trace:
+        entry["MessageSystemAttributes"] = {"AWSTraceHeader": {"DataType": "String", "StringValue": trace}}
+    if fifo:
+        entry["MessageGroupId"] = message.group_id or "redrive"
+        # Stable across resumes of this job: SQS drops a re-sent copy.
+        entry["MessageDeduplicationId"] = f"{job.pk.hex}-{message.pk}"
+    return entry
+
+
+def job_claim(job_id, *, takeover: bool = False) -> RedriveJob | None:
+    """Mark the job running for this process; None if it is not ours to run."""
+    now = timezone.now()
+    runnable = RedriveJob.objects.filter(pk=job_id, status=RedriveJob.Status.QUEUED)
+    if takeover:
+        runnable = RedriveJob.objects.filter(
+            pk=job_id, status__in=[RedriveJob.Status.QUEUED, RedriveJob.Status.RUNNING]
+        )
+    claimed = runnable.update(status=RedriveJob.Status.RUNNING, heartbeat_at=now, runs=F("runs") + 1)
+    if not claimed:
+        return None
+    RedriveJob.objects.filter(pk=job_id, started_at=None).update(started_at=now)
+    return RedriveJob.objects.get(pk=job_id)
+
+
+def run(job: RedriveJob) -> RedriveJob:
+    """Move the job's waiting messages. Returns the job as it ended (or was left)."""
+    targets = _targets(job)
+    limiter = RateLimiter(job.rate_limit)
+    failed_here: set[int] = set()
+    parallelism = max(1, min(job.parallelism, settings.OPS_REDRIVE_MAX_PARALLELISM))
+    ordering = ["id"]
+    if any(target.endswith(".fifo") for target in targets.values() if target):
+        # One batch at a time, in the order the messages were first sent (SentTimestamp
+        # survives the move to the DLQ), so each message group keeps its order.
+        parallelism, ordering = 1, ["sent_at", "id"]
+    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="redrive") as pool:
+        while True:
+            status = RedriveJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
+            if status == RedriveJob.Status.CANCELLING:
+                return _finish(job, RedriveJob.Status.CANCELLED)
+            if status != RedriveJob.Status.RUNNING:
+                return RedriveJob.objects.get(pk=job.pk)
+            pending = list(
+                DeadLetter.objects.filter(redrive_job=job, state=DeadLetter.State.PRESENT)
+                .exclude(pk__in=failed_here)
+                .order_by(*ordering)[: sqs.BATCH * parallelism]
+            )
+            if not pending:
+                return _finish(job, RedriveJob.Status.FAILED if job_failed(job) else RedriveJob.Status.SUCCEEDED)
+            batches = _batches(pending, targets)
+            results = list(pool.map(lambda batch: _send(batch, job=job, limiter=limiter), batches))
+            _record(job, results, failed_here)
+
+
+def job_failed(job: RedriveJob) -> bool:
+    return RedriveJob.objects.filter(pk=job.pk, failed__gt=0).exists()
+
+
+def _targets(job: RedriveJob) -> dict[str, str]:
+    """Source queue name → the queue its messages go to. Sources were settled when the
+    job was created (``redrive_start``); a message without one fails with a reason."""
+    if job.target_queue:
+        return {"*": job.target_queue}
+    sources = set(
+        DeadLetter.objects.filter(redrive_job=job, state=DeadLetter.State.PRESENT)
+        .values_list("source_queue", flat=True)
+        .distinct()
+    )
+    return {source: source for source in sources | {""}}
+
+
+def _batches(pending: list[DeadLetter], targets: dict[str, str]) -> list[tuple[str, list[DeadLetter]]]:
+    by_target: dict[str, list[DeadLetter]] = {}
+    for message in pending:
+        target = targets.get("*") or targets.get(message.source_queue) or targets.get("", "")
+        by_target.setdefault(target, []).append(message)
+    batches = []
+    for target, messages in by_target.items():
+        for start in range(0, len(messages), sqs.BATCH):
+            batches.append((target, messages[start : start + sqs.BATCH]))
+    return batches
+
+
+def _send(batch: tuple[str, list[DeadLetter]], *, job: RedriveJob, limiter: RateLimiter):
+    target, messages = batch
+    if not target:
+        error = "No source queue is known for this message: choose a target queue."
+        return target, set(), {str(m.pk): error for m in messages}
+    limiter.acquire(len(messages))
+    try:
+        url = sqs.queue_url(target)
+        entries = [send_entry(message, job=job, fifo=target.endswith(".fifo")) for message in messages]
+        sent, failed = sqs.send_batch(url, entries)
+    except (ClientError, BotoCoreError) as exc:
+        # Nothing is known sent: the batch stays waiting and is tried again.
+        logger.warning("redrive %s: batch to %s failed: %s", job.pk, target, exc)
+        return target, set(), {str(m.pk): f"{type(exc).__name__}: {exc}" for m in messages}
+    return target, sent, failed
+
+
+def _record(job: RedriveJob, results, failed_here: set[int]) -> None:
+    now = timezone.now()
+    moved = failed = 0
+    last_error = ""
+    with transaction.atomic():
+        for target, sent, errors in results:
+            if sent:
+                moved += DeadLetter.objects.filter(
+                    pk__in=[int(pk) for pk in sent], state=DeadLetter.State.PRESENT
+                ).update(state=DeadLetter.State.REDRIVEN, resolved_at=now, resolved_to=target, redrive_error="")
+            for pk, error in errors.items():
+                DeadLetter.objects.filter(pk=int(pk)).update(redrive_error=error[:2000])
+                failed_here.add(int(pk))
+                failed += 1
+                last_error = error
+        updates: dict[str, Any] = {"moved": F("moved") + moved, "failed": F("failed") + failed, "heartbeat_at": now}
+        if last_error:
+            updates["last_error"] = last_error[:2000]
+        RedriveJob.objects.filter(pk=job.pk).update(**updates)
+
+
+def _finish(job: RedriveJob, status: str) -> RedriveJob:
+    from ops.services import redrive_job_finished
+
+    return redrive_job_finished(job_id=job.pk, status=status)

@@ -1,0 +1,62 @@
+"""Home page panels of the workflow app (registered with console.dashboard)."""
+
+from datetime import timedelta
+
+from django.db.models import Count, Min
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.timesince import timesince
+
+from console.dashboard import Row, register
+from workflows.models import Approval, Execution
+
+FAILED = [Execution.Status.FAILED, Execution.Status.TIMED_OUT, Execution.Status.ABORTED]
+
+
+@register(
+    key="approvals",
+    title="Approvals waiting",
+    order=10,
+    permission="workflows.view_approval",
+    url=lambda: reverse("admin:workflows_approval_changelist"),
+    empty="No order waits for a decision.",
+)
+def approvals_waiting(request) -> list[Row]:
+    pending = Approval.objects.filter(status=Approval.Status.PENDING).aggregate(
+        n=Count("id"), oldest=Min("requested_at")
+    )
+    if not pending["n"]:
+        return []
+    waiting = timesince(pending["oldest"], timezone.now()).split(",")[0]
+    return [
+        Row(
+            "Orders waiting for a decision",
+            pending["n"],
+            reverse("admin:workflows_approval_changelist"),
+            tone="warn",
+            detail=f"oldest waiting {waiting}",
+        )
+    ]
+
+
+@register(
+    key="failed-executions",
+    title="Failed executions (7 days)",
+    order=40,
+    permission="workflows.view_execution",
+    url=lambda: reverse("admin:workflows_execution_changelist"),
+    empty="No workflow failed in the last 7 days.",
+)
+def failed_executions(request) -> list[Row]:
+    since = timezone.now() - timedelta(days=7)
+    rows = (
+        Execution.objects.filter(status__in=FAILED, created_at__gte=since)
+        .values("status")
+        .annotate(n=Count("id"))
+        .order_by("status")
+    )
+    url = reverse("admin:workflows_execution_changelist")
+    return [
+        Row(Execution.Status(row["status"]).label, row["n"], f"{url}?status__exact={row['status']}", tone="bad")
+        for row in rows
+    ]
