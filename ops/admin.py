@@ -18,6 +18,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.timesince import timesince
 
+from console.admin_filters import InboxChoiceFilter
 from console.models import AuditEntry
 from ops import decoding, selectors, services, sqs
 from ops.apis import queue_rows
@@ -40,27 +41,14 @@ def _age(moment) -> str:
 # --- Dead letters -------------------------------------------------------------------------
 
 
-class StateFilter(admin.SimpleListFilter):
+class StateFilter(InboxChoiceFilter):
     """Waiting messages by default: that is the inbox."""
 
     title = "state"
     parameter_name = "state"
-
-    def lookups(self, request, model_admin):
-        return [("all", "All"), *DeadLetter.State.choices]
-
-    def choices(self, changelist):
-        value = self.value() or DeadLetter.State.PRESENT
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": value == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
-
-    def queryset(self, request, queryset):
-        value = self.value() or DeadLetter.State.PRESENT
-        return queryset if value == "all" else queryset.filter(state=value)
+    field = "state"
+    default = DeadLetter.State.PRESENT
+    choices_list = DeadLetter.State.choices
 
 
 class AgeFilter(admin.SimpleListFilter):

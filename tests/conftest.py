@@ -19,6 +19,8 @@ from django.db import connection
 from console import aws, devstack, resources, roles
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# The browser journeys' Chromium fixture.
+pytest_plugins = ["tests.browser"]
 T = TypeVar("T")
 
 

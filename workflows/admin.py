@@ -23,6 +23,7 @@ from django.utils.timesince import timesince, timeuntil
 from django.views.decorators.http import require_POST
 
 from console import resources
+from console.admin_filters import InboxChoiceFilter
 from console.models import AuditEntry
 from workflows import selectors
 from workflows.models import Approval, Execution, StepRun
@@ -65,27 +66,14 @@ def _order_ref(approval: Approval) -> str:
 # --- Inbox filters ------------------------------------------------------------------------------
 
 
-class ApprovalStatusFilter(admin.SimpleListFilter):
+class ApprovalStatusFilter(InboxChoiceFilter):
     """Pending approvals by default: that is the operator's inbox."""
 
     title = "status"
     parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [("all", "All")] + list(Approval.Status.choices)
-
-    def choices(self, changelist):
-        value = self.value() or Approval.Status.PENDING
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": value == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
-
-    def queryset(self, request, queryset):
-        value = self.value() or Approval.Status.PENDING
-        return queryset if value == "all" else queryset.filter(status=value)
+    field = "status"
+    default = Approval.Status.PENDING
+    choices_list = Approval.Status.choices
 
 
 class ClaimFilter(admin.SimpleListFilter):

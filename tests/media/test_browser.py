@@ -6,22 +6,14 @@ Skipped with a reason where /usr/bin/chromium is missing; CI installs it (.ci/ru
 
 import re
 
-import pytest
-
 from console import roles
 from media.models import Import
 from orders.models import Order
+from tests.browser import JOURNEY_MARKS
 from tests.conftest import make_user
 from tests.media.conftest import HEADER
-from tests.workflows.test_browser import CHROMIUM, browser  # noqa: F401 (the module's browser fixture)
 
-pytestmark = [
-    pytest.mark.stack,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
+pytestmark = JOURNEY_MARKS
 
 
 def test_an_admin_dry_runs_then_imports_a_csv_and_downloads_the_rejected_rows(

@@ -5,9 +5,7 @@ run, and the job page following the worker to the end.
 Skipped with a reason where /usr/bin/chromium is missing; CI installs it (.ci/run)."""
 
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -15,47 +13,17 @@ from django.core.cache import cache
 from console import aws
 from console.resources import resource_name
 from ops.models import DeadLetter
+from tests.browser import JOURNEY_MARKS, log_in
 from tests.ops.conftest import archived, drain, put_in_dlq
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.stack,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = JOURNEY_MARKS
 
 
 @pytest.fixture
-def page(live_server, support, artifacts_dir):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the test's ORM calls stay synchronous.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    page.set_default_timeout(20_000)
-    page.goto(f"{live_server.url}/login/?next=/")
-    page.fill("#id_username", support.username)
-    page.fill("#id_password", "x-" + support.username)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
+def page(browser, live_server, support, artifacts_dir):
+    page = log_in(browser, live_server, support, next_path="/", height=1000)
     yield page
     page.screenshot(path=str(artifacts_dir / "ops-redrive.png"), full_page=True)
-    browser.close()
-    playwright.stop()
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 def test_support_redrives_a_selected_message_from_the_home_page(stack, page, live_server, artifacts_dir):

@@ -3,61 +3,19 @@ local stack (moto's Step Functions, the worker and the queue consumer).
 
 Skipped with a reason where /usr/bin/chromium is missing; CI installs it (.ci/run)."""
 
-import os
-import re
-from pathlib import Path
-
-import pytest
-
 from orders.lifecycle import OrderStatus
 from orders.models import Order
+from tests.browser import JOURNEY_MARKS
+from tests.browser import log_in as browser_log_in
 from tests.conftest import make_user, wait_for
 from tests.workflows.test_journeys import WIDGETS, create_order, pending_approval, wait_until_finished
 from workflows.models import Approval, Execution
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.stack,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-    ),
-]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the test's ORM calls stay synchronous.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-    yield browser
-    browser.close()
-    playwright.stop()
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+pytestmark = JOURNEY_MARKS
 
 
 def log_in(browser, live_server, user):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{live_server.url}/login/?next=/workflows/approval/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", "x-" + user.username)
-    page.click("input[type=submit]")
-    page.wait_for_url(re.compile(r".*/workflows/approval/.*"))
-    return page
+    return browser_log_in(browser, live_server, user, next_path="/workflows/approval/")
 
 
 def inbox_row(page, order_id: str):

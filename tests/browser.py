@@ -1,0 +1,58 @@
+"""Debian's Chromium driven by Playwright, for the console's browser journeys.
+
+Never a downloaded browser: ``/usr/bin/chromium`` from the Debian package (CI installs it
+in ``.ci/run``). Journeys skip with a reason where it is missing.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+# As root Chromium needs --no-sandbox; the others keep it off a network this machine lacks.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# The marks of a browser journey module: the local stack, committed data, and Chromium.
+JOURNEY_MARKS = [
+    pytest.mark.stack,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's ORM calls stay synchronous.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    playwright = sync_playwright().start()
+    launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    yield launched
+    launched.close()
+    playwright.stop()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def log_in(browser, live_server, user, next_path: str = "/", height: int = 900):
+    """A new page logged in as ``user`` (password ``x-<username>``, as ``make_user`` sets)."""
+    page = browser.new_context(viewport={"width": 1400, "height": height}).new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{live_server.url}/login/?next={next_path}")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", "x-" + user.username)
+    page.click("input[type=submit]")
+    page.wait_for_url(re.compile(rf".*{re.escape(next_path)}.*"))
+    return page
