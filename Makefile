@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # pip warns about the machine's optional extra indexes; the noise hides real messages.
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint install seed-test clean bench-approvals bench-redrive bench-redrive-crash bench-ingest
+.PHONY: run test lint install seed-test clean bench-approvals bench-redrive bench-redrive-crash bench-ingest package bench-lambda
 
 $(VENV)/.installed: requirements.txt requirements-worker.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ lint: $(VENV)/.installed
 # The seed's integration tests, as written, against a running `make run`.
 seed-test: $(VENV)/.installed
 	$(PY) -m pytest tests/seed --seed-live-server=http://127.0.0.1:8000 -p no:cacheprovider
+
+# The Lambda package of a stage (STAGE=dev): runtime requirements only, manylinux wheels,
+# static files and bytecode inside; prints its size. Written to .lambda/ops-console-$(STAGE).zip.
+STAGE ?= dev
+package: $(VENV)/.installed
+	$(PY) -m infra.package --stage $(STAGE) --python $(PYTHON)
 
 clean:
 	rm -rf $(VENV) .local .test-db.sqlite3* staticfiles
@@ -74,3 +80,4 @@ bench-redrive-crash: $(VENV)/.installed
 INGEST_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_ingest
 bench-ingest: $(VENV)/.installed
 	$(PY) bench/csv_ingest.py --database-url $(INGEST_BENCH_DATABASE_URL)
+.PHONY: run test lint install seed-test clean bench-approvals package bench-lambda

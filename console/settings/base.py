@@ -324,3 +324,22 @@ CSV_IMPORT_WORKFLOW_BATCH = env_int("CSV_IMPORT_WORKFLOW_BATCH", 50)
 CSV_IMPORT_WORKFLOW_STARTS_PER_SECOND = env_int("CSV_IMPORT_WORKFLOW_STARTS_PER_SECOND", 20)
 # A running chunk untouched for this long is considered lost and is queued again.
 CSV_IMPORT_STALLED_SECONDS = env_int("CSV_IMPORT_STALLED_SECONDS", 15 * 60)
+# --- Running on Lambda: logs, metrics, traces (console.observability) ---------------------
+# JSON log lines (Powertools' formatter) on Lambda, where CloudWatch Logs Insights queries
+# them; human-readable lines elsewhere. Either way each line carries the correlation ids.
+ON_LAMBDA = bool(env("AWS_LAMBDA_FUNCTION_NAME"))
+LOG_FORMAT = env("LOG_FORMAT") or ("json" if ON_LAMBDA else "plain")
+LOGGING["filters"] = {"correlation": {"()": "console.observability.CorrelationFilter"}}
+LOGGING["formatters"] = {
+    "plain": {
+        "()": "console.observability.PlainFormatter",
+        "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+    },
+    "json": {"()": "console.observability.json_formatter", "service": f"{RESOURCE_PREFIX}-{STAGE}"},
+}
+LOGGING["handlers"]["console"].update(formatter=LOG_FORMAT, filters=["correlation"])
+# Business metrics as CloudWatch Embedded Metric Format lines on stdout (no API calls).
+METRICS_EMF = env_bool("METRICS_EMF", ON_LAMBDA)
+METRICS_NAMESPACE = env("METRICS_NAMESPACE", "OpsConsole")
+# X-Ray subsegments (needs aws-xray-sdk in the package and "xray_tracing" in zappa_settings).
+TRACING_ENABLED = env_bool("TRACING_ENABLED", False)

@@ -22,3 +22,18 @@ SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# --- Running on Lambda: static files -------------------------------------------------------
+# The console's static files travel in the package (`make package` runs collectstatic) and
+# WhiteNoise serves them from the function: hashed names cached for a year, gzip variants.
+# No bucket or CDN to keep in step with the code; API Gateway's binary support (Zappa's
+# "binary_support") passes the compressed bodies through.
+_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware")
+# Right after SecurityMiddleware, as WhiteNoise asks.
+MIDDLEWARE = [*MIDDLEWARE[: _security + 1], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[_security + 1 :]]
+STORAGES = {
+    # Whatever default (media) storage the base settings chose stays.
+    **globals().get("STORAGES", {"default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}}),
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True

@@ -1,0 +1,62 @@
+"""The Lambda entry point: ``lambda_handler`` in zappa_settings.json.
+
+Every event goes on to Zappa's handler (``zappa.handler.lambda_handler``): HTTP events
+(API Gateway REST and HTTP APIs, function URLs) are served by Django; SQS, S3 and SNS
+records are routed by their source ARN to the functions in ``events``; schedules, Zappa
+async tasks, ``{"command": "module.function"}`` and ``{"manage": "..."}`` events are
+dispatched as Zappa documents. This wrapper adds two things:
+
+* An event with ``Records`` that no function is mapped to raises ``UnroutedEvent``.
+  Zappa only logs such an event and returns None, which Lambda counts as success: an
+  SQS batch would be deleted, an S3 notification dropped. Raised, the SQS messages stay
+  on their queue (and reach its dead-letter queue after maxReceiveCount), and an S3
+  event is retried by Lambda and then sent to the function's dead-letter queue.
+* Each invocation is observed (``console.observability``): its request id and function
+  name on every log line, the ``ColdStart`` metric once per process, ``Errors`` when an
+  invocation fails and ``FailedMessages`` for records a batch handler reports failed.
+"""
+
+from typing import Any
+
+from zappa import handler as zappa_handler
+
+from console import observability
+
+
+class UnroutedEvent(RuntimeError):
+    """A record-carrying event that no function in zappa_settings.json ``events`` handles."""
+
+
+def lambda_handler(event: Any, context: Any) -> Any:
+    # Zappa's handler is a per-process singleton: the first call loads zappa_settings
+    # (the generated module) and Django, later calls reuse them.
+    app = zappa_handler.LambdaHandler()
+    with observability.invocation(context):
+        try:
+            if isinstance(event, dict) and event.get("Records"):
+                require_route(app, event["Records"][0])
+            result = zappa_handler.lambda_handler(event, context)
+        except Exception:
+            observability.metric("Errors", kind="invocation")
+            raise
+        if isinstance(result, dict) and result.get("batchItemFailures"):
+            observability.metric("FailedMessages", len(result["batchItemFailures"]))
+        return result
+
+
+def require_route(app: Any, record: dict[str, Any]) -> None:
+    """Raise ``UnroutedEvent`` unless Zappa maps ``record`` to a function (Zappa decides,
+    with the same rule it routes by: the first record's source)."""
+    if app.get_function_for_aws_event(record):
+        return
+    source = (
+        record.get("eventSourceARN")
+        or record.get("EventSubscriptionArn")
+        or record.get("s3", {}).get("bucket", {}).get("arn")
+        or record.get("eventSource")
+        or "an unknown source"
+    )
+    raise UnroutedEvent(
+        f"No function in the {app.settings.API_STAGE!r} stage's events handles {source}; "
+        "the event is failed so that it is retried and dead-lettered, not lost."
+    )
