@@ -8,7 +8,13 @@ class ConsoleConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from console import schema  # noqa: F401  (registers the bearer scheme with drf-spectacular)
+        from django.core.signals import got_request_exception
+
+        from console import observability
+        from console import schema as _schema  # noqa: F401  (registers the bearer scheme with drf-spectacular)
+
+        # Requests that end in an unhandled exception (a 500) count in the Errors metric.
+        got_request_exception.connect(observability.count_request_error, dispatch_uid="observability-errors")
 
 
 class ConsoleAdminConfig(AdminConfig):

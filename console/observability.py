@@ -2,8 +2,9 @@
 
 * ``correlation(order_id=..., execution_arn=..., approval_id=...)``: a context manager that
   tags every log line written inside it (and, when tracing is on, the X-Ray subsegment)
-  with those ids. The request id (``console.context``) and the Lambda invocation
-  (``invocation(...)``) are added to every line without asking.
+  with those ids; ``@with_correlation("approval_id")`` does it for a service's arguments.
+  The request id (``console.context``) and the Lambda invocation (``invocation(...)``)
+  are added to every line without asking.
 * ``metric(name, value=1, unit="Count", **dimensions)``: a business metric. On Lambda (or
   with ``METRICS_EMF`` on) it is printed as one CloudWatch Embedded Metric Format line,
   which CloudWatch Logs turns into a metric without any API call; elsewhere it is only
@@ -52,6 +53,21 @@ def correlation(**ids: Any) -> Iterator[None]:
         yield
     finally:
         _correlation.reset(token)
+
+
+def with_correlation(*names: str) -> Callable[[Callable], Callable]:
+    """Decorator for keyword-only services: tag the call with the named arguments, e.g.
+    ``@with_correlation("approval_id")`` on ``approval_decide(*, approval_id, ...)``."""
+
+    def decorate(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with correlation(**{name: kwargs.get(name) for name in names}):
+                return function(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def correlation_ids() -> dict[str, str]:
@@ -143,6 +159,11 @@ def metric(name: str, value: float = 1, unit: str = "Count", **dimensions: Any) 
         )
     except Exception:
         logger.exception("could not write metric %s", name)
+
+
+def count_request_error(sender: Any = None, request: Any = None, **kwargs: Any) -> None:
+    """``got_request_exception`` receiver: one ``Errors`` (kind=request) per failed request."""
+    metric("Errors", kind="request")
 
 
 def _emit_emf(name: str, value: float, unit: str, *, namespace: str, dimensions: dict[str, Any]) -> None:

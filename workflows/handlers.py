@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from console import observability
 from workflows.services import (
     TaskMessage,
     approval_request,
@@ -28,7 +29,8 @@ def _each_record(event: dict[str, Any], handle: Callable[[TaskMessage], Any]) ->
         message_id = record.get("messageId", "")
         try:
             message = TaskMessage.parse(json.loads(record["body"]))
-            handle(message)
+            with observability.correlation(order_id=message.order_id, execution_arn=message.execution_arn):
+                handle(message)
         except Exception:
             logger.exception("message %s from %s failed", message_id, record.get("eventSourceARN"))
             failures.append({"itemIdentifier": message_id})

@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from console import resources
+from console import observability, resources
 from console.audit import audit_record
 from console.models import AuditEntry
 from orders.lifecycle import InvalidTransition, OrderStatus
@@ -310,6 +310,7 @@ def _approval_notify_quietly(approval_id: int) -> None:
         logger.exception("could not email the approvers of approval %s", approval_id)
 
 
+@observability.with_correlation("approval_id")
 def approval_decide(
     *,
     approval_id: int,
@@ -381,7 +382,9 @@ def approval_decide(
         approval.refresh_from_db()
         raise ApprovalNotPending(approval, f"The order can no longer be decided: {exc}") from exc
     approval.refresh_from_db()
-    return approval_deliver(approval=approval, source=source)
+    observability.metric("ApprovalsDecided", decision=decided.lower())
+    with observability.correlation(order_id=approval.order_id):
+        return approval_deliver(approval=approval, source=source)
 
 
 def _refusal(approval: Approval, actor) -> ApprovalNotPending:

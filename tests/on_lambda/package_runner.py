@@ -1,0 +1,58 @@
+"""Invokes the unpacked Lambda package as Lambda does, with nothing but the package and the
+standard library importable (run as ``python -I -S -B package_runner.py PACKAGE EVENTS OUT``).
+
+EVENTS is a JSON list of events; OUT receives, for each, the response or the exception,
+and the modules that were imported from outside the package and the standard library.
+"""
+
+import json
+import os
+import sys
+import sysconfig
+import traceback
+import uuid
+
+
+class LambdaContext:
+    function_name = "ops-console-dev"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ops-console-dev"
+
+    def __init__(self):
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self):
+        return 30_000
+
+
+def main() -> None:
+    package, events_path, out_path = sys.argv[1:4]
+    os.chdir(package)
+    sys.path.insert(0, package)
+    from console.lambda_handler import lambda_handler
+
+    results = []
+    with open(events_path) as source:
+        events = json.load(source)
+    for event in events:
+        context = LambdaContext()
+        try:
+            results.append({"response": lambda_handler(event, context), "request_id": context.aws_request_id})
+        except Exception as exc:
+            results.append({"error": type(exc).__name__, "message": str(exc), "trace": traceback.format_exc()})
+    allowed = [os.path.realpath(package)] + [
+        os.path.realpath(sysconfig.get_paths()[key]) for key in ("stdlib", "platstdlib")
+    ]
+    outside = sorted(
+        name
+        for name, module in list(sys.modules.items())
+        if name not in {"__main__", "__mp_main__"}  # this script
+        and getattr(module, "__file__", None)
+        and not any(os.path.realpath(module.__file__).startswith(prefix) for prefix in allowed)
+    )
+    with open(out_path, "w") as out:
+        json.dump({"results": results, "imported_from_outside": outside}, out, default=str)
+
+
+if __name__ == "__main__":
+    main()

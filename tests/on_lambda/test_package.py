@@ -1,0 +1,159 @@
+"""The Lambda package `make package` builds, run as Lambda runs it.
+
+The package is built once per session (``infra.package.build``: Zappa from a virtualenv of
+the runtime requirements, manylinux wheels, bytecode), unpacked into a read-only folder,
+and served events by a fresh ``python -I -S -B`` process whose only import path besides
+the standard library is the package, on the test database, with the production settings.
+"""
+
+import base64
+import gzip
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from knox.models import AuthToken
+
+from infra import package as packaging
+from tests.conftest import database_url
+from tests.factories import OrderFactory
+from tests.on_lambda import events
+
+RUNNER = Path(__file__).resolve().parent / "package_runner.py"
+APPROVALS_ARN = "arn:aws:sqs:us-east-1:123456789012:ops-console-dev-approvals"
+
+
+@pytest.fixture(scope="session")
+def lambda_package() -> packaging.PackageReport:
+    return packaging.build(stage="dev", python=sys.executable)
+
+
+@pytest.fixture(scope="session")
+def unpacked(lambda_package, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("lambda-task") / "task"
+    with zipfile.ZipFile(lambda_package.path) as archive:
+        archive.extractall(folder)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    yield folder
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def run_package(folder: Path, event_list: list[dict], tmp_path: Path) -> tuple[dict, str]:
+    events_file, out_file = tmp_path / "events.json", tmp_path / "out.json"
+    events_file.write_text(json.dumps(event_list))
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "AWS_LAMBDA_FUNCTION_NAME": "ops-console-dev",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "DATABASE_URL": database_url(),
+        "DJANGO_SECRET_KEY": "package-test-" + "s" * 50,
+    }
+    files_before = sum(1 for _ in folder.rglob("*"))
+    process = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", str(RUNNER), str(folder), str(events_file), str(out_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert sum(1 for _ in folder.rglob("*")) == files_before, "the run wrote into the package"
+    # Lambda sends both streams to CloudWatch Logs: log records go to stderr, EMF to stdout.
+    return json.loads(out_file.read_text()), process.stdout + process.stderr
+
+
+def test_the_package_holds_the_runtime_only_and_fits_lambda(lambda_package):
+    assert lambda_package.zipped_bytes <= 40 * 1024 * 1024
+    assert lambda_package.unzipped_bytes <= 150 * 1024 * 1024
+    with zipfile.ZipFile(lambda_package.path) as archive:
+        names = archive.namelist()
+        generated = archive.read("zappa_settings.py").decode()
+    top_level = {name.split("/", 1)[0] for name in names}
+    assert not top_level & {"moto", "pytest", "_pytest", "factory", "ruff", "cfnlint", "tests", "bench", "infra"}
+    assert not top_level & {"troposphere", "setuptools", "pip", "requests", "pycurl"}
+    assert "console/__pycache__/lambda_handler.cpython-312.pyc" in names
+    # Bytecode is hash-based and unchecked (flags 0b01), so file times do not matter.
+    with zipfile.ZipFile(lambda_package.path) as archive:
+        header = archive.read("console/__pycache__/lambda_handler.cpython-312.pyc")[:8]
+    assert int.from_bytes(header[4:8], "little") == 0b01
+    # Only the function's services keep their botocore models.
+    models = {name.split("/")[2] for name in names if name.startswith("botocore/data/") and name.count("/") > 3}
+    assert {"sqs", "stepfunctions", "lambda", "sts"} <= models and "ec2" not in models
+    assert "DJANGO_SETTINGS='console.settings.production'" in generated
+    assert "DEBUG=False" in generated
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_unpacked_package_serves_every_kind_of_event(unpacked, api_user, tmp_path):
+    order = OrderFactory()
+    token = AuthToken.objects.create(user=api_user)[1]
+    manifest = json.loads((unpacked / "staticfiles" / "staticfiles.json").read_text())["paths"]
+    css = f"/static/{manifest['admin/css/base.css']}"
+    event_list = [
+        events.rest_api_event("GET", "/api/orders", headers={"Authorization": f"Bearer {token}"}),
+        events.rest_api_event("GET", "/login/"),
+        events.rest_api_event("GET", css),
+        events.rest_api_event("GET", css, headers={"Accept-Encoding": "gzip"}),
+        events.sqs_event(APPROVALS_ARN),
+        events.sqs_event("arn:aws:sqs:us-east-2:123456789012:my-queue"),
+    ]
+
+    out, stdout = run_package(unpacked, event_list, tmp_path)
+
+    api, login, static, compressed, batch, unrouted = out["results"]
+    assert api["response"]["statusCode"] == 200, api
+    assert [o["orderId"] for o in json.loads(api["response"]["body"])["results"]] == [str(order.pk)]
+    assert login["response"]["statusCode"] == 200, login
+    # Static URLs carry the API stage and the manifest's hashed names.
+    assert f"/dev{css}" in login["response"]["body"]
+    assert static["response"]["statusCode"] == 200
+    assert static["response"]["headers"]["Content-Type"].startswith("text/css")
+    assert "immutable" in static["response"]["headers"]["Cache-Control"]
+    assert compressed["response"]["headers"]["Content-Encoding"] == "gzip"
+    assert compressed["response"]["isBase64Encoded"] is True
+    body = gzip.decompress(base64.b64decode(compressed["response"]["body"])).decode()
+    assert body == static["response"]["body"]
+    assert len(batch["response"]["batchItemFailures"]) == 2
+    assert unrouted["error"] == "UnroutedEvent"
+    assert out["imported_from_outside"] == []
+
+    # Logs are JSON lines with the invocation's ids; metrics are EMF documents.
+    lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    access = [line for line in lines if "GET /api/orders" in line.get("message", "")]
+    assert access and access[0]["function_request_id"] == api["request_id"] and access[0]["cold_start"] is True
+    metrics = [line for line in lines if "_aws" in line]
+    assert any(m.get("ColdStart") == [1.0] and m["_aws"]["CloudWatchMetrics"][0]["Namespace"] for m in metrics)
+    assert sum(m.get("FailedMessages", [0])[0] for m in metrics) == 2
+
+
+def test_the_package_builds_without_the_development_environment(lambda_package):
+    """The build's virtualenv holds the runtime requirements only."""
+    result = subprocess.run(
+        [
+            str(packaging.venv_python()),
+            "-c",
+            "import importlib.util as u; print([m for m in ('moto', 'pytest', 'ruff', 'factory') if u.find_spec(m)])",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+    pinned = {
+        re.split(r"[=\[]", line)[0].lower()
+        for line in (packaging.ROOT / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert {"django", "zappa", "aws-lambda-powertools", "whitenoise"} <= pinned
