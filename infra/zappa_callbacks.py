@@ -59,7 +59,7 @@ def settings_loaded(cli: Any) -> None:
 
 
 def apply_account_id(cli: Any, account_id: str) -> None:
-    """Put ``account_id`` in every ARN of the stage's settings Zappa will use."""
+    """Put ``account_id`` in every ARN of the settings Zappa will use."""
 
     def replace(value: Any) -> Any:
         if isinstance(value, str):
@@ -70,7 +70,9 @@ def apply_account_id(cli: Any, account_id: str) -> None:
             return {key: replace(item) for key, item in value.items()}
         return value
 
-    cli.stage_config = replace(cli.stage_config)
+    # Zappa reads the stage's events from these settings when it packages and schedules;
+    # the rest it copied into attributes when it loaded them.
+    cli.zappa_settings = replace(cli.zappa_settings)
     for attribute in ("environment_variables", "aws_environment_variables", "dead_letter_config"):
         if hasattr(cli, attribute):
             setattr(cli, attribute, replace(getattr(cli, attribute)))
@@ -197,7 +199,8 @@ def sqs_event_source_arns(stage_config: dict[str, Any]) -> list[str]:
 def enable_partial_batch_responses(cli: Any) -> list[str]:
     return set_partial_batch_responses(
         lambda_client=cli.zappa.lambda_client,
-        function_name=cli.lambda_name,
+        # The ARN: AWS takes a name too, the local engine matches mappings by ARN only.
+        function_name=getattr(cli, "lambda_arn", None) or cli.lambda_name,
         queue_arns=sqs_event_source_arns(cli.stage_config),
     )
 
@@ -237,12 +240,14 @@ def main(argv: list[str] | None = None) -> None:
         parent = dict(stages[stage_config.pop("extends")])
         parent.update(stage_config)
         stage_config = parent
-    function_name = f"{stage_config['project_name']}-{args.stage}"
     session = boto3.session.Session(region_name=stage_config.get("aws_region"))
+    account_id = os.environ.get("ZAPPA_ACCOUNT_ID") or session.client("sts").get_caller_identity()["Account"]
+    function_name = (
+        f"arn:aws:lambda:{session.region_name}:{account_id}:function:{stage_config['project_name']}-{args.stage}"
+    )
+    queue_arns = [_ARN_ACCOUNT.sub(rf"\g<1>{account_id}:", arn) for arn in sqs_event_source_arns(stage_config)]
     changed = set_partial_batch_responses(
-        lambda_client=session.client("lambda"),
-        function_name=function_name,
-        queue_arns=sqs_event_source_arns(stage_config),
+        lambda_client=session.client("lambda"), function_name=function_name, queue_arns=queue_arns
     )
     print(json.dumps({"function": function_name, "changed": changed}))
 

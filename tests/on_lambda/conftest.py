@@ -131,3 +131,40 @@ def lambda_hosts(settings):
     hosts = zappa_cli().stage_config["environment_variables"]["DJANGO_ALLOWED_HOSTS"]
     settings.ALLOWED_HOSTS = hosts.split(",")
     return settings.ALLOWED_HOSTS
+
+
+# --- AWS calls of the whole test run (for test_iam_policy.py) --------------------------------
+
+AWS_CALL_LOG = ROOT / "test-artifacts" / "aws-calls"
+RECORDER = ROOT / "tests" / "aws_calls"
+FULL_SUITE = pytest.StashKey[bool]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Record the AWS calls of this process and of every process it starts (through
+    tests/aws_calls/sitecustomize.py on PYTHONPATH)."""
+    import shutil
+
+    shutil.rmtree(AWS_CALL_LOG, ignore_errors=True)
+    AWS_CALL_LOG.mkdir(parents=True)
+    os.environ["OPS_AWS_CALL_LOG"] = str(AWS_CALL_LOG)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RECORDER), os.environ.get("PYTHONPATH", "")]))
+    sys.path.insert(0, str(RECORDER))
+    import aws_call_recorder
+
+    aws_call_recorder.install()
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The IAM policy tests go last, after every other test made its AWS calls. Whether the
+    whole suite runs decides if "every granted action was used" can be checked."""
+    policy_tests = [item for item in items if item.path.name == "test_iam_policy.py"]
+    items[:] = [item for item in items if item.path.name != "test_iam_policy.py"] + policy_tests
+    whole = {Path(arg.split("::", 1)[0]).resolve() for arg in config.args} <= {ROOT / "tests", ROOT}
+    config.stash[FULL_SUITE] = bool(
+        whole
+        and not config.option.keyword
+        and not config.option.markexpr
+        and not config.getoption("deselect", None)
+        and not config.getoption("lf", False)
+    )
