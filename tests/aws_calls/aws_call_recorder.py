@@ -5,7 +5,8 @@ Each call is attributed by the innermost frame of the project's own code on the 
 ``event-source`` (console/local_consumer.py, which stands in for Lambda's SQS event source
 mappings) or ``scaffolding`` (tests, infra deployment, the local AWS). Calls with no
 project frame (a library's own, e.g. Celery's worker consuming its queue) are not ours.
-Presigned URLs count as the call they sign. One JSON line per distinct call and process
+Presigned URLs count as the call they sign; calls botocore's Stubber answers are marked
+(their resources may be made up by the test). One JSON line per distinct call and process
 in ``$OPS_AWS_CALL_LOG/<pid>.jsonl``.
 """
 
@@ -50,6 +51,7 @@ IAM_ACTION = {
     ("s3", "GetBucketNotificationConfiguration"): "GetBucketNotification",
     ("s3", "PutBucketNotificationConfiguration"): "PutBucketNotification",
     ("lambda", "Invoke"): "InvokeFunction",
+    ("sns", "PublishBatch"): "Publish",
 }
 # Calls no IAM permission is needed for.
 UNAUTHORISED = {("sts", "GetCallerIdentity")}
@@ -137,6 +139,13 @@ def resources(service: str, operation: str, params: dict, region: str) -> list[s
     return ["*"]
 
 
+def stubbed(client) -> bool:
+    """Whether botocore's Stubber answers this client: the call's action is real, its
+    resource may be one a test made up."""
+    emitter = getattr(client.meta.events, "_emitter", client.meta.events)
+    return any(str(key).startswith("boto_stubber") for key in getattr(emitter, "_unique_id_handlers", {}))
+
+
 def record(client, operation: str, params: dict, presigned: bool = False) -> None:
     kind, where = caller()
     if kind in {"library", "scaffolding"}:
@@ -146,12 +155,20 @@ def record(client, operation: str, params: dict, presigned: bool = False) -> Non
     if request is None:
         return
     action, arns = request
-    key = (kind, action, tuple(arns), where)
+    is_stubbed = stubbed(client)
+    key = (kind, action, tuple(arns), where, is_stubbed)
     with _lock:
         if key in _seen:
             return
         _seen.add(key)
-        line = {"kind": kind, "action": action, "resources": arns, "caller": where, "presigned": presigned}
+        line = {
+            "kind": kind,
+            "action": action,
+            "resources": arns,
+            "caller": where,
+            "presigned": presigned,
+            "stubbed": is_stubbed,
+        }
         folder = Path(os.environ["OPS_AWS_CALL_LOG"])
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / f"{os.getpid()}.jsonl", "a") as log:

@@ -60,6 +60,11 @@ def allows(statement: dict, action: str, resource: str) -> bool:
     return action.lower() in actions and any(fnmatch.fnmatchcase(resource, r) for r in as_list(statement["Resource"]))
 
 
+def of_the_stage(resource: str) -> bool:
+    """Whether ``resource`` is one of the stage's (named ops-console-dev-...), or any."""
+    return resource == "*" or FUNCTION in resource
+
+
 def platform(statement: dict) -> bool:
     return statement.get("Sid", "").startswith("Lambda")
 
@@ -80,15 +85,31 @@ def test_no_statement_grants_a_wildcard_action():
                 assert "*" not in action and "?" not in action, f"{logical_id}/{statement['Sid']}: wildcard {action}"
 
 
-def test_every_aws_call_our_code_made_is_allowed(statements):
+def test_every_aws_call_our_code_made_is_allowed(statements, request):
     calls = recorded("app")
+    if not calls and not request.config.stash.get(FULL_SUITE, False):
+        pytest.skip("no test of this run made an AWS call of ours")
     assert calls, "no AWS call of ours was recorded: is tests/aws_calls on PYTHONPATH?"
     denied = sorted(
         {
             f"{call['action']} on {resource} (from {call['caller']})"
             for call in calls
+            if not call.get("stubbed")
             for resource in call["resources"]
-            if not any(allows(statement, call["action"], resource) for statement in statements)
+            if of_the_stage(resource)
+            and not any(allows(statement, call["action"], resource) for statement in statements)
+        }
+    )
+    # A call botocore's Stubber answered, or one on a resource a test made up (a state
+    # machine of its own), shows the action the code uses: it must be granted, on the
+    # stage's resources.
+    granted_actions = {a.lower() for s in statements if s["Effect"] == "Allow" for a in as_list(s["Action"])}
+    denied += sorted(
+        {
+            f"{call['action']} (from {call['caller']}, on a resource a test made up)"
+            for call in calls
+            if (call.get("stubbed") or not all(map(of_the_stage, call["resources"])))
+            and call["action"].lower() not in granted_actions
         }
     )
     assert not denied, "infra/template.yaml must allow (in the policy of the area making the call):\n" + "\n".join(
