@@ -32,14 +32,8 @@ lint: $(VENV)/.installed
 seed-test: $(VENV)/.installed
 	$(PY) -m pytest tests/seed --seed-live-server=http://127.0.0.1:8000 -p no:cacheprovider
 
-# The Lambda package of a stage (STAGE=dev): runtime requirements only, manylinux wheels,
-# static files and bytecode inside; prints its size. Written to .lambda/ops-console-$(STAGE).zip.
-STAGE ?= dev
-package: $(VENV)/.installed
-	$(PY) -m infra.package --stage $(STAGE) --python $(PYTHON)
-
 clean:
-	rm -rf $(VENV) .local .test-db.sqlite3* staticfiles
+	rm -rf $(VENV) .local .lambda .test-db.sqlite3* staticfiles
 
 # Approval benchmarks (figures in README): decision latency, and the race on PostgreSQL.
 bench-approvals: $(VENV)/.installed
@@ -81,3 +75,15 @@ INGEST_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_ingest
 bench-ingest: $(VENV)/.installed
 	$(PY) bench/csv_ingest.py --database-url $(INGEST_BENCH_DATABASE_URL)
 .PHONY: run test lint install seed-test clean bench-approvals package bench-lambda
+# --- Running on Lambda --------------------------------------------------------------------
+# The Lambda package of a stage (STAGE=dev): runtime requirements only, manylinux wheels,
+# static files and bytecode inside; prints its size. Written to .lambda/ops-console-$(STAGE).zip.
+STAGE ?= dev
+package: $(VENV)/.installed
+	$(PY) -m infra.package --stage $(STAGE) --python $(PYTHON)
+
+# Cold start and warm invocations of the package against a bare Django + Zappa hello-world,
+# package size and import profile (README, "Running on Lambda"), on this PostgreSQL database:
+LAMBDA_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_lambda
+bench-lambda: $(VENV)/.installed
+	$(PY) -m bench.cold_start --database-url $(LAMBDA_BENCH_DATABASE_URL)
