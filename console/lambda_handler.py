@@ -4,7 +4,7 @@ Every event goes on to Zappa's handler (``zappa.handler.lambda_handler``): HTTP 
 (API Gateway REST and HTTP APIs, function URLs) are served by Django; SQS, S3 and SNS
 records are routed by their source ARN to the functions in ``events``; schedules, Zappa
 async tasks, ``{"command": "module.function"}`` and ``{"manage": "..."}`` events are
-dispatched as Zappa documents. This wrapper adds two things:
+dispatched as Zappa documents. This wrapper adds:
 
 * An event with ``Records`` that no function is mapped to raises ``UnroutedEvent``.
   Zappa only logs such an event and returns None, which Lambda counts as success: an
@@ -14,6 +14,7 @@ dispatched as Zappa documents. This wrapper adds two things:
 * Each invocation is observed (``console.observability``): its request id and function
   name on every log line, the ``ColdStart`` metric once per process, ``Errors`` when an
   invocation fails and ``FailedMessages`` for records a batch handler reports failed.
+* Database connections are checked around every invocation, not only HTTP ones.
 """
 
 from typing import Any
@@ -32,6 +33,7 @@ def lambda_handler(event: Any, context: Any) -> Any:
     # (the generated module) and Django, later calls reuse them.
     app = zappa_handler.LambdaHandler()
     with observability.invocation(context):
+        close_stale_connections()
         try:
             if isinstance(event, dict) and event.get("Records"):
                 require_route(app, event["Records"][0])
@@ -39,9 +41,22 @@ def lambda_handler(event: Any, context: Any) -> Any:
         except Exception:
             observability.metric("Errors", kind="invocation")
             raise
+        finally:
+            close_stale_connections()
         if isinstance(result, dict) and result.get("batchItemFailures"):
             observability.metric("FailedMessages", len(result["batchItemFailures"]))
         return result
+
+
+def close_stale_connections() -> None:
+    """What Django does around each HTTP request, around every invocation: close database
+    connections past DATABASE_CONN_MAX_AGE or broken (the database or RDS Proxy may drop
+    them while the function is idle), so SQS, S3, schedule and task invocations never start
+    on a dead one. Never inside an open transaction (a test's)."""
+    from django.db import close_old_connections, connections
+
+    if not any(connection.in_atomic_block for connection in connections.all(initialized_only=True)):
+        close_old_connections()
 
 
 def require_route(app: Any, record: dict[str, Any]) -> None:

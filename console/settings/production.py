@@ -37,3 +37,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "console.staticfiles.ScriptPrefixedStaticFilesStorage"},
 }
 WHITENOISE_KEEP_ONLY_HASHED_FILES = True
+
+# --- Running on Lambda: the database connection ----------------------------------------------
+# A warm function keeps its connection (DATABASE_CONN_MAX_AGE, set for the stages in
+# zappa_settings.json) instead of connecting for every invocation; a connection the
+# database or RDS Proxy closed while the function was idle is noticed and replaced.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -244,3 +244,20 @@ def test_every_routed_function_exists_and_takes_an_event(zappa_handler):
         for dotted in functions:
             parameters = inspect.signature(import_function(dotted)).parameters
             assert len(parameters) >= 1, f"{dotted} (for {source}) cannot take the event"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invocation_closes_connections_past_their_age(zappa_handler):
+    """Django does it around HTTP requests; the entry point around every event."""
+    from django.db import connection
+
+    age = connection.settings_dict["CONN_MAX_AGE"]
+    connection.settings_dict["CONN_MAX_AGE"] = 0
+    try:
+        connection.ensure_connection()
+
+        zappa_handler({"command": "workflows.handlers.start_missing_executions"})
+
+        assert connection.connection is None
+    finally:
+        connection.settings_dict["CONN_MAX_AGE"] = age
