@@ -330,6 +330,8 @@ CSV_IMPORT_STALLED_SECONDS = env_int("CSV_IMPORT_STALLED_SECONDS", 15 * 60)
 ON_LAMBDA = bool(env("AWS_LAMBDA_FUNCTION_NAME"))
 LOG_FORMAT = env("LOG_FORMAT") or ("json" if ON_LAMBDA else "plain")
 LOGGING["filters"] = {"correlation": {"()": "console.observability.CorrelationFilter"}}
+# Only the format in use is configured: logging builds every formatter it is given, and the
+# JSON one imports Powertools.
 LOGGING["formatters"] = {
     "plain": {
         "()": "console.observability.PlainFormatter",
@@ -337,6 +339,7 @@ LOGGING["formatters"] = {
     },
     "json": {"()": "console.observability.json_formatter", "service": f"{RESOURCE_PREFIX}-{STAGE}"},
 }
+LOGGING["formatters"] = {LOG_FORMAT: LOGGING["formatters"][LOG_FORMAT]}
 LOGGING["handlers"]["console"].update(formatter=LOG_FORMAT, filters=["correlation"])
 # Business metrics as CloudWatch Embedded Metric Format lines on stdout (no API calls).
 METRICS_EMF = env_bool("METRICS_EMF", ON_LAMBDA)
