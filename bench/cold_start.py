@@ -19,6 +19,8 @@ Measured as Lambda runs the function:
 
 Also printed: the median warm invocation of the same request, the package sizes, and an
 import profile of one cold start (``python -X importtime``): which packages dominate.
+``--instructions`` adds one cold start of each counted in instructions by valgrind, a
+figure a busy machine does not change.
 
 The database: PostgreSQL (``--database-url``, default ``$BENCH_DATABASE_URL`` or
 ``postgres://postgres@127.0.0.1:5432/ops_bench``; created and migrated if needed), or a
@@ -188,6 +190,32 @@ def invoke(package: Path, handler: str, event_file: Path, env: dict, warm: int =
     return cold_ms, result, warm_result, stderr
 
 
+def count_instructions(package: Path, handler: str, event_file: Path, env: dict) -> int:
+    """Instructions one cold start executes (valgrind's callgrind): unlike time, the same
+    whatever else the machine runs. About 50 times slower than a real run."""
+    if not shutil.which("valgrind"):
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        "-I",
+        "-S",
+        "-B",
+        str(INVOKE),
+        str(package),
+        handler,
+        str(event_file),
+        "0",
+    ]
+    process = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    for line in process.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.rsplit(":", 1)[1].strip())
+    raise SystemExit(f"valgrind did not report instructions:\n{process.stderr[-2000:]}")
+
+
 def import_profile(stderr: str, top: int = 12) -> dict:
     """From ``-X importtime`` output: self time per top-level package, and the slowest
     imports (cumulative) that are not inside another slow import."""
@@ -222,6 +250,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sqlite", action="store_true", help="use a SQLite file instead of PostgreSQL")
     parser.add_argument("--package", type=Path, default=None, help="an already built console package")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count one cold start of each in instructions (valgrind): the same on a busy machine",
+    )
     args = parser.parse_args(argv)
 
     WORKDIR.mkdir(parents=True, exist_ok=True)
@@ -253,6 +286,12 @@ def main(argv: list[str] | None = None) -> None:
             _, _, hello_warm, _ = invoke(hello_dir, HELLO_HANDLER, event_file, env, warm=args.warm)
             _, _, _, app_imports = invoke(app_dir, APP_HANDLER, event_file, env, importtime=True)
             _, _, _, hello_imports = invoke(hello_dir, HELLO_HANDLER, event_file, env, importtime=True)
+            instructions = None
+            if args.instructions:
+                instructions = {
+                    "console": count_instructions(app_dir, APP_HANDLER, event_file, env),
+                    "hello_world": count_instructions(hello_dir, HELLO_HANDLER, event_file, env),
+                }
             files_after = sum(1 for _ in app_dir.rglob("*")) + sum(1 for _ in hello_dir.rglob("*"))
         finally:
             make_writable(tmp_path)
@@ -280,6 +319,7 @@ def main(argv: list[str] | None = None) -> None:
         "package": {**report, "hello_world_zipped_mb": round(hello_zip.stat().st_size / 1024 / 1024, 1)},
         "import_profile": {"console": import_profile(app_imports), "hello_world": import_profile(hello_imports)},
         "files_written_into_packages": files_after - files_before,
+        "instructions": instructions,
     }
     print_figures(figures)
     if args.json:
@@ -297,6 +337,12 @@ def print_figures(figures: dict) -> None:
         f"hello-world {cold['hello_world_cpu_median']} ms, ratio {cold['cpu_ratio']:.2f}"
     )
     print(f"Warm invocation median: console {warm['console_median']} ms, hello-world {warm['hello_world_median']} ms")
+    if figures["instructions"]:
+        counted = figures["instructions"]
+        print(
+            f"Instructions of one cold start: console {counted['console'] / 1e9:.2f} G, "
+            f"hello-world {counted['hello_world'] / 1e9:.2f} G, ratio {counted['console'] / counted['hello_world']:.2f}"
+        )
     print(f"Package: {size['zipped_mb']} MB zipped, {size['unzipped_mb']} MB unzipped, {size['files']} files")
     for name in ("console", "hello_world"):
         profile = figures["import_profile"][name]

@@ -83,6 +83,7 @@ def test_the_package_holds_the_runtime_only_and_fits_lambda(lambda_package):
     top_level = {name.split("/", 1)[0] for name in names}
     assert not top_level & {"moto", "pytest", "_pytest", "factory", "ruff", "cfnlint", "tests", "bench", "infra"}
     assert not top_level & {"troposphere", "setuptools", "pip", "requests", "pycurl"}
+    assert not [name for name in top_level if name.startswith(".")], "hidden files of the project went in"
     assert "console/__pycache__/lambda_handler.cpython-312.pyc" in names
     # Bytecode is hash-based and unchecked (flags 0b01), so file times do not matter.
     with zipfile.ZipFile(lambda_package.path) as archive:
