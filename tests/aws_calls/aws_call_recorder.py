@@ -105,6 +105,8 @@ def iam_request(service: str, operation: str, params: dict, region: str) -> tupl
 
 def resources(service: str, operation: str, params: dict, region: str) -> list[str]:
     if service == "sqs":
+        if "SourceArn" in params:  # message move tasks: the dead-letter queue they move from
+            return [params["SourceArn"]]
         if "QueueUrl" in params:
             account, name = urlsplit(params["QueueUrl"]).path.strip("/").split("/")[-2:]
             return [f"arn:aws:sqs:{region}:{account}:{name}"]
@@ -122,15 +124,16 @@ def resources(service: str, operation: str, params: dict, region: str) -> list[s
             return [f"arn:aws:s3:::{params['Bucket']}/{params['Key']}"]
         return [f"arn:aws:s3:::{params['Bucket']}"]
     if service == "sns":
-        arn = params.get("TopicArn") or params.get("TargetArn")
+        arn = params.get("TopicArn") or params.get("TargetArn") or params.get("SubscriptionArn")
         return [arn] if arn else ["*"]
     if service == "events" and operation == "PutEvents":
         buses = {entry.get("EventBusName", "default") for entry in params.get("Entries", [])}
         return sorted(
             bus if bus.startswith("arn:") else f"arn:aws:events:{region}:{ACCOUNT_ID}:event-bus/{bus}" for bus in buses
         )
-    if service == "cloudwatch" and "AlarmName" in params:
-        return [f"arn:aws:cloudwatch:{region}:{ACCOUNT_ID}:alarm:{params['AlarmName']}"]
+    if service == "cloudwatch" and ("AlarmName" in params or "AlarmNames" in params):
+        names = params.get("AlarmNames") or [params["AlarmName"]]
+        return [f"arn:aws:cloudwatch:{region}:{ACCOUNT_ID}:alarm:{name}" for name in names]
     if service == "lambda" and "FunctionName" in params:
         name = params["FunctionName"]
         return [name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"]

@@ -136,7 +136,7 @@ def test_packaging_leaves_references_alone_and_puts_the_account_in_every_arn(mon
     generated = cli.get_zappa_settings_string()
     assert "123456789012" not in generated
     assert "arn:aws:sqs:us-east-1:111122223333:ops-console-dev-steps" in generated
-    assert cli.dead_letter_config == {"TargetArn": "arn:aws:sqs:us-east-1:111122223333:ops-console-dev-function-dlq"}
+    assert cli.dead_letter_config == {"TargetArn": "arn:aws:sqs:us-east-1:111122223333:ops-console-dev-async-dlq"}
     assert cli.aws_environment_variables["DATABASE_URL"].startswith("secretsmanager:")
 
 
