@@ -6,7 +6,9 @@ records are routed by their source ARN to the functions in ``events``; schedules
 async tasks, ``{"command": "module.function"}`` and ``{"manage": "..."}`` events are
 dispatched as Zappa documents. This wrapper adds:
 
-* An event with ``Records`` that no function is mapped to raises ``UnroutedEvent``.
+* An event with ``Records`` that no function is mapped to raises ``UnroutedEvent``, and
+  so does an event of a kind Zappa has no route for (except a CloudWatch alarm's Lambda
+  action, passed to ``LAMBDA_ALARM_ACTION_FUNCTION`` by Zappa's direct-command route).
   Zappa only logs such an event and returns None, which Lambda counts as success: an
   SQS batch would be deleted, an S3 notification dropped. Raised, the SQS messages stay
   on their queue (and reach its dead-letter queue after maxReceiveCount), and an S3
@@ -37,6 +39,8 @@ def lambda_handler(event: Any, context: Any) -> Any:
         try:
             if isinstance(event, dict) and event.get("Records"):
                 require_route(app, event["Records"][0])
+            elif isinstance(event, dict) and not zappa_routes(event):
+                event = route_outside_zappa(event)
             result = zappa_handler.lambda_handler(event, context)
         except Exception:
             observability.metric("Errors", kind="invocation")
@@ -57,6 +61,33 @@ def close_stale_connections() -> None:
 
     if not any(connection.in_atomic_block for connection in connections.all(initialized_only=True)):
         close_old_connections()
+
+
+# Keys by which Zappa's handler recognises an event (zappa.handler.LambdaHandler.handler).
+_ZAPPA_EVENT_KEYS = ("httpMethod", "command", "raw_command", "manage", "Records", "bot", "triggerSource", "awslogs")
+
+
+def zappa_routes(event: dict[str, Any]) -> bool:
+    """Whether Zappa's handler has a route for ``event`` (else it returns None unseen)."""
+    return bool(
+        event.get("version") == "2.0"
+        or any(event.get(key) for key in _ZAPPA_EVENT_KEYS)
+        or event.get("detail-type") == "Scheduled Event"
+        or event.get("type") == "TOKEN"
+        or event.get("requestContext", {}).get("eventType") in ("CONNECT", "DISCONNECT", "MESSAGE")
+    )
+
+
+def route_outside_zappa(event: dict[str, Any]) -> dict[str, Any]:
+    """An event Zappa has no route for: a CloudWatch alarm's Lambda action goes to
+    ``LAMBDA_ALARM_ACTION_FUNCTION`` through Zappa's direct-command route (the function gets
+    the alarm's payload); anything else raises ``UnroutedEvent`` instead of vanishing."""
+    from django.conf import settings
+
+    function = getattr(settings, "LAMBDA_ALARM_ACTION_FUNCTION", "")
+    if event.get("source") == "aws.cloudwatch" and "alarmData" in event and function:
+        return {**event, "command": function}
+    raise UnroutedEvent(f"No route for an event with keys {sorted(event)[:10]}; it is failed, not dropped.")
 
 
 def require_route(app: Any, record: dict[str, Any]) -> None:

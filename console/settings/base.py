@@ -346,3 +346,5 @@ METRICS_EMF = env_bool("METRICS_EMF", ON_LAMBDA)
 METRICS_NAMESPACE = env("METRICS_NAMESPACE", "OpsConsole")
 # X-Ray subsegments (needs aws-xray-sdk in the package and "xray_tracing" in zappa_settings).
 TRACING_ENABLED = env_bool("TRACING_ENABLED", False)
+# Where an alarm's Lambda action goes (Zappa has no route for those events).
+LAMBDA_ALARM_ACTION_FUNCTION = "ops.handlers.alarm_action"

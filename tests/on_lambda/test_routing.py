@@ -168,6 +168,26 @@ def test_an_s3_event_goes_to_the_function_mapped_to_its_bucket(zappa_handler_fac
     assert targets.received == [("event", event)]
 
 
+# --- Events Zappa has no route for -------------------------------------------------------------
+
+
+def test_an_alarm_lambda_action_is_recorded_through_zappa(zappa_handler):
+    from ops.models import AlarmEvent
+
+    result = zappa_handler(events.sample("cloudwatch-alarm-lambda-action.json"))
+
+    assert result == {"recorded": True}
+    assert AlarmEvent.objects.get(alarm_name="Test alert").state == "ALARM"
+
+
+def test_an_event_of_an_unknown_kind_fails_loudly(zappa_handler):
+    event = {"source": "aws.codecommit", "detail": {}}
+
+    with pytest.raises(UnroutedEvent, match="No route"):
+        zappa_handler(event)
+    assert zappa_handler.zappas(event, None) is None  # Zappa alone: dropped
+
+
 # --- Schedules, commands, tasks ---------------------------------------------------------------
 
 
