@@ -74,7 +74,7 @@ bench-redrive-crash: $(VENV)/.installed
 INGEST_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_ingest
 bench-ingest: $(VENV)/.installed
 	$(PY) bench/csv_ingest.py --database-url $(INGEST_BENCH_DATABASE_URL)
-.PHONY: run test lint install seed-test clean bench-approvals package bench-lambda
+
 # --- Running on Lambda --------------------------------------------------------------------
 # The Lambda package of a stage (STAGE=dev): runtime requirements only, manylinux wheels,
 # static files and bytecode inside; prints its size. Written to .lambda/ops-console-$(STAGE).zip.
