@@ -11,15 +11,15 @@ What it does, and why:
    a host that does not resolve on a machine limited to the package registries; failing
    that, it silently packs the wheels built for the build machine. So its wheel cache
    (``<TMPDIR>/cached_wheels``) is filled first with ``pip download --only-binary=:all:
-   --platform manylinux2014_x86_64 --python-version 3.12`` wheels of exactly the compiled
-   packages installed, and TMPDIR points Zappa at it.
+   --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --python-version 3.12``
+   wheels of exactly the compiled packages installed, and TMPDIR points Zappa at it.
 3. ``collectstatic`` with the production storage: the console's static files travel in
    the package and WhiteNoise serves them (``console.settings.production``).
 4. ``zappa package <stage>`` from that virtualenv. Its ``zip`` callback
    (``infra/zappa_callbacks.py``) adds bytecode compiled for the read-only Lambda
    filesystem, where Python cannot write its caches at import.
 5. Checks the result: at most 40 MB zipped and 150 MB unzipped, no development package,
-   and manylinux builds of every compiled module.
+   and every compiled package built for a glibc the Lambda runtime has (<= 2.34).
 
 The build machine must run CPython 3.12 on Linux, like the Lambda runtime, because the
 bytecode is compiled by the interpreter that builds the package.
@@ -43,7 +43,11 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKDIR = ROOT / ".lambda"
 VENV = WORKDIR / "venv"
 ZAPPA_TMP = WORKDIR / "tmp"
-PLATFORM = "manylinux2014_x86_64"
+# Lambda's python3.12 runtime is Amazon Linux 2023 (glibc 2.34) on x86_64 here: wheels for
+# manylinux2014 (glibc 2.17) or manylinux_2_28 run on it. pip takes the best of either
+# (Pillow, for one, publishes only manylinux_2_28 wheels now).
+PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
+LAMBDA_GLIBC = (2, 34)
 PYTHON_VERSION = "3.12"
 LEGACY_MANYLINUX = {"1": (2, 5), "2010": (2, 12), "2014": (2, 17)}
 MAX_ZIPPED_BYTES = 40 * 1024 * 1024
@@ -125,8 +129,7 @@ def prefill_wheel_cache(venv: Path, cache: Path) -> list[Path]:
             "download",
             "--only-binary=:all:",
             "--no-deps",
-            "--platform",
-            PLATFORM,
+            *[argument for platform in PLATFORMS for argument in ("--platform", platform)],
             "--python-version",
             PYTHON_VERSION,
             "--implementation",
@@ -189,7 +192,7 @@ def inspect_package(path: Path) -> PackageReport:
         if "Root-Is-Purelib: false" in wheel and not _lambda_platform_tag(wheel)
     ]
     if not_lambda:
-        raise SystemExit(f"{path} holds compiled packages not built for Lambda ({PLATFORM}): {not_lambda}")
+        raise SystemExit(f"{path} holds compiled packages not built for Lambda ({', '.join(PLATFORMS)}): {not_lambda}")
     report = PackageReport(
         path=path,
         zipped_bytes=path.stat().st_size,
@@ -202,7 +205,7 @@ def inspect_package(path: Path) -> PackageReport:
 
 
 def _lambda_platform_tag(wheel_metadata: str) -> bool:
-    """Whether a wheel's tags include one installable on manylinux2014 (glibc 2.17) x86_64."""
+    """Whether a wheel's tags include one installable on Lambda's x86_64 (glibc <= 2.34)."""
     tags = [line.split(":", 1)[1].strip() for line in wheel_metadata.splitlines() if line.startswith("Tag:")]
     for tag in tags:
         interpreter, _, platforms = tag.split("-", 2)
@@ -213,7 +216,7 @@ def _lambda_platform_tag(wheel_metadata: str) -> bool:
             if not match:
                 continue
             glibc = (int(match[1]), int(match[2])) if match[1] else LEGACY_MANYLINUX[match[3]]
-            if glibc <= (2, 17):
+            if glibc <= LAMBDA_GLIBC:
                 return True
     return False
 

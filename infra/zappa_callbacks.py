@@ -106,6 +106,10 @@ def resolve_references(variables: dict[str, str], session: Any) -> dict[str, str
 # botocore service models the package keeps besides those of the function's IAM policy:
 # Zappa's async-task module builds lambda, sns, sts and dynamodb clients when imported.
 ZAPPA_SERVICES = {"lambda", "sns", "sts", "dynamodb"}
+# Translations the package keeps: the console speaks English only (LANGUAGE_CODE "en-us",
+# no LocaleMiddleware; tests/on_lambda/test_package.py checks both), so the catalogs and
+# format modules of some 100 other languages (3 MB zipped) never load.
+KEEP_LANGUAGES = {"en"}
 # IAM action prefixes whose botocore service is named otherwise.
 SERVICE_FOR_IAM_PREFIX = {"states": "stepfunctions"}
 
@@ -141,6 +145,7 @@ def finish(zip_path: Path, *, keep_services: set[str] | None = None) -> dict[str
         with zipfile.ZipFile(zip_path) as archive:
             archive.extractall(root)
         pruned = prune_botocore_models(root, keep_services) if keep_services is not None else 0
+        languages = prune_translations(root, KEEP_LANGUAGES) if keep_services is not None else 0
         compiled = add_bytecode(root)
         rebuilt = zip_path.with_suffix(".rebuilding")
         with zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -153,7 +158,7 @@ def finish(zip_path: Path, *, keep_services: set[str] | None = None) -> dict[str
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, path.read_bytes())
         rebuilt.replace(zip_path)
-    return {"botocore_models_removed": pruned, "modules_compiled": compiled}
+    return {"botocore_models_removed": pruned, "translations_removed": languages, "modules_compiled": compiled}
 
 
 def prune_botocore_models(root: Path, keep_services: set[str]) -> int:
@@ -166,6 +171,19 @@ def prune_botocore_models(root: Path, keep_services: set[str]) -> int:
     for service in data.iterdir() if data.is_dir() else []:
         if service.is_dir() and service.name not in keep_services:
             shutil.rmtree(service)
+            removed += 1
+    return removed
+
+
+def prune_translations(root: Path, keep: set[str]) -> int:
+    """Remove ``<app>/locale/<language>/`` folders (gettext catalogs, Django's format
+    modules) of languages not in ``keep``. Returns how many were removed."""
+    removed = 0
+    for language in [path for path in root.glob("**/locale/*") if path.is_dir()]:
+        if language.name.split("_")[0] in keep:
+            continue
+        if (language / "LC_MESSAGES").is_dir() or (language / "formats.py").is_file():
+            shutil.rmtree(language)
             removed += 1
     return removed
 

@@ -148,14 +148,17 @@ def test_finishing_the_package_adds_unchecked_bytecode_and_keeps_only_used_model
         for service in ("sqs", "ec2"):
             archive.writestr(f"botocore/data/{service}/2012-11-05/service-2.json.gz", b"model")
         archive.writestr("botocore/data/endpoints.json", "{}")
+        for language in ("en", "de", "pt_BR"):
+            archive.writestr(f"app/locale/{language}/LC_MESSAGES/django.mo", b"catalog")
 
     done = zappa_callbacks.finish(package, keep_services={"sqs"})
 
     with zipfile.ZipFile(package) as archive:
         names = set(archive.namelist())
         header = archive.read("app/__pycache__/work.cpython-312.pyc")[:16]
-    assert done == {"botocore_models_removed": 1, "modules_compiled": 2}
+    assert done == {"botocore_models_removed": 1, "translations_removed": 2, "modules_compiled": 2}
     assert "botocore/data/sqs/2012-11-05/service-2.json.gz" in names and "botocore/data/endpoints.json" in names
+    assert {name for name in names if "/locale/" in name} == {"app/locale/en/LC_MESSAGES/django.mo"}
     assert not any(name.startswith("botocore/data/ec2") for name in names)
     assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, not checked against the source
 
@@ -166,3 +169,11 @@ def test_the_package_keeps_the_models_of_every_service_the_role_may_call():
     assert {"sqs", "stepfunctions", "logs", "lambda"} <= services
     # Zappa's async-task module builds these clients when imported.
     assert {"sns", "sts", "dynamodb"} <= services
+
+
+def test_the_console_speaks_only_the_languages_the_package_keeps():
+    """The package drops other languages' translations (KEEP_LANGUAGES): nothing may ask for them."""
+    from django.conf import settings as django_settings
+
+    assert django_settings.LANGUAGE_CODE.split("-")[0] in zappa_callbacks.KEEP_LANGUAGES
+    assert "django.middleware.locale.LocaleMiddleware" not in django_settings.MIDDLEWARE
