@@ -1,11 +1,9 @@
 """S3 ObjectCreated events (the real AWS sample, directly and as the files-events queue
 delivers them) into media processing and imports."""
 
-import copy
 import hashlib
 import io
 import json
-from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
@@ -15,18 +13,15 @@ from console import aws
 from media import handlers
 from media.models import Import, MediaAsset
 from media.services import media_asset_process, thumbnail_key
+from tests.aws_samples import aws_event
 from tests.media.conftest import HEADER
 
 pytestmark = pytest.mark.django_db
 
-SAMPLE = json.loads(
-    (Path(__file__).resolve().parents[3] / "shared" / "aws-events" / "s3-object-created.json").read_text()
-)
-
 
 def s3_event(bucket: str, key: str, size: int = 0) -> dict:
     """The real sample, pointed at an object of ours (the key URL-encoded as S3 sends it)."""
-    event = copy.deepcopy(SAMPLE)
+    event = aws_event("s3-object-created.json")
     record = event["Records"][0]
     record["s3"]["bucket"]["name"] = bucket
     record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
@@ -56,8 +51,9 @@ def png_bytes(size=(640, 480)) -> bytes:
 
 
 def test_the_sample_event_of_another_bucket_is_ignored(local_aws):
-    assert handlers.files_events(SAMPLE) == {"batchItemFailures": []}
-    assert handlers.files_events(as_sqs(SAMPLE)) == {"batchItemFailures": []}
+    sample = aws_event("s3-object-created.json")
+    assert handlers.files_events(sample) == {"batchItemFailures": []}
+    assert handlers.files_events(as_sqs(sample)) == {"batchItemFailures": []}
     assert not MediaAsset.objects.exists() and not Import.objects.exists()
 
 

@@ -3,24 +3,17 @@ API, SQS, S3) and from the shapes AWS documents for the others (HTTP API and fun
 payload 2.0, EventBridge schedules as Zappa configures them)."""
 
 import copy
-import json
 import uuid
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "aws-events"
+from tests.aws_samples import aws_event
+
 API_HOST = "abc123.execute-api.us-east-1.amazonaws.com"
 FUNCTION_URL_HOST = "xyz789.lambda-url.us-east-1.on.aws"
 
 
-@cache
-def _sample(name: str) -> dict[str, Any]:
-    return json.loads((SAMPLES / name).read_text())
-
-
 def sample(name: str) -> dict[str, Any]:
-    return copy.deepcopy(_sample(name))
+    return aws_event(name)
 
 
 def rest_api_event(

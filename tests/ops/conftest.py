@@ -10,8 +10,6 @@ from console import aws, roles
 from ops import sqs as ops_sqs
 from tests.conftest import make_user, wait_for
 
-SHARED_EVENTS = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "aws-events"
-
 
 @pytest.fixture(autouse=True)
 def _fresh_discovery():

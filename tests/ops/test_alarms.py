@@ -15,8 +15,8 @@ from console.models import AuditEntry
 from console.resources import resource_name
 from ops import cloudwatch, handlers, selectors, services
 from ops.models import Alarm, AlarmEvent, DeadLetter
+from tests.aws_samples import aws_event
 from tests.conftest import wait_for
-from tests.ops.conftest import SHARED_EVENTS
 
 ALARMS = [
     "lambda-errors",
@@ -105,7 +105,7 @@ def test_state_changes_from_eventbridge_are_recorded_and_outlive_a_deleted_alarm
 
 @pytest.mark.django_db
 def test_an_alarm_lambda_action_payload_is_recorded_like_an_event():
-    payload = json.loads((SHARED_EVENTS / "cloudwatch-alarm-lambda-action.json").read_text())
+    payload = aws_event("cloudwatch-alarm-lambda-action.json")
     assert handlers.alarm_action(payload) == {"recorded": True}
     event = AlarmEvent.objects.get(alarm_name="Test alert")
     assert (event.state, event.previous_state, event.source) == ("ALARM", "OK", "action")

@@ -15,8 +15,9 @@ from console.resources import resource_name
 from ops import decoding
 from ops.models import DeadLetter, TaskFailure
 from orders.services import order_create
+from tests.aws_samples import aws_event_text
 from tests.conftest import wait_for
-from tests.ops.conftest import SHARED_EVENTS, archived, dead_letter_source, drain, fail_once, queue_url
+from tests.ops.conftest import archived, dead_letter_source, drain, fail_once, queue_url
 
 WIDGET = [{"product_id": "p1", "name": "Widget", "quantity": 1, "price": Decimal("5.00")}]
 
@@ -29,7 +30,7 @@ def zappa_task_for_tests(order_id: str, *, note: str = "") -> None:
 
 
 def test_an_s3_event_decodes_to_its_objects_with_keys_unquoted():
-    body = (SHARED_EVENTS / "s3-object-created.json").read_text()
+    body = aws_event_text("s3-object-created.json")
     record = json.loads(body)
     record["Records"][0]["s3"]["object"]["key"] = "incoming/orders+batch%2F7.csv"
     decoded = decoding.decode(json.dumps(record))

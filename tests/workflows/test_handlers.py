@@ -1,17 +1,16 @@
 """The queue handlers, fed Lambda-shaped SQS events."""
 
 import json
-from pathlib import Path
 from unittest import mock
 
 import pytest
 
 from orders.lifecycle import OrderStatus
+from tests.aws_samples import aws_event
 from tests.factories import OrderFactory
 from workflows import handlers
 from workflows.models import Approval, StepRun
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "aws-events"
 pytestmark = pytest.mark.django_db
 EXECUTION_PREFIX = "arn:aws:states:us-east-1:123456789012:execution:ops-console-dev-order-processing"
 
@@ -44,10 +43,9 @@ def task(step: str, order, token: str = "tok", **extra) -> dict:
     }
 
 
-@pytest.mark.skipif(not SAMPLES.exists(), reason="the shared AWS event samples are not next to the project")
 def test_the_real_sqs_sample_is_reported_as_failures_not_acknowledged():
     """Messages that are not workflow tasks must not be silently dropped."""
-    event = json.loads((SAMPLES / "sqs-batch.json").read_text())
+    event = aws_event("sqs-batch.json")
     result = handlers.step_tasks(event)
     assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [r["messageId"] for r in event["Records"]]
 
