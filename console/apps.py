@@ -1,5 +1,6 @@
 from django.apps import AppConfig
-from django.contrib.admin.apps import AdminConfig
+from django.conf import settings
+from django.contrib.admin.apps import SimpleAdminConfig
 
 
 class ConsoleConfig(AppConfig):
@@ -11,13 +12,24 @@ class ConsoleConfig(AppConfig):
         from django.core.signals import got_request_exception
 
         from console import observability
-        from console import schema as _schema  # noqa: F401  (registers the bearer scheme with drf-spectacular)
 
         # Requests that end in an unhandled exception (a 500) count in the Errors metric.
         got_request_exception.connect(observability.count_request_error, dispatch_uid="observability-errors")
 
 
-class ConsoleAdminConfig(AdminConfig):
-    """The Django admin, with the operations console as its default site."""
+class ConsoleAdminConfig(SimpleAdminConfig):
+    """The Django admin, with the operations console as its default site.
+
+    The apps' ``admin`` modules (and all they import) are found when the console's URLs
+    load (``console/admin_urls.py``). On Lambda that is the first console request, so a
+    cold start that serves the REST API never imports them; elsewhere (servers, workers,
+    management commands, tests) they are found at start, as Django usually does, so the
+    admin's system checks see every registration.
+    """
 
     default_site = "console.sites.ConsoleAdminSite"
+
+    def ready(self) -> None:
+        super().ready()
+        if not settings.ON_LAMBDA:
+            self.module.autodiscover()

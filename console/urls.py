@@ -1,30 +1,35 @@
-from django.contrib import admin
 from django.urls import include, path
+
+
+def lazy_include(module: str) -> tuple[str, None, None]:
+    """Like ``include(module)``, except that the module is imported when a request first
+    gets past the routes before it (Django's ``include`` imports it at once). A Lambda
+    cold start that serves ``/api/orders`` then imports only what that route needs."""
+    return (module, None, None)
+
 
 urlpatterns = [
     path("api/", include("orders.urls")),
     # Approvals (the inbox over REST)
-    path("api/", include("workflows.urls")),
+    path("api/", lazy_include("workflows.urls")),
     # Dead-letter queues and alarms.
-    path("api/", include("ops.urls")),
+    path("api/", lazy_include("ops.urls")),
     # Media and CSV ingestion
-    path("api/", include("media.urls")),
-    path("", admin.site.urls),
+    path("api/", lazy_include("media.urls")),
+    # The console's pages (the admin site, and on Lambda the apps' admin modules).
+    path("", lazy_include("console.admin_urls")),
 ]
 
 # --- Orders at production depth: the API's schema and docs; problem answers for API errors
 from django.contrib.auth.decorators import login_required  # noqa: E402
 from django.urls import re_path  # noqa: E402
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView  # noqa: E402
+
+from console import api_docs  # noqa: E402
 
 urlpatterns[:0] = [
-    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="api-schema"),
+    re_path(r"^api/schema/?$", api_docs.schema, name="api-schema"),
     # Docs for people: a console login (the page's requests then use that session).
-    re_path(
-        r"^api/docs/?$",
-        login_required(SpectacularSwaggerView.as_view(url_name="api-schema"), login_url="admin:login"),
-        name="api-docs",
-    ),
+    re_path(r"^api/docs/?$", login_required(api_docs.docs, login_url="admin:login"), name="api-docs"),
 ]
 
 handler400 = "console.api.bad_request"

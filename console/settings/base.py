@@ -261,6 +261,10 @@ SPECTACULAR_SETTINGS.update(
         "SWAGGER_UI_DIST": "SIDECAR",
         "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
         "REDOC_DIST": "SIDECAR",
+        # Importing console.schema registers our extensions (the bearer scheme) just before
+        # a schema is generated; nothing on the request path imports drf-spectacular's
+        # generator machinery.
+        "PREPROCESSING_HOOKS": ["console.schema.register_extensions"],
         "POSTPROCESSING_HOOKS": [
             "drf_spectacular.hooks.postprocess_schema_enums",
             "console.schema.add_common_problem_responses",
