@@ -13,6 +13,7 @@ not valid UTF-8 is read as Latin-1, with a warning) and reads the header.
 import codecs
 import csv
 import io
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -155,6 +156,10 @@ def plan_file(blocks: Iterable[bytes], *, size: int, chunk_bytes: int) -> FilePl
     Raises FileRejected for an empty file, a binary file, or a header without the format's
     columns. Memory stays within a block plus the longest record.
     """
+    # Equal chunks no larger than asked: a file of 4.2 chunks' worth becomes five chunks of
+    # 0.84 each, not four full ones and a small one that keeps one worker busy at the end.
+    if size > chunk_bytes:
+        chunk_bytes = math.ceil(size / math.ceil(size / chunk_bytes))
     blocks = iter(blocks)
     header_raw, rest = _read_header(blocks)
     if b"\x00" in header_raw or b"\x00" in rest[:8192]:

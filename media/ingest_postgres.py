@@ -181,7 +181,8 @@ def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview
             f"sum({quantity} * {price}) FILTER (WHERE {good}) AS total, "
             # Items in file order: the staging table is read in insertion order (a temporary
             # table is never scanned in parallel), which is line order.
-            f"json_agg(json_build_object('productId', {cell[fmt.PRODUCT]}, 'name', {cell[fmt.NAME]}, "
+            # jsonb from the start: the event's data takes it as it is, with no text to re-parse.
+            f"jsonb_agg(jsonb_build_object('productId', {cell[fmt.PRODUCT]}, 'name', {cell[fmt.NAME]}, "
             f"'quantity', {quantity}, 'price', ({price})::text)) FILTER (WHERE {good}) AS items, "
             "NULL::smallint AS problem, NULL::text AS detail "
             f"FROM {STAGE} s WHERE {cell[fmt.REFERENCE]} <> '' GROUP BY 2"
@@ -405,7 +406,7 @@ def _write(cursor, import_run: Import, defaults, cell: dict[str, str], quantity:
                 "event_type": ("%s", [EVENT_TYPES[OrderStatus.CREATED]]),
                 "data": (
                     "jsonb_build_object('status', %s::text, 'userId', o.user_id, 'total', o.total::text, "
-                    "'items', o.items::jsonb)",
+                    "'items', o.items)",
                     [defaults.status],
                 ),
                 "correlation_id": ("%s", [defaults.correlation_id]),
