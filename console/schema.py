@@ -1,6 +1,28 @@
-"""OpenAPI pieces drf-spectacular cannot infer from our own classes."""
+"""OpenAPI pieces drf-spectacular cannot infer from our own classes, and the generator.
+
+Only schema generation imports this module (``SPECTACULAR_SETTINGS["DEFAULT_GENERATOR_CLASS"]``):
+importing it registers the extensions below, and nothing on the request path pays for
+drf-spectacular's generator machinery.
+"""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.generators import SchemaGenerator as SpectacularSchemaGenerator
+
+from console import openapi
+
+
+class SchemaGenerator(SpectacularSchemaGenerator):
+    """drf-spectacular's generator, with our views' ``@extend_schema`` decorations made
+    (``console.openapi``) before any view is read: at the start, and again before each
+    view, since walking the URL patterns can import API modules for the first time."""
+
+    def get_schema(self, request=None, public=False):
+        openapi.apply_pending()
+        return super().get_schema(request=request, public=public)
+
+    def create_view(self, callback, method, request=None):
+        openapi.apply_pending()
+        return super().create_view(callback, method, request)
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -9,11 +31,6 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "A token from `manage.py issue_token USERNAME`."}
-
-
-def register_extensions(endpoints):
-    """A preprocessing hook: its module's import registers the extensions above."""
-    return endpoints
 
 
 # --- Orders at production depth: the answers every API operation may give ---------------

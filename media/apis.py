@@ -12,7 +12,7 @@ import uuid
 
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from console import resources
 from console.api import problem
 from console.models import AuditEntry
+from console.openapi import extend_schema
 from media import s3, selectors, services
 from media.models import Import, MediaAsset
 from orders.apis import PROBLEM

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from console.api import problem
 from console.models import AuditEntry
+from console.openapi import extend_schema
 from ops import decoding, selectors, services, sqs
 from ops.models import Alarm, AlarmEvent, DeadLetter, RedriveJob
 

@@ -11,7 +11,7 @@ import uuid
 
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from console.api import problem
 from console.idempotency import idempotent_post
+from console.openapi import extend_schema
 from console.pagination import KeysetPagination
 from orders import selectors, services
 from orders.filters import OrderFilter

@@ -16,7 +16,7 @@ import logging
 
 from django.contrib.auth import get_user_model
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from console.api import problem
 from console.models import AuditEntry
+from console.openapi import extend_schema
 from orders.apis import PROBLEM
 from workflows import selectors, services
 from workflows.models import Approval

@@ -261,10 +261,10 @@ SPECTACULAR_SETTINGS.update(
         "SWAGGER_UI_DIST": "SIDECAR",
         "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
         "REDOC_DIST": "SIDECAR",
-        # Importing console.schema registers our extensions (the bearer scheme) just before
-        # a schema is generated; nothing on the request path imports drf-spectacular's
-        # generator machinery.
-        "PREPROCESSING_HOOKS": ["console.schema.register_extensions"],
+        # Our generator makes the views' deferred @extend_schema decorations and registers
+        # our extensions (the bearer scheme): nothing on the request path imports
+        # drf-spectacular's generator machinery (console.openapi).
+        "DEFAULT_GENERATOR_CLASS": "console.schema.SchemaGenerator",
         "POSTPROCESSING_HOOKS": [
             "drf_spectacular.hooks.postprocess_schema_enums",
             "console.schema.add_common_problem_responses",

@@ -29,8 +29,8 @@ X_FRAME_OPTIONS = "DENY"
 # No bucket or CDN to keep in step with the code; API Gateway's binary support (Zappa's
 # "binary_support") passes the compressed bodies through.
 _security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware")
-# Right after SecurityMiddleware, as WhiteNoise asks.
-MIDDLEWARE = [*MIDDLEWARE[: _security + 1], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[_security + 1 :]]
+# Right after SecurityMiddleware, as WhiteNoise asks; ours reads the files on first use.
+MIDDLEWARE = [*MIDDLEWARE[: _security + 1], "console.staticfiles.WhiteNoiseMiddleware", *MIDDLEWARE[_security + 1 :]]
 STORAGES = {
     # Whatever default (media) storage the base settings chose stays.
     **globals().get("STORAGES", {"default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}}),

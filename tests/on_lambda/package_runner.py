@@ -2,7 +2,8 @@
 standard library importable (run as ``python -I -S -B package_runner.py PACKAGE EVENTS OUT``).
 
 EVENTS is a JSON list of events; OUT receives, for each, the response or the exception,
-and the modules that were imported from outside the package and the standard library.
+the modules that were imported from outside the package and the standard library, and the
+modules loaded once the first event was answered.
 """
 
 import json
@@ -31,10 +32,12 @@ def main() -> None:
     sys.path.insert(0, package)
     from console.lambda_handler import lambda_handler
 
-    results = []
+    results, after_first = [], None
     with open(events_path) as source:
         events = json.load(source)
     for event in events:
+        if results and after_first is None:
+            after_first = loaded_modules()
         context = LambdaContext()
         try:
             results.append({"response": lambda_handler(event, context), "request_id": context.aws_request_id})
@@ -51,7 +54,16 @@ def main() -> None:
         and not any(os.path.realpath(module.__file__).startswith(prefix) for prefix in allowed)
     )
     with open(out_path, "w") as out:
-        json.dump({"results": results, "imported_from_outside": outside}, out, default=str)
+        json.dump(
+            {"results": results, "imported_from_outside": outside, "loaded_after_first_event": after_first},
+            out,
+            default=str,
+        )
+
+
+def loaded_modules() -> list[str]:
+    """Modules really loaded: not the handler's stand-ins for deferred ones."""
+    return sorted(name for name, module in sys.modules.items() if type(module).__name__ != "DeferredModule")
 
 
 if __name__ == "__main__":

@@ -104,6 +104,7 @@ def test_the_unpacked_package_serves_every_kind_of_event(unpacked, api_user, tmp
     css = f"/static/{manifest['admin/css/base.css']}"
     event_list = [
         events.rest_api_event("GET", "/api/orders", headers={"Authorization": f"Bearer {token}"}),
+        events.rest_api_event("GET", "/api/schema", headers={"Authorization": f"Bearer {token}"}),
         events.rest_api_event("GET", "/login/"),
         events.rest_api_event("GET", css),
         events.rest_api_event("GET", css, headers={"Accept-Encoding": "gzip"}),
@@ -113,9 +114,19 @@ def test_the_unpacked_package_serves_every_kind_of_event(unpacked, api_user, tmp
 
     out, stdout = run_package(unpacked, event_list, tmp_path)
 
-    api, login, static, compressed, batch, unrouted = out["results"]
+    api, schema, login, static, compressed, batch, unrouted = out["results"]
     assert api["response"]["statusCode"] == 200, api
     assert [o["orderId"] for o in json.loads(api["response"]["body"])["results"]] == [str(order.pk)]
+    # A cold start on the API loads neither the schema generator nor the static files'
+    # index nor the optional packages only the schema needs; the schema has them all.
+    first = set(out["loaded_after_first_event"])
+    assert not first & {"drf_spectacular.openapi", "django.test", "unittest", "yaml", "uritemplate"}
+    assert schema["response"]["statusCode"] == 200, schema
+    schema_text = schema["response"]["body"]
+    if schema["response"].get("isBase64Encoded"):
+        schema_text = base64.b64decode(schema_text).decode()
+    assert "operationId: orders_list" in schema_text  # YAML, named by @extend_schema
+    assert "bearerAuth:" in schema_text
     assert login["response"]["statusCode"] == 200, login
     # Static URLs carry the API stage and the manifest's hashed names.
     assert f"/dev{css}" in login["response"]["body"]
