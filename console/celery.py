@@ -53,3 +53,5 @@ app.autodiscover_tasks(["workflows"])
 app.autodiscover_tasks(["ops"])
 # Media and CSV ingestion: import plan, chunk and workflow-start jobs.
 app.autodiscover_tasks(["media"])
+# Orders: exports of the order list written to a file.
+app.autodiscover_tasks(["orders"])

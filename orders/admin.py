@@ -7,28 +7,34 @@ drill-down (it scans the table for its dates), searches that are index lookups, 
 the order's own columns (no related rows per line).
 """
 
-import csv
+import copy
 import logging
 import uuid
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from console.admin_audit import AuditedModelAdmin
 from console.audit import audit_record
 from console.counts import EstimatedCountPaginator
 from console.models import AuditEntry
-from console.pagination import keyset_chunks
-from console.spreadsheet import neutralise_row
-from orders import lifecycle
+from orders import exports, lifecycle
 from orders.models import Order, OrderItem, StockLevel
 from orders.selectors import order_id_range, order_timeline
 from orders.services import ConcurrentUpdate, order_cancel, order_note_add
@@ -37,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 # The cancel action runs one service call per order: beyond this, narrow the selection.
 MAX_ACTION_ORDERS = 500
-EXPORT_COLUMNS = ["order_id", "user_id", "status", "total", "created_at", "updated_at", "status_reason"]
 
 
 class OrderItemInline(admin.TabularInline):
@@ -165,6 +170,11 @@ class OrderAdmin(admin.ModelAdmin):
         custom = [
             path("export/", self.admin_site.admin_view(self.export_view), name="orders_order_export"),
             path(
+                "export/download/<str:token>/",
+                self.admin_site.admin_view(self.export_download_view),
+                name="orders_order_export_download",
+            ),
+            path(
                 "<path:object_id>/note/",
                 self.admin_site.admin_view(require_POST(self.note_view)),
                 name="orders_order_note",
@@ -176,16 +186,18 @@ class OrderAdmin(admin.ModelAdmin):
         extra_context = extra_context or {}
         extra_context["can_export"] = request.user.has_perm("orders.export_order")
         extra_context["export_query"] = request.GET.urlencode()
+        extra_context["export_to_file"] = settings.ORDER_EXPORT_TO_FILE
         return super().changelist_view(request, extra_context)
 
     def export_view(self, request: HttpRequest) -> HttpResponse:
-        """The list as filtered and searched on the changelist, as CSV, streamed in chunks
-        (constant memory at any size). Cells that spreadsheets would run as formulas are
-        neutralised."""
+        """The list as filtered and searched on the changelist, as CSV (orders.exports):
+        streamed in chunks (constant memory at any size), or, with ORDER_EXPORT_TO_FILE,
+        posted here, written to a file by a job and its link emailed."""
         if not (self.has_view_permission(request) and request.user.has_perm("orders.export_order")):
             raise PermissionDenied
+        if settings.ORDER_EXPORT_TO_FILE:
+            return self._export_to_file(request)
         changelist = self.get_changelist_instance(request)
-        queryset = changelist.queryset.only(*[c for c in EXPORT_COLUMNS if c != "order_id"], "id")
         filters = request.GET.urlencode()
         audit_record(
             action="order.export",
@@ -195,10 +207,54 @@ class OrderAdmin(admin.ModelAdmin):
             reason=f"CSV export of the order list ({filters or 'all orders'})",
             after={"filters": filters},
         )
-        filename = f"orders-{timezone.now():%Y%m%d-%H%M%S}.csv"
-        response = StreamingHttpResponse(_csv_lines(queryset), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response = StreamingHttpResponse(
+            exports.csv_lines(exports.export_queryset(changelist.queryset)), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{exports.export_filename()}"'
         return response
+
+    def _export_to_file(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        filters = QueryDict(request.POST.get("filters", "")).urlencode()
+        changelist_url = reverse("admin:orders_order_changelist") + (f"?{filters}" if filters else "")
+        # The filters come from the changelist's address: check them now, not in the job.
+        listed = copy.copy(request)
+        listed.GET = QueryDict(filters)
+        try:
+            self.get_changelist_instance(listed)
+        except IncorrectLookupParameters:
+            messages.error(request, "The list's filters are not valid: nothing was exported.")
+            return HttpResponseRedirect(changelist_url)
+        exports.export_to_file_request(user=request.user, filters=filters)
+        where = (
+            f"to {request.user.email}"
+            if request.user.email
+            else "(your account has no email address: ask an admin to add one)"
+        )
+        messages.success(
+            request,
+            f"Export queued: the list is written to a file in the background and a download link is emailed {where}.",
+        )
+        return HttpResponseRedirect(changelist_url)
+
+    def export_download_view(self, request: HttpRequest, token: str) -> HttpResponse:
+        """An export link from an email: the file, for the operator it was made for."""
+        if not (self.has_view_permission(request) and request.user.has_perm("orders.export_order")):
+            raise PermissionDenied
+        try:
+            url = exports.download_url(token=token, user=request.user)
+        except exports.ExportRefused as exc:
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(reverse("admin:orders_order_changelist"))
+        audit_record(
+            action="order.export.download",
+            object_type="orders.order",
+            actor=request.user,
+            source=AuditEntry.Source.CONSOLE,
+            reason="Downloaded an order list export",
+        )
+        return HttpResponseRedirect(url)
 
     def note_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if not (self.has_view_permission(request) and request.user.has_perm("orders.annotate_order")):
@@ -255,33 +311,6 @@ def _uuid_or_404(object_id: str) -> uuid.UUID:
         return uuid.UUID(str(object_id))
     except ValueError:
         raise Http404("No order with this id.") from None
-
-
-class _Echo:
-    """A file-like object whose write returns the line, for csv.writer into a generator."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_lines(queryset: QuerySet):
-    writer = csv.writer(_Echo())
-    yield "\ufeff" + writer.writerow(EXPORT_COLUMNS)  # BOM: spreadsheets read the file as UTF-8
-    for chunk in keyset_chunks(queryset, ordering="-created_at"):
-        for order in chunk:
-            yield writer.writerow(
-                neutralise_row(
-                    [
-                        str(order.pk),
-                        order.user_id,
-                        order.status,
-                        order.total,
-                        order.created_at.isoformat(),
-                        order.updated_at.isoformat(),
-                        order.status_reason,
-                    ]
-                )
-            )
 
 
 @admin.register(StockLevel)

@@ -347,6 +347,12 @@ LOGGING["formatters"] = {LOG_FORMAT: LOGGING["formatters"][LOG_FORMAT]}
 LOGGING["handlers"]["console"].update(formatter=LOG_FORMAT, filters=["correlation"])
 # Business metrics as CloudWatch Embedded Metric Format lines on stdout (no API calls).
 METRICS_EMF = env_bool("METRICS_EMF", ON_LAMBDA)
+
+# The console's CSV export of the order list: streamed, or, where a response cannot carry
+# a large list (Lambda behind API Gateway: 6 MB), written to the files bucket by a job
+# and its link emailed (orders.exports). The link works this long.
+ORDER_EXPORT_TO_FILE = env_bool("ORDER_EXPORT_TO_FILE", ON_LAMBDA)
+ORDER_EXPORT_LINK_MAX_AGE = int(env("ORDER_EXPORT_LINK_MAX_AGE", str(7 * 24 * 3600)))
 METRICS_NAMESPACE = env("METRICS_NAMESPACE", "OpsConsole")
 # X-Ray subsegments (needs aws-xray-sdk in the package and "xray_tracing" in zappa_settings).
 TRACING_ENABLED = env_bool("TRACING_ENABLED", False)

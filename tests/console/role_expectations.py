@@ -220,6 +220,9 @@ URLS: dict[str, list[Case]] = {
     # --- Console: orders ------------------------------------------------------------------
     **model_pages("orders.order", "order", view=SEE_ORDERS),
     "admin:orders_order_export": [Case(console(*SEE_ORDERS), query=lambda o: {"status": "CREATED"})],
+    "admin:orders_order_export_download": [
+        Case(console(), kwargs=lambda o: {"token": _export_token_of_somebody_else()}, note="for another user")
+    ],
     "admin:orders_order_note": [
         Case(console(*SEE_ORDERS), method="POST", kwargs=obj("order"), data=lambda o: {"note": "checked"})
     ],
@@ -361,3 +364,9 @@ ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "media.import": {"delete_selected": ()},
     "media.mediaasset": {"delete_selected": ()},
 }
+
+
+def _export_token_of_somebody_else() -> str:
+    from orders import exports
+
+    return exports.download_token(key=f"{exports.EXPORT_PREFIX}someone.csv", user_id=0)

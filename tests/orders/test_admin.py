@@ -107,7 +107,7 @@ def test_the_export_streams_the_filtered_list_in_chunks_and_neutralises_formulas
     attack = OrderFactory(status=OrderStatus.FAILED, user_id='=HYPERLINK("http://evil","x")')
     OrderFactory(status=OrderStatus.CREATED)
     chunks = mock.Mock(side_effect=functools.partial(keyset_chunks, chunk_size=3))
-    with mock.patch("orders.admin.keyset_chunks", chunks):
+    with mock.patch("orders.exports.keyset_chunks", chunks):
         rows, response = export(logged_in, status__exact="FAILED")
     assert response["Content-Disposition"].startswith('attachment; filename="orders-')
     assert rows[0] == ["order_id", "user_id", "status", "total", "created_at", "updated_at", "status_reason"]

@@ -1,0 +1,11 @@
+"""Background jobs of the orders area."""
+
+from console.celery import app
+
+
+@app.task(name="orders.export_to_file")
+def order_export_job(user_id: int, filters: str, key: str) -> int:
+    """Not retried: a failed export is exported again by its operator, who is told."""
+    from orders.exports import export_to_file
+
+    return export_to_file(user_id=user_id, filters=filters, key=key)
