@@ -10,11 +10,11 @@ from unittest import mock
 import pytest
 from django.urls import reverse
 
-from console import aws, resources
+from console import aws, resources, roles
 from console.models import AuditEntry
 from orders import exports
 from orders.lifecycle import OrderStatus
-from tests.conftest import csrf_post, make_user
+from tests.conftest import csrf_post, make_user, wait_for
 from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -123,12 +123,17 @@ def test_a_list_larger_than_a_part_goes_up_in_parts_and_a_failure_leaves_no_uplo
 
         failing = f"{exports.EXPORT_PREFIX}tests/failing.csv"
 
-        def lines_then_failure(queryset):
-            yield from exports.csv_lines(queryset)
-            raise RuntimeError("the database went away")
+        real_lines = exports.csv_lines
+        sent = []
 
-        with mock.patch.object(exports, "csv_lines", lines_then_failure), pytest.raises(RuntimeError):
+        def lines_then_failure(queryset):
+            yield from real_lines(queryset)
+            sent.append(len(s3.list_multipart_uploads(Bucket=to_file, Prefix=failing).get("Uploads", [])))
+            raise ConnectionError("the database went away")
+
+        with mock.patch.object(exports, "csv_lines", lines_then_failure), pytest.raises(ConnectionError):
             exports.export_to_file(user_id=operator.pk, filters="", key=failing)
+    assert sent == [1]  # a part had gone up before the failure
     pending = s3.list_multipart_uploads(Bucket=to_file, Prefix=failing).get("Uploads", [])
     assert pending == []
     assert "Contents" not in s3.list_objects_v2(Bucket=to_file, Prefix=failing)
@@ -154,3 +159,32 @@ def test_bad_filters_and_users_without_the_permission_export_nothing(
     with pytest.raises(exports.ExportRefused):
         exports.export_to_file(user_id=operator.pk, filters="", key=key)
     assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=to_file, Prefix=key)
+
+
+@pytest.mark.stack
+@pytest.mark.django_db(transaction=True)
+def test_the_real_worker_writes_the_export_and_emails_its_link(stack, settings, console_client, artifacts_dir):
+    settings.ORDER_EXPORT_TO_FILE = True
+    operator = make_user("erin-exporter", roles.OPERATOR)
+    operator.email = "erin@example.com"
+    operator.save()
+    orders = [OrderFactory(status=OrderStatus.FAILED) for _ in range(3)]
+    console_client.force_login(operator)
+    changelist = reverse(CHANGELIST) + "?status__exact=FAILED"
+
+    response = csrf_post(console_client, changelist, reverse(EXPORT), {"filters": "status__exact=FAILED"})
+
+    assert response.status_code == 302
+    key = AuditEntry.objects.get(action="order.export").after["key"]
+    written = wait_for(
+        lambda: AuditEntry.objects.filter(action="order.export.written").first(), timeout=60, what="the export job"
+    )
+    assert written.after == {"filters": "status__exact=FAILED", "key": key, "rows": 3, "bytes": written.after["bytes"]}
+    body = aws.client("s3").get_object(Bucket=resources.files_bucket(), Key=key)["Body"].read().decode("utf-8-sig")
+    assert {row[0] for row in list(csv.reader(io.StringIO(body)))[1:]} == {str(o.pk) for o in orders}
+    # The worker's email backend writes to its log (console backend in dev settings).
+    wait_for(
+        lambda: "Your order export is ready: 3 orders" in (artifacts_dir / "worker.log").read_text(),
+        timeout=10,
+        what="the email in the worker's log",
+    )
