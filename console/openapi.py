@@ -7,8 +7,11 @@ schema modules): about a tenth of a Lambda cold start, for requests that never g
 schema. This ``extend_schema`` takes the same arguments, records each decoration in order
 and returns the view unchanged; ``apply_pending()`` makes the recorded decorations with
 drf-spectacular's decorator, in the order they were made, so the result is the same as
-decorating at import. The schema generator (``console.schema.SchemaGenerator``) calls it
-before it reads any view; once it has run, decorations are made at once.
+decorating at import. The schema generator (``console.schema.SchemaGenerator``, set as
+``SPECTACULAR_SETTINGS["DEFAULT_GENERATOR_CLASS"]``, so the schema view, the ``spectacular``
+command and drf-spectacular's system check all use it) calls it before it reads any view;
+once it has run, decorations are made at once. A schema generated with drf-spectacular's
+own generator class would miss decorations not yet made.
 """
 
 import threading

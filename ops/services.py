@@ -659,7 +659,10 @@ def alarms_sync() -> int:
             if not created:
                 for key, value in fields.items():
                     setattr(row, key, value)
-            if not created and row.state != state:
+            # A state change event newer than what DescribeAlarms answers (it lags, and a
+            # local alarm never changes state) is kept: the sync never turns it back.
+            current = created or row.state_changed_at is None or (changed_at and changed_at >= row.state_changed_at)
+            if current and not created and row.state != state:
                 row.acknowledged_at, row.acknowledged_by = None, None
                 if changed_at and (row.state_changed_at is None or changed_at > row.state_changed_at):
                     _event_create(
@@ -671,8 +674,9 @@ def alarms_sync() -> int:
                         occurred_at=changed_at,
                         source=AlarmEvent.Source.HISTORY,
                     )
-            row.state, row.state_reason = state, alarm.get("StateReason", "")
-            row.state_changed_at = changed_at or row.state_changed_at
+            if current:
+                row.state, row.state_reason = state, alarm.get("StateReason", "")
+                row.state_changed_at = changed_at or row.state_changed_at
             row.exists, row.synced_at = True, now
             row.save()
     Alarm.objects.filter(exists=True).exclude(name__in=seen).filter(name__startswith=cloudwatch.alarm_prefix()).update(

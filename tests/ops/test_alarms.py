@@ -64,6 +64,24 @@ def test_the_stage_has_the_seed_alarms_and_one_depth_alarm_per_dlq(local_aws):
     assert selectors.alarm_dead_letter_queue(depth) == resource_name("jobs-dlq")
 
 
+@pytest.mark.django_db
+def test_a_sync_never_turns_back_a_newer_state_change_from_an_event(local_aws):
+    name = resource_name("jobs-dlq-depth")
+    services.alarms_sync()
+    detail = json.loads(state_change_event(name, "ALARM", "OK", datetime.now(UTC))["Detail"])
+    services.alarm_state_change_record(event={"detail-type": "CloudWatch Alarm State Change", "detail": detail})
+
+    services.alarms_sync()  # DescribeAlarms still answers OK, as of before the event
+
+    alarm = Alarm.objects.get(name=name)
+    assert (alarm.state, alarm.state_reason) == ("ALARM", "Threshold Crossed")
+    # A change AWS reports later than the event is taken.
+    aws.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue="OK", StateReason="Back to normal")
+    services.alarms_sync()
+    alarm.refresh_from_db()
+    assert (alarm.state, alarm.state_reason) == ("OK", "Back to normal")
+
+
 @pytest.mark.stack
 @pytest.mark.django_db(transaction=True)
 def test_state_changes_from_eventbridge_are_recorded_and_outlive_a_deleted_alarm(stack, support):
