@@ -292,10 +292,26 @@ def apply_bucket_notifications(logical_id: str, bucket: str, configuration: Any,
     )
 
 
+def apply_bucket_lifecycle(logical_id: str, bucket: str, configuration: Any, resolver: Resolver) -> None:
+    """A bucket's ``LifecycleConfiguration`` (expiration and incomplete uploads), set with the S3 API."""
+    rules = []
+    for rule in resolver.evaluate(configuration).get("Rules", []):
+        entry: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"]}
+        entry["Filter"] = {"Prefix": rule.get("Prefix", "")}
+        if "ExpirationInDays" in rule:
+            entry["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+        if "AbortIncompleteMultipartUpload" in rule:
+            days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+            entry["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+        rules.append(entry)
+    resolver.clients.s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+
+
 # Properties the local engine's CloudFormation ignores on resources it otherwise deploys:
 # taken out of the stack, then applied with plain API calls to the deployed resource.
 LOCAL_PROPERTY_APPLIERS: dict[tuple[str, str], PropertyApplier] = {
     ("AWS::S3::Bucket", "NotificationConfiguration"): apply_bucket_notifications,
+    ("AWS::S3::Bucket", "LifecycleConfiguration"): apply_bucket_lifecycle,
 }
 
 

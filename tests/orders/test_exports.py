@@ -188,3 +188,11 @@ def test_the_real_worker_writes_the_export_and_emails_its_link(stack, settings, 
         timeout=10,
         what="the email in the worker's log",
     )
+
+
+def test_the_files_bucket_expires_exports_after_their_links_and_drops_failed_parts(to_file, settings):
+    rules = aws.client("s3").get_bucket_lifecycle_configuration(Bucket=to_file)["Rules"]
+    [rule] = [r for r in rules if (r.get("Filter", {}).get("Prefix") or r.get("Prefix")) == exports.EXPORT_PREFIX[:8]]
+    assert rule["Status"] == "Enabled"
+    assert rule["Expiration"]["Days"] * 86400 > settings.ORDER_EXPORT_LINK_MAX_AGE
+    assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
