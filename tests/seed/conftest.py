@@ -85,4 +85,23 @@ def get_test_token(request, seed_environment):
         from tests.conftest import make_user
 
         token = AuthToken.objects.create(user=make_user("seed-tests", roles.API_CLIENT, staff=False))[1]
+        # The orders a test created go on in the stack's worker and consumer processes: let
+        # them reach the approval before the database is flushed under them.
+        request.addfinalizer(_orders_at_rest)
     request.module.get_test_token = lambda: token
+
+
+def _orders_at_rest() -> None:
+    from orders.lifecycle import OrderStatus
+    from orders.models import Order
+    from tests.conftest import wait_for
+    from workflows.models import Approval
+
+    def at_rest() -> bool:
+        moving = Order.objects.filter(status__in=[OrderStatus.CREATED, OrderStatus.VALIDATED]).exists()
+        waiting = Order.objects.filter(status=OrderStatus.AWAITING_APPROVAL).exclude(
+            pk__in=Approval.objects.values("order_id")
+        )
+        return not moving and not waiting.exists()
+
+    wait_for(at_rest, timeout=60, interval=0.2, what="the seed tests' orders to reach their approval")
