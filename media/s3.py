@@ -5,11 +5,14 @@ object. Reads of an import's object pin the version (or the ETag) it was planned
 an object replaced halfway through an import fails the import instead of mixing files.
 """
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from console import aws
+
+logger = logging.getLogger(__name__)
 
 BLOCK_BYTES = 1024 * 1024
 
@@ -102,6 +105,48 @@ def put(*, bucket: str, key: str, body: bytes, content_type: str, metadata: dict
     """Store a small object (a thumbnail); returns its ETag."""
     answer = _s3().put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {})
     return answer.get("ETag", "").strip('"')
+
+
+def put_stream(
+    *, bucket: str, key: str, blocks: Iterable[bytes], part_bytes: int, content_type: str, content_disposition: str
+) -> int:
+    """Store an object of any size from a stream of blocks: a multipart upload in parts of
+    ``part_bytes`` (S3's minimum is 5 MiB), aborted if anything fails, or one PutObject
+    when it fits in one part. Memory holds one part. Returns the bytes written."""
+    s3 = _s3()
+    extra = {"ContentType": content_type, "ContentDisposition": content_disposition}
+    parts: list[dict[str, Any]] = []
+    buffer, written, upload_id = bytearray(), 0, None
+
+    def send_part() -> None:
+        nonlocal upload_id
+        if upload_id is None:
+            upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"]
+        number = len(parts) + 1
+        answer = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(buffer))
+        parts.append({"ETag": answer["ETag"], "PartNumber": number})
+        buffer.clear()
+
+    try:
+        for block in blocks:
+            buffer += block
+            written += len(block)
+            if len(buffer) >= part_bytes:
+                send_part()
+        if upload_id is None:
+            s3.put_object(Bucket=bucket, Key=key, Body=bytes(buffer), **extra)
+            return written
+        if buffer:
+            send_part()
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+    except BaseException:
+        if upload_id is not None:
+            try:
+                s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            except Exception:
+                logger.exception("could not abort the incomplete upload of s3://%s/%s (%s)", bucket, key, upload_id)
+        raise
+    return written
 
 
 def delete(*, bucket: str, key: str) -> None:

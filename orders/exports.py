@@ -28,12 +28,12 @@ from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
-from console import aws
 from console.audit import audit_record
 from console.models import AuditEntry
 from console.pagination import keyset_chunks
 from console.resources import files_bucket
 from console.spreadsheet import neutralise_row
+from media import s3
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +129,14 @@ def export_to_file(*, user_id: int, filters: str, key: str) -> int:
     queryset = export_queryset(model_admin.get_changelist_instance(request).queryset)
 
     counted = _Counted(csv_lines(queryset))
-    bucket = files_bucket()
-    written = _upload(counted, bucket=bucket, key=key, filename=export_filename())
+    written = s3.put_stream(
+        bucket=files_bucket(),
+        key=key,
+        blocks=(line.encode("utf-8") for line in counted),
+        part_bytes=PART_BYTES,
+        content_type="text/csv; charset=utf-8",
+        content_disposition=f'attachment; filename="{export_filename()}"',
+    )
     rows = counted.lines - 1
     audit_record(
         action="order.export.written",
@@ -152,45 +158,6 @@ class _Counted:
         for line in self._lines:
             self.lines += 1
             yield line
-
-
-def _upload(lines: Iterable[str], *, bucket: str, key: str, filename: str) -> int:
-    """A multipart upload of the lines in parts of PART_BYTES, aborted if anything fails:
-    memory holds one part whatever the size. A list under one part is one PutObject."""
-    s3 = aws.client("s3")
-    extra = {"ContentType": "text/csv; charset=utf-8", "ContentDisposition": f'attachment; filename="{filename}"'}
-    parts, buffer, written, upload_id = [], bytearray(), 0, None
-
-    def send_part() -> None:
-        nonlocal upload_id
-        if upload_id is None:
-            upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **extra)["UploadId"]
-        number = len(parts) + 1
-        answer = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(buffer))
-        parts.append({"ETag": answer["ETag"], "PartNumber": number})
-        buffer.clear()
-
-    try:
-        for line in lines:
-            data = line.encode("utf-8")
-            buffer += data
-            written += len(data)
-            if len(buffer) >= PART_BYTES:
-                send_part()
-        if upload_id is None:
-            s3.put_object(Bucket=bucket, Key=key, Body=bytes(buffer), **extra)
-            return written
-        if buffer:
-            send_part()
-        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
-    except BaseException:
-        if upload_id is not None:
-            try:
-                s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-            except Exception:
-                logger.exception("could not abort the incomplete upload of %s (%s)", key, upload_id)
-        raise
-    return written
 
 
 def _email_link(*, user, key: str, rows: int) -> None:
@@ -232,21 +199,10 @@ def download_url(*, token: str, user) -> str:
         raise PermissionDenied("Not a valid export link.") from None
     if value.get("user") != user.pk or not str(value.get("key", "")).startswith(EXPORT_PREFIX):
         raise PermissionDenied("This export link was made for somebody else.")
-    key = value["key"]
-    s3 = aws.client("s3")
     bucket = files_bucket()
     try:
-        s3.head_object(Bucket=bucket, Key=key)
-    except Exception as exc:
-        if aws.error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
-            raise ExportRefused("This export is no longer stored: export the list again.") from None
-        raise
-    return s3.generate_presigned_url(
-        "get_object",
-        Params={
-            "Bucket": bucket,
-            "Key": key,
-            "ResponseContentDisposition": f'attachment; filename="{key.rsplit("/", 1)[-1]}"',
-        },
-        ExpiresIn=DOWNLOAD_SECONDS,
-    )
+        s3.head(bucket=bucket, key=value["key"])
+    except s3.ObjectMissing:
+        raise ExportRefused("This export is no longer stored: export the list again.") from None
+    # The object's own Content-Disposition names the download (orders-<when>.csv).
+    return s3.presigned_get(bucket=bucket, key=value["key"], expires_in=DOWNLOAD_SECONDS)
