@@ -187,23 +187,20 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
     @admin.action(description="Redrive selected messages…", permissions=["redrive"])
     def redrive_selected(self, request, queryset):
-        queues = set(queryset.values_list("queue_name", flat=True))
-        if len(queues) != 1:
-            self.message_user(request, "Select messages of one queue at a time.", messages.WARNING)
-            return None
-        ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
-        url = reverse("admin:ops_deadletter_redrive") + "?" + urlencode({"queue": queues.pop(), "ids": ids})
-        return HttpResponseRedirect(url)
+        return self._selected_to_page(request, queryset, "admin:ops_deadletter_redrive")
 
     @admin.action(description="Delete selected messages…", permissions=["purge"])
     def delete_selected_messages(self, request, queryset):
+        return self._selected_to_page(request, queryset, "admin:ops_deadletter_delete_messages")
+
+    def _selected_to_page(self, request, queryset, url_name: str):
+        """The confirmation page of an action on the selected messages, all of one queue."""
         queues = set(queryset.values_list("queue_name", flat=True))
         if len(queues) != 1:
             self.message_user(request, "Select messages of one queue at a time.", messages.WARNING)
             return None
         ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
-        url = reverse("admin:ops_deadletter_delete_messages") + "?" + urlencode({"queue": queues.pop(), "ids": ids})
-        return HttpResponseRedirect(url)
+        return HttpResponseRedirect(reverse(url_name) + "?" + urlencode({"queue": queues.pop(), "ids": ids}))
 
     def has_redrive_permission(self, request) -> bool:
         return request.user.has_perm(REDRIVE)

@@ -545,14 +545,11 @@ def dead_letters_delete(
     if not message_ids:
         raise OpsError("Select at least one message.", "messageIds")
     with transaction.atomic():
-        deleted = (
-            DeadLetter.objects.filter(queue_name=queue_name, pk__in=message_ids, state=DeadLetter.State.PRESENT)
-            .exclude(redrive_job__status__in=RedriveJob.ACTIVE)
-            .update(
-                state=DeadLetter.State.DELETED,
-                resolved_at=timezone.now(),
-                resolved_by=actor if getattr(actor, "is_authenticated", False) else None,
-            )
+        deleted = _mark_deleted(
+            DeadLetter.objects.filter(
+                queue_name=queue_name, pk__in=message_ids, state=DeadLetter.State.PRESENT
+            ).exclude(redrive_job__status__in=RedriveJob.ACTIVE),
+            actor,
         )
         audit_record(
             action="dlq.delete",
@@ -564,6 +561,15 @@ def dead_letters_delete(
             after={"requested": len(message_ids), "deleted": deleted},
         )
     return deleted
+
+
+def _mark_deleted(messages, actor) -> int:
+    """Delete archived messages: kept as deleted rows, with who and when, for the audit trail."""
+    return messages.update(
+        state=DeadLetter.State.DELETED,
+        resolved_at=timezone.now(),
+        resolved_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
 
 
 @dataclass
@@ -587,6 +593,7 @@ def dead_letter_queue_purge(
         raise OpsError(f"{queue_name} is not a dead-letter queue of the stage.", "queue")
     if RedriveJob.objects.filter(queue_name=queue_name, status__in=RedriveJob.ACTIVE).exists():
         raise OpsError("A redrive of this queue is running: cancel it first.", "queue")
+    in_sqs = queue.visible + queue.in_flight + queue.delayed
     try:
         request_id = sqs.purge(queue.url)
     except ClientError as exc:
@@ -594,10 +601,8 @@ def dead_letter_queue_purge(
             raise
         request_id = ""  # purged within the last minute already
     with transaction.atomic():
-        archived = DeadLetter.objects.filter(queue_name=queue_name, state=DeadLetter.State.PRESENT).update(
-            state=DeadLetter.State.DELETED,
-            resolved_at=timezone.now(),
-            resolved_by=actor if getattr(actor, "is_authenticated", False) else None,
+        archived = _mark_deleted(
+            DeadLetter.objects.filter(queue_name=queue_name, state=DeadLetter.State.PRESENT), actor
         )
         audit_record(
             action="dlq.purge",
@@ -606,11 +611,11 @@ def dead_letter_queue_purge(
             actor=actor,
             source=source,
             reason=reason,
-            after={"archived": archived, "inSqs": queue.visible + queue.in_flight + queue.delayed},
+            after={"archived": archived, "inSqs": in_sqs},
             aws_request_id=request_id,
         )
     sqs.reset_cache()
-    return PurgeResult(archived, queue.visible + queue.in_flight + queue.delayed, request_id)
+    return PurgeResult(archived, in_sqs, request_id)
 
 
 # --- Alarms ---------------------------------------------------------------------------------
