@@ -61,5 +61,8 @@ def saga_tasks(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 def sweep_workflows(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Scheduled: expired and closed approvals, heartbeats, undelivered decisions, and the
-    status of executions we still think are running."""
-    return {"approvals": approval_sweep(), "executions": execution_sweep()}
+    status of executions we still think are running. Each completed run counts one
+    ``WorkflowSweeps``: the stage's workflow-sweep-stopped alarm goes off when they stop."""
+    result = {"approvals": approval_sweep(), "executions": execution_sweep()}
+    observability.metric("WorkflowSweeps")
+    return result

@@ -22,6 +22,7 @@ ALARMS = [
     "lambda-errors",
     "lambda-throttles",
     "lambda-concurrency",
+    "workflow-sweep-stopped",
     "steps-dlq-depth",
     "approvals-dlq-depth",
     "jobs-dlq-depth",

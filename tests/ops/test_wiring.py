@@ -49,3 +49,18 @@ def test_the_seed_alarms_watch_the_function_named_by_a_parameter():
     for logical_id in ("LambdaErrorsAlarm", "LambdaThrottlesAlarm", "LambdaConcurrencyAlarm"):
         dimensions = template["Resources"][logical_id]["Properties"]["Dimensions"]
         assert dimensions == [{"Name": "FunctionName", "Value": {"Ref": "FunctionName"}}]
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_the_sweep_alarm_goes_off_well_before_waiting_approvals_miss_a_heartbeat(stage, settings):
+    alarm = load_template()["Resources"]["WorkflowSweepAlarm"]["Properties"]
+    # It watches what the sweep emits: OpsConsole/WorkflowSweeps, dimension service=<prefix>-<stage>.
+    assert (alarm["Namespace"], alarm["MetricName"]) == (settings.METRICS_NAMESPACE, "WorkflowSweeps")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": {"Fn::Sub": "${Prefix}-${Stage}"}}]
+    # No sweep at all (no data) must count as a sweep that stopped.
+    assert alarm["TreatMissingData"] == "breaching"
+    assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["Statistic"]) == ("LessThanThreshold", 1, "Sum")
+    # The sweep runs every minute on every stage, and the alarm fires within half a heartbeat.
+    assert any(s.function == "workflows.handlers.sweep_workflows" and s.seconds == 60 for s in schedules(stage))
+    silence = alarm["Period"] * alarm["DatapointsToAlarm"]
+    assert alarm["Period"] >= 60 and silence <= settings.WORKFLOW_APPROVAL_HEARTBEAT_SECONDS / 2

@@ -157,3 +157,18 @@ def test_the_sweep_starts_orders_whose_start_job_was_lost(settings):
         assert handlers.start_missing_executions({"source": "aws.events"}) == {"started": 1}
     start.assert_called_once_with(order_id=stuck.pk)
     assert fresh.pk != stuck.pk
+
+
+def test_every_completed_sweep_counts_for_its_alarm():
+    from console import observability
+
+    before = observability.recorded_metrics()["WorkflowSweeps"]
+    with mock.patch("workflows.handlers.approval_sweep", return_value={"heartbeats": 0}):
+        handlers.sweep_workflows({"source": "aws.events"})
+    assert observability.recorded_metrics()["WorkflowSweeps"] == before + 1
+
+    # A sweep that fails counts nothing: the alarm sees it as missing.
+    with mock.patch("workflows.handlers.approval_sweep", side_effect=RuntimeError("database down")):
+        with pytest.raises(RuntimeError):
+            handlers.sweep_workflows({"source": "aws.events"})
+    assert observability.recorded_metrics()["WorkflowSweeps"] == before + 1
