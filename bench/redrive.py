@@ -19,8 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _stack  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import sqs_messages  # noqa: E402
+from bench.stack import default_database_url, local_stack  # noqa: E402
 
 
 def baseline_loop(sqs, dlq_url: str, source_url: str, batch: int = 10) -> None:
@@ -76,11 +77,11 @@ def ours(sqs, dlq: str, dlq_url: str, parallelism: int, rate: int | None) -> tup
 
 
 def one_message_loop_calls(sqs, dlq_url: str, source_url: str, count: int = 50) -> float:
-    _stack.fill(sqs, dlq_url, count, "single")
-    with _stack.CallCounter(sqs) as counter:
+    sqs_messages.fill(sqs, dlq_url, count, "single")
+    with sqs_messages.CallCounter(sqs) as counter:
         baseline_loop(sqs, dlq_url, source_url, batch=1)
     calls = counter.total() - 1  # the final empty receive
-    _stack.drain_bodies(sqs, source_url)
+    sqs_messages.drain_bodies(sqs, source_url)
     return calls / count
 
 
@@ -93,10 +94,9 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="default: $DATABASE_URL, else a temporary SQLite file")
     args = parser.parse_args()
 
-    import os
-
-    process, endpoint, _ = _stack.start(args.database_url or os.environ.get("DATABASE_URL"))
-    try:
+    # A bare local AWS: the benchmark makes its own queues.
+    database_url = default_database_url(args.database_url)
+    with local_stack(database_url, deploy=False, consumer=False, LOG_LEVEL="WARNING") as endpoint:
         from django.conf import settings
 
         from console import aws
@@ -124,25 +124,25 @@ def main() -> None:
         base_times, our_times, base_calls, our_calls = [], [], [], []
         for round_number in range(args.rounds):
             tag = f"b{round_number}"
-            _stack.fill(sqs, dlq_url, n, tag)
-            with _stack.CallCounter(sqs) as counter:
+            sqs_messages.fill(sqs, dlq_url, n, tag)
+            with sqs_messages.CallCounter(sqs) as counter:
                 started = time.perf_counter()
                 baseline_loop(sqs, dlq_url, source_url)
                 base_times.append(time.perf_counter() - started)
             base_calls.append(counter.total() - 1)  # the final empty receive
-            lost, duplicated = _stack.check(_stack.drain_bodies(sqs, source_url), n, tag)
+            lost, duplicated = sqs_messages.check(sqs_messages.drain_bodies(sqs, source_url), n, tag)
             print(
                 f"  baseline round {round_number + 1}: {base_times[-1]:.2f}s, {base_calls[-1]} calls, "
                 f"lost {lost}, duplicated {duplicated}"
             )
 
             tag = f"o{round_number}"
-            _stack.fill(sqs, dlq_url, n, tag)
-            with _stack.CallCounter(sqs) as counter:
+            sqs_messages.fill(sqs, dlq_url, n, tag)
+            with sqs_messages.CallCounter(sqs) as counter:
                 archive_s, redrive_s, archived = ours(sqs, dlq, dlq_url, args.parallelism, args.rate or None)
             our_times.append(archive_s + redrive_s)
             our_calls.append(counter.total() - 1)
-            lost, duplicated = _stack.check(_stack.drain_bodies(sqs, source_url), n, tag)
+            lost, duplicated = sqs_messages.check(sqs_messages.drain_bodies(sqs, source_url), n, tag)
             print(
                 f"  ours     round {round_number + 1}: {our_times[-1]:.2f}s (archive {archive_s:.2f}s + redrive "
                 f"{redrive_s:.2f}s), {our_calls[-1]} calls {dict(counter.calls)}, lost {lost}, duplicated {duplicated}"
@@ -160,8 +160,6 @@ def main() -> None:
             f"ratio {our_time / base_time:.2f} (target <= 1.2)"
         )
         print("Lost: 0, duplicated: 0 (checked every round)")
-    finally:
-        _stack.stop(process)
 
 
 if __name__ == "__main__":

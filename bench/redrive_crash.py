@@ -18,8 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _stack  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import sqs_messages  # noqa: E402
+from bench.stack import ROOT, default_database_url, local_stack  # noqa: E402
 
 
 def main() -> None:
@@ -34,8 +35,10 @@ def main() -> None:
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
     rng = random.Random(seed)
 
-    process, endpoint, env = _stack.start(args.database_url or os.environ.get("DATABASE_URL"))
-    try:
+    # A bare local AWS: the benchmark makes its own queues.
+    database_url = default_database_url(args.database_url)
+    with local_stack(database_url, deploy=False, consumer=False, LOG_LEVEL="WARNING") as endpoint:
+        env = dict(os.environ)  # the stack's settings, for the redrive processes
         import threading
 
         from console import aws
@@ -49,7 +52,7 @@ def main() -> None:
         dlq = resource_name("crash-dlq")
         dlq_url = sqs.create_queue(QueueName=dlq)["QueueUrl"]
         source_url = sqs.create_queue(QueueName=resource_name("crash-source"))["QueueUrl"]
-        _stack.fill(sqs, dlq_url, n, "crash")
+        sqs_messages.fill(sqs, dlq_url, n, "crash")
         arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         poller = QueuePoller(SqsRoute("ops.handlers.dead_letters_archive", dlq, 10), threading.Event(), wait_seconds=0)
         while poller.poll_once(sqs, handlers.dead_letters_archive, dlq_url, arn):
@@ -76,9 +79,7 @@ def main() -> None:
         thresholds = sorted(rng.sample(range(1, n), min(args.kills, n - 1)))
         started = time.perf_counter()
         for kill, threshold in enumerate(thresholds, start=1):
-            child = subprocess.Popen(
-                command, cwd=_stack.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-            )
+            child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             while child.poll() is None and RedriveJob.objects.get(pk=job.pk).moved < threshold:
                 time.sleep(0.005)
             time.sleep(rng.uniform(0, 0.05))
@@ -87,19 +88,17 @@ def main() -> None:
             child.wait()
             moved = RedriveJob.objects.get(pk=job.pk).moved
             print(f"  kill {kill:2d} at >= {threshold:4d} marked: killed with {moved}/{n} marked redriven")
-        final = subprocess.run(command, cwd=_stack.ROOT, env=env, capture_output=True, text=True)
+        final = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
         print(f"  resumed to the end: {final.stdout.strip() or final.stderr.strip()[-300:]}")
         elapsed = time.perf_counter() - started
         job.refresh_from_db()
-        lost, duplicated = _stack.check(_stack.drain_bodies(sqs, source_url), n, "crash")
+        lost, duplicated = sqs_messages.check(sqs_messages.drain_bodies(sqs, source_url), n, "crash")
         waiting = DeadLetter.objects.filter(queue_name=dlq, state=DeadLetter.State.PRESENT).count()
         print()
         print(f"Job: {job.status}, {job.moved} marked redriven, {job.runs} runs, {elapsed:.1f}s")
         print(f"Lost: {lost}   Duplicated: {duplicated}   Still waiting in the archive: {waiting}")
         if lost or waiting:
             raise SystemExit("messages were lost")
-    finally:
-        _stack.stop(process)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 """The local stack for benchmarks: a moto server process with infra/ deployed, a migrated
 database and the queue consumer process (Lambda's SQS event sources), torn down on exit.
+Nothing here is imported by the application.
 
-Used as ``with local_stack(database_url) as stack: ...`` before Django is imported by the
-caller's benchmark code (it sets DJANGO_SETTINGS_MODULE and DATABASE_URL)."""
+Used as ``with local_stack(database_url) as endpoint: ...`` before Django is imported by the
+caller's benchmark code (it sets DJANGO_SETTINGS_MODULE and DATABASE_URL). ``deploy=False,
+consumer=False`` gives a bare local AWS: benchmarks that make their own queues."""
 
 import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,12 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def default_database_url(given: str | None = None) -> str:
+    """``given``, else $DATABASE_URL, else a new temporary SQLite file."""
+    return given or os.environ.get("DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp(prefix='ops-bench-')}/bench.sqlite3"
 
 
 def _ensure_postgres_database(url: str) -> None:
@@ -33,10 +33,14 @@ def _ensure_postgres_database(url: str) -> None:
 
 
 @contextlib.contextmanager
-def local_stack(database_url: str, *, log_dir: Path | None = None, **settings_env: str):
+def local_stack(
+    database_url: str, *, log_dir: Path | None = None, deploy: bool = True, consumer: bool = True, **settings_env: str
+):
+    from console.devstack import free_port
+
     log_dir = log_dir or ROOT / ".local" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -81,9 +85,10 @@ def local_stack(database_url: str, *, log_dir: Path | None = None, **settings_en
         django.setup()
         from django.core.management import call_command
 
-        from infra.deploy import deploy
+        if deploy:
+            from infra.deploy import deploy as deploy_infra
 
-        deploy(endpoint_url=endpoint)
+            deploy_infra(endpoint_url=endpoint)
         call_command("migrate", interactive=False, verbosity=0)
         if database_url.startswith("postgres"):
             # A database kept from an earlier run: empty it, then put the roles back.
@@ -93,20 +98,21 @@ def local_stack(database_url: str, *, log_dir: Path | None = None, **settings_en
 
             call_command("flush", interactive=False, verbosity=0)
             sync_roles(apps)
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "manage.py", "consume_queues"],
-                cwd=ROOT,
-                env=env,
-                stdout=consumer_log,
-                stderr=subprocess.STDOUT,
+        if consumer:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "manage.py", "consume_queues"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=consumer_log,
+                    stderr=subprocess.STDOUT,
+                )
             )
-        )
-        deadline = time.monotonic() + 60
-        while (log_dir / "consumer.log").read_text().count("polling") < 2:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the queue consumer did not start")
-            time.sleep(0.2)
+            deadline = time.monotonic() + 60
+            while (log_dir / "consumer.log").read_text().count("polling") < 2:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the queue consumer did not start")
+                time.sleep(0.2)
         yield endpoint
     finally:
         for process in reversed(processes):

@@ -1,57 +1,9 @@
-"""Shared by the benchmarks: a local AWS (moto server) of their own, a database, and SQS
-call counting. Nothing here is imported by the application."""
+"""SQS helpers of the redrive benchmarks: call counting, filling a queue with numbered
+messages, draining one and checking what arrived."""
 
-import os
-import subprocess
-import sys
-import tempfile
+import json
 import time
 from collections import Counter
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-
-def start(database_url: str | None) -> tuple[subprocess.Popen, str, dict[str, str]]:
-    """Start moto on a free port and point Django at it; returns (process, endpoint, env)."""
-    from console.devstack import free_port, moto_command, wait_for_port
-
-    port = free_port()
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "DJANGO_SETTINGS_MODULE": "console.settings.dev",
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "LOG_LEVEL": "WARNING",
-    }
-    if not database_url:
-        database_url = f"sqlite:///{tempfile.mkdtemp(prefix='ops-bench-')}/bench.sqlite3"
-    env["DATABASE_URL"] = database_url
-    os.environ.update(env)
-    if database_url.startswith("postgres"):
-        import psycopg
-
-        base, name = database_url.rsplit("/", 1)
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
-            if not connection.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
-                connection.execute(f'create database "{name}"')
-    process = subprocess.Popen(
-        moto_command(port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    wait_for_port(port, process=process)
-    time.sleep(0.5)
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    call_command("flush", interactive=False, verbosity=0)  # a reused bench database starts empty
-    return process, env["AWS_ENDPOINT_URL"], env
 
 
 class CallCounter:
@@ -127,18 +79,8 @@ def drain_bodies(sqs, url: str) -> list[str]:
 
 def check(bodies: list[str], expected: int, tag: str) -> tuple[int, int]:
     """(lost, duplicated) among the messages tagged ``tag``."""
-    import json
-
     numbers = [json.loads(b)["n"] for b in bodies if f'"{tag}"' in b]
     seen = Counter(numbers)
     lost = sum(1 for n in range(expected) if n not in seen)
     duplicated = sum(c - 1 for c in seen.values() if c > 1)
     return lost, duplicated
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
