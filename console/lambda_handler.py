@@ -44,16 +44,22 @@ class DeferredModule(types.ModuleType):
     attribute anyone reads imports the real module, which replaces the stand-in in
     sys.modules, and the stand-in passes that read and every later one on to it. (Not
     importlib's LazyLoader: the ``import`` statement itself reads ``__spec__`` through it,
-    which loads the module at once.)"""
+    which loads the module at once.) Code that kept the stand-in (``from rest_framework.compat
+    import yaml``) reads through it to the real module, which it keeps once loaded."""
 
     _lock = threading.RLock()
 
     def __getattr__(self, attribute: str) -> Any:
-        name = object.__getattribute__(self, "__name__")
-        with DeferredModule._lock:
-            if sys.modules.get(name) is self:
-                del sys.modules[name]
-            module = importlib.import_module(name)
+        # Only reached for names the stand-in lacks. Once loaded, the real module is in the
+        # stand-in's own __dict__: later reads take no lock and import nothing.
+        module = self.__dict__.get("_deferred_real")
+        if module is None:
+            name = self.__dict__["__name__"]
+            with DeferredModule._lock:
+                if sys.modules.get(name) is self:
+                    del sys.modules[name]
+                module = importlib.import_module(name)
+                self.__dict__["_deferred_real"] = module
         return getattr(module, attribute)
 
 

@@ -86,6 +86,10 @@ def test_a_deferred_module_loads_on_first_use_and_then_is_the_real_one(stand_in_
     assert stand_in.VALUE == 42 and stand_in.LOADED is True
     real = sys.modules[stand_in_module]
     assert not isinstance(real, DeferredModule) and real.VALUE == 42
+    # Whoever kept the stand-in keeps reading the real module, and sees its later changes.
+    real.VALUE = 43
+    assert stand_in.VALUE == 43 and sys.modules[stand_in_module] is real
+    real.VALUE = 42
     from optional_pkg.part import VALUE
 
     assert VALUE == 42
