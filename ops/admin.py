@@ -16,10 +16,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
-from django.utils.timesince import timesince
 
 from console.admin_filters import InboxChoiceFilter
 from console.models import AuditEntry
+from console.timefmt import ago
 from ops import decoding, selectors, services, sqs
 from ops.apis import queue_rows
 from ops.models import Alarm, DeadLetter, RedriveJob
@@ -32,10 +32,6 @@ MANAGE_ALARM = "ops.manage_alarm"
 def _require(request: HttpRequest, permission: str) -> None:
     if not request.user.has_perm(permission):
         raise PermissionDenied
-
-
-def _age(moment) -> str:
-    return timesince(moment, timezone.now()).split(",")[0] if moment else "-"
 
 
 # --- Dead letters -------------------------------------------------------------------------
@@ -108,7 +104,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
     @admin.display(description="Arrived", ordering="archived_at")
     def arrived(self, message: DeadLetter) -> str:
-        return f"{_age(message.archived_at)} ago"
+        return ago(message.archived_at) if message.archived_at else "-"
 
     @admin.display(description="Task", ordering="task")
     def task_link(self, message: DeadLetter) -> str:
@@ -529,7 +525,7 @@ class AlarmAdmin(admin.ModelAdmin):
 
     @admin.display(description="Last change", ordering="state_changed_at")
     def last_change(self, alarm: Alarm) -> str:
-        return f"{_age(alarm.state_changed_at)} ago" if alarm.state_changed_at else "-"
+        return ago(alarm.state_changed_at) if alarm.state_changed_at else "-"
 
     @admin.display(description="Muted until")
     def muted(self, alarm: Alarm) -> str:

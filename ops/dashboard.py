@@ -3,9 +3,9 @@ records (kept current by events and the minute schedule), never from AWS."""
 
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.timesince import timesince
 
 from console.dashboard import Row, register
+from console.timefmt import ago, duration
 from ops import selectors
 from ops.models import Alarm
 
@@ -27,7 +27,7 @@ def dead_letters(request) -> list[Row]:
             summary.waiting,
             f"{url}?queue_name={name}",
             tone="bad",
-            detail=f"oldest {timesince(summary.oldest_at, now).split(',')[0]} ago" if summary.oldest_at else "",
+            detail=f"oldest {ago(summary.oldest_at, now)}" if summary.oldest_at else "",
         )
         for name, summary in selectors.dead_letter_counts().items()
     ]
@@ -51,7 +51,7 @@ def alarms_in_alarm(request) -> list[Row]:
             notes.append(f"acknowledged by {alarm.acknowledged_by}")
         if alarm.owner:
             notes.append(f"owner {alarm.owner}")
-        since = timesince(alarm.state_changed_at, timezone.now()).split(",")[0] if alarm.state_changed_at else "?"
+        since = duration(alarm.state_changed_at) if alarm.state_changed_at else "?"
         rows.append(
             Row(
                 alarm.name,

@@ -19,12 +19,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.timesince import timesince, timeuntil
+from django.utils.timesince import timeuntil
 from django.views.decorators.http import require_POST
 
 from console import resources
 from console.admin_filters import InboxChoiceFilter
 from console.models import AuditEntry
+from console.timefmt import duration
 from workflows import selectors
 from workflows.models import Approval, Execution, StepRun
 from workflows.notifications import LinkInvalid, approval_link_read
@@ -230,7 +231,7 @@ class ApprovalAdmin(admin.ModelAdmin):
         return format_html(
             '<span title="since {}">{}</span>',
             timezone.localtime(approval.requested_at).strftime("%Y-%m-%d %H:%M"),
-            timesince(approval.requested_at, timezone.now()),
+            duration(approval.requested_at, depth=2),
         )
 
     @admin.display(description="Expires", ordering="expires_at")
@@ -660,7 +661,7 @@ class ExecutionAdmin(admin.ModelAdmin):
     @admin.display(description="Took")
     def took(self, execution: Execution) -> str:
         if execution.started_at and execution.stopped_at:
-            return timesince(execution.started_at, execution.stopped_at)
+            return duration(execution.started_at, execution.stopped_at, depth=2)
         return "-"
 
     @admin.display(description="")

@@ -5,9 +5,9 @@ from datetime import timedelta
 from django.db.models import Count, Min
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.timesince import timesince
 
 from console.dashboard import Row, register
+from console.timefmt import duration
 from workflows.models import Approval, Execution
 
 FAILED = [Execution.Status.FAILED, Execution.Status.TIMED_OUT, Execution.Status.ABORTED]
@@ -27,7 +27,7 @@ def approvals_waiting(request) -> list[Row]:
     )
     if not pending["n"]:
         return []
-    waiting = timesince(pending["oldest"], timezone.now()).split(",")[0]
+    waiting = duration(pending["oldest"])
     return [
         Row(
             "Orders waiting for a decision",
