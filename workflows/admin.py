@@ -7,6 +7,7 @@ restart a failed execution. Links from approval emails only show a confirmation 
 """
 
 import logging
+import re
 from datetime import timedelta
 
 from django.contrib import admin, messages
@@ -594,9 +595,26 @@ class RestartedFilter(admin.SimpleListFilter):
         return queryset
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _short_uuid(match: re.Match) -> str:
+    return match.group()[:8] + "\u2026"
+
+
 @admin.register(Execution)
 class ExecutionAdmin(admin.ModelAdmin):
-    list_display = ["name", "order_link", "machine", "status_badge", "current_state", "started_at", "took", "label"]
+    list_display = [
+        "short_name",
+        "order_link",
+        "machine",
+        "status_badge",
+        "current_state",
+        "started_at",
+        "took",
+        "label",
+    ]
+    list_display_links = ["short_name"]
     list_filter = ["status", "state_machine", RestartedFilter]
     search_fields = ["name"]
     search_help_text = "An order id (whole or its first characters) or an execution name."
@@ -604,6 +622,7 @@ class ExecutionAdmin(admin.ModelAdmin):
     show_full_result_count = False
     inlines = [StepRunInline]
     change_form_template = "admin/workflows/execution/change_form.html"
+    change_list_template = "admin/workflows/execution/change_list.html"
     fields = [
         "name",
         "order",
@@ -646,6 +665,12 @@ class ExecutionAdmin(admin.ModelAdmin):
             reverse("admin:orders_order_change", args=[execution.order_id]),
             str(execution.order_id)[:8],
         )
+
+    @admin.display(description="Name", ordering="name")
+    def short_name(self, execution: Execution) -> str:
+        # Names carry the order's whole id (order-<uuid>, order-<uuid>-restart-2): shown with
+        # its first characters, as the order column shows it; the whole name on hover.
+        return format_html('<span title="{}">{}</span>', execution.name, _UUID.sub(_short_uuid, execution.name))
 
     @admin.display(description="State machine", ordering="state_machine")
     def machine(self, execution: Execution) -> str:

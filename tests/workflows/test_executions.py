@@ -181,7 +181,12 @@ def test_a_failed_order_is_restarted_as_a_new_execution_and_its_page_reads_well(
     assert Order.objects.get(pk=order.pk).status == OrderStatus.AWAITING_APPROVAL
     assert AuditEntry.objects.filter(action="execution.restart", actor=support_user).exists()
     listing = console_client.get(reverse("admin:workflows_execution_changelist"), {"q": str(order.pk)[:8]})
-    assert f"restart of order-{order.pk}" in listing.content.decode()
+    listed = listing.content.decode()
+    assert f"restart of order-{order.pk}" in listed
+    # Names shown with the order id's first characters, whole on hover; statuses coloured.
+    short = f"order-{str(order.pk)[:8]}\u2026-restart-1"
+    assert f'<span title="order-{order.pk}-restart-1">{short}</span>' in listed
+    assert '<span class="execution-status status-failed">FAILED</span>' in listed and ".status-failed" in listed
     # End the workflow, so nothing writes to the database while the test's tables are flushed.
     approval = Approval.objects.get(execution=restarted, status=Approval.Status.PENDING)
     approval_decide(approval_id=approval.pk, approve=False, actor=operator, reason="test over")
