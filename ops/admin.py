@@ -19,6 +19,7 @@ from django.utils.http import urlencode
 
 from console.admin_filters import InboxChoiceFilter
 from console.models import AuditEntry
+from console.resources import resource_name
 from console.timefmt import ago
 from ops import decoding, selectors, services, sqs
 from ops.apis import queue_rows
@@ -490,7 +491,17 @@ class RedriveJobAdmin(admin.ModelAdmin):
 
 @admin.register(Alarm)
 class AlarmAdmin(admin.ModelAdmin):
-    list_display = ["name", "state_badge", "reason_line", "metric", "last_change", "muted", "acknowledged", "owner"]
+    list_display = [
+        "short_name",
+        "state_badge",
+        "reason_line",
+        "metric",
+        "last_change",
+        "muted",
+        "acknowledged",
+        "owner",
+    ]
+    list_display_links = ["short_name"]
     list_filter = ["state", "exists", "owner"]
     search_fields = ["name", "description"]
     list_select_related = ["owner", "acknowledged_by"]
@@ -511,6 +522,11 @@ class AlarmAdmin(admin.ModelAdmin):
         colour = {"ALARM": "#ba2121", "OK": "#2e7d32"}.get(alarm.state, "#777")
         label = alarm.state if alarm.exists else f"{alarm.state} (deleted)"
         return format_html('<strong style="color:{}">{}</strong>', colour, label)
+
+    @admin.display(description="Name", ordering="name")
+    def short_name(self, alarm: Alarm) -> str:
+        # The stage's alarms share its prefix (ops-console-dev-): shown without it, whole on hover.
+        return format_html('<span title="{}">{}</span>', alarm.name, alarm.name.removeprefix(resource_name("")))
 
     @admin.display(description="Reason")
     def reason_line(self, alarm: Alarm) -> str:
