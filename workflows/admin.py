@@ -142,28 +142,30 @@ class ApprovalAdmin(admin.ModelAdmin):
     list_per_page = 50
     change_list_template = "admin/workflows/approval/change_list.html"
     change_form_template = "admin/workflows/approval/change_form.html"
-    fields = [
-        "order",
-        "execution",
-        "status",
-        "state_name",
-        "requested_at",
-        "expires_at",
-        "heartbeat_seconds",
-        "checked_at",
-        "required_approvals",
+
+    # The approval's page: the request, then only the claim and decision facts there are
+    # (a pending approval has none), then Step Functions' side of it, folded.
+    _request_fields = ["order", "execution", "status", "state_name", "requested_at", "expires_at", "required_approvals"]
+    _decision_fields = [
+        "claimed_by",
+        "claimed_at",
         "first_approved_by",
         "first_approved_at",
         "first_note",
-        "claimed_by",
-        "claimed_at",
         "decided_by",
         "decided_at",
         "reason",
-        "delivered_at",
-        "aws_request_id",
-        "outcome_detail",
     ]
+    _delivery_fields = ["delivered_at", "aws_request_id", "outcome_detail", "heartbeat_seconds", "checked_at"]
+    fields = _request_fields + _decision_fields + _delivery_fields  # all read-only
+
+    def get_fieldsets(self, request, obj=None):
+        decision = [name for name in self._decision_fields if obj is not None and getattr(obj, name) not in (None, "")]
+        fieldsets = [(None, {"fields": self._request_fields})]
+        if decision:
+            fieldsets.append(("Claim and decision", {"fields": decision}))
+        fieldsets.append(("Step Functions", {"fields": self._delivery_fields, "classes": ["collapse"]}))
+        return fieldsets
 
     def get_queryset(self, request):
         return selectors.approval_list(filters={"status": "all"})

@@ -244,3 +244,20 @@ def test_task_errors_map_to_plain_meanings():
     assert sfn.TaskExpired.status == "expired"
     assert sfn.TaskClosed.status == "closed"
     assert sfn.TaskTokenInvalid.status == "invalid"
+
+
+@pytest.mark.django_db
+def test_the_approval_page_shows_only_the_decision_facts_there_are(operator, console_client):
+    approval = make_approval()
+    console_client.force_login(operator)
+    url = reverse("admin:workflows_approval_change", args=[approval.pk])
+
+    pending = console_client.get(url).content.decode()
+    assert "Claim and decision" not in pending and "Decided by" not in pending
+    assert "Step Functions" in pending and "Heartbeat seconds" in pending  # folded, still there
+
+    with mock.patch("workflows.sfn.send_task_failure", return_value="request-1"):
+        approval_decide(approval_id=approval.pk, approve=False, actor=operator, reason="customer asked")
+    decided = console_client.get(url).content.decode()
+    assert "Claim and decision" in decided and "Decided by" in decided and "customer asked" in decided
+    assert "First approved by" not in decided  # a one-approver rejection has no first approval
