@@ -45,6 +45,7 @@ class MediaAssetAdmin(admin.ModelAdmin):
     list_filter = ["status", "content_type"]
     search_fields = ["=id", "original_name"]
     list_select_related = ["uploaded_by"]
+    change_list_template = "admin/media/mediaasset/change_list.html"
     change_form_template = "admin/media/mediaasset/change_form.html"
 
     def get_readonly_fields(self, request, obj=None):
@@ -134,6 +135,7 @@ class ImportAdmin(admin.ModelAdmin):
     search_fields = ["=id", "original_name", "=key"]
     list_select_related = ["created_by"]
     inlines = [ImportChunkInline]
+    change_list_template = "admin/media/import/change_list.html"
     change_form_template = "admin/media/import/change_form.html"
     # The summary above the form says what matters; the raw fields stay one click away.
     fieldsets = [

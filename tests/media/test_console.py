@@ -157,3 +157,18 @@ def test_the_home_page_shows_running_and_failed_imports(console_client, operator
     assert f"/media/import/{failed.pk}/change/" in page and "The file is empty." in page
     assert f"/media/import/{running.pk}/change/" in page and "1/4 chunks" in page
     assert f"/media/import/{done.pk}/change/" not in page
+
+
+def test_empty_lists_say_how_files_and_imports_get_there(console_client, admin_user, operator):
+    admin = logged_in(console_client, admin_user)
+    imports = admin.get("/media/import/").content.decode()
+    assert "No imports yet." in imports and "incoming/orders/" in imports and "Add import" in imports
+    media = admin.get("/media/mediaasset/").content.decode()
+    assert "No media yet." in media and "POST /api/uploads" in media and "Add media asset" in media
+    # Filtered or searched to nothing is not "empty": the plain count says so.
+    assert "No imports yet." not in admin.get("/media/import/?status__exact=FAILED").content.decode()
+    assert "No imports yet." not in admin.get("/media/import/?q=nothing").content.decode()
+
+    # Operators may look, not upload: no pointer to a button they do not have.
+    viewer = logged_in(console_client, operator).get("/media/import/").content.decode()
+    assert "No imports yet." in viewer and "Or upload one here" not in viewer
