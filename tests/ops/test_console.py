@@ -55,6 +55,10 @@ def test_the_inbox_groups_searches_and_redrives_with_a_dry_run(stack, support, c
     redrive_url = reverse("admin:ops_deadletter_redrive") + f"?queue={dlq}&ids={ids}"
     preview = console_client.get(redrive_url).content.decode()
     assert re.search(r'class="plan-count">3<', preview)
+    # Each sample links to its message; bodies are cut short and wrap, never widen the page.
+    for row in (r for r in rows if "inbox" in r.body):
+        assert reverse("admin:ops_deadletter_change", args=[row.pk]) in preview
+    assert all(len(body) <= 160 for body in re.findall(r'<code class="body-sample">(.*?)</code>', preview, re.S))
     response = csrf_post(
         console_client,
         redrive_url,
