@@ -232,7 +232,7 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "corsheaders.middleware.CorsMiddleware"
 )
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "console.auth_backend.ModelBackend"]
 
 # Per API client (token user; source IP when anonymous), as the seed's API Gateway stage
 # settings: 50 requests/s with bursts of 100. The bucket lives in the database, the one
