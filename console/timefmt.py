@@ -20,5 +20,5 @@ def duration(start: datetime, end: datetime | None = None, *, depth: int = 1) ->
 
 
 def ago(moment: datetime, now: datetime | None = None, *, depth: int = 1) -> str:
-    """ "42 seconds ago", "5 minutes ago"."""
+    """The time since ``moment``, as "42 seconds ago" or "5 minutes ago"."""
     return f"{duration(moment, now, depth=depth)} ago"
