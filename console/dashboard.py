@@ -105,3 +105,52 @@ def panels_for(request: HttpRequest) -> list[RenderedPanel]:
             item.error = "Unavailable right now."
         rendered.append(item)
     return rendered
+
+
+# --- The home page's sidebar: what this user did lately ---------------------------------------
+
+
+@dataclass
+class MyAction:
+    when: object
+    target: str
+    url: str
+    action: str
+
+
+def my_recent_actions(request: HttpRequest, limit: int = 10) -> list[MyAction]:
+    """The user's latest entries in the audit log (approvals, redrives, imports, notes...),
+    each linked to its object's page where the user may see it. Django's own "Recent
+    actions" only lists edits made through admin forms, which the console's actions are not."""
+    from console.models import AuditEntry
+
+    entries = AuditEntry.objects.filter(actor=request.user).order_by("-created_at", "-id")
+    return [
+        MyAction(entry.created_at, *_audited_object(request, entry.object_type, entry.object_id), _verb(entry.action))
+        for entry in entries.only("created_at", "action", "object_type", "object_id")[:limit]
+    ]
+
+
+def _audited_object(request: HttpRequest, object_type: str, object_id: str) -> tuple[str, str]:
+    """(name, url) of an audited object: "Order c5ef2c05" (ids as the lists show them) and
+    its page, if the user may see it."""
+    from django.apps import apps
+    from django.urls import NoReverseMatch, reverse
+
+    short_id = object_id[:8] if len(object_id) == 36 else object_id  # a UUID
+    try:
+        model = apps.get_model(object_type)
+    except (LookupError, ValueError):
+        return f"{object_type} {short_id}".strip(), ""
+    name, opts = f"{model._meta.verbose_name.capitalize()} {short_id}".strip(), model._meta
+    if not object_id or not request.user.has_perm(f"{opts.app_label}.view_{opts.model_name}"):
+        return name, ""
+    try:
+        return name, reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[object_id])
+    except NoReverseMatch:
+        return name, ""
+
+
+def _verb(action: str) -> str:
+    """The action's verb: "approval.first_approve" is "first approve"."""
+    return (action.partition(".")[2] or action).replace("_", " ").replace(".", " ")

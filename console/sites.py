@@ -69,6 +69,7 @@ class ConsoleAdminSite(admin.AdminSite):
     index_template = "console/index.html"
 
     def index(self, request, extra_context=None):
-        from console.dashboard import panels_for
+        from console.dashboard import my_recent_actions, panels_for
 
-        return super().index(request, {**(extra_context or {}), "dashboard_panels": panels_for(request)})
+        context = {"dashboard_panels": panels_for(request), "my_actions": my_recent_actions(request)}
+        return super().index(request, {**(extra_context or {}), **context})
