@@ -22,11 +22,23 @@ urlpatterns = [
 
 # --- Orders at production depth: the API's schema and docs; problem answers for API errors
 from django.contrib.auth.decorators import login_required  # noqa: E402
+from django.shortcuts import redirect  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from console import api_docs  # noqa: E402
 
+
+def _admin_path_redirect(request, rest: str):
+    # Leading slashes dropped: "/admin//example.com" must not become "//example.com",
+    # which a browser reads as another site.
+    query = request.META.get("QUERY_STRING", "")
+    return redirect("/" + rest.lstrip("/\\") + (f"?{query}" if query else ""))
+
+
 urlpatterns[:0] = [
+    # The console is the admin site, served at the root: /admin/... (a Django habit, old
+    # bookmarks) leads to the same page there, with its query string.
+    re_path(r"^admin/(?P<rest>.*)$", _admin_path_redirect, name="admin-path-redirect"),
     re_path(r"^api/schema/?$", api_docs.schema, name="api-schema"),
     # Docs for people: a console login (the page's requests then use that session).
     re_path(r"^api/docs/?$", login_required(api_docs.docs, login_url="admin:login"), name="api-docs"),
