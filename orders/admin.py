@@ -28,6 +28,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from console.admin_audit import AuditedModelAdmin
@@ -98,9 +99,21 @@ class OrderChangeList(ChangeList):
         return self.get_query_string({PAGE_VAR: self.page_num + 1})
 
 
+# How the order list colours a status: ended well, waiting on someone, ended badly.
+STATUS_TONES = {
+    lifecycle.OrderStatus.DELIVERED: "ok",
+    lifecycle.OrderStatus.COMPLETED: "ok",
+    lifecycle.OrderStatus.AWAITING_APPROVAL: "warn",
+    lifecycle.OrderStatus.REJECTED: "bad",
+    lifecycle.OrderStatus.FAILED: "bad",
+    lifecycle.OrderStatus.CANCELLED: "bad",
+}
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ["id", "user_id", "total", "status", "created_at"]
+    list_display = ["order_ref", "user_id", "total", "status_badge", "created_at"]
+    list_display_links = ["order_ref"]
     list_filter = ["status", ("created_at", admin.DateFieldListFilter), TotalFilter]
     search_fields = ["user_id"]
     search_help_text = "An order id (or its first 8 characters), or a customer's user id."
@@ -112,6 +125,19 @@ class OrderAdmin(admin.ModelAdmin):
     actions = ["cancel_orders"]
     fields = ["id", "user_id", "total", "status", "status_reason", "version", "created_at", "updated_at", "created_by"]
     change_list_template = "admin/orders/order/change_list.html"
+
+    @admin.display(description="Order")
+    def order_ref(self, order: Order) -> str:
+        # Its first 8 characters, as the other lists show orders (and search takes them); whole on hover.
+        return format_html('<span title="{}">{}</span>', order.pk, str(order.pk)[:8])
+
+    @admin.display(description="Status")
+    def status_badge(self, order: Order) -> str:
+        return format_html(
+            '<span class="order-status tone-{}">{}</span>',
+            STATUS_TONES.get(order.status, ""),
+            order.get_status_display(),
+        )
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields

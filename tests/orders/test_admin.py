@@ -87,7 +87,12 @@ def test_filters_by_status_total_and_date(logged_in):
     big = OrderFactory(items=[{"product_id": "p", "name": "n", "quantity": 1, "price": Decimal("20000")}])
     old = OrderFactory()
     Order.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=400))
-    assert listed(logged_in.get(CHANGELIST, {"status__exact": "FAILED"})) == {str(failed.pk)}
+    page = logged_in.get(CHANGELIST, {"status__exact": "FAILED"})
+    assert listed(page) == {str(failed.pk)}
+    # Shown as the other lists show orders (first 8 characters, whole on hover), status coloured.
+    html = page.content.decode()
+    assert f'<span title="{failed.pk}">{str(failed.pk)[:8]}</span>' in html
+    assert '<span class="order-status tone-bad">Failed</span>' in html
     assert listed(logged_in.get(CHANGELIST, {"total": "gte10000"})) == {str(big.pk)}
     since = (timezone.now() - timedelta(days=7)).isoformat()
     assert str(old.pk) not in listed(logged_in.get(CHANGELIST, {"created_at__gte": since}))
