@@ -306,6 +306,9 @@ class OrderAdmin(admin.ModelAdmin):
         except ValueError:
             extra_context["timeline"] = []
         extra_context["can_annotate"] = request.user.has_perm("orders.annotate_order")
+        # Every field is read-only: orders change through their actions (cancel, notes, the
+        # workflow), so the page offers Close, not a Save that would change nothing.
+        extra_context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _workflow_context(self, object_id) -> dict:

@@ -161,6 +161,17 @@ def test_the_order_page_shows_one_timeline_of_events_steps_approvals_and_who_act
     assert Approval.objects.get(pk=approval.pk).decided_by == operator
 
 
+def test_the_order_page_offers_close_not_a_save_that_changes_nothing(console_client):
+    from console import roles
+    from tests.conftest import make_user
+
+    admin_user = make_user("ada-admin", roles.ADMIN)  # may change orders, through their actions
+    assert admin_user.has_perm("orders.change_order")
+    console_client.force_login(admin_user)
+    page = console_client.get(reverse("admin:orders_order_change", args=[OrderFactory().pk])).content.decode()
+    assert 'class="closelink"' in page and 'name="_save"' not in page and 'name="_continue"' not in page
+
+
 def test_the_timeline_does_not_query_per_entry(logged_in):
     order = OrderFactory()
     url = reverse("admin:orders_order_change", args=[order.pk])
