@@ -14,13 +14,16 @@ panel that fails shows "unavailable" instead of breaking the page.
 """
 
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.module_loading import autodiscover_modules
+from django.utils.text import Truncator
 
 logger = logging.getLogger(__name__)
 
@@ -120,35 +123,60 @@ class MyAction:
 
 def my_recent_actions(request: HttpRequest, limit: int = 10) -> list[MyAction]:
     """The user's latest entries in the audit log (approvals, redrives, imports, notes...),
-    each linked to its object's page where the user may see it. Django's own "Recent
-    actions" only lists edits made through admin forms, which the console's actions are not."""
-    from console.models import AuditEntry
-
-    entries = AuditEntry.objects.filter(actor=request.user).order_by("-created_at", "-id")
-    return [
-        MyAction(entry.created_at, *_audited_object(request, entry.object_type, entry.object_id), _verb(entry.action))
-        for entry in entries.only("created_at", "action", "object_type", "object_id")[:limit]
-    ]
-
-
-def _audited_object(request: HttpRequest, object_type: str, object_id: str) -> tuple[str, str]:
-    """(name, url) of an audited object: "Order c5ef2c05" (ids as the lists show them) and
-    its page, if the user may see it."""
+    each named as its page names it and linked there where the user may see it. Django's
+    own "Recent actions" only lists edits made through admin forms, which the console's
+    actions are not. One query for the entries, then one per kind of object among them."""
     from django.apps import apps
     from django.urls import NoReverseMatch, reverse
 
-    short_id = object_id[:8] if len(object_id) == 36 else object_id  # a UUID
+    from console.models import AuditEntry
+
+    entries = list(
+        AuditEntry.objects.filter(actor=request.user)
+        .order_by("-created_at", "-id")
+        .only("created_at", "action", "object_type", "object_id")[:limit]
+    )
+    models, ids = {}, defaultdict(set)
+    for entry in entries:
+        try:
+            models[entry.object_type] = apps.get_model(entry.object_type)
+        except (LookupError, ValueError):
+            continue
+        if entry.object_id:
+            ids[entry.object_type].add(entry.object_id)
+    found: dict[str, dict[str, object]] = {}
+    for object_type, keys in ids.items():
+        model = models[object_type]
+        objects = model._default_manager.filter(pk__in=[key for key in keys if _is_pk(model, key)])
+        found[object_type] = {str(obj.pk): obj for obj in objects}
+
+    actions = []
+    for entry in entries:
+        model, obj = models.get(entry.object_type), found.get(entry.object_type, {}).get(entry.object_id)
+        short_id = entry.object_id[:8] if len(entry.object_id) == 36 else entry.object_id  # a UUID, as lists show it
+        if obj is not None:
+            name = Truncator(str(obj)).chars(60)
+        elif model is not None:
+            name = f"{model._meta.verbose_name.capitalize()} {short_id}".strip()  # since deleted
+        else:
+            name = f"{entry.object_type} {short_id}".strip()
+        url = ""
+        if obj is not None and request.user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}"):
+            try:
+                url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[obj.pk])
+            except NoReverseMatch:
+                pass
+        actions.append(MyAction(entry.created_at, name, url, _verb(entry.action)))
+    return actions
+
+
+def _is_pk(model, value: str) -> bool:
+    """Whether ``value`` can be a primary key of ``model`` (audit ids are free text)."""
     try:
-        model = apps.get_model(object_type)
-    except (LookupError, ValueError):
-        return f"{object_type} {short_id}".strip(), ""
-    name, opts = f"{model._meta.verbose_name.capitalize()} {short_id}".strip(), model._meta
-    if not object_id or not request.user.has_perm(f"{opts.app_label}.view_{opts.model_name}"):
-        return name, ""
-    try:
-        return name, reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[object_id])
-    except NoReverseMatch:
-        return name, ""
+        model._meta.pk.to_python(value)
+    except (ValueError, ValidationError):
+        return False
+    return True
 
 
 def _verb(action: str) -> str:
