@@ -36,3 +36,36 @@ def audit_record(
         request_id=current_request_id(),
         aws_request_id=aws_request_id,
     )
+
+
+# --- Reading: what an entry is about ------------------------------------------------------
+
+
+def audited_model(object_type: str) -> Any:
+    """The model an entry's ``object_type`` ("orders.order") names, or None."""
+    from django.apps import apps
+
+    try:
+        return apps.get_model(object_type)
+    except (LookupError, ValueError):
+        return None
+
+
+def audited_ref(user: Any, object_type: str, object_id: str) -> tuple[str, str]:
+    """("Order 109b1172", its console page or "") for an entry's object, without reading it:
+    ids as the lists show them (a UUID by its first 8 characters); a page only for a model
+    the user may view."""
+    from django.urls import NoReverseMatch, reverse
+
+    model = audited_model(object_type)
+    short_id = object_id[:8] if len(object_id) == 36 else object_id
+    if model is None:
+        return f"{object_type} {short_id}".strip(), ""
+    opts = model._meta
+    name = f"{opts.verbose_name.capitalize()} {short_id}".strip()
+    if not object_id or not user.has_perm(f"{opts.app_label}.view_{opts.model_name}"):
+        return name, ""
+    try:
+        return name, reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[object_id])
+    except NoReverseMatch:
+        return name, ""

@@ -126,9 +126,7 @@ def my_recent_actions(request: HttpRequest, limit: int = 10) -> list[MyAction]:
     each named as its page names it and linked there where the user may see it. Django's
     own "Recent actions" only lists edits made through admin forms, which the console's
     actions are not. One query for the entries, then one per kind of object among them."""
-    from django.apps import apps
-    from django.urls import NoReverseMatch, reverse
-
+    from console.audit import audited_model, audited_ref
     from console.models import AuditEntry
 
     entries = list(
@@ -136,36 +134,24 @@ def my_recent_actions(request: HttpRequest, limit: int = 10) -> list[MyAction]:
         .order_by("-created_at", "-id")
         .only("created_at", "action", "object_type", "object_id")[:limit]
     )
-    models, ids = {}, defaultdict(set)
+    keys = defaultdict(set)
     for entry in entries:
-        try:
-            models[entry.object_type] = apps.get_model(entry.object_type)
-        except (LookupError, ValueError):
-            continue
-        if entry.object_id:
-            ids[entry.object_type].add(entry.object_id)
-    found: dict[str, dict[str, object]] = {}
-    for object_type, keys in ids.items():
-        model = models[object_type]
-        objects = model._default_manager.filter(pk__in=[key for key in keys if _is_pk(model, key)])
-        found[object_type] = {str(obj.pk): obj for obj in objects}
-
+        model = audited_model(entry.object_type)
+        if model is not None and entry.object_id and _is_pk(model, entry.object_id):
+            keys[model].add(entry.object_id)
+    found = {
+        (model._meta.label_lower, str(obj.pk)): obj
+        for model, ids in keys.items()
+        for obj in model._default_manager.filter(pk__in=ids)
+    }
     actions = []
     for entry in entries:
-        model, obj = models.get(entry.object_type), found.get(entry.object_type, {}).get(entry.object_id)
-        short_id = entry.object_id[:8] if len(entry.object_id) == 36 else entry.object_id  # a UUID, as lists show it
-        if obj is not None:
-            name = Truncator(str(obj)).chars(60)
-        elif model is not None:
-            name = f"{model._meta.verbose_name.capitalize()} {short_id}".strip()  # since deleted
+        name, url = audited_ref(request.user, entry.object_type, entry.object_id)
+        obj = found.get((entry.object_type, entry.object_id))
+        if obj is None:
+            url = ""  # gone since: named by kind and id, not linked
         else:
-            name = f"{entry.object_type} {short_id}".strip()
-        url = ""
-        if obj is not None and request.user.has_perm(f"{model._meta.app_label}.view_{model._meta.model_name}"):
-            try:
-                url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[obj.pk])
-            except NoReverseMatch:
-                pass
+            name = Truncator(str(obj)).chars(60)
         actions.append(MyAction(entry.created_at, name, url, _verb(entry.action)))
     return actions
 

@@ -117,6 +117,9 @@ def test_the_console_shows_the_log_filtered_and_searched_without_edit_buttons(ad
     assert "first" in orders_only and "second" not in orders_only
     searched = console_client.get(url, {"q": str(order.pk)}).content.decode()
     assert "first" in searched and "second" not in searched
+    # Each entry's object by kind and short id, linked to its page, the whole id on hover.
+    order_page = reverse("admin:orders_order_change", args=[order.pk])
+    assert f'<a href="{order_page}" title="{order.pk}">Order {str(order.pk)[:8]}</a>' in searched
     entry = AuditEntry.objects.get(reason="first")
     page = console_client.get(reverse("admin:console_auditentry_change", args=[entry.pk])).content.decode()
     assert 'name="_save"' not in page and "deletelink" not in page
@@ -144,3 +147,13 @@ def test_changing_ones_own_password_is_recorded(operator, console_client):
     assert response.status_code == 302
     entry = AuditEntry.objects.get(action="auth.user.password_change")
     assert entry.actor == operator and entry.after == {"password": "(changed)"}
+
+
+def test_the_log_links_only_to_pages_the_reader_may_see(console_client):
+    support = make_user("sid-support", roles.SUPPORT)  # reads the log; may not view users
+    user = make_user("someone", None)
+    audit_record(action="auth.user.change", obj=user, reason="renamed")
+    console_client.force_login(support)
+    listing = console_client.get(reverse("admin:console_auditentry_changelist")).content.decode()
+    assert f'<span title="{user.pk}">User {user.pk}</span>' in listing
+    assert reverse("admin:auth_user_change", args=[user.pk]) not in listing
