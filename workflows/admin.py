@@ -641,6 +641,10 @@ class ExecutionAdmin(admin.ModelAdmin):
         "redrive_count",
     ]
 
+    def get_fieldsets(self, request, obj=None):
+        # The page's summary and history above show these already: the record, folded.
+        return [("Recorded fields", {"fields": self.fields, "classes": ["collapse"]})]
+
     def get_readonly_fields(self, request, obj=None):
         return self.fields
 
