@@ -7,27 +7,29 @@ so local mode is a setting, not a code path.
 from functools import cache
 from typing import Any
 
-from botocore.config import Config
 from django.conf import settings
 
-# Explicit timeouts: a Lambda invocation must not hang on a slow endpoint until its own
-# timeout. Standard retry mode backs off on throttling and transient 5xx answers.
-_CLIENT_CONFIG = Config(
-    connect_timeout=3,
-    read_timeout=25,  # above SQS long polling's 20 s
-    retries={"mode": "standard", "max_attempts": 3},
-)
 
+@cache
+def _service_config(service_name: str, endpoint_url: str | None) -> Any:
+    # botocore is imported on first use: most cold starts (API reads) never call AWS.
+    from botocore.config import Config
 
-def _service_config(service_name: str, endpoint_url: str | None) -> Config:
+    # Explicit timeouts: a Lambda invocation must not hang on a slow endpoint until its
+    # own timeout. Standard retry mode backs off on throttling and transient 5xx answers.
+    config = Config(
+        connect_timeout=3,
+        read_timeout=25,  # above SQS long polling's 20 s
+        retries={"mode": "standard", "max_attempts": 3},
+    )
     if service_name == "s3":
         # Presigned URLs and POST forms signed with signature v4 (botocore still signs some
         # presigned S3 requests with v2 by default); a local endpoint is an IP address, so
         # buckets go in the path there.
-        return _CLIENT_CONFIG.merge(
+        return config.merge(
             Config(signature_version="s3v4", s3={"addressing_style": "path" if endpoint_url else "auto"})
         )
-    return _CLIENT_CONFIG
+    return config
 
 
 @cache

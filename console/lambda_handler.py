@@ -20,12 +20,9 @@ dispatched as Zappa documents. This wrapper adds:
 """
 
 import gc
-import importlib
-import importlib.util
-import sys
-import threading
-import types
 from typing import Any
+
+from console.deferred_imports import defer_import
 
 # A cold start builds hundreds of thousands of long-lived objects (modules, classes, URL
 # patterns, Django's app registry): garbage collection passes over them repeatedly while
@@ -33,46 +30,18 @@ from typing import Any
 # everything up, then that heap is frozen out of future collections and it is on again.
 gc.disable()
 
-
-class DeferredModule(types.ModuleType):
-    """Stands in sys.modules for an installed module until something uses it.
-
-    For optional packages that DRF imports at start-up only to learn whether they are
-    installed (``rest_framework.compat``): PyYAML and uritemplate serve schema generation
-    alone, yet importing them is about 15 ms of every cold start. ``import name`` finds this
-    stand-in (it has a ``__spec__``, so the import system takes it as loaded); the first
-    attribute anyone reads imports the real module, which replaces the stand-in in
-    sys.modules, and the stand-in passes that read and every later one on to it. (Not
-    importlib's LazyLoader: the ``import`` statement itself reads ``__spec__`` through it,
-    which loads the module at once.) Code that kept the stand-in (``from rest_framework.compat
-    import yaml``) reads through it to the real module, which it keeps once loaded."""
-
-    _lock = threading.RLock()
-
-    def __getattr__(self, attribute: str) -> Any:
-        # Only reached for names the stand-in lacks. Once loaded, the real module is in the
-        # stand-in's own __dict__: later reads take no lock and import nothing.
-        module = self.__dict__.get("_deferred_real")
-        if module is None:
-            name = self.__dict__["__name__"]
-            with DeferredModule._lock:
-                if sys.modules.get(name) is self:
-                    del sys.modules[name]
-                module = importlib.import_module(name)
-                self.__dict__["_deferred_real"] = module
-        return getattr(module, attribute)
-
-
-def defer_import(name: str) -> None:
-    if name in sys.modules or (spec := importlib.util.find_spec(name)) is None:
-        return
-    stand_in = DeferredModule(name)
-    stand_in.__spec__ = spec  # no __path__: importing a submodule reads it, loading the real one
-    sys.modules[name] = stand_in
-
-
+# Modules imported at start-up that most requests never use, loaded on first use instead
+# (console.deferred_imports):
+# * PyYAML and uritemplate, which DRF's compat imports only to learn whether they are
+#   installed; schema generation alone uses them (about 14 ms).
+# * boto3 and botocore (about 60 ms): Zappa's handler imports boto3 lazily, but its
+#   utilities module imports it at once and reads ``boto3.Session`` in annotations, and
+#   Powertools registers a botocore session initializer when imported (replayed when
+#   botocore loads). Requests that call AWS load them then; the API's reads never do.
 defer_import("yaml")
 defer_import("uritemplate")
+defer_import("boto3", placeholders=("Session",))
+defer_import("botocore", recorded_calls=("register_initializer",))
 
 from zappa import handler as zappa_handler  # noqa: E402
 

@@ -2,8 +2,9 @@
 standard library importable (run as ``python -I -S -B package_runner.py PACKAGE EVENTS OUT``).
 
 EVENTS is a JSON list of events; OUT receives, for each, the response or the exception,
-the modules that were imported from outside the package and the standard library, and the
-modules loaded once the first event was answered.
+the modules that were imported from outside the package and the standard library, the
+modules loaded once the first event was answered, and what AWS clients made afterwards
+look like (boto3 and botocore are deferred at start-up).
 """
 
 import json
@@ -43,6 +44,7 @@ def main() -> None:
             results.append({"response": lambda_handler(event, context), "request_id": context.aws_request_id})
         except Exception as exc:
             results.append({"error": type(exc).__name__, "message": str(exc), "trace": traceback.format_exc()})
+    aws = aws_after_events()
     allowed = [os.path.realpath(package)] + [
         os.path.realpath(sysconfig.get_paths()[key]) for key in ("stdlib", "platstdlib")
     ]
@@ -55,10 +57,36 @@ def main() -> None:
     )
     with open(out_path, "w") as out:
         json.dump(
-            {"results": results, "imported_from_outside": outside, "loaded_after_first_event": after_first},
+            {
+                "results": results,
+                "imported_from_outside": outside,
+                "loaded_after_first_event": after_first,
+                "aws": aws,
+            },
             out,
             default=str,
         )
+
+
+def aws_after_events() -> dict:
+    """A client built by the console's own code once the events are served, and what the
+    modules that imported boto3 and botocore at start-up (as stand-ins) now see."""
+    import zappa.utilities
+    from aws_lambda_powertools.shared import user_agent
+
+    from console import aws
+
+    url = aws.client("s3").generate_presigned_url("get_object", Params={"Bucket": "media", "Key": "a.csv"})
+    import boto3
+    import botocore
+
+    return {
+        "presigned_url": url,
+        "boto3_loaded_as": type(sys.modules["boto3"]).__name__,
+        "botocore_loaded_as": type(sys.modules["botocore"]).__name__,
+        "zappa_sees_the_real_session": zappa.utilities.boto3.Session is boto3.session.Session,
+        "powertools_initializer_registered": user_agent._initializer_botocore_session in botocore._INITIALIZERS,
+    }
 
 
 def loaded_modules() -> list[str]:

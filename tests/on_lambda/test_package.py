@@ -121,6 +121,14 @@ def test_the_unpacked_package_serves_every_kind_of_event(unpacked, api_user, tmp
     # index nor the optional packages only the schema needs; the schema has them all.
     first = set(out["loaded_after_first_event"])
     assert not first & {"drf_spectacular.openapi", "django.test", "unittest", "yaml", "uritemplate"}
+    assert not {name for name in first if name.split(".")[0] in ("boto3", "botocore", "s3transfer")}
+    # Loaded later, on first use, they are whole: the module that imported boto3 at start-up
+    # reads the real one, and Powertools' session initializer (registered then) is in place.
+    aws = out["aws"]
+    assert aws["presigned_url"].startswith("https://") and "X-Amz-Signature=" in aws["presigned_url"]
+    assert aws["boto3_loaded_as"] == aws["botocore_loaded_as"] == "module"
+    assert aws["zappa_sees_the_real_session"] is True
+    assert aws["powertools_initializer_registered"] is True
     assert schema["response"]["statusCode"] == 200, schema
     schema_text = schema["response"]["body"]
     if schema["response"].get("isBase64Encoded"):
