@@ -178,3 +178,13 @@ class _Loaded:
         # The import system has set the module's __spec__ (and nothing it already had) to
         # the one from find_spec: give it back its own.
         module.__spec__ = self.spec
+
+
+def defer_aws_sdk() -> None:
+    """boto3 and botocore until first use: about 60 ms of a cold start whose request makes
+    no AWS call. Zappa's handler imports boto3 lazily itself, but its utilities module
+    imports it at once and reads ``boto3.Session`` in the annotations of its functions;
+    Powertools registers a botocore session initializer when imported (recorded, and
+    replayed when botocore loads)."""
+    defer_import("boto3", placeholders=("Session",))
+    defer_import("botocore", recorded_calls=("register_initializer",))

@@ -22,7 +22,7 @@ dispatched as Zappa documents. This wrapper adds:
 import gc
 from typing import Any
 
-from console.deferred_imports import defer_import
+from console.deferred_imports import defer_aws_sdk, defer_import
 
 # A cold start builds hundreds of thousands of long-lived objects (modules, classes, URL
 # patterns, Django's app registry): garbage collection passes over them repeatedly while
@@ -31,17 +31,12 @@ from console.deferred_imports import defer_import
 gc.disable()
 
 # Modules imported at start-up that most requests never use, loaded on first use instead
-# (console.deferred_imports):
-# * PyYAML and uritemplate, which DRF's compat imports only to learn whether they are
-#   installed; schema generation alone uses them (about 14 ms).
-# * boto3 and botocore (about 60 ms): Zappa's handler imports boto3 lazily, but its
-#   utilities module imports it at once and reads ``boto3.Session`` in annotations, and
-#   Powertools registers a botocore session initializer when imported (replayed when
-#   botocore loads). Requests that call AWS load them then; the API's reads never do.
+# (console.deferred_imports): PyYAML and uritemplate, which DRF's compat imports only to
+# learn whether they are installed (schema generation alone uses them, about 14 ms), and
+# boto3 and botocore (about 60 ms; requests that call AWS load them then).
 defer_import("yaml")
 defer_import("uritemplate")
-defer_import("boto3", placeholders=("Session",))
-defer_import("botocore", recorded_calls=("register_initializer",))
+defer_aws_sdk()
 
 from zappa import handler as zappa_handler  # noqa: E402
 
