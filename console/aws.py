@@ -10,7 +10,6 @@ from typing import Any
 from django.conf import settings
 
 
-@cache
 def _service_config(service_name: str, endpoint_url: str | None) -> Any:
     # botocore is imported on first use: most cold starts (API reads) never call AWS.
     from botocore.config import Config

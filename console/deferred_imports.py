@@ -59,10 +59,8 @@ class DeferredModule(types.ModuleType):
             if sys.modules.get(name) is self:
                 del sys.modules[name]
             module = importlib.import_module(name)
-            for placeholder in state.pop("_deferred_placeholders", ()):
-                state.pop(placeholder, None)
-            for recorded in state.pop("_deferred_recorded", ()):
-                state.pop(recorded, None)
+            for attribute in state.pop("_deferred_attributes"):  # placeholders and recorders
+                del state[attribute]
             state["_deferred_real"] = module
             for function, args, kwargs in state.pop("_deferred_calls", ()):
                 getattr(module, function)(*args, **kwargs)
@@ -125,10 +123,9 @@ def defer_import(name: str, *, placeholders: tuple[str, ...] = (), recorded_call
     if spec.submodule_search_locations is not None:
         state["__path__"] = list(spec.submodule_search_locations)
         _SubmoduleFinder.install()
-    state["_deferred_placeholders"] = placeholders
+    state["_deferred_attributes"] = placeholders + recorded_calls
     for attribute in placeholders:
         state[attribute] = Placeholder(stand_in, attribute)
-    state["_deferred_recorded"] = recorded_calls
     state["_deferred_calls"] = []
     for function in recorded_calls:
         state[function] = _recorder(stand_in, function)
@@ -158,10 +155,6 @@ class _SubmoduleFinder:
         if loaded is None:
             return None
         return importlib.machinery.ModuleSpec(fullname, _Loaded(loaded))
-
-    @classmethod
-    def invalidate_caches(cls) -> None:
-        pass
 
 
 class _Loaded:
