@@ -116,8 +116,8 @@ def make_writable(path: Path) -> None:
 
 
 def api_event(token: str) -> dict:
-    """The REST API (v1) sample from ../shared/aws-events, made an authenticated GET /api/orders."""
-    event = json.loads((ROOT.parent / "shared" / "aws-events" / "apigw-rest-proxy.json").read_text())
+    """The REST API (v1) sample of tests/aws_events, made an authenticated GET /api/orders."""
+    event = json.loads((ROOT / "tests" / "aws_events" / "apigw-rest-proxy.json").read_text())
     headers = {
         "Host": "abc123.execute-api.us-east-1.amazonaws.com",
         "Authorization": f"Bearer {token}",

@@ -1,8 +1,5 @@
-"""The real AWS Lambda event samples every developer and CI run has at ../shared/aws-events.
-
-A test that needs one skips with a clear reason where the folder is missing (a checkout
-without its shared folder next to it), instead of failing to load.
-"""
+"""The real AWS Lambda event samples in tests/aws_events (their source and licence are in
+that folder's README)."""
 
 import copy
 import json
@@ -10,9 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-AWS_EVENTS = Path(__file__).resolve().parents[1].parent / "shared" / "aws-events"
+AWS_EVENTS = Path(__file__).resolve().parent / "aws_events"
 
 
 @cache
@@ -21,9 +16,7 @@ def _load(name: str) -> str:
 
 
 def aws_event_text(name: str) -> str:
-    """The sample file's text; skips the calling test when the shared samples are absent."""
-    if not (AWS_EVENTS / name).exists():
-        pytest.skip(f"needs the shared AWS event sample ../shared/aws-events/{name}")
+    """The sample file's text."""
     return _load(name)
 
 

@@ -1,4 +1,4 @@
-"""Lambda events for tests, built from the real AWS samples in ../shared/aws-events (REST
+"""Lambda events for tests, built from the real AWS samples in tests/aws_events (REST
 API, SQS, S3) and from the shapes AWS documents for the others (HTTP API and function URL
 payload 2.0, EventBridge schedules as Zappa configures them)."""
 
