@@ -125,6 +125,10 @@ class RedriveJob(models.Model):
     reason = models.TextField(blank=True)
     last_error = models.TextField(blank=True)
     move_task_handle = models.TextField(blank=True)
+    # SQS's StartedTimestamp of the move task (epoch ms), recorded when the task is first
+    # seen: ListMessageMoveTasks gives a TaskHandle only while a task runs, so this is how
+    # the task is told apart from the queue's other move tasks once it has ended.
+    move_task_started_ms = models.BigIntegerField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

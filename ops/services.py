@@ -396,6 +396,9 @@ def redrive_move_task_start(
             f"{', '.join(queue.fed_by) or 'nothing we know'}. Archive its messages and redrive them instead.",
             "mode",
         )
+    # Taken before the call: SQS's StartedTimestamp of the task falls after it (retries and
+    # latency included), which is how the task is found once it has ended.
+    requested_at = timezone.now()
     handle = sqs.start_message_move_task(source_arn=queue.arn, destination_arn=None, rate=rate_limit)
     with transaction.atomic():
         job = RedriveJob.objects.create(
@@ -409,7 +412,7 @@ def redrive_move_task_start(
             reason=reason,
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
             source=source,
-            started_at=timezone.now(),
+            started_at=requested_at,
             heartbeat_at=timezone.now(),
             runs=1,
         )
@@ -424,21 +427,39 @@ def redrive_move_task_start(
     return job
 
 
+# How far SQS's clock may be behind ours when a move task that was never seen running is
+# looked for by its start time.
+MOVE_TASK_CLOCK_SKEW = timedelta(seconds=10)
+
+
 def redrive_move_task_refresh(*, job: RedriveJob) -> RedriveJob:
-    """Bring a move-task job in line with what SQS reports about its task."""
+    """Bring a move-task job in line with what SQS reports about its task.
+
+    The task is found by its handle while it runs and by its start time once it has ended
+    (SQS lists ended tasks without a handle); the start time is recorded the first time the
+    task is seen. The job is left as it is while SQS does not list the task."""
     if job.mode != RedriveJob.Mode.MOVE_TASK or not job.is_active:
         return job
     queue_arn = sqs.queue_attributes(sqs.queue_url(job.queue_name))["QueueArn"]
-    task = sqs.message_move_task(source_arn=queue_arn, task_handle=job.move_task_handle)
+    not_before = (job.started_at or job.created_at) - MOVE_TASK_CLOCK_SKEW
+    task = sqs.message_move_task(
+        source_arn=queue_arn,
+        task_handle=job.move_task_handle,
+        started_ms=job.move_task_started_ms,
+        not_before_ms=int(not_before.timestamp() * 1000),
+    )
     if task is None:
         return job
+    fields = ["moved", "total", "heartbeat_at", "last_error"]
+    if job.move_task_started_ms is None and task.get("StartedTimestamp") is not None:
+        job.move_task_started_ms = int(task["StartedTimestamp"])
+        fields.append("move_task_started_ms")
     job.moved = int(task.get("ApproximateNumberOfMessagesMoved", 0))
     job.total = max(job.total, int(task.get("ApproximateNumberOfMessagesToMove", 0) or 0))
     job.heartbeat_at = timezone.now()
     status = {"COMPLETED": RedriveJob.Status.SUCCEEDED, "CANCELLED": RedriveJob.Status.CANCELLED}.get(task["Status"])
     if task["Status"] == "FAILED":
         status, job.last_error = RedriveJob.Status.FAILED, task.get("FailureReason", "")
-    fields = ["moved", "total", "heartbeat_at", "last_error"]
     if status:
         job.status, job.finished_at = status, timezone.now()
         fields += ["status", "finished_at"]

@@ -238,13 +238,30 @@ def start_message_move_task(*, source_arn: str, destination_arn: str | None, rat
     return _sqs().start_message_move_task(**arguments)["TaskHandle"]
 
 
-def message_move_task(*, source_arn: str, task_handle: str) -> dict[str, Any] | None:
-    """The status of a move task: Status, ApproximateNumberOfMessagesMoved,
-    ApproximateNumberOfMessagesToMove, FailureReason."""
-    for task in _sqs().list_message_move_tasks(SourceArn=source_arn, MaxResults=10).get("Results", []):
-        if task.get("TaskHandle") == task_handle:
+def message_move_task(
+    *, source_arn: str, task_handle: str, started_ms: int | None = None, not_before_ms: int | None = None
+) -> dict[str, Any] | None:
+    """Our move task among the source queue's most recent ten, as ListMessageMoveTasks
+    reports it (Status, StartedTimestamp, ApproximateNumberOfMessagesMoved,
+    ApproximateNumberOfMessagesToMove, FailureReason), or None when it is not listed.
+
+    SQS gives a TaskHandle only while a task is RUNNING, so an ended task is found by its
+    StartedTimestamp: ``started_ms`` when it was seen before, else the first task that
+    started at or after ``not_before_ms`` (our request, less clock skew): SQS runs one move
+    task per source queue at a time and ours started when we asked, so the first to start
+    after the request is ours. A task running under another handle is never taken for ours.
+    """
+    tasks = _sqs().list_message_move_tasks(SourceArn=source_arn, MaxResults=10).get("Results", [])
+    for task in tasks:
+        if task_handle and task.get("TaskHandle") == task_handle:
             return task
-    return None
+    without_handle = [task for task in tasks if not task.get("TaskHandle") and task.get("StartedTimestamp") is not None]
+    if started_ms is not None:
+        return next((task for task in without_handle if task["StartedTimestamp"] == started_ms), None)
+    if not_before_ms is None:
+        return None
+    candidates = [task for task in without_handle if task["StartedTimestamp"] >= not_before_ms]
+    return min(candidates, key=lambda task: task["StartedTimestamp"], default=None)
 
 
 def cancel_message_move_task(*, task_handle: str) -> int:
