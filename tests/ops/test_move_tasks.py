@@ -9,6 +9,7 @@ import pytest
 from botocore.stub import Stubber
 
 from console import aws
+from console.models import AuditEntry
 from ops import services, sqs
 from ops.models import RedriveJob
 
@@ -141,3 +142,17 @@ def test_neither_an_older_task_nor_one_running_under_another_handle_is_taken_for
 
     assert (job.status, job.moved, job.move_task_started_ms) == ("running", 0, None)
 
+
+@pytest.mark.django_db
+def test_cancelling_a_move_task_job_cancels_the_task_in_sqs(support):
+    job = move_task_job()
+    with Stubber(aws.client("sqs")) as stub:
+        stub.add_response("cancel_message_move_task", {"ApproximateNumberOfMessagesMoved": 4}, {"TaskHandle": HANDLE})
+        services.redrive_cancel(job_id=job.pk, actor=support)
+        stub.assert_no_pending_responses()
+
+    job.refresh_from_db()
+    assert (job.status, job.moved) == ("cancelled", 4) and job.finished_at is not None
+    entry = AuditEntry.objects.get(action="dlq.redrive_cancel", object_id=str(job.pk))
+    assert entry.actor == support and entry.before == {"status": "running"}
+    assert entry.after == {"status": "cancelled", "moved": 4, "total": 7}
