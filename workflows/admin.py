@@ -27,7 +27,7 @@ from console import resources
 from console.admin_filters import InboxChoiceFilter
 from console.models import AuditEntry
 from console.timefmt import duration
-from workflows import selectors
+from workflows import selectors, sfn
 from workflows.models import Approval, Execution, StepRun
 from workflows.notifications import LinkInvalid, approval_link_read
 from workflows.services import (
@@ -753,6 +753,14 @@ class ExecutionAdmin(admin.ModelAdmin):
             )
         except ExecutionNotRestartable as exc:
             messages.warning(request, f"{execution.name}: {exc}")
+            return HttpResponseRedirect(reverse("admin:workflows_execution_change", args=[execution.pk]))
+        except sfn.StepFunctionsUnavailable as exc:
+            logger.warning("restart of %s: Step Functions answered %s", execution.name, exc.aws_code)
+            messages.error(
+                request,
+                f"{execution.name} was not restarted: Step Functions answered {exc.aws_code or 'an error'} "
+                "(a temporary fault on AWS's side). Nothing was changed; try again in a few minutes.",
+            )
             return HttpResponseRedirect(reverse("admin:workflows_execution_change", args=[execution.pk]))
         if running.pk == execution.pk:
             messages.success(request, f"{execution.name} redriven: it continues from the step that failed.")

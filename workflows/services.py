@@ -851,6 +851,10 @@ def execution_restart(
     local engine has no RedriveExecution. In those cases a new execution starts with the
     same input, named ``<name>-restart-<n>`` and linked to this one. An order-processing
     restart starts the failed order over (FAILED -> CREATED) first. Audited either way.
+
+    Raises ``ExecutionNotRestartable`` with the reason, and ``sfn.StepFunctionsUnavailable``
+    when AWS answers RedriveExecution with a server error or throttling: the execution may
+    still be redrivable, so nothing is started and the order stays as it is.
     """
     execution = Execution.objects.select_related("order").get(pk=execution_id)
     if execution.arn:

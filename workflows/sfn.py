@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from botocore.exceptions import ClientError
+from django.conf import settings
 
 from console import aws
 
@@ -119,9 +120,31 @@ class ExecutionNotRedrivable(Exception):
     """AWS refuses to redrive this execution (e.g. it succeeded, or is older than 14 days)."""
 
 
-# Answers that mean "this engine does not implement the operation", as opposed to AWS's own
-# errors, which always carry a named code (a transient InternalFailure propagates).
+class StepFunctionsUnavailable(Exception):
+    """Step Functions answered a server error or throttled the call, still after the
+    client's own retries (console/aws.py). Nothing changed: ask again later."""
+
+    def __init__(self, message: str, aws_code: str = ""):
+        self.aws_code = aws_code
+        super().__init__(message)
+
+
+# Answers that mean "this engine does not implement the operation", whatever the engine.
 _NOT_IMPLEMENTED_CODES = {"UnknownOperationException", "NotImplemented", "InvalidAction"}
+# Step Functions' throttling answers come with HTTP 400, so the status alone misses them.
+_THROTTLING_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+
+
+def _is_transient(exc: ClientError) -> bool:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return status >= 500 or status == 429 or aws.error_code(exc) in _THROTTLING_CODES
+
+
+def _local_engine_lacks(exc: ClientError) -> bool:
+    """The local engine (moto, at settings.AWS_ENDPOINT_URL) answers an operation it does
+    not implement with a bare HTTP 500 whose code is the status. On AWS the same answer is
+    a real server error, so it never means "not implemented" there."""
+    return bool(settings.AWS_ENDPOINT_URL) and aws.error_code(exc).isdigit()
 
 
 def send_task_heartbeat(*, task_token: str) -> str:
@@ -136,8 +159,10 @@ def send_task_heartbeat(*, task_token: str) -> str:
 def redrive_execution(*, execution_arn: str) -> str:
     """Redrive a failed, timed out or aborted execution from where it stopped.
 
-    Returns the AWS request id. Raises ``ExecutionNotRedrivable`` when AWS refuses, and
-    ``RedriveUnsupported`` when the engine has no such operation.
+    Returns the AWS request id. Raises ``ExecutionNotRedrivable`` when AWS refuses,
+    ``RedriveUnsupported`` when the engine has no such operation (the local engine), and
+    ``StepFunctionsUnavailable`` on a server error or throttling: the execution may well be
+    redrivable, so the caller must not take that for a refusal.
     """
     try:
         response = _sfn().redrive_execution(executionArn=execution_arn)
@@ -145,8 +170,13 @@ def redrive_execution(*, execution_arn: str) -> str:
         code = aws.error_code(exc)
         if code == "ExecutionNotRedrivable":
             raise ExecutionNotRedrivable(exc.response.get("Error", {}).get("Message", code)) from exc
-        if code in _NOT_IMPLEMENTED_CODES or code.isdigit():
+        if code in _NOT_IMPLEMENTED_CODES or _local_engine_lacks(exc):
             raise RedriveUnsupported(f"RedriveExecution is not available here ({code})") from exc
+        if _is_transient(exc):
+            raise StepFunctionsUnavailable(
+                f"Step Functions did not answer RedriveExecution ({code}); nothing changed, try again later.",
+                aws_code=code,
+            ) from exc
         raise
     return response.get("ResponseMetadata", {}).get("RequestId", "")
 
