@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # pip warns about the machine's optional extra indexes; the noise hides real messages.
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint install seed-test clean bench-approvals bench-redrive bench-redrive-crash bench-ingest package bench-lambda
+.PHONY: run test lint topology install seed-test clean bench-approvals bench-redrive bench-redrive-crash bench-ingest package bench-lambda
 
 $(VENV)/.installed: requirements.txt requirements-worker.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/cfn-lint
+
+# Every queue, consumer and schedule of zappa_settings.json against infra/template.yaml
+# (STAGE=dev): prints the table, exits 1 on a problem.
+topology: $(VENV)/.installed
+	$(PY) -m infra.topology --stage $(STAGE)
 
 # The seed's integration tests, as written, against a running `make run`.
 seed-test: $(VENV)/.installed
