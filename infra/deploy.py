@@ -13,6 +13,10 @@ with plain API calls, from the same template:
 * properties in ``LOCAL_PROPERTY_APPLIERS`` (a bucket's notification configuration),
   removed from the stack's copy of the resource and applied to the deployed resource.
 
+A resource whose ``Condition`` is false (``Conditions`` evaluated over the parameters with
+``Fn::Equals``, ``Fn::Not``, ``Fn::And``, ``Fn::Or``) is left out of the stack's copy and is
+not applied here, as CloudFormation leaves it out on AWS; so are outputs that name it.
+
 The template stays the one definition; nothing here names a resource.
 """
 
@@ -137,6 +141,51 @@ class Resolver:
         if isinstance(value, list):
             return [self.evaluate(item) for item in value]
         return value
+
+
+def _condition_operand(value: Any) -> str:
+    # CloudFormation compares strings: YAML's true/1 are "true"/"1" there.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def evaluate_conditions(conditions: dict[str, Any], resolver: Resolver) -> dict[str, bool]:
+    """Each of the template's ``Conditions``, true or false for these parameters.
+
+    Supports ``Fn::Equals`` (over anything the resolver evaluates: ``Ref`` to a parameter or
+    a pseudo parameter, ``Fn::Sub``, ``Fn::Join``), ``Fn::Not``, ``Fn::And``, ``Fn::Or`` and
+    ``{"Condition": name}``. Raises NotImplementedError for any other function and
+    ValueError for a condition that depends on itself."""
+    results: dict[str, bool] = {}
+
+    def named(name: str, chain: tuple[str, ...]) -> bool:
+        if name in chain:
+            raise ValueError(f"condition {name} depends on itself: {' -> '.join((*chain, name))}")
+        if name not in results:
+            results[name] = holds(conditions[name], (*chain, name))
+        return results[name]
+
+    def holds(expression: Any, chain: tuple[str, ...]) -> bool:
+        if isinstance(expression, dict) and len(expression) == 1:
+            ((key, argument),) = expression.items()
+            if key == "Condition":
+                return named(argument, chain)
+            if key == "Fn::Equals":
+                left, right = (_condition_operand(resolver.evaluate(item)) for item in argument)
+                return left == right
+            if key == "Fn::Not":
+                (inner,) = argument
+                return not holds(inner, chain)
+            if key == "Fn::And":
+                return all(holds(item, chain) for item in argument)
+            if key == "Fn::Or":
+                return any(holds(item, chain) for item in argument)
+        raise NotImplementedError(f"condition {expression!r}")
+
+    for name in conditions:
+        named(name, ())
+    return results
 
 
 class Clients:
@@ -335,6 +384,26 @@ def _references(value: Any, names: set[str]) -> bool:
     )
 
 
+def _dependency_order(resources: dict[str, Any], logical_ids: set[str]) -> list[str]:
+    """``logical_ids`` in an order that applies each after those of them it refers to or
+    names in ``DependsOn`` (an alarm after the state machine it watches); otherwise by name."""
+    ordered: list[str] = []
+    pending = sorted(logical_ids)
+    while pending:
+        ready = []
+        for logical_id in pending:
+            others = set(pending) - {logical_id}
+            depends_on = resources[logical_id].get("DependsOn", [])
+            depends_on = {depends_on} if isinstance(depends_on, str) else set(depends_on)
+            if not (depends_on & others) and not _references(resources[logical_id], others):
+                ready.append(logical_id)
+        if not ready:
+            raise ValueError(f"resources applied outside the stack refer to each other in a circle: {pending}")
+        ordered += ready
+        pending = [logical_id for logical_id in pending if logical_id not in ready]
+    return ordered
+
+
 def deploy(
     *,
     endpoint_url: str | None,
@@ -343,9 +412,13 @@ def deploy(
     prefix: str = DEFAULT_PREFIX,
     stack_name: str | None = None,
     api_url: str = "",
+    alert_email: str = "",
     template_path: Path = TEMPLATE,
 ) -> dict[str, str]:
-    """Deploy the stack and the parts applied outside it. Returns the stack's outputs."""
+    """Deploy the stack and the parts applied outside it. Returns the stack's outputs.
+
+    ``alert_email``: subscribed to the stage's alert topic (the ``AlertEmail`` parameter);
+    empty, nobody is. Resources whose condition is false are neither deployed nor applied."""
     clients = Clients(endpoint_url, region)
     template = load_template(template_path)
     stack_name = stack_name or f"{prefix}-{stage}"
@@ -354,37 +427,57 @@ def deploy(
     if "FunctionName" in declared:
         # Zappa names the function <project_name>-<stage>.
         parameters["FunctionName"] = f"{prefix}-{stage}"
+    if "AlertEmail" in declared:
+        parameters["AlertEmail"] = alert_email
     # Parameters left at their defaults still resolve in the resources applied outside the stack.
     resolved_parameters = {
         **{key: str(spec["Default"]) for key, spec in declared.items() if "Default" in spec},
         **parameters,
     }
 
+    # Filled in once the stack exists; conditions need only the parameters.
+    physical_ids: dict[str, str] = {}
+    resource_types: dict[str, str] = {}
+    resolver = Resolver(clients, resolved_parameters, physical_ids, resource_types, stack_name)
+    conditions = evaluate_conditions(template.get("Conditions", {}), resolver)
+    left_out = {
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if "Condition" in resource and not conditions[resource["Condition"]]
+    }
+    for logical_id in sorted(left_out):
+        logger.info("left out %s (condition %s is false)", logical_id, template["Resources"][logical_id]["Condition"])
+    outputs = {
+        key: output
+        for key, output in template.get("Outputs", {}).items()
+        if ("Condition" not in output or conditions[output["Condition"]]) and not _references(output, left_out)
+    }
+
     applied_outside = {
-        logical_id for logical_id, resource in template["Resources"].items() if resource["Type"] in LOCAL_APPLIERS
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] in LOCAL_APPLIERS and logical_id not in left_out
     }
     stack_template = dict(template)
     stack_template["Resources"] = _without_local_properties(
         {
             logical_id: resource
             for logical_id, resource in template["Resources"].items()
-            if logical_id not in applied_outside
+            if logical_id not in applied_outside and logical_id not in left_out
         }
     )
     stack_template["Outputs"] = {
-        key: output for key, output in template.get("Outputs", {}).items() if not _references(output, applied_outside)
+        key: output for key, output in outputs.items() if not _references(output, applied_outside)
     }
     _create_or_update_stack(clients.cloudformation, stack_name, stack_template, parameters)
 
-    physical_ids, resource_types = {}, {}
     for resource in clients.cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]:
         if "PhysicalResourceId" not in resource:
             continue  # a resource moto skipped: nothing to refer to
         physical_ids[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
         resource_types[resource["LogicalResourceId"]] = resource["ResourceType"]
-    resolver = Resolver(clients, resolved_parameters, physical_ids, resource_types, stack_name)
 
-    for logical_id in sorted(applied_outside):
+    for logical_id in _dependency_order(template["Resources"], applied_outside):
         resource = template["Resources"][logical_id]
         resource_types[logical_id] = resource["Type"]
         physical_ids[logical_id] = LOCAL_APPLIERS[resource["Type"]](
@@ -398,7 +491,7 @@ def deploy(
                 apply(logical_id, physical_ids[logical_id], resource["Properties"][name], resolver)
                 logger.info("applied %s.%s outside the stack", logical_id, name)
 
-    return {key: str(resolver.evaluate(output["Value"])) for key, output in template.get("Outputs", {}).items()}
+    return {key: str(resolver.evaluate(output["Value"])) for key, output in outputs.items()}
 
 
 def _create_or_update_stack(cloudformation, stack_name: str, template: dict, parameters: dict[str, str]) -> None:
@@ -434,6 +527,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prefix", default=DEFAULT_PREFIX)
     parser.add_argument("--stack-name", default=None)
     parser.add_argument("--api-url", default="")
+    parser.add_argument(
+        "--alert-email", default="", help="subscribed to the stage's alert topic (AlertEmail); empty: nobody"
+    )
     args = parser.parse_args(argv)
     outputs = deploy(
         endpoint_url=args.endpoint_url,
@@ -442,6 +538,7 @@ def main(argv: list[str] | None = None) -> None:
         prefix=args.prefix,
         stack_name=args.stack_name,
         api_url=args.api_url,
+        alert_email=args.alert_email,
     )
     print(json.dumps(outputs, indent=2))
 

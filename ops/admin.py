@@ -21,7 +21,7 @@ from console.admin_filters import InboxChoiceFilter
 from console.models import AuditEntry
 from console.resources import resource_name
 from console.timefmt import ago
-from ops import decoding, selectors, services, sqs
+from ops import decoding, selectors, services, sns, sqs
 from ops.apis import queue_rows
 from ops.models import Alarm, DeadLetter, RedriveJob
 
@@ -551,6 +551,10 @@ class AlarmAdmin(admin.ModelAdmin):
     def acknowledged(self, alarm: Alarm) -> str:
         return str(alarm.acknowledged_by) if alarm.acknowledged_by else "-"
 
+    def changelist_view(self, request, extra_context=None):
+        extra = {"alert_topic": sns.alert_topic_name(), **_alert_routing()}
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
+
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
@@ -621,3 +625,14 @@ class AlarmAdmin(admin.ModelAdmin):
             "now": timezone.now(),
         }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+
+def _alert_routing() -> dict:
+    """Where the stage's alarms notify, for the Alarms page: the alert topic's subscriptions,
+    or why they are unknown (the page still lists the alarms when SNS does not answer)."""
+    try:
+        return {"alert_subscriptions": sns.alert_subscriptions(), "alert_error": ""}
+    except LookupError:
+        return {"alert_subscriptions": [], "alert_error": "The alert topic is not deployed."}
+    except Exception as exc:  # botocore's errors: the alarms themselves are still worth showing
+        return {"alert_subscriptions": [], "alert_error": f"SNS did not answer ({type(exc).__name__})."}

@@ -1,5 +1,6 @@
 """The only module of ``ops`` that talks to CloudWatch: the stage's alarms, their
-history where AWS keeps it, muting their actions, and the dead-letter depth metric."""
+history where AWS keeps it, muting their actions, and the metrics the console's own alarms
+watch (dead-letter depth, the outbox's oldest event age)."""
 
 from datetime import datetime
 from typing import Any
@@ -69,3 +70,20 @@ def put_dead_letter_depths(depths: dict[str, int]) -> None:
     ]
     for start in range(0, len(data), 1000):
         _cloudwatch().put_metric_data(Namespace=settings.OPS_METRIC_NAMESPACE, MetricData=data[start : start + 1000])
+
+
+def put_outbox_oldest_event_age(*, topic_name: str, seconds: float) -> None:
+    """Publish the age of the oldest order event not yet published (0 when none waits) as
+    ``OutboxOldestEventAge`` with a ``TopicName`` dimension, the topic the outbox feeds:
+    what the outbox-age alarm watches."""
+    _cloudwatch().put_metric_data(
+        Namespace=settings.OPS_METRIC_NAMESPACE,
+        MetricData=[
+            {
+                "MetricName": "OutboxOldestEventAge",
+                "Dimensions": [{"Name": "TopicName", "Value": topic_name}],
+                "Value": float(seconds),
+                "Unit": "Seconds",
+            }
+        ],
+    )

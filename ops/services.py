@@ -896,9 +896,20 @@ def alarm_assign(*, name: str, owner, actor, source: str = AuditEntry.Source.CON
 
 
 def ops_refresh() -> dict[str, int]:
-    """Scheduled: publish DLQ depths, sync alarms, end expired mutes, follow move tasks."""
+    """Scheduled: publish DLQ depths and the outbox's oldest event age, sync alarms, end
+    expired mutes, follow move tasks."""
+    from django.conf import settings
+
+    from console import resources
+    from orders.selectors import order_event_oldest_unpublished_age
+
     sqs.reset_cache()
-    result = {"queues": len(dead_letter_depths_publish()), "alarms": alarms_sync(), "unmuted": alarms_unmute_expired()}
+    result = {"queues": len(dead_letter_depths_publish())}
+    # The outbox-age alarm watches it per topic the outbox feeds (the order events topic).
+    topic = settings.ORDER_EVENTS_TOPIC_ARN or resources.resource_name(resources.ORDER_EVENTS_TOPIC)
+    outbox_age = order_event_oldest_unpublished_age()
+    cloudwatch.put_outbox_oldest_event_age(topic_name=topic.rsplit(":", 1)[-1], seconds=outbox_age)
+    result.update(outbox_age=int(outbox_age), alarms=alarms_sync(), unmuted=alarms_unmute_expired())
     for job in RedriveJob.objects.filter(mode=RedriveJob.Mode.MOVE_TASK, status__in=RedriveJob.ACTIVE):
         redrive_move_task_refresh(job=job)
     return result

@@ -8,6 +8,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
 
 from orders.models import Order, OrderEvent, OrderItem
 
@@ -25,6 +26,21 @@ def order_list(*, filters: dict | None = None) -> QuerySet[Order]:
 def order_get(*, order_id: UUID) -> Order:
     """The order with its items; raises Order.DoesNotExist."""
     return Order.objects.prefetch_related("items").get(pk=order_id)
+
+
+def order_event_oldest_unpublished_age(*, now: datetime | None = None) -> float:
+    """Seconds since the oldest order event still in the outbox (``published_at`` empty)
+    was written; 0 when none waits. One query on the partial index of unpublished events,
+    whatever the table's size."""
+    oldest = (
+        OrderEvent.objects.filter(published_at__isnull=True)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if oldest is None:
+        return 0.0
+    return max(0.0, ((now or timezone.now()) - oldest).total_seconds())
 
 
 # --- Orders at production depth ------------------------------------------------------------

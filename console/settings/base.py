@@ -302,6 +302,8 @@ OPS_ALARM_PREFIX = env("OPS_ALARM_PREFIX", "")
 OPS_METRIC_NAMESPACE = env("OPS_METRIC_NAMESPACE", "OpsConsole")
 # How long discovered queues and their SQS depths are reused before asking SQS again.
 OPS_DISCOVERY_CACHE_SECONDS = env_int("OPS_DISCOVERY_CACHE_SECONDS", 60)
+# Subscribed to the stage's alert topic by `manage.py deploy_infra` (empty: nobody is).
+ALERT_EMAIL = env("ALERT_EMAIL", "")
 
 # --- Media and CSV ingestion -------------------------------------------------------------
 # The stage's files bucket (infra: FilesBucket). Empty: derived from the naming rule

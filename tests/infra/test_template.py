@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.deploy import TEMPLATE, load_template, state_machine_definition
+from infra.deploy import TEMPLATE, deploy, load_template, state_machine_definition
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,3 +97,209 @@ def test_the_approval_task_heartbeats_from_the_execution_input():
     approval = definitions()["OrderProcessingStateMachine"]["States"]["RequestApproval"]
     assert approval["HeartbeatSecondsPath"] == "$.policy.approvalHeartbeatSeconds"
     assert approval["Parameters"]["MessageBody"]["heartbeatSeconds.$"] == "$.policy.approvalHeartbeatSeconds"
+
+
+# --- Alerting: every work queue, state machine and the API watched; who hears it ------------
+
+
+def _alarms(resources: dict) -> list[dict]:
+    return [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+
+
+def _dead_letter_queues(resources: dict) -> set[str]:
+    """Queues some redrive policy dead-letters into, and Lambda's (named as they all are)."""
+    targets = {
+        queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for queue in resources.values()
+        if queue["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in queue["Properties"]
+    }
+    return targets | {logical_id for logical_id in resources if logical_id.endswith("DeadLetterQueue")}
+
+
+def test_every_alarm_notifies_the_alert_topic_under_the_stages_name_and_says_what_to_look_at():
+    for alarm in _alarms(load_template()["Resources"]):
+        assert alarm["AlarmName"]["Fn::Sub"].startswith("${Prefix}-${Stage}-"), alarm["AlarmName"]
+        assert {"Ref": "AlertTopic"} in alarm["AlarmActions"], alarm["AlarmName"]
+        assert len(alarm["AlarmDescription"]) > 20, alarm["AlarmName"]
+
+
+def test_every_work_queue_has_an_age_alarm_and_callback_queues_are_held_to_minutes():
+    resources = load_template()["Resources"]
+    work_queues = {
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::SQS::Queue" and logical_id not in _dead_letter_queues(resources)
+    }
+    assert {"StepsQueue", "ApprovalsQueue", "JobsQueue", "SagaQueue", "FilesEventsQueue"} <= work_queues
+    ages = {
+        alarm["Dimensions"][0]["Value"]["Fn::GetAtt"][0]: alarm
+        for alarm in _alarms(resources)
+        if (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage")
+    }
+    assert set(ages) == work_queues
+    for logical_id, alarm in ages.items():
+        assert alarm["Dimensions"][0]["Name"] == "QueueName", logical_id
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Statistic"] == "Maximum"
+        assert {"Ref": "AlertTopic"} in alarm["OKActions"], f"{logical_id}: a drained backlog says so"
+    # Callback queues are drained by the function within seconds; the jobs queue runs long jobs.
+    for logical_id in ("StepsQueue", "ApprovalsQueue", "SagaQueue"):
+        assert ages[logical_id]["Threshold"] <= 600, logical_id
+    assert ages["JobsQueue"]["Threshold"] >= 900 + 900  # longer than a job the worker may run (15 min)
+
+
+def test_every_state_machine_has_failed_timed_out_and_throttled_alarms():
+    resources = load_template()["Resources"]
+    machines = {k for k, v in resources.items() if v["Type"] == "AWS::StepFunctions::StateMachine"}
+    assert machines == {"OrderProcessingStateMachine", "OrderSagaStateMachine"}
+    watched: dict[str, set[str]] = {machine: set() for machine in machines}
+    for alarm in _alarms(resources):
+        if alarm["Namespace"] == "AWS/States":
+            (dimension,) = alarm["Dimensions"]
+            assert dimension["Name"] == "StateMachineArn"
+            watched[dimension["Value"]["Ref"]].add(alarm["MetricName"])
+    for machine, metrics in watched.items():
+        assert metrics == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionThrottled"}, machine
+
+
+def test_the_api_alarms_watch_zappas_rest_api_and_latency_stays_under_api_gateways_limit():
+    template = load_template()
+    resources = template["Resources"]
+    api = {a["MetricName"]: a for a in _alarms(resources) if a["Namespace"] == "AWS/ApiGateway"}
+    assert set(api) == {"5XXError", "Latency"}
+    for alarm in api.values():
+        # Zappa names the REST API after the function, and its stage after the Zappa stage.
+        assert alarm["Dimensions"] == [
+            {"Name": "ApiName", "Value": {"Ref": "FunctionName"}},
+            {"Name": "Stage", "Value": {"Ref": "Stage"}},
+        ]
+    assert api["5XXError"]["Statistic"] == "Sum"
+    latency = api["Latency"]
+    assert latency["ExtendedStatistic"] == "p99" and "Statistic" not in latency
+    parameter = template["Parameters"][latency["Threshold"]["Ref"]]
+    assert parameter["Default"] < parameter["MaxValue"] < 30000
+
+
+def test_the_outbox_alarm_watches_what_ops_refresh_publishes():
+    (alarm,) = [a for a in _alarms(load_template()["Resources"]) if a["MetricName"] == "OutboxOldestEventAge"]
+    assert alarm["Namespace"] == "OpsConsole" and alarm["TreatMissingData"] == "ignore"
+    # The same dimension style as DeadLetterDepth: the resource, by name (here the topic the outbox feeds).
+    assert alarm["Dimensions"] == [{"Name": "TopicName", "Value": {"Fn::GetAtt": ["OrderEventsTopic", "TopicName"]}}]
+    assert alarm["Period"] * alarm["DatapointsToAlarm"] == 180
+
+
+def test_an_alert_email_subscription_exists_only_when_the_parameter_is_given():
+    template = load_template()
+    assert template["Parameters"]["AlertEmail"]["Default"] == ""
+    assert template["Conditions"]["HasAlertEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]}
+    (subscription,) = [
+        resource
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::SNS::Subscription" and resource["Properties"]["TopicArn"] == {"Ref": "AlertTopic"}
+    ]
+    assert subscription["Condition"] == "HasAlertEmail"
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlertEmail"}
+
+
+def test_conditions_are_evaluated_over_the_parameters():
+    from infra.deploy import Resolver, evaluate_conditions
+
+    resolver = Resolver(None, {"AlertEmail": "", "Stage": "prod", "InVpc": "true"}, {}, {}, "stack")
+    conditions = evaluate_conditions(
+        {
+            "HasAlertEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]},
+            "Production": {"Fn::Equals": [{"Fn::Sub": "${Stage}"}, "prod"]},
+            "InVpc": {"Fn::Equals": [{"Ref": "InVpc"}, True]},
+            "ProductionInVpc": {"Fn::And": [{"Condition": "Production"}, {"Condition": "InVpc"}]},
+            "Loud": {"Fn::Or": [{"Condition": "HasAlertEmail"}, {"Fn::Not": [{"Condition": "Production"}]}]},
+        },
+        resolver,
+    )
+    assert conditions == {
+        "HasAlertEmail": False,
+        "Production": True,
+        "InVpc": True,
+        "ProductionInVpc": True,
+        "Loud": False,
+    }
+    with pytest.raises(ValueError, match="depends on itself"):
+        evaluate_conditions({"A": {"Fn::Not": [{"Condition": "B"}]}, "B": {"Condition": "A"}}, resolver)
+    with pytest.raises(NotImplementedError):
+        evaluate_conditions({"A": {"Fn::If": ["B", "x", "y"]}}, resolver)
+
+
+@pytest.mark.stack
+def test_the_local_deploy_subscribes_the_alert_email_only_when_given(local_aws):
+    from console import aws
+
+    sns = aws.client("sns")
+    # The session's stage was deployed without one: the alarms notify nobody.
+    assert sns.list_subscriptions_by_topic(TopicArn=local_aws.outputs["AlertTopicArn"])["Subscriptions"] == []
+
+    outputs = deploy(endpoint_url=local_aws.endpoint, stage="alerting", alert_email="on-call@example.com")
+
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=outputs["AlertTopicArn"])["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "on-call@example.com")]
+    alarms = aws.client("cloudwatch").describe_alarms(AlarmNamePrefix="ops-console-alerting-")["MetricAlarms"]
+    assert {a["AlarmName"] for a in alarms} >= {"ops-console-alerting-outbox-age", "ops-console-alerting-api-5xx"}
+
+
+@pytest.mark.stack
+def test_resources_whose_condition_is_false_are_left_out_of_the_stack_and_of_what_is_applied(local_aws, tmp_path):
+    from console import aws
+
+    template = {
+        "Parameters": {
+            "Prefix": {"Type": "String"},
+            "Stage": {"Type": "String"},
+            "ApiUrl": {"Type": "String", "Default": ""},
+            "AlertEmail": {"Type": "String", "Default": ""},
+        },
+        "Conditions": {"HasAlertEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]}},
+        "Resources": {
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": {"Fn::Sub": "${Prefix}-${Stage}-t"}}},
+            "Queue": {
+                "Type": "AWS::SQS::Queue",
+                "Condition": "HasAlertEmail",
+                "Properties": {"QueueName": {"Fn::Sub": "${Prefix}-${Stage}-q"}},
+            },
+            "Subscription": {
+                "Type": "AWS::SNS::Subscription",
+                "Condition": "HasAlertEmail",
+                "Properties": {"TopicArn": {"Ref": "Topic"}, "Protocol": "email", "Endpoint": {"Ref": "AlertEmail"}},
+            },
+        },
+        "Outputs": {
+            "TopicArn": {"Value": {"Ref": "Topic"}},
+            "QueueUrl": {"Value": {"Ref": "Queue"}},
+            "Email": {"Condition": "HasAlertEmail", "Value": {"Ref": "AlertEmail"}},
+        },
+    }
+    path = tmp_path / "template.yaml"
+    path.write_text(json.dumps(template))
+    sqs, sns = aws.client("sqs"), aws.client("sns")
+
+    without = deploy(endpoint_url=local_aws.endpoint, prefix="cond", stage="off", template_path=path)
+    assert set(without) == {"TopicArn"}
+    assert not sqs.list_queues(QueueNamePrefix="cond-off-").get("QueueUrls")
+    assert sns.list_subscriptions_by_topic(TopicArn=without["TopicArn"])["Subscriptions"] == []
+
+    given = deploy(
+        endpoint_url=local_aws.endpoint, prefix="cond", stage="on", alert_email="a@example.com", template_path=path
+    )
+    assert given["Email"] == "a@example.com" and given["QueueUrl"].endswith("/cond-on-q")
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=given["TopicArn"])["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "a@example.com")]
+
+
+def test_deploy_infra_passes_the_alert_email_setting(settings, monkeypatch):
+    from django.core.management import call_command
+
+    import infra.deploy
+
+    calls = []
+    monkeypatch.setattr(infra.deploy, "deploy", lambda **kwargs: calls.append(kwargs) or {})
+    settings.ALERT_EMAIL = "ops@example.com"
+    call_command("deploy_infra")
+    call_command("deploy_infra", "--alert-email", "")
+    assert [call["alert_email"] for call in calls] == ["ops@example.com", ""]

@@ -10,8 +10,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--api-url", default="http://127.0.0.1:8000/api")
         parser.add_argument("--stack-name", default=None)
+        parser.add_argument(
+            "--alert-email",
+            default=None,
+            help="subscribed to the stage's alert topic (default: the ALERT_EMAIL setting; empty: nobody)",
+        )
 
-    def handle(self, *args, api_url: str, stack_name: str | None, **options):
+    def handle(self, *args, api_url: str, stack_name: str | None, alert_email: str | None, **options):
         from infra.deploy import deploy
 
         outputs = deploy(
@@ -21,6 +26,7 @@ class Command(BaseCommand):
             prefix=settings.RESOURCE_PREFIX,
             stack_name=stack_name or settings.STACK_NAME,
             api_url=api_url,
+            alert_email=settings.ALERT_EMAIL if alert_email is None else alert_email,
         )
         aws.reset_clients()
         resources.reset_cache()
