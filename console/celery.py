@@ -1,12 +1,18 @@
 """The Celery app: SQS broker (the local moto server in development).
 
-Started with ``celery -A console.celery worker``. Web code imports it only when it queues
-a job, so requests that queue nothing never load Celery.
+Jobs run on the stage's worker function (``console.lambda_jobs``, the jobs queue's Lambda
+event source) by default; a Celery worker (``celery -A console.celery worker -Q jobs``, on
+ECS or EC2, or ``make run CELERY_WORKER=1``) runs the same messages where a team prefers
+one. Web code imports this module only when it queues a job, so requests that queue nothing
+never load Celery.
 """
 
+import math
 import os
+from datetime import UTC, datetime
 
 from celery import Celery
+from celery.signals import before_task_publish
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings.dev")
 
@@ -55,3 +61,25 @@ app.autodiscover_tasks(["ops"])
 app.autodiscover_tasks(["media"])
 # Orders: exports of the order list written to a file.
 app.autodiscover_tasks(["orders"])
+
+
+# SQS delays a message by itself for up to 15 minutes: a task published with a countdown or
+# an eta (``apply_async(countdown=...)``, ``self.retry(countdown=...)``) is sent with that
+# delay, so no consumer has to hold it. A Lambda function cannot hold a message; a worker
+# holding one keeps it invisible and in memory. A later eta is waited out by the consumer
+# (``console.lambda_jobs`` sends it again with the longest delay).
+MAX_SQS_DELAY_SECONDS = 900
+
+
+@before_task_publish.connect
+def _delay_until_eta(headers=None, properties=None, **kwargs) -> None:
+    eta = (headers or {}).get("eta")
+    if not eta or properties is None:
+        return
+    moment = datetime.fromisoformat(str(eta))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = math.ceil((moment - datetime.now(UTC)).total_seconds())
+    if seconds > 0:
+        # An explicit delay (``apply_async(delay_seconds=...)``) wins.
+        properties.setdefault("delay_seconds", min(MAX_SQS_DELAY_SECONDS, seconds))

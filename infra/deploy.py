@@ -37,6 +37,13 @@ DEFAULT_PREFIX = "ops-console"
 logger = logging.getLogger(__name__)
 
 
+def infra_stack_name(*, prefix: str = DEFAULT_PREFIX, stage: str = "dev") -> str:
+    """The stage's resources stack: ``<prefix>-<stage>-infra``. Zappa names the CloudFormation
+    stack of the API function's API Gateway ``<prefix>-<stage>`` (after the function) and
+    replaces whatever that stack holds with its own template, so the two must differ."""
+    return f"{prefix}-{stage}-infra"
+
+
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
@@ -421,12 +428,15 @@ def deploy(
     empty, nobody is. Resources whose condition is false are neither deployed nor applied."""
     clients = Clients(endpoint_url, region)
     template = load_template(template_path)
-    stack_name = stack_name or f"{prefix}-{stage}"
+    stack_name = stack_name or infra_stack_name(prefix=prefix, stage=stage)
     parameters = {"Prefix": prefix, "Stage": stage, "ApiUrl": api_url}
     declared = template.get("Parameters", {})
     if "FunctionName" in declared:
-        # Zappa names the function <project_name>-<stage>.
+        # Zappa names a function <project_name>-<stage>: the API's stage is <stage>, the
+        # worker's <stage>-worker.
         parameters["FunctionName"] = f"{prefix}-{stage}"
+    if "WorkerFunctionName" in declared:
+        parameters["WorkerFunctionName"] = f"{prefix}-{stage}-worker"
     if "AlertEmail" in declared:
         parameters["AlertEmail"] = alert_email
     # Parameters left at their defaults still resolve in the resources applied outside the stack.

@@ -164,7 +164,9 @@ AWS_ENDPOINT_URL = env("AWS_ENDPOINT_URL") or None
 AWS_REGION = env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "us-east-1"
 STAGE = env("STAGE", "dev")
 RESOURCE_PREFIX = env("RESOURCE_PREFIX", "ops-console")
-STACK_NAME = env("STACK_NAME") or f"{RESOURCE_PREFIX}-{STAGE}"
+# The resources stack (infra/template.yaml); not "<prefix>-<stage>", which Zappa gives the
+# API function's own stack (infra.deploy.infra_stack_name).
+STACK_NAME = env("STACK_NAME") or f"{RESOURCE_PREFIX}-{STAGE}-infra"
 # Explicit ARN wins (set by the deployment); otherwise it is looked up by name once.
 ORDER_STATE_MACHINE_ARN = env("ORDER_STATE_MACHINE_ARN") or None
 

@@ -1,8 +1,9 @@
 """The function's role grants what the function uses, and only that.
 
 The role and its policies come from infra/template.yaml as the local deploy made them
-(CloudFormation resolved every reference). Statements whose Sid starts with "Lambda" are
-what AWS does for the function and are checked against zappa_settings.json; the others
+(CloudFormation resolved every reference); both functions of the stage (the API function
+and the worker function) run as it. Statements whose Sid starts with "Lambda" are what AWS
+does for the functions and are checked against zappa_settings.json; the others
 against the AWS calls our code made during this test run, recorded in every process
 (tests/aws_calls). These tests run last (see conftest).
 
@@ -19,6 +20,7 @@ from tests.on_lambda.conftest import AWS_CALL_LOG, FULL_SUITE, zappa_cli
 
 ROLE = "ops-console-dev-function"
 FUNCTION = "ops-console-dev"
+FUNCTIONS = {"dev": FUNCTION, "dev-worker": f"{FUNCTION}-worker"}
 ACCOUNT, REGION = "123456789012", "us-east-1"
 EVENT_SOURCE_ACTIONS = {
     "sqs:ReceiveMessage",
@@ -133,11 +135,12 @@ def test_every_action_granted_to_our_code_was_used(statements, request):
     )
 
 
-def test_what_lambda_does_for_the_function_matches_its_settings(statements):
-    stage = zappa_cli().stage_config
+def test_what_lambda_does_for_the_functions_matches_their_settings(statements):
+    configs = {zappa_stage: zappa_cli(zappa_stage).stage_config for zappa_stage in FUNCTIONS}
     queues = {
         event["event_source"]["arn"]
-        for event in stage["events"]
+        for config in configs.values()
+        for event in config["events"]
         if event.get("event_source", {}).get("arn", "").startswith("arn:aws:sqs:")
     }
     mapping_statements = [s for s in statements if platform(s) and set(as_list(s["Action"])) & EVENT_SOURCE_ACTIONS]
@@ -154,9 +157,12 @@ def test_what_lambda_does_for_the_function_matches_its_settings(statements):
         granting = [s for s in statements if platform(s) and action in as_list(s["Action"])]
         return {arn for s in granting for arn in as_list(s["Resource"])}
 
-    assert platform_resources("sqs:SendMessage") == {stage["dead_letter_arn"]}
-    assert platform_resources("lambda:InvokeFunction") == {f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION}"}
-    assert platform_resources("logs:PutLogEvents") == {
-        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{FUNCTION}:*"
+    assert platform_resources("sqs:SendMessage") == {config["dead_letter_arn"] for config in configs.values()}
+    assert platform_resources("lambda:InvokeFunction") == {
+        f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}" for name in FUNCTIONS.values()
     }
-    assert stage["role_name"] == ROLE and stage["manage_roles"] is False
+    assert platform_resources("logs:PutLogEvents") == {
+        f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{name}:*" for name in FUNCTIONS.values()
+    }
+    for config in configs.values():
+        assert config["role_name"] == ROLE and config["manage_roles"] is False
