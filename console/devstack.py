@@ -1,9 +1,14 @@
 """The whole console on one machine: ``make run`` (python -m console.devstack).
 
 Starts the local AWS (moto server), deploys infra/template.yaml to it, migrates a fresh
-SQLite database, seeds demo users and orders, then runs the Celery worker, the queue
-consumer (Lambda's SQS event sources) and the web console on http://127.0.0.1:8000.
-Every line of output is prefixed with the process it came from. Ctrl-C stops them all.
+SQLite database, seeds demo users and orders, then runs what AWS runs: the stage's Lambda
+functions (``consumer``: the API and worker functions' SQS event sources, schedules and
+execution environments, from zappa_settings.json) and the console (``web``: API Gateway in
+front of the API function) on http://127.0.0.1:8000. Every line of output is prefixed with
+the process it came from. Ctrl-C stops them all.
+
+``--celery-worker`` runs the jobs queue with a Celery worker process instead of the
+worker function, as a team running workers on ECS or EC2 would (README, "Jobs").
 
 The local AWS keeps its state in memory, so each run starts both it and the database
 empty (``--keep-data`` keeps the database).
@@ -21,6 +26,7 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 COLOURS = {"aws": 36, "setup": 37, "worker": 35, "consumer": 33, "web": 32}
+JOBS_QUEUE_SUFFIX = "jobs"
 
 
 def free_port() -> int:
@@ -52,7 +58,9 @@ def moto_command(port: int) -> list[str]:
     return [python(), "-m", "console.localaws", "--port", str(port)]
 
 
-def worker_command(concurrency: int = 2) -> list[str]:
+def worker_command(concurrency: int = 2, queue: str = JOBS_QUEUE_SUFFIX) -> list[str]:
+    """A Celery worker of the jobs queue (the ``--celery-worker`` option; on ECS or EC2 the
+    same command runs the deployed stage's jobs instead of the worker function)."""
     return [
         python(),
         "-m",
@@ -61,7 +69,7 @@ def worker_command(concurrency: int = 2) -> list[str]:
         "console.celery",
         "worker",
         "-Q",
-        "jobs",
+        queue,
         f"--concurrency={concurrency}",
         "--loglevel=INFO",
         # SQS has no broadcast: these features would only poll for nothing.
@@ -71,8 +79,8 @@ def worker_command(concurrency: int = 2) -> list[str]:
     ]
 
 
-def consumer_command() -> list[str]:
-    return [python(), "manage.py", "consume_queues"]
+def consumer_command(*, skip_queues: list[str] = ()) -> list[str]:
+    return [python(), "manage.py", "consume_queues", *[f"--skip-queue={name}" for name in skip_queues]]
 
 
 class Child:
@@ -129,6 +137,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", "5000")))
     parser.add_argument("--keep-data", action="store_true", help="keep the local database of the last run")
+    parser.add_argument(
+        "--celery-worker",
+        action="store_true",
+        default=os.environ.get("CELERY_WORKER", "") not in ("", "0"),
+        help="run the jobs queue with a Celery worker process instead of the worker function",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
 
@@ -171,8 +185,11 @@ def main(argv: list[str] | None = None) -> None:
         run_step("setup", manage + ["seed_demo"], env)
         # Dead letters and an alarm for the support pages.
         run_step("setup", manage + ["seed_ops_demo"], env)
-        children.append(Child("worker", worker_command(), env))
-        children.append(Child("consumer", consumer_command(), env))
+        skip = []
+        if args.celery_worker:
+            children.append(Child("worker", worker_command(), env))
+            skip.append(f"{env.get('RESOURCE_PREFIX', 'ops-console')}-{env.get('STAGE', 'dev')}-{JOBS_QUEUE_SUFFIX}")
+        children.append(Child("consumer", consumer_command(skip_queues=skip), env))
         children.append(Child("web", manage + ["runserver", f"127.0.0.1:{args.port}"], env))
         wait_for_port(args.port, process=children[-1].process, timeout=60)
         print(

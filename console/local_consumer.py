@@ -1,30 +1,58 @@
-"""Local stand-in for Lambda's SQS event source mappings.
+"""Local stand-in for Lambda: the stage's functions, their event source mappings, their
+schedules and their execution environments.
 
-Reads the SQS routes of ``zappa_settings.json`` ``events`` (one routing table for both
-runtimes), long-polls each queue, and calls the routed function with a Lambda-shaped SQS
-event. Like Lambda with ReportBatchItemFailures: messages the function reports in
-``batchItemFailures`` stay on the queue (to be retried, then dead-lettered); the rest are
-deleted; if the function raises, the whole batch stays.
+The functions come from zappa_settings.json, one routing table for both runtimes: the API
+function (Zappa stage ``<stage>``) and the worker function (``<stage>-worker``), each with
+its timeout, its reserved concurrency (``lambda_concurrency``), its SQS event sources and
+its schedules. Then, as Lambda does:
+
+* **Execution environments.** A function's invocations run in processes of its own, each
+  importing the code once and serving one invocation at a time, at most
+  ``LOCAL_LAMBDA_CONCURRENCY`` at once per function (2 by default, never more than its
+  reserved concurrency). An invocation still running at the function's timeout is killed
+  with its process ("timed out"), and a new process takes the next invocation. The
+  processes die with the consumer.
+* **SQS event sources.** Each queue is long-polled with its batch size. Received messages
+  stay invisible for the queue's visibility timeout while they wait for a free environment
+  (a throttled function, on AWS) and run. Messages the function reports in
+  ``batchItemFailures`` stay on the queue, and so does the whole batch when the invocation
+  raises or times out; the rest are deleted. SQS itself moves a message to its dead-letter
+  queue after maxReceiveCount receives. A queue gets more pollers, up to the function's
+  concurrency, while its polls come back with messages.
+* **Schedules.** ``rate(...)`` expressions invoke the function asynchronously; a failed
+  invocation is retried twice, one and then two minutes later, and then its event goes to
+  the function's ``dead_letter_arn`` queue, as Lambda's asynchronous invocation does
+  (``cron(...)`` schedules only run on AWS).
+
+Every invocation ends with a ``REPORT`` line, as on Lambda: function, source, records,
+duration, the function's timeout and the outcome.
 """
 
+import contextlib
 import importlib
 import json
 import logging
+import multiprocessing
+import os
 import re
+import signal
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
 
 from console import aws
 
 logger = logging.getLogger(__name__)
+
+WORKER_SUFFIX = "-worker"
+# Lambda's asynchronous invocation: two retries, about one and two minutes apart.
+ASYNC_RETRY_DELAYS = (60, 120)
 
 
 @dataclass(frozen=True)
@@ -32,6 +60,25 @@ class SqsRoute:
     function: str
     queue_name: str
     batch_size: int
+
+
+@dataclass(frozen=True)
+class Schedule:
+    function: str
+    seconds: int
+
+
+@dataclass(frozen=True)
+class LocalFunction:
+    """One Lambda function of the stage, as zappa_settings.json defines it."""
+
+    name: str  # <project_name>-<zappa stage>, as Zappa names it
+    zappa_stage: str
+    timeout_seconds: int
+    reserved_concurrency: int | None
+    dead_letter_arn: str
+    routes: tuple[SqsRoute, ...] = field(default=())
+    schedules: tuple[Schedule, ...] = field(default=())
 
 
 def zappa_stage_settings(stage: str, path: Path | None = None) -> dict[str, Any]:
@@ -49,9 +96,19 @@ def zappa_stage_settings(stage: str, path: Path | None = None) -> dict[str, Any]
     return stage_settings
 
 
-def sqs_routes(stage: str) -> list[SqsRoute]:
+def function_stages(stage: str, path: Path | None = None) -> list[str]:
+    """The Zappa stages of a deployment stage: ``dev`` gives ``dev`` (the API function) and
+    ``dev-worker`` (the worker function); a worker stage's name gives itself alone."""
+    path = path or Path(settings.BASE_DIR) / "zappa_settings.json"
+    if stage.endswith(WORKER_SUFFIX):
+        return [stage]
+    names = json.loads(path.read_text())
+    return [name for name in (stage, stage + WORKER_SUFFIX) if name in names]
+
+
+def _routes(config: dict[str, Any]) -> list[SqsRoute]:
     routes = []
-    for event in zappa_stage_settings(stage).get("events", []):
+    for event in config.get("events", []):
         source = event.get("event_source", {})
         arn = source.get("arn", "")
         if arn.startswith("arn:aws:sqs:") and source.get("enabled", True):
@@ -59,24 +116,46 @@ def sqs_routes(stage: str) -> list[SqsRoute]:
     return routes
 
 
-@dataclass(frozen=True)
-class Schedule:
-    function: str
-    seconds: int
-
-
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 
-def schedules(stage: str) -> list[Schedule]:
-    """The ``rate(...)`` schedules of the stage (cron expressions are left to AWS)."""
+def _schedules(config: dict[str, Any]) -> list[Schedule]:
     found = []
-    for event in zappa_stage_settings(stage).get("events", []):
+    for event in config.get("events", []):
         match = _RATE.match(event.get("expression", ""))
         if match:
             found.append(Schedule(event["function"], int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")]))
     return found
+
+
+def stage_functions(stage: str, path: Path | None = None) -> list[LocalFunction]:
+    """The Lambda functions of a deployment stage (its API and worker Zappa stages)."""
+    functions = []
+    for zappa_stage in function_stages(stage, path):
+        config = zappa_stage_settings(zappa_stage, path)
+        functions.append(
+            LocalFunction(
+                name=f"{config['project_name']}-{zappa_stage}",
+                zappa_stage=zappa_stage,
+                timeout_seconds=int(config.get("timeout_seconds", 30)),
+                reserved_concurrency=config.get("lambda_concurrency"),
+                dead_letter_arn=config.get("dead_letter_arn", ""),
+                routes=tuple(_routes(config)),
+                schedules=tuple(_schedules(config)),
+            )
+        )
+    return functions
+
+
+def sqs_routes(stage: str) -> list[SqsRoute]:
+    """Every SQS event source of the stage's functions."""
+    return [route for function in stage_functions(stage) for route in function.routes]
+
+
+def schedules(stage: str) -> list[Schedule]:
+    """Every ``rate(...)`` schedule of the stage's functions (cron expressions are left to AWS)."""
+    return [schedule for function in stage_functions(stage) for schedule in function.schedules]
 
 
 def import_function(dotted: str) -> Callable:
@@ -87,13 +166,185 @@ def import_function(dotted: str) -> Callable:
 class LambdaContext:
     """The parts of Lambda's context object our functions read."""
 
-    def __init__(self, function_name: str, timeout_seconds: int = 30):
+    def __init__(self, function_name: str, timeout_seconds: float = 30, request_id: str | None = None):
         self.function_name = function_name
-        self.aws_request_id = str(uuid.uuid4())
+        self.aws_request_id = request_id or str(uuid.uuid4())
         self._deadline = time.monotonic() + timeout_seconds
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+# --- Execution environments -----------------------------------------------------------------
+
+
+class InvocationFailed(Exception):
+    """The invocation raised, timed out or lost its environment: nothing it returned counts."""
+
+    def __init__(self, outcome: str, detail: str):
+        super().__init__(f"{outcome}: {detail}")
+        self.outcome = outcome
+
+
+def _die_with_parent() -> None:
+    """This process ends at once when the consumer that started it dies, as a Lambda
+    execution environment ends with its host (a watchdog thread: Linux's parent-death
+    signal would follow the thread that started the process, not the process)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _environment_main(connection, function_name: str, timeout_seconds: int) -> None:
+    """An execution environment: set up once, then serve invocations until the pipe closes."""
+    _die_with_parent()
+    import django
+
+    django.setup()
+    from django.db import close_old_connections
+
+    functions: dict[str, Callable] = {}
+    while True:
+        try:
+            path, event, request_id = connection.recv()
+        except (EOFError, OSError):
+            return
+        context = LambdaContext(function_name, timeout_seconds, request_id)
+        close_old_connections()
+        try:
+            function = functions.get(path) or functions.setdefault(path, import_function(path))
+            reply = ("ok", function(event, context))
+        except Exception as exc:
+            logger.exception("%s raised", path)
+            reply = ("error", f"{type(exc).__name__}: {exc}")
+        finally:
+            close_old_connections()
+        try:
+            connection.send(reply)
+        except (BrokenPipeError, OSError):
+            return
+
+
+class _Environment:
+    def __init__(self, function: LocalFunction):
+        context = multiprocessing.get_context("spawn")
+        self.connection, child = context.Pipe()
+        self.process = context.Process(
+            target=_environment_main,
+            args=(child, function.name, function.timeout_seconds),
+            name=f"lambda-{function.name}",
+            daemon=True,
+        )
+        self.process.start()
+        child.close()
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.process.kill()
+            self.process.join(5)
+        self.connection.close()
+
+
+class FunctionEnvironments:
+    """The execution environments of one function: at most ``size`` invocations at once."""
+
+    def __init__(self, function: LocalFunction, size: int):
+        self.function = function
+        self.size = size
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: list[_Environment] = []
+        self._all: list[_Environment] = []
+        self._lock = threading.Lock()
+
+    def invoke(self, path: str, event: dict[str, Any], *, source: str) -> Any:
+        """Run ``path(event, context)`` in a free environment (waiting for one); raises
+        ``InvocationFailed`` when it raises, dies or outlives the function's timeout."""
+        records = len(event.get("Records", [])) if isinstance(event, dict) else 0
+        with self._slots:
+            environment = self._take()
+            request_id = str(uuid.uuid4())
+            started = time.monotonic()
+            try:
+                status, value = self._run(environment, (path, event, request_id))
+            except InvocationFailed as exc:
+                status, value = exc.outcome, str(exc)
+            duration = (time.monotonic() - started) * 1000
+        outcome = status
+        if status == "ok" and isinstance(value, dict) and value.get("batchItemFailures"):
+            outcome = f"{len(value['batchItemFailures'])}_failed"
+        logger.info(
+            "REPORT function=%s source=%s records=%d duration_ms=%.1f timeout_s=%d outcome=%s request_id=%s",
+            self.function.name,
+            source,
+            records,
+            duration,
+            self.function.timeout_seconds,
+            outcome.replace(" ", "_"),
+            request_id,
+        )
+        if status != "ok":
+            raise InvocationFailed(status, value)
+        return value
+
+    def _run(self, environment: _Environment, message: tuple) -> tuple[str, Any]:
+        try:
+            environment.connection.send(message)
+            if not environment.connection.poll(self.function.timeout_seconds):
+                self._discard(environment)
+                raise InvocationFailed("timed out", f"after {self.function.timeout_seconds} s")
+            status, value = environment.connection.recv()
+        except (EOFError, OSError) as exc:
+            environment.process.join(2)
+            self._discard(environment)
+            detail = f"{type(exc).__name__} {exc}, exit code {environment.process.exitcode}"
+            raise InvocationFailed("environment died", detail) from None
+        self._give_back(environment)
+        return status, value
+
+    def _take(self) -> _Environment:
+        with self._lock:
+            while self._idle:
+                environment = self._idle.pop()
+                if environment.process.is_alive():
+                    return environment
+                self._all.remove(environment)
+            environment = _Environment(self.function)
+            self._all.append(environment)
+            return environment
+
+    def _give_back(self, environment: _Environment) -> None:
+        with self._lock:
+            self._idle.append(environment)
+
+    def _discard(self, environment: _Environment) -> None:
+        with self._lock:
+            if environment in self._all:
+                self._all.remove(environment)
+        environment.kill()
+
+    def close(self) -> None:
+        with self._lock:
+            environments, self._all, self._idle = self._all, [], []
+        for environment in environments:
+            environment.connection.close()  # the process ends when its invocation does
+        deadline = time.monotonic() + 10
+        for environment in environments:
+            environment.process.join(max(0.0, deadline - time.monotonic()))
+            if environment.process.is_alive():
+                environment.kill()
+
+
+def local_concurrency(function: LocalFunction) -> int:
+    configured = int(os.environ.get("LOCAL_LAMBDA_CONCURRENCY", "2"))
+    return max(1, min(configured, function.reserved_concurrency or configured))
+
+
+# --- Event sources --------------------------------------------------------------------------
 
 
 def _lambda_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -129,26 +380,64 @@ def lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str
 
 
 class QueuePoller(threading.Thread):
-    def __init__(self, route: SqsRoute, stop: threading.Event, wait_seconds: int = 2):
-        super().__init__(name=f"poll-{route.queue_name}", daemon=True)
+    """One poller of a queue's event source. ``function`` is called as Lambda would call
+    the routed function: in-process for tests and benchmarks, or through a function's
+    execution environments (``consume``). A poller started as an extra one (``extra``)
+    ends at its first empty poll; the first poller of a queue starts extras, up to
+    ``max_pollers``, while its polls return messages."""
+
+    def __init__(
+        self,
+        route: SqsRoute,
+        stop: threading.Event,
+        wait_seconds: int = 2,
+        *,
+        function: Callable[[dict, Any], Any] | None = None,
+        max_pollers: int = 1,
+        extra: bool = False,
+        siblings: list | None = None,
+    ):
+        super().__init__(name=f"poll-{route.queue_name}{'+' if extra else ''}", daemon=True)
         self.route = route
         self.stop_event = stop
         self.wait_seconds = wait_seconds
+        self.function = function
+        self.max_pollers = max_pollers
+        self.extra = extra
+        self.siblings = siblings if siblings is not None else []
 
     def run(self) -> None:
         sqs = aws.client("sqs")
-        function = import_function(self.route.function)
+        function = self.function or import_function(self.route.function)
         queue_url = sqs.get_queue_url(QueueName=self.route.queue_name)["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        logger.info("polling %s for %s", self.route.queue_name, self.route.function)
+        if not self.extra:
+            logger.info("polling %s for %s", self.route.queue_name, self.route.function)
         while not self.stop_event.is_set():
             try:
-                self.poll_once(sqs, function, queue_url, queue_arn)
+                received = self.poll_once(sqs, function, queue_url, queue_arn)
             except Exception:
                 logger.exception("polling %s failed; retrying", self.route.queue_name)
                 self.stop_event.wait(2)
+                continue
+            if received is None and self.extra:
+                return
+            if received and not self.extra:
+                self._scale_up()
 
-    def poll_once(self, sqs, function: Callable, queue_url: str, queue_arn: str) -> int:
+    def _scale_up(self) -> None:
+        self.siblings[:] = [poller for poller in self.siblings if poller.is_alive()]
+        if len(self.siblings) + 1 >= self.max_pollers:
+            return
+        poller = QueuePoller(
+            self.route, self.stop_event, self.wait_seconds, function=self.function, extra=True, siblings=self.siblings
+        )
+        self.siblings.append(poller)
+        poller.start()
+
+    def poll_once(self, sqs, function: Callable, queue_url: str, queue_arn: str) -> int | None:
+        """Receive one batch and hand it to ``function``. Returns how many messages were
+        deleted (done), or None when the queue had nothing."""
         response = sqs.receive_message(
             QueueUrl=queue_url,
             MaxNumberOfMessages=min(self.route.batch_size, 10),
@@ -158,16 +447,15 @@ class QueuePoller(threading.Thread):
         )
         messages = response.get("Messages", [])
         if not messages:
-            return 0
+            return None
         event = lambda_sqs_event(messages, queue_arn, settings.AWS_REGION)
-        close_old_connections()
         try:
             result = function(event, LambdaContext(self.route.function))
-        except Exception:
-            logger.exception("%s raised; the batch of %d stays on the queue", self.route.function, len(messages))
+        except Exception as exc:
+            logger.warning(
+                "%s: %s; the batch of %d stays on the queue", self.route.function, exc, len(messages), exc_info=True
+            )
             return 0
-        finally:
-            close_old_connections()
         failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
@@ -179,32 +467,106 @@ class QueuePoller(threading.Thread):
 
 
 class Scheduler(threading.Thread):
-    """Calls a scheduled function every ``seconds`` with an EventBridge-shaped event."""
+    """Invokes a scheduled function every ``seconds`` with an EventBridge-shaped event,
+    asynchronously: failures are retried twice and then dead-lettered."""
 
-    def __init__(self, schedule: Schedule, stop: threading.Event):
+    def __init__(
+        self,
+        schedule: Schedule,
+        stop: threading.Event,
+        *,
+        function: Callable[[dict, Any], Any] | None = None,
+        dead_letter_arn: str = "",
+        retry_delays: tuple[int, ...] = ASYNC_RETRY_DELAYS,
+    ):
         super().__init__(name=f"schedule-{schedule.function}", daemon=True)
         self.schedule = schedule
         self.stop_event = stop
+        self.function = function
+        self.dead_letter_arn = dead_letter_arn
+        self.retry_delays = retry_delays
 
     def run(self) -> None:
-        function = import_function(self.schedule.function)
+        function = self.function or import_function(self.schedule.function)
         while not self.stop_event.wait(self.schedule.seconds):
-            event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
-            close_old_connections()
-            try:
-                logger.info("%s: %s", self.schedule.function, function(event, LambdaContext(self.schedule.function)))
-            except Exception:
-                logger.exception("scheduled %s failed", self.schedule.function)
-            finally:
-                close_old_connections()
+            event = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "source": "aws.events",
+                "detail-type": "Scheduled Event",
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "region": settings.AWS_REGION,
+                "resources": [],
+                "detail": {},
+            }
+            self.invoke(function, event, attempt=0)
+
+    def invoke(self, function: Callable, event: dict[str, Any], *, attempt: int) -> None:
+        try:
+            result = function(event, LambdaContext(self.schedule.function))
+            logger.info("%s: %s", self.schedule.function, result)
+            return
+        except Exception as exc:
+            error = exc
+        if attempt < len(self.retry_delays):
+            delay = self.retry_delays[attempt]
+            logger.warning("scheduled %s failed (%s); retried in %d s", self.schedule.function, error, delay)
+            timer = threading.Timer(delay, self.invoke, args=(function, event), kwargs={"attempt": attempt + 1})
+            timer.daemon = True
+            timer.start()
+            return
+        logger.error(
+            "scheduled %s failed %d times (%s); its event is dead-lettered", self.schedule.function, attempt + 1, error
+        )
+        self.dead_letter(event, error)
+
+    def dead_letter(self, event: dict[str, Any], error: Exception) -> None:
+        """What Lambda sends to a function's dead-letter queue after its async retries."""
+        if not self.dead_letter_arn:
+            return
+        sqs = aws.client("sqs")
+        try:
+            url = sqs.get_queue_url(QueueName=self.dead_letter_arn.rsplit(":", 1)[-1])["QueueUrl"]
+            sqs.send_message(
+                QueueUrl=url,
+                MessageBody=json.dumps(event),
+                MessageAttributes={
+                    "RequestID": {"DataType": "String", "StringValue": str(uuid.uuid4())},
+                    "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                    "ErrorMessage": {"DataType": "String", "StringValue": str(error)[:1000] or type(error).__name__},
+                },
+            )
+        except Exception:
+            logger.exception("could not dead-letter the event of %s", self.schedule.function)
 
 
-def consume(stop: threading.Event, stage: str | None = None) -> list[threading.Thread]:
-    """Start a poller thread per routed queue and a thread per schedule; they run until
-    ``stop`` is set."""
+def consume(stop: threading.Event, stage: str | None = None, *, skip_queues: set[str] = frozenset()) -> list[Any]:
+    """Start every function of the stage (environments, pollers, schedules); they run until
+    ``stop`` is set. ``skip_queues`` are queue names another consumer reads (a Celery
+    worker). Returns what to join or close."""
     stage = stage or settings.STAGE
-    threads: list[threading.Thread] = [QueuePoller(route, stop) for route in sqs_routes(stage)]
-    threads += [Scheduler(schedule, stop) for schedule in schedules(stage)]
-    for thread in threads:
-        thread.start()
-    return threads
+    started: list[Any] = []
+    for local_function in stage_functions(stage):
+        environments = FunctionEnvironments(local_function, local_concurrency(local_function))
+        started.append(environments)
+        for route in local_function.routes:
+            if route.queue_name in skip_queues:
+                logger.info("not polling %s: another consumer reads it", route.queue_name)
+                continue
+
+            def invoke(event, context, _route=route, _environments=environments):
+                return _environments.invoke(_route.function, event, source=_route.queue_name)
+
+            started.append(QueuePoller(route, stop, function=invoke, max_pollers=environments.size))
+        for schedule in local_function.schedules:
+
+            def invoke_scheduled(event, context, _schedule=schedule, _environments=environments):
+                return _environments.invoke(_schedule.function, event, source=f"schedule:{_schedule.seconds}s")
+
+            started.append(
+                Scheduler(schedule, stop, function=invoke_scheduled, dead_letter_arn=local_function.dead_letter_arn)
+            )
+    for item in started:
+        if isinstance(item, threading.Thread):
+            item.start()
+    return started

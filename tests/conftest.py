@@ -1,6 +1,8 @@
-"""Shared fixtures. The local stack is real: a moto server process (the local AWS) with the
-stack deployed from infra/, a Celery worker process and the queue consumer process, all
-talking to the test database."""
+"""Shared fixtures. The local stack is real and runs what AWS runs: a moto server process
+(the local AWS) with the stack deployed from infra/, and the consumer process running the
+stage's Lambda functions (the API function's and the worker function's event sources and
+schedules, each invocation in the function's own execution environments; the worker
+function runs the Celery jobs), all talking to the test database."""
 
 import os
 import re
@@ -122,16 +124,10 @@ def database_url() -> str:
     return f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@dataclass
-class Workers:
-    worker: subprocess.Popen
-    consumer: subprocess.Popen
-
-
-@pytest.fixture(scope="session")
-def stack(local_aws: LocalAws, django_db_setup, django_db_blocker, artifacts_dir: Path):
-    """The local AWS plus a real Celery worker and the queue consumer, on the test database."""
-    env = _process_env(
+def stack_env(local_aws: LocalAws, **extra: str) -> dict[str, str]:
+    """The environment of the stack's processes: the test database, the local AWS, and the
+    test settings' timings."""
+    return _process_env(
         DJANGO_SETTINGS_MODULE="console.settings.dev",
         DATABASE_URL=database_url(),
         AWS_ENDPOINT_URL=local_aws.endpoint,
@@ -139,26 +135,34 @@ def stack(local_aws: LocalAws, django_db_setup, django_db_blocker, artifacts_dir
         WORKFLOW_INVENTORY_RECHECK_SECONDS=str(settings.WORKFLOW_INVENTORY_RECHECK_SECONDS),
         WORKFLOW_APPROVAL_TIMEOUT_SECONDS=str(settings.WORKFLOW_APPROVAL_TIMEOUT_SECONDS),
         ORDER_VALIDATION_MAX_TOTAL=str(settings.ORDER_VALIDATION_MAX_TOTAL),
+        **extra,
     )
-    worker_log = open(artifacts_dir / "worker.log", "w")
-    consumer_log = open(artifacts_dir / "consumer.log", "w")
-    worker = subprocess.Popen(
-        devstack.worker_command(concurrency=2), cwd=BASE_DIR, env=env, stdout=worker_log, stderr=subprocess.STDOUT
+
+
+def start_consumer(env: dict[str, str], log_path: Path, *, skip_queues: list[str] = ()) -> subprocess.Popen:
+    """The consumer process (``manage.py consume_queues``), once every queue it reads is polled."""
+    from console.local_consumer import sqs_routes
+
+    expected = len([route for route in sqs_routes(settings.STAGE) if route.queue_name not in skip_queues])
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        devstack.consumer_command(skip_queues=skip_queues), cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
     )
-    consumer = subprocess.Popen(
-        devstack.consumer_command(), cwd=BASE_DIR, env=env, stdout=consumer_log, stderr=subprocess.STDOUT
-    )
-    wait_for(lambda: "ready." in (artifacts_dir / "worker.log").read_text(), timeout=60, what="the Celery worker")
+    log.close()
     wait_for(
-        lambda: len(re.findall("polling", (artifacts_dir / "consumer.log").read_text())) >= 2,
+        lambda: process.poll() is None and len(re.findall(r"\bpolling ", log_path.read_text())) >= expected,
         timeout=60,
-        what="the queue consumer",
+        what=f"the consumer to poll its {expected} queues (see {log_path})",
     )
+    return process
+
+
+@pytest.fixture(scope="session")
+def stack(local_aws: LocalAws, django_db_setup, django_db_blocker, artifacts_dir: Path):
+    """The local AWS plus the consumer running the stage's functions, on the test database."""
+    consumer = start_consumer(stack_env(local_aws), artifacts_dir / "consumer.log")
     yield local_aws
-    for process in (consumer, worker):
-        _stop(process)
-    worker_log.close()
-    consumer_log.close()
+    _stop(consumer)
 
 
 # --- Users ---------------------------------------------------------------------------------

@@ -81,7 +81,8 @@ def test_a_dead_lettered_celery_task_is_archived_decoded_with_its_last_exception
     from console.celery import app
 
     task_id = str(uuid.uuid4())
-    # The worker runs the task once and it fails; its failure signal records the exception.
+    # The worker function runs the task once and it fails for good (no retries): its failure
+    # signal records the exception, and the message goes to the jobs DLQ as it came.
     app.send_task("ops.redrive_run", args=["not-a-job"], task_id=task_id)
     failure = wait_for(lambda: TaskFailure.objects.filter(task_id=task_id).first(), what="the worker's failure")
     assert failure.error_type == "ValidationError"
@@ -91,12 +92,18 @@ def test_a_dead_lettered_celery_task_is_archived_decoded_with_its_last_exception
     app.send_task("ops.redrive_run", args=["not-a-job"], task_id=task_id, queue="decode-jobs")
     fail_once(url)
 
-    (message,) = [m for m in archived(resource_name("jobs-dlq"), 1) if m.task_id == task_id]
-    assert message.kind == DeadLetter.Kind.CELERY
-    assert message.task == "ops.redrive_run"
-    assert message.summary["args"] == ["not-a-job"] and message.summary["retries"] == 0
-    assert message.error_type == "ValidationError" and "not-a-job" in message.error
-    assert message.source_queue in ("", resource_name("decode-jobs"))
+    copies = wait_for(
+        lambda: len(rows := [m for m in archived(resource_name("jobs-dlq"), 1) if m.task_id == task_id]) == 2 and rows,
+        what="both copies in the archive",
+    )
+    by_route = {m.summary["routingKey"]: m for m in copies}
+    assert set(by_route) == {"jobs", "decode-jobs"}
+    for message in copies:
+        assert message.kind == DeadLetter.Kind.CELERY
+        assert message.task == "ops.redrive_run"
+        assert message.summary["args"] == ["not-a-job"] and message.summary["retries"] == 0
+        assert message.error_type == "ValidationError" and "not-a-job" in message.error
+    assert by_route["decode-jobs"].source_queue in ("", resource_name("decode-jobs"))
     # Archived, not left in SQS: browsing it costs no receive and hides nothing.
     assert drain(resource_name("jobs-dlq")) == []
 

@@ -182,11 +182,11 @@ def test_the_real_worker_writes_the_export_and_emails_its_link(stack, settings, 
     assert written.after == {"filters": "status__exact=FAILED", "key": key, "rows": 3, "bytes": written.after["bytes"]}
     body = aws.client("s3").get_object(Bucket=resources.files_bucket(), Key=key)["Body"].read().decode("utf-8-sig")
     assert {row[0] for row in list(csv.reader(io.StringIO(body)))[1:]} == {str(o.pk) for o in orders}
-    # The worker's email backend writes to its log (console backend in dev settings).
+    # The worker function's email backend writes to the consumer's log (console backend in dev settings).
     wait_for(
-        lambda: "Your order export is ready: 3 orders" in (artifacts_dir / "worker.log").read_text(),
+        lambda: "Your order export is ready: 3 orders" in (artifacts_dir / "consumer.log").read_text(),
         timeout=10,
-        what="the email in the worker's log",
+        what="the email in the consumer's log",
     )
 
 
