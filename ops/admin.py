@@ -328,9 +328,13 @@ class DeadLetterAdmin(admin.ModelAdmin):
         queue = request.POST.get("queue", "")
         if queue not in {q.name for q in sqs.dead_letter_queues()}:
             raise PermissionDenied("Not a dead-letter queue of the stage.")
-        moved = services.dead_letter_queue_drain(queue_name=queue, actor=request.user, source=AuditEntry.Source.CONSOLE)
-        sqs.reset_cache()
-        messages.success(request, f"Archived {moved} message(s) that were still in {queue}.")
+        services.dead_letter_queue_archive_request(
+            queue_name=queue, actor=request.user, source=AuditEntry.Source.CONSOLE
+        )
+        messages.success(
+            request,
+            f"Archiving the messages still in {queue} in the background: they appear here as they are stored.",
+        )
         return HttpResponseRedirect(reverse("admin:ops_deadletter_changelist") + f"?queue_name={queue}")
 
     def move_task_view(self, request: HttpRequest) -> HttpResponse:

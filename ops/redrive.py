@@ -73,14 +73,19 @@ def send_entry(message: DeadLetter, *, job: RedriveJob, fifo: bool) -> dict[str,
     return entry
 
 
-def job_claim(job_id, *, takeover: bool = False) -> RedriveJob | None:
-    """Mark the job running for this process; None if it is not ours to run."""
+def job_claim(job_id, *, takeover: bool = False, continues: int | None = None) -> RedriveJob | None:
+    """Mark the job running for this process; None if it is not ours to run.
+
+    ``continues`` is the run a continuation takes over from: the job must still be running
+    that run, so a continuation delivered twice runs once."""
     now = timezone.now()
     runnable = RedriveJob.objects.filter(pk=job_id, status=RedriveJob.Status.QUEUED)
     if takeover:
         runnable = RedriveJob.objects.filter(
             pk=job_id, status__in=[RedriveJob.Status.QUEUED, RedriveJob.Status.RUNNING]
         )
+    if continues is not None:
+        runnable = RedriveJob.objects.filter(pk=job_id, status=RedriveJob.Status.RUNNING, runs=continues)
     claimed = runnable.update(status=RedriveJob.Status.RUNNING, heartbeat_at=now, runs=F("runs") + 1)
     if not claimed:
         return None
@@ -88,8 +93,11 @@ def job_claim(job_id, *, takeover: bool = False) -> RedriveJob | None:
     return RedriveJob.objects.get(pk=job_id)
 
 
-def run(job: RedriveJob) -> RedriveJob:
-    """Move the job's waiting messages. Returns the job as it ended (or was left)."""
+def run(job: RedriveJob, *, deadline: float | None = None) -> RedriveJob:
+    """Move the job's waiting messages. Returns the job as it ended (or was left). With a
+    ``deadline`` (``time.monotonic()``), it stops after the first round of batches that ends
+    past it (so every run makes progress) and returns the job still running, for a
+    continuation to take over."""
     targets = _targets(job)
     limiter = RateLimiter(job.rate_limit)
     failed_here: set[int] = set()
@@ -116,6 +124,8 @@ def run(job: RedriveJob) -> RedriveJob:
             batches = _batches(pending, targets)
             results = list(pool.map(lambda batch: _send(batch, job=job, limiter=limiter), batches))
             _record(job, results, failed_here)
+            if deadline is not None and time.monotonic() >= deadline:
+                return RedriveJob.objects.get(pk=job.pk)  # still running: a continuation goes on
 
 
 def job_failed(job: RedriveJob) -> bool:

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -174,11 +175,34 @@ def task_failure_record(*, task_id: str, task: str, error_type: str, error: str,
     )
 
 
+def dead_letter_queue_archive_request(*, queue_name: str, actor, source: str = AuditEntry.Source.CONSOLE) -> None:
+    """Take what is still in a DLQ into the archive ("Archive now") in a background job,
+    ``ops.archive_drain``: a backlog of thousands takes longer than a web request may."""
+    from ops.tasks import archive_drain
+
+    audit_record(
+        action="dlq.archive_requested",
+        object_type="ops.queue",
+        object_id=queue_name,
+        actor=actor,
+        source=source,
+        after={"queue": queue_name},
+    )
+    user_id = actor.pk if getattr(actor, "is_authenticated", False) else None
+    transaction.on_commit(lambda: archive_drain.delay(queue_name, user_id))
+
+
 def dead_letter_queue_drain(
-    *, queue_name: str, limit: int = 1000, actor=None, source: str = AuditEntry.Source.SYSTEM
+    *,
+    queue_name: str,
+    limit: int = 1000,
+    actor=None,
+    source: str = AuditEntry.Source.SYSTEM,
+    deadline: float | None = None,
 ) -> int:
     """Archive messages still sitting in a DLQ (one not routed to the archiver, or a
-    backlog), deleting each from SQS only after it is stored. Returns how many moved."""
+    backlog), deleting each from SQS only after it is stored, until ``limit`` messages, an
+    empty queue, or ``deadline`` (``time.monotonic()``). Returns how many moved."""
     url = sqs.queue_url(queue_name)
     moved = 0
     while moved < limit:
@@ -188,6 +212,8 @@ def dead_letter_queue_drain(
         dead_letters_archive(queue_name=queue_name, messages=[IncomingMessage.from_sqs(m) for m in received])
         sqs.delete_batch(url, [m["ReceiptHandle"] for m in received])
         moved += len(received)
+        if deadline is not None and time.monotonic() >= deadline:
+            break  # at least one batch per run: a continuation always makes progress
     if moved and actor is not None:
         audit_record(
             action="dlq.archive",
@@ -477,12 +503,16 @@ def _enqueue(job_id) -> None:
         RedriveJob.objects.filter(pk=job_id).update(last_error="Could not be queued; resume it.")
 
 
-def redrive_job_run(*, job_id, takeover: bool = False) -> RedriveJob | None:
-    """The background job's body: run the redrive if it is this process's to run."""
-    job = redrive.job_claim(job_id, takeover=takeover)
+def redrive_job_run(
+    *, job_id, takeover: bool = False, continues: int | None = None, deadline: float | None = None
+) -> RedriveJob | None:
+    """The background job's body: run the redrive if it is this process's to run, until it
+    ends or ``deadline`` (``time.monotonic()``) passes; then the job is left running, and
+    its caller queues a continuation (``continues=job.runs``)."""
+    job = redrive.job_claim(job_id, takeover=takeover, continues=continues)
     if job is None:
         return None
-    return redrive.run(job)
+    return redrive.run(job, deadline=deadline)
 
 
 def redrive_job_finished(*, job_id, status: str) -> RedriveJob:

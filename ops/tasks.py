@@ -2,22 +2,58 @@
 job is claimed by one runner at a time and only sends messages still waiting."""
 
 import logging
+import time
 
 from celery.signals import task_failure, task_retry
 
 from console.celery import app
+from console.lambda_jobs import seconds_left
 
 logger = logging.getLogger(__name__)
 
 
+# A job run by the worker function stops this long before its invocation's timeout and
+# goes on in a new message (a continuation), so no batch is cut off halfway.
+INVOCATION_MARGIN_SECONDS = 60
+# One run of "Archive now" takes at most this many messages, then goes on in a new one.
+ARCHIVE_MAX_PER_RUN = 10_000
+
+
+def _deadline() -> float | None:
+    left = seconds_left()
+    return None if left is None else time.monotonic() + left - INVOCATION_MARGIN_SECONDS
+
+
 @app.task(name="ops.redrive_run", acks_late=True)
-def redrive_run(job_id: str) -> dict:
+def redrive_run(job_id: str, continues: int | None = None) -> dict:
+    from ops.models import RedriveJob
     from ops.services import redrive_job_run
 
-    job = redrive_job_run(job_id=job_id)
+    job = redrive_job_run(job_id=job_id, continues=continues, deadline=_deadline())
     if job is None:
         return {"job": job_id, "ran": False}
+    if job.status == RedriveJob.Status.RUNNING:
+        # Out of time with messages left: the next run takes over from this one.
+        redrive_run.delay(job_id, continues=job.runs)
     return {"job": job_id, "status": job.status, "moved": job.moved, "failed": job.failed}
+
+
+@app.task(name="ops.archive_drain", acks_late=True)
+def archive_drain(queue_name: str, user_id: int | None = None) -> dict:
+    """The "Archive now" job: what is still in the DLQ, until it is empty; out of time, a
+    continuation goes on."""
+    from django.contrib.auth import get_user_model
+
+    from ops.services import dead_letter_queue_drain
+
+    actor = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    deadline = _deadline()
+    moved = dead_letter_queue_drain(queue_name=queue_name, limit=ARCHIVE_MAX_PER_RUN, actor=actor, deadline=deadline)
+    out_of_time = deadline is not None and time.monotonic() >= deadline
+    continued = bool(moved) and (out_of_time or moved >= ARCHIVE_MAX_PER_RUN)
+    if continued:
+        archive_drain.delay(queue_name, user_id)
+    return {"queue": queue_name, "archived": moved, "continued": continued}
 
 
 def _record(task_id: str, task, exc: BaseException, traceback: str, retries: int) -> None:

@@ -336,3 +336,51 @@ def test_an_sns_fed_dlq_is_found_from_the_subscription_and_kept_from_the_move_ta
     assert queue.fed_by == ["sns"] and queue.sources == []
     assert queue.other_sources == [f"{resource_name('sns-fed-topic')} → {resource_name('sns-fed-endpoint')}"]
     assert not queue.move_task_supported and queue.single_source == ""
+
+
+def test_a_job_that_failed_for_good_on_the_worker_function_is_archived_then_redriven_and_runs(stack, support):
+    """The jobs queue's whole loop on the Lambda path: a Celery job fails for good on the
+    worker function, reaches the jobs DLQ with its envelope intact, is archived and decoded,
+    and a redrive sends it back to run again once the cause is fixed."""
+    from django.contrib.auth.models import Group
+
+    from console import resources, roles
+    from orders.exports import EXPORT_PREFIX
+    from orders.tasks import order_export_job
+    from tests.conftest import make_user
+
+    clerk = make_user(unique("clerk"), None)  # may not export (yet)
+    key = f"{EXPORT_PREFIX}redrive-test/{unique('export')}.csv"
+    order_export_job.delay(clerk.pk, "", key)
+
+    row = wait_for(
+        lambda: DeadLetter.objects.filter(
+            queue_name=resource_name("jobs-dlq"), task="orders.export_to_file", summary__args__2=key
+        ).first(),
+        timeout=60,
+        what="the failed export job in the jobs DLQ's archive",
+    )
+    assert row.kind == DeadLetter.Kind.CELERY and row.summary["args"] == [clerk.pk, "", key]
+    assert row.error_type == "ExportRefused" and "may no longer export" in row.error
+
+    clerk.groups.add(Group.objects.get(name=roles.OPERATOR))
+    # This session's tests also feed jobs-dlq from a queue of their own: name the target.
+    job = job_done(
+        services.redrive_start(
+            queue_name=resource_name("jobs-dlq"),
+            mode="selected",
+            message_ids=[row.pk],
+            target_queue=resource_name("jobs"),
+            actor=support,
+        )
+    )
+    assert (job.status, job.moved) == ("succeeded", 1)
+    written = wait_for(
+        lambda: AuditEntry.objects.filter(action="order.export.written", after__key=key).first(),
+        timeout=60,
+        what="the redriven export to run",
+    )
+    stored = aws.client("s3").head_object(Bucket=resources.files_bucket(), Key=key)
+    assert stored["ContentLength"] == written.after["bytes"]
+    row.refresh_from_db()
+    assert row.state == DeadLetter.State.REDRIVEN and row.resolved_to == resource_name("jobs")

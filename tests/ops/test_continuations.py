@@ -1,0 +1,93 @@
+"""Long ops jobs on the worker function stop before its timeout and go on in a new message:
+a redrive (between rounds of batches) and "Archive now" (between batches). Run here in
+the test process with the invocation's time left set as the worker function sets it."""
+
+import time
+
+import pytest
+
+from console import aws, lambda_jobs
+from console.models import AuditEntry
+from console.resources import resource_name
+from ops import services, tasks
+from ops.models import DeadLetter, RedriveJob
+from tests.ops.conftest import drain, put_in_dlq, queue_url, unique
+
+pytestmark = [pytest.mark.stack, pytest.mark.django_db]
+
+
+@pytest.fixture
+def out_of_time():
+    """An invocation whose time is up once its job has started (nothing beyond the margin
+    the jobs keep for themselves)."""
+    token = lambda_jobs._deadline.set(time.monotonic() + tasks.INVOCATION_MARGIN_SECONDS)
+    yield
+    lambda_jobs._deadline.reset(token)
+
+
+@pytest.fixture
+def continuations(monkeypatch):
+    """What the jobs queue would receive: the continuation messages, captured."""
+    queued = []
+    monkeypatch.setattr(tasks.redrive_run, "delay", lambda *args, **kwargs: queued.append((args, kwargs)))
+    monkeypatch.setattr(tasks.archive_drain, "delay", lambda *args, **kwargs: queued.append((args, kwargs)))
+    return queued
+
+
+def archived_job(local_aws, support, count: int) -> tuple[RedriveJob, str]:
+    """``count`` archived messages claimed by a queued redrive job to a queue of their own
+    (made directly, so no worker picks the job up)."""
+    target = resource_name(unique("continued"))
+    aws.client("sqs").create_queue(QueueName=target)
+    dlq = resource_name("steps-dlq")
+    services.dead_letters_archive(
+        queue_name=dlq,
+        messages=[services.IncomingMessage(f"m-{unique('id')}", f'{{"n": {n}}}') for n in range(count)],
+    )
+    job = RedriveJob.objects.create(
+        queue_name=dlq, target_queue=target, mode="all", total=count, rate_limit=10, created_by=support
+    )
+    DeadLetter.objects.filter(queue_name=dlq, redrive_job=None, state=DeadLetter.State.PRESENT).update(redrive_job=job)
+    return job, target
+
+
+def test_a_redrive_out_of_time_stops_between_rounds_and_its_continuation_finishes_once(
+    local_aws, support, out_of_time, continuations
+):
+    job, target = archived_job(local_aws, support, 25)
+
+    result = tasks.redrive_run.run(str(job.pk))
+
+    job.refresh_from_db()
+    # One round (one batch of ten at parallelism 1), then the time was up.
+    assert (job.status, job.moved, result["moved"]) == (RedriveJob.Status.RUNNING, 10, 10)
+    assert continuations == [((str(job.pk),), {"continues": job.runs})]
+
+    lambda_jobs._deadline.set(None)  # the next invocation has all the time it needs
+    tasks.redrive_run.run(str(job.pk), continues=job.runs)
+    job.refresh_from_db()
+    assert (job.status, job.moved, job.runs) == (RedriveJob.Status.SUCCEEDED, 25, 2)
+    # The continuation delivered twice (SQS is at least once) runs once.
+    assert tasks.redrive_run.run(str(job.pk), continues=1) == {"job": str(job.pk), "ran": False}
+    assert sorted(m["Body"] for m in drain(target)) == sorted(f'{{"n": {n}}}' for n in range(25))
+
+
+def test_archive_now_runs_in_the_background_and_goes_on_when_out_of_time(
+    local_aws, support, out_of_time, continuations
+):
+    queue = resource_name(unique("unrouted-dlq"))
+    aws.client("sqs").create_queue(QueueName=queue)
+    put_in_dlq(queue, [f'{{"k": {n}}}' for n in range(23)])
+
+    first = tasks.archive_drain.run(queue, support.pk)
+
+    assert first == {"queue": queue, "archived": 10, "continued": True}
+    assert continuations == [((queue, support.pk), {})]
+
+    lambda_jobs._deadline.set(None)
+    assert tasks.archive_drain.run(queue, support.pk) == {"queue": queue, "archived": 13, "continued": False}
+    assert DeadLetter.objects.filter(queue_name=queue).count() == 23
+    entries = AuditEntry.objects.filter(action="dlq.archive", object_id=queue)
+    assert sorted(e.after["archived"] for e in entries) == [10, 13] and {e.actor for e in entries} == {support}
+    depth = aws.client("sqs").get_queue_attributes(QueueUrl=queue_url(queue), AttributeNames=["All"])["Attributes"]
+    assert depth["ApproximateNumberOfMessages"] == "0" and depth["ApproximateNumberOfMessagesNotVisible"] == "0"
