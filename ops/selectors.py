@@ -127,7 +127,10 @@ def alarm_history(*, name: str, limit: int = 200) -> QuerySet[AlarmEvent]:
 
 
 def alarm_dead_letter_queue(alarm: Alarm) -> str:
-    """The DLQ an alarm watches, from its QueueName dimension ('' if none)."""
+    """The DLQ a depth alarm (``DeadLetterDepth``) watches, from its QueueName dimension; ''
+    for other alarms (a work queue's age alarm names a queue that is not a DLQ)."""
+    if alarm.metric_name != "DeadLetterDepth":
+        return ""
     return str((alarm.dimensions or {}).get("QueueName", ""))
 
 
