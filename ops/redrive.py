@@ -26,8 +26,13 @@ from ops.models import DeadLetter, RedriveJob
 
 logger = logging.getLogger(__name__)
 
-# A running job whose heartbeat is older than this was interrupted (its process died).
+# A running job whose heartbeat is older than this was interrupted (its process died): the
+# console offers Resume.
 STALE_SECONDS = 30
+# ... and after this long, the scheduled refresh takes it over by itself. A round (one batch
+# of ten per parallel sender, at the job's rate limit) takes at most 80 s at the slowest
+# settings (1 message a second, 8 senders), and the heartbeat is written after each.
+TAKEOVER_SECONDS = 180
 
 
 class RateLimiter:

@@ -942,4 +942,24 @@ def ops_refresh() -> dict[str, int]:
     result.update(outbox_age=int(outbox_age), alarms=alarms_sync(), unmuted=alarms_unmute_expired())
     for job in RedriveJob.objects.filter(mode=RedriveJob.Mode.MOVE_TASK, status__in=RedriveJob.ACTIVE):
         redrive_move_task_refresh(job=job)
+    result["redrives_taken_over"] = redrives_take_over_stalled()
     return result
+
+
+def redrives_take_over_stalled() -> int:
+    """Queue a continuation for each redrive job whose runner died (its invocation timed out
+    or was killed): its heartbeat is older than ``redrive.TAKEOVER_SECONDS``. Without it the
+    job would stay "running" until someone resumes it: its first message, back after the
+    jobs queue's visibility timeout, only starts jobs still queued. Returns how many."""
+    from ops.tasks import redrive_run
+
+    cutoff = timezone.now() - timedelta(seconds=redrive.TAKEOVER_SECONDS)
+    stalled = RedriveJob.objects.filter(status=RedriveJob.Status.RUNNING, heartbeat_at__lt=cutoff).exclude(
+        mode=RedriveJob.Mode.MOVE_TASK
+    )
+    count = 0
+    for job_id, runs in stalled.values_list("pk", "runs"):
+        logger.warning("redrive job %s stopped sending (run %d): a continuation takes over", job_id, runs)
+        redrive_run.delay(str(job_id), continues=runs)
+        count += 1
+    return count

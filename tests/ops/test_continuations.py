@@ -91,3 +91,29 @@ def test_archive_now_runs_in_the_background_and_goes_on_when_out_of_time(
     assert sorted(e.after["archived"] for e in entries) == [10, 13] and {e.actor for e in entries} == {support}
     depth = aws.client("sqs").get_queue_attributes(QueueUrl=queue_url(queue), AttributeNames=["All"])["Attributes"]
     assert depth["ApproximateNumberOfMessages"] == "0" and depth["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_a_redrive_whose_runner_died_is_taken_over_by_the_scheduled_refresh(local_aws, support, continuations):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ops import redrive
+
+    long_ago = timezone.now() - timedelta(seconds=redrive.TAKEOVER_SECONDS + 5)
+    dead, _ = archived_job(local_aws, support, 3)
+    RedriveJob.objects.filter(pk=dead.pk).update(status=RedriveJob.Status.RUNNING, heartbeat_at=long_ago, runs=1)
+    alive, _ = archived_job(local_aws, support, 3)
+    RedriveJob.objects.filter(pk=alive.pk).update(status=RedriveJob.Status.RUNNING, heartbeat_at=timezone.now(), runs=1)
+    RedriveJob.objects.create(
+        queue_name="q", target_queue="", mode=RedriveJob.Mode.MOVE_TASK, status="running", heartbeat_at=long_ago
+    )
+
+    assert services.redrives_take_over_stalled() == 1
+    assert continuations == [((str(dead.pk),), {"continues": 1})]
+
+    # The continuation finishes the job; the dead run's own message, back later, does nothing.
+    tasks.redrive_run.run(str(dead.pk), continues=1)
+    dead.refresh_from_db()
+    assert (dead.status, dead.moved) == (RedriveJob.Status.SUCCEEDED, 3)
+    assert tasks.redrive_run.run(str(dead.pk)) == {"job": str(dead.pk), "ran": False}
