@@ -166,15 +166,20 @@ def discover_dead_letter_queues() -> list[DeadLetterQueue]:
     return sorted(queues.values(), key=lambda queue: queue.name)
 
 
+# The functions' dead-letter queue by the template's naming rule, where zappa_settings.json
+# is not at hand: the Lambda package leaves it out (Zappa compiles it into its own module).
+ASYNC_DEAD_LETTER_QUEUE = "async-dlq"
+
+
 def lambda_dead_letter_arn() -> str:
-    """Where Lambda puts failed async invocations of the console function (Zappa's
+    """Where Lambda puts failed async invocations of the stage's functions (Zappa's
     ``dead_letter_arn``; the account id is the deployment's, so match by queue name)."""
     from console.local_consumer import zappa_stage_settings
 
     try:
         configured = zappa_stage_settings(settings.STAGE).get("dead_letter_arn", "")
     except (KeyError, FileNotFoundError):
-        return ""
+        configured = resource_name(ASYNC_DEAD_LETTER_QUEUE)
     if not configured:
         return ""
     try:
