@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # pip warns about the machine's optional extra indexes; the noise hides real messages.
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint topology install seed-test clean bench-approvals bench-redrive bench-redrive-crash bench-ingest package bench-lambda
+.PHONY: run test lint topology install seed-test clean bench-approvals bench-redrive bench-redrive-crash bench-ingest package deploy-local bench-lambda
 
 $(VENV)/.installed: requirements.txt requirements-worker.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -83,11 +83,18 @@ bench-ingest: $(VENV)/.installed
 	$(PY) bench/csv_ingest.py --database-url $(INGEST_BENCH_DATABASE_URL)
 
 # --- Running on Lambda --------------------------------------------------------------------
-# The Lambda package of a stage (STAGE=dev): runtime requirements only, manylinux wheels,
-# static files and bytecode inside; prints its size. Written to .lambda/ops-console-$(STAGE).zip.
+# The Lambda packages of a stage (STAGE=dev), one per function: the API function's and the
+# worker's, .lambda/ops-console-$(STAGE).zip and .lambda/ops-console-$(STAGE)-worker.zip.
+# Runtime requirements only, manylinux wheels, static files and bytecode inside; prints sizes.
 STAGE ?= dev
 package: $(VENV)/.installed
 	$(PY) -m infra.package --stage $(STAGE) --python $(PYTHON)
+
+# The README's deploy of a stage rehearsed against a local AWS it starts (moto): the resources
+# stack, the secrets, make package, zappa deploy of both functions; then checks what they made
+# and says what the local AWS cannot do. KEEP=1 leaves the local AWS running afterwards.
+deploy-local: $(VENV)/.installed
+	$(PY) -m infra.rehearse --stage $(STAGE) $(if $(filter-out 0,$(KEEP)),--keep)
 
 # Cold start and warm invocations of the package against a bare Django + Zappa hello-world,
 # package size and import profile (README, "Running on Lambda"), on this PostgreSQL database:

@@ -1,6 +1,13 @@
-"""Build the Lambda package of a stage: ``make package`` (python -m infra.package --stage dev).
+"""Build the Lambda packages of a stage: ``make package`` (python -m infra.package --stage dev).
 
-    python -m infra.package [--stage dev] [--output .lambda/ops-console-dev.zip]
+    python -m infra.package [--stage dev]                  # both functions of the stage
+    python -m infra.package --only dev-worker [--output .lambda/ops-console-dev-worker.zip]
+
+A stage has two functions, each a Zappa stage of zappa_settings.json with its own package
+(the package carries the stage's settings: its event routing, its API stage): the API
+function ``<stage>`` and the worker function ``<stage>-worker``. Both packages are built
+from one virtualenv, one wheel cache and one ``collectstatic``, into
+``.lambda/ops-console-<zappa stage>.zip``.
 
 What it does, and why:
 
@@ -15,8 +22,8 @@ What it does, and why:
    wheels of exactly the compiled packages installed, and TMPDIR points Zappa at it.
 3. ``collectstatic`` with the production storage: the console's static files travel in
    the package and WhiteNoise serves them (``console.settings.production``).
-4. ``zappa package <stage>`` from that virtualenv. Its ``zip`` callback
-   (``infra/zappa_callbacks.py``) adds bytecode compiled for the read-only Lambda
+4. ``zappa package <zappa stage>`` from that virtualenv, once per function. Its ``zip``
+   callback (``infra/zappa_callbacks.py``) adds bytecode compiled for the read-only Lambda
    filesystem, where Python cannot write its caches at import.
 5. Checks the result: at most 40 MB zipped and 150 MB unzipped, no development package,
    and every compiled package built for a glibc the Lambda runtime has (<= 2.34).
@@ -221,23 +228,63 @@ def _lambda_platform_tag(wheel_metadata: str) -> bool:
     return False
 
 
-def build(*, stage: str = "dev", output: Path | None = None, python: str | None = None) -> PackageReport:
-    output = output or WORKDIR / f"ops-console-{stage}.zip"
+def function_stages(stage: str, settings_path: Path = ROOT / "zappa_settings.json") -> list[str]:
+    """The Zappa stages of deployment stage ``stage``: its API function's (``<stage>``) and,
+    when zappa_settings.json has one, its worker function's (``<stage>-worker``)."""
+    settings = json.loads(settings_path.read_text())
+    if stage not in settings:
+        raise SystemExit(f"zappa_settings.json has no stage {stage!r}")
+    return [name for name in (stage, f"{stage}-worker") if name in settings]
+
+
+def package_path(stage: str) -> Path:
+    """Where ``make package`` writes the package of Zappa stage ``stage``."""
+    return WORKDIR / f"ops-console-{stage}.zip"
+
+
+def prepare(*, python: str | None = None) -> Path:
+    """What the packages of every function are built from: the runtime virtualenv, Zappa's
+    wheel cache filled with Lambda-platform wheels, the static files collected. Returns the
+    virtualenv."""
     venv = ensure_venv(python or sys.executable, ROOT / "requirements.txt")
     prefill_wheel_cache(venv, ZAPPA_TMP / "cached_wheels")
     collect_static(venv)
+    return venv
+
+
+def package_stage(venv: Path, stage: str, output: Path | None = None) -> PackageReport:
+    """``zappa package <stage>`` (and its ``zip`` callback) from a prepared virtualenv, checked."""
+    output = output or package_path(stage)
     zappa_package(venv, stage, output)
     return inspect_package(output)
 
 
+def build_stages(
+    *, stages: list[str], outputs: dict[str, Path] | None = None, python: str | None = None
+) -> dict[str, PackageReport]:
+    """The package of each Zappa stage in ``stages``, from one ``prepare()``: only ``zappa
+    package`` and its ``zip`` callback run per stage. Returns each stage's report."""
+    venv = prepare(python=python)
+    return {stage: package_stage(venv, stage, (outputs or {}).get(stage)) for stage in stages}
+
+
+def build(*, stage: str = "dev", output: Path | None = None, python: str | None = None) -> PackageReport:
+    """The package of one Zappa stage (``dev``, ``dev-worker``, ...)."""
+    return build_stages(stages=[stage], outputs={stage: output} if output else None, python=python)[stage]
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Build the Lambda package of a stage with Zappa.")
-    parser.add_argument("--stage", default="dev")
-    parser.add_argument("--output", type=Path, default=None)
+    parser = argparse.ArgumentParser(description="Build the Lambda packages of a stage with Zappa.")
+    parser.add_argument("--stage", default="dev", help="the stage: builds <stage> and <stage>-worker")
+    parser.add_argument("--only", default=None, metavar="ZAPPA_STAGE", help="build this Zappa stage only")
+    parser.add_argument("--output", type=Path, default=None, help="where to write the package (with --only)")
     parser.add_argument("--python", default=None, help="the Python 3.12 to build the virtualenv with")
     args = parser.parse_args(argv)
-    report = build(stage=args.stage, output=args.output, python=args.python)
-    print(json.dumps(report.as_dict(), indent=2))
+    if args.output and not args.only:
+        parser.error("--output needs --only: a stage has one package per function")
+    stages = [args.only] if args.only else function_stages(args.stage)
+    reports = build_stages(stages=stages, outputs={args.only: args.output} if args.output else None, python=args.python)
+    print(json.dumps([report.as_dict() for report in reports.values()], indent=2))
 
 
 if __name__ == "__main__":

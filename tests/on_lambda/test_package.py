@@ -1,9 +1,10 @@
 """The Lambda package `make package` builds, run as Lambda runs it.
 
-The package is built once per session (``infra.package.build``: Zappa from a virtualenv of
-the runtime requirements, manylinux wheels, bytecode), unpacked into a read-only folder,
-and served events by a fresh ``python -I -S -B`` process whose only import path besides
-the standard library is the package, on the test database, with the production settings.
+The package is built once per session (``tests/lambda_packages.py``, shared with the deploy
+rehearsal: ``infra.package``, Zappa from a virtualenv of the runtime requirements,
+manylinux wheels, bytecode), unpacked into a read-only folder, and served events by a
+fresh ``python -I -S -B`` process whose only import path besides the standard library is
+the package, on the test database, with the production settings.
 """
 
 import base64
@@ -23,6 +24,7 @@ from knox.models import AuthToken
 from infra import package as packaging
 from tests.conftest import database_url
 from tests.factories import OrderFactory
+from tests.lambda_packages import lambda_package as built_package
 from tests.on_lambda import events
 
 RUNNER = Path(__file__).resolve().parent / "package_runner.py"
@@ -31,7 +33,7 @@ APPROVALS_ARN = "arn:aws:sqs:us-east-1:123456789012:ops-console-dev-approvals"
 
 @pytest.fixture(scope="session")
 def lambda_package() -> packaging.PackageReport:
-    return packaging.build(stage="dev", python=sys.executable)
+    return built_package("dev")
 
 
 @pytest.fixture(scope="session")
