@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # pip warns about the machine's optional extra indexes; the noise hides real messages.
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint topology install seed-test clean bench-approvals bench-redrive bench-redrive-crash bench-ingest package deploy-local bench-lambda
+.PHONY: run test lint topology install seed-test clean bench-approvals bench-redrive bench-redrive-crash bench-ingest bench-worker package deploy-local bench-lambda
 
 $(VENV)/.installed: requirements.txt requirements-worker.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -95,6 +95,13 @@ package: $(VENV)/.installed
 # and says what the local AWS cannot do. KEEP=1 leaves the local AWS running afterwards.
 deploy-local: $(VENV)/.installed
 	$(PY) -m infra.rehearse --stage $(STAGE) $(if $(filter-out 0,$(KEEP)),--keep)
+
+# The worker function's long jobs at the README's sizes (1,000,000-row import, 1,000,000-order
+# export, 2,000-message redrive) on the local stack as deployed, with KILL=1 a second run of each
+# with the consumer killed halfway (README, "Jobs on the worker function").
+WORKER_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_worker
+bench-worker: $(VENV)/.installed
+	$(PY) -m bench.worker_jobs --database-url $(WORKER_BENCH_DATABASE_URL) $(if $(filter-out 0,$(KILL)),--kill)
 
 # Cold start and warm invocations of the package against a bare Django + Zappa hello-world,
 # package size and import profile (README, "Running on Lambda"), on this PostgreSQL database:

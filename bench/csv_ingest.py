@@ -12,8 +12,10 @@ deployed, the database created if needed, migrated and flushed):
 2. ``psql \\copy`` of the same file into a bare table (six text columns, no index): the
    database's own loading speed on this machine, measured in the same run.
 3. The import, end to end: from the object in S3 to the import closed with every order
-   committed, run by ``--workers`` real Celery worker processes (chunks in parallel; one
-   SQS message per chunk, none per row).
+   committed, run as deployed: by the worker function (the local consumer delivers the
+   jobs queue to ``--workers`` execution environments, its concurrency here), chunks in
+   parallel, one SQS message per chunk, none per row; ``--runner celery`` runs it with
+   ``--workers`` Celery worker processes instead.
    Then the floor under any importer of these tables: the rows the import wrote (orders,
    references, events, items) copied out, the tables emptied and the rows ``psql \\copy``-ed
    back into the real tables, with their indexes and foreign keys. No parsing, no checks,
@@ -134,6 +136,31 @@ def psql_copy_written(database_url: str, workdir: Path, processes: int) -> float
     return seconds
 
 
+def wait_for_import(import_run, alive=lambda: True, log_name: str = "consumer.log") -> object:
+    deadline = time.monotonic() + 1800
+    while True:
+        import_run.refresh_from_db()
+        if import_run.is_final:
+            return import_run
+        if time.monotonic() > deadline or not alive():
+            raise SystemExit(f"the import did not finish (see .local/bench/{log_name}): {import_run.status}")
+        time.sleep(0.05)
+
+
+def import_on_lambda(info) -> tuple[float, object]:
+    """The import run by the worker function (the stack's consumer is already polling)."""
+    from django.db import transaction
+
+    from media.models import Import
+    from media.services import csv_import_object
+
+    started = time.perf_counter()
+    with transaction.atomic():
+        import_run = csv_import_object(info=info, mode=Import.Mode.HISTORY)
+    import_run = wait_for_import(import_run)
+    return time.perf_counter() - started, import_run
+
+
 def import_with_workers(info, workers: int, env: dict[str, str]) -> tuple[float, object]:
     from media.models import Import
     from media.services import csv_import_object
@@ -167,14 +194,7 @@ def import_with_workers(info, workers: int, env: dict[str, str]) -> tuple[float,
         started = time.perf_counter()
         with transaction.atomic():
             import_run = csv_import_object(info=info, mode=Import.Mode.HISTORY)
-        deadline = time.monotonic() + 1800
-        while True:
-            import_run.refresh_from_db()
-            if import_run.is_final:
-                break
-            if time.monotonic() > deadline or worker.poll() is not None:
-                raise SystemExit(f"the import did not finish (see {log.name}): {import_run.status}")
-            time.sleep(0.05)
+        import_run = wait_for_import(import_run, alive=lambda: worker.poll() is None, log_name="csv-worker.log")
         seconds = time.perf_counter() - started
     finally:
         worker.terminate()
@@ -223,7 +243,8 @@ def child_inline(key: str) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="execution environments (or Celery processes)")
+    parser.add_argument("--runner", choices=["lambda", "celery"], default="lambda")
     parser.add_argument("--memory-rows", default="100000,1000000")
     parser.add_argument("--compare-rows", type=int, default=20_000)
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: end-to-end,memory,compare")
@@ -245,7 +266,11 @@ def main(argv=None) -> None:
 
     skip = set(filter(None, args.skip.split(",")))
     print(f"load average before: {os.getloadavg()}", flush=True)
-    with local_stack(args.database_url):
+    # Lambda: the worker function's environments here; Celery: the consumer leaves it the jobs queue.
+    stack_options = {"LOCAL_LAMBDA_CONCURRENCY": str(args.workers)}
+    if args.runner == "celery":
+        stack_options["skip_queues"] = ("ops-console-dev-jobs",)
+    with local_stack(args.database_url, **stack_options):
         # Processes started from here on (worker, memory runs) log warnings only, unless asked.
         os.environ["LOG_LEVEL"] = args.log_level
         logging.getLogger("media").setLevel(args.log_level)
@@ -260,10 +285,15 @@ def main(argv=None) -> None:
             copy_seconds = psql_copy(args.database_url, path)
             print(f"psql \\copy into a bare table: {copy_seconds:.2f} s = {args.rows / copy_seconds:,.0f} rows/s")
             empty_tables()
-            seconds, import_run = import_with_workers(info, args.workers, dict(os.environ))
+            if args.runner == "celery":
+                seconds, import_run = import_with_workers(info, args.workers, dict(os.environ))
+                runner = f"{args.workers} Celery workers"
+            else:
+                seconds, import_run = import_on_lambda(info)
+                runner = f"the worker function, {args.workers} environments"
             rate = args.rows / seconds
             print(
-                f"import, S3 to committed orders ({args.workers} workers, {import_run.chunks_total} chunks): "
+                f"import, S3 to committed orders ({runner}, {import_run.chunks_total} chunks): "
                 f"{seconds:.2f} s = {rate:,.0f} rows/s [{import_run.status}, {import_run.rows_ingested:,} rows, "
                 f"{import_run.orders_created:,} orders]"
             )

@@ -1,6 +1,7 @@
 """The local stack for benchmarks: a moto server process with infra/ deployed, a migrated
-database and the queue consumer process (Lambda's SQS event sources), torn down on exit.
-Nothing here is imported by the application.
+database and the consumer process (the stage's Lambda functions: their SQS event sources,
+schedules and execution environments), torn down on exit. Nothing here is imported by the
+application.
 
 Used as ``with local_stack(database_url) as endpoint: ...`` before Django is imported by the
 caller's benchmark code (it sets DJANGO_SETTINGS_MODULE and DATABASE_URL). ``deploy=False,
@@ -32,9 +33,35 @@ def _ensure_postgres_database(url: str) -> None:
             conn.execute(f'create database "{name}"')
 
 
+def start_consumer(env: dict[str, str], log_path: Path, *, skip_queues: tuple[str, ...] = ()) -> subprocess.Popen:
+    """The consumer process (``manage.py consume_queues``), once it polls its queues. Its
+    execution environments die with it."""
+    with open(log_path, "a") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "consume_queues", *[f"--skip-queue={name}" for name in skip_queues]],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    started_at = log_path.read_text().count("polling ")
+    deadline = time.monotonic() + 60
+    while log_path.read_text().count("polling ") < started_at + 2:
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(f"the consumer did not start (see {log_path})")
+        time.sleep(0.2)
+    return process
+
+
 @contextlib.contextmanager
 def local_stack(
-    database_url: str, *, log_dir: Path | None = None, deploy: bool = True, consumer: bool = True, **settings_env: str
+    database_url: str,
+    *,
+    log_dir: Path | None = None,
+    deploy: bool = True,
+    consumer: bool = True,
+    skip_queues: tuple[str, ...] = (),
+    **settings_env: str,
 ):
     from console.devstack import free_port
 
@@ -63,7 +90,7 @@ def local_stack(
 
     processes: list[subprocess.Popen] = []
     moto_log = open(log_dir / "moto.log", "w")
-    consumer_log = open(log_dir / "consumer.log", "w")
+    (log_dir / "consumer.log").write_text("")
     try:
         processes.append(
             subprocess.Popen(
@@ -99,20 +126,7 @@ def local_stack(
             call_command("flush", interactive=False, verbosity=0)
             sync_roles(apps)
         if consumer:
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "manage.py", "consume_queues"],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=consumer_log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-            deadline = time.monotonic() + 60
-            while (log_dir / "consumer.log").read_text().count("polling") < 2:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the queue consumer did not start")
-                time.sleep(0.2)
+            processes.append(start_consumer(env, log_dir / "consumer.log", skip_queues=skip_queues))
         yield endpoint
     finally:
         for process in reversed(processes):
@@ -122,7 +136,6 @@ def local_stack(
             except subprocess.TimeoutExpired:
                 process.kill()
         moto_log.close()
-        consumer_log.close()
 
 
 def start_orders_to_approval(count: int, *, total_of=lambda index: 20, timeout: float = 600) -> list:

@@ -1,5 +1,5 @@
 """Archive and redrive on the local stack: the consumer archives each DLQ message as it
-arrives, a redrive job runs on the real Celery worker and moves messages back."""
+arrives, a redrive job runs on the worker function and moves messages back."""
 
 import json
 from decimal import Decimal

@@ -1,5 +1,5 @@
 """Browser journeys: Playwright driving Debian's Chromium against the live console on the
-local stack (moto's Step Functions, the worker and the queue consumer).
+local stack (moto's Step Functions and the consumer running the stage's Lambda functions).
 
 Skipped with a reason where /usr/bin/chromium is missing; CI installs it (.ci/run)."""
 

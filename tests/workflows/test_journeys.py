@@ -1,6 +1,7 @@
 """End to end on the local stack: an order created over HTTP runs through the real Step
-Functions workflow (moto's interpreter), real SQS queues, the real Celery worker and queue
-consumer processes, and an operator's decision in the console."""
+Functions workflow (moto's interpreter), real SQS queues, the consumer process running the
+stage's Lambda functions (the worker function's jobs among them), and an operator's
+decision in the console."""
 
 import time
 
