@@ -129,12 +129,10 @@ def local_stack(
             processes.append(start_consumer(env, log_dir / "consumer.log", skip_queues=skip_queues))
         yield endpoint
     finally:
+        from console.devstack import stop_process
+
         for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_process(process)
         moto_log.close()
 
 

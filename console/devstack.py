@@ -124,6 +124,17 @@ class Child:
             self.process.wait()
 
 
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    """Terminate ``process`` and wait for it; kill it if it does not end within ``timeout``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def run_step(name: str, command: list[str], env: dict[str, str]) -> None:
     child = Child(name, command, env)
     child.process.wait()

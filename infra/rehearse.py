@@ -1321,7 +1321,7 @@ def rehearse(*, stage: str = "dev", build: bool = True, keep: bool = False, say=
     finally:
         if gateway is not None:
             gateway.stop()
-        _stop(moto)
+        devstack.stop_process(moto)
     return findings
 
 
@@ -1354,16 +1354,6 @@ def _wait_for_interrupt() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     stop.wait()
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def main(argv: list[str] | None = None) -> None:

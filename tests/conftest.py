@@ -56,16 +56,6 @@ def _process_env(**extra: str) -> dict[str, str]:
     }
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     path = BASE_DIR / "test-artifacts"
@@ -100,7 +90,7 @@ def local_aws(artifacts_dir: Path):
     aws.reset_clients()
     resources.reset_cache()
     _reset_celery()
-    _stop(process)
+    devstack.stop_process(process)
     log.close()
 
 
@@ -162,7 +152,7 @@ def stack(local_aws: LocalAws, django_db_setup, django_db_blocker, artifacts_dir
     """The local AWS plus the consumer running the stage's functions, on the test database."""
     consumer = start_consumer(stack_env(local_aws), artifacts_dir / "consumer.log")
     yield local_aws
-    _stop(consumer)
+    devstack.stop_process(consumer)
 
 
 # --- Users ---------------------------------------------------------------------------------

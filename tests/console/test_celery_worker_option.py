@@ -11,7 +11,7 @@ import pytest
 from console import devstack
 from console.local_consumer import consume
 from orders.services import order_create
-from tests.conftest import BASE_DIR, _stop, stack_env, wait_for
+from tests.conftest import BASE_DIR, stack_env, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
@@ -47,7 +47,7 @@ def test_a_celery_worker_runs_the_apps_jobs_from_sqs(local_aws, artifacts_dir):
         assert execution.arn.endswith(f"order-{order.pk}")
         assert re.search(r"Task workflows.order_workflow_start\[[0-9a-f-]+\] succeeded", log_path.read_text())
     finally:
-        _stop(worker)
+        devstack.stop_process(worker)
 
 
 def test_with_a_celery_worker_the_consumer_leaves_the_jobs_queue_to_it(local_aws):
