@@ -21,6 +21,9 @@ from django.db import connection
 from console import aws, devstack, resources, roles
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Logs, screenshots and the AWS call log of a run; TEST_ARTIFACTS_DIR keeps concurrent runs
+# in one checkout apart.
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR") or BASE_DIR / "test-artifacts")
 # The browser journeys' Chromium fixture.
 pytest_plugins = ["tests.browser"]
 T = TypeVar("T")
@@ -58,8 +61,8 @@ def _process_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
-    path = BASE_DIR / "test-artifacts"
-    path.mkdir(exist_ok=True)
+    path = ARTIFACTS
+    path.mkdir(parents=True, exist_ok=True)
     return path
 
 

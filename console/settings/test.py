@@ -1,5 +1,6 @@
 """Test settings: the dev defaults plus fast hashing and a file database processes share."""
 
+from .base import env
 from .dev import *  # noqa: F403
 from .dev import DATABASES
 
@@ -8,7 +9,11 @@ MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Worker and consumer processes open the test database too, so it must be a file.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
+    # TEST_DB_NAME keeps two runs in one checkout (two engineers, or a run and a benchmark)
+    # apart.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(BASE_DIR / env("TEST_DB_NAME", ".test-db.sqlite3"))  # noqa: F405
+    }
 
 # Nothing listens here: a test that reaches for AWS without the local AWS fixture fails
 # at once instead of talking to a developer's running `make run`.

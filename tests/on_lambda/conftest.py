@@ -135,7 +135,7 @@ def lambda_hosts(settings):
 
 # --- AWS calls of the whole test run (for test_iam_policy.py) --------------------------------
 
-AWS_CALL_LOG = ROOT / "test-artifacts" / "aws-calls"
+AWS_CALL_LOG = Path(os.environ.get("TEST_ARTIFACTS_DIR") or ROOT / "test-artifacts") / "aws-calls"
 RECORDER = ROOT / "tests" / "aws_calls"
 FULL_SUITE = pytest.StashKey[bool]()
 
