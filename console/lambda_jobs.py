@@ -121,12 +121,19 @@ def _when(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+@cache
+def _load_tasks() -> None:
+    """The app's tasks and their signal handlers (a worker imports them at start), once per
+    execution environment."""
+    from console.celery import app
+
+    app.loader.import_default_modules()
+
+
 def celery_jobs(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """The jobs queue's Lambda function: runs each Celery task message of the batch.
     Returns the messages SQS should deliver again (``batchItemFailures``)."""
-    from console.celery import app
-
-    app.loader.import_default_modules()  # the tasks and their signal handlers, once per process
+    _load_tasks()
     failures = []
     with invocation_deadline(context):
         for record in event.get("Records", []):
