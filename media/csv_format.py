@@ -13,6 +13,7 @@ they are defined, and the suite runs the same bad-input tests against both.
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 REFERENCE = "order_reference"
 USER = "user_id"
@@ -27,6 +28,23 @@ MAX_QUANTITY = 1_000_000  # the REST API's limit
 MAX_PRICE_INTEGER_DIGITS = 10
 # A header longer than this is not an order CSV header.
 MAX_HEADER_BYTES = 64 * 1024
+
+
+def order_total_max() -> Decimal:
+    """The largest total an order may have: a line (quantity x price) or an order's sum
+    above it is rejected, never written (it would overflow ``Order.total``).
+
+    The orders app's ``ORDER_TOTAL_MAX`` when it has one; until then what the column holds
+    (``max_digits``/``decimal_places`` of ``Order.total``: 999999999999.99 for 14/2).
+    Read at call time: ``orders.models`` is not imported with this module.
+    """
+    from orders import models as order_models
+
+    declared = getattr(order_models, "ORDER_TOTAL_MAX", None)
+    if declared is not None:
+        return Decimal(declared)
+    total = order_models.Order._meta.get_field("total")
+    return Decimal(10) ** (total.max_digits - total.decimal_places) - Decimal(1).scaleb(-total.decimal_places)
 
 
 class FileRejected(Exception):
@@ -147,6 +165,8 @@ CUSTOMER_CONFLICT = 102
 ORDER_HAS_REJECTED_ROW = 103
 ALREADY_IMPORTED = 104
 UNREADABLE_ROW = 105
+LINE_TOTAL_TOO_LARGE = 106
+ORDER_TOTAL_TOO_LARGE = 107
 
 
 def cell_problem(values: dict[str, str]) -> Check | None:

@@ -7,9 +7,14 @@ rows. PostgreSQL takes the set-based path (COPY into a staging table, then INSER
 SELECT); other databases take batched bulk inserts. Both apply the same rules:
 
 * a row failing a cell check is rejected with its line, column and reason;
+* a row whose line total (quantity x price) is above ``csv_format.order_total_max()`` is
+  rejected (``Order.total`` could not hold it);
 * a row repeating another row of the same order exactly is rejected as a duplicate;
-* an order whose rows name different customers, or with any rejected row, is not
-  imported, and its other rows are reported as such (no order is imported half);
+* a row that cannot be split into the header's fields is rejected, and counts against
+  the order named in its ``order_reference`` position, when it has one;
+* an order with any rejected row (a duplicate included), whose rows name different
+  customers, or whose total is above the largest order total, is not imported, and its
+  other rows are reported as such: no order is imported half;
 * an order whose external reference was imported before is not imported again.
 """
 
@@ -68,12 +73,28 @@ def reason_text(code: int, detail: str = "") -> tuple[str, str]:
     check = fmt.CHECKS_BY_CODE.get(code)
     if check is not None:
         return check.column, f"{check.column} {check.reason}"
+    if code in (fmt.LINE_TOTAL_TOO_LARGE, fmt.ORDER_TOTAL_TOO_LARGE):
+        limit = fmt.order_total_max()
+        if code == fmt.LINE_TOTAL_TOO_LARGE:
+            return fmt.PRICE, f"quantity x price is {detail}, more than an order may total ({limit})"
+        return "", f"not imported: the order's total {detail} is more than an order may total ({limit})"
     return {
         fmt.DUPLICATE_ROW: ("", f"duplicate: repeats line {detail} of the same order"),
         fmt.CUSTOMER_CONFLICT: (fmt.USER, f"the rows of this order name different customers ({detail})"),
         fmt.ORDER_HAS_REJECTED_ROW: ("", f"not imported: line {detail} of the same order was rejected"),
         fmt.ALREADY_IMPORTED: (fmt.REFERENCE, f"order already imported ({detail})"),
     }.get(code, ("", detail))
+
+
+def structural_reference(cells: list[str] | None, position: int) -> str:
+    """The order a record that could not be split into the header's fields names in its
+    ``order_reference`` position ("" when it has no cell there): its order is then not
+    imported either. A record with a field too many or too few most often still starts
+    with its reference; when it does not, the name found matches no order, or another
+    order than intended, which is then reported, never imported half."""
+    if not cells or position >= len(cells):
+        return ""
+    return cells[position].strip(" \t")
 
 
 def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview: bool = False) -> ChunkResult:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from media import csv_format as fmt
 from media import s3
 from media.csv_rows import iter_records, kept_cells
-from media.ingest import PREVIEW_ROWS, ChunkResult, OrderDefaults, order_defaults, reason_text
+from media.ingest import PREVIEW_ROWS, ChunkResult, OrderDefaults, order_defaults, reason_text, structural_reference
 from media.models import Import, ImportChunk, ImportedOrder, RejectedRow
 from orders.models import Order, OrderEvent, OrderItem
 from orders.services import CENTS, EVENT_TYPES
@@ -19,18 +19,29 @@ BATCH = 1000
 
 
 class _Row:
-    __slots__ = ("line", "cells", "values", "problem", "detail")
+    __slots__ = ("line", "cells", "values", "reference", "problem", "detail", "amount")
 
-    def __init__(self, line: int, cells: list[str], values: dict[str, str] | None, problem: int = 0, detail: str = ""):
+    def __init__(
+        self,
+        line: int,
+        cells: list[str],
+        values: dict[str, str] | None,
+        reference: str,
+        problem: int = 0,
+        detail: str = "",
+    ):
         self.line = line
         self.cells = cells
         self.values = values
+        self.reference = reference
         self.problem = problem
         self.detail = detail
+        self.amount = Decimal(0)  # quantity x price, for a row whose cells pass
 
 
 def _read_rows(import_run: Import, chunk: ImportChunk) -> list[_Row]:
     positions = {column: index for column, index in zip(fmt.COLUMNS, _positions(import_run), strict=True)}
+    limit = fmt.order_total_max()
     blocks = s3.read_blocks(
         bucket=import_run.bucket,
         key=import_run.key,
@@ -44,11 +55,17 @@ def _read_rows(import_run: Import, chunk: ImportChunk) -> list[_Row]:
         blocks, encoding=import_run.encoding, first_line=chunk.first_line, field_count=len(import_run.columns)
     ):
         if record.problem:
-            rows.append(_Row(record.line, record.cells or [], None, record.problem, record.reason))
+            reference = structural_reference(record.cells, positions[fmt.REFERENCE])
+            rows.append(_Row(record.line, record.cells or [], None, reference, record.problem, record.reason))
             continue
         values = {column: record.cells[index].strip(" \t") for column, index in positions.items()}
         check = fmt.cell_problem(values)
-        rows.append(_Row(record.line, record.cells, values, check.code if check else 0))
+        row = _Row(record.line, record.cells, values, values[fmt.REFERENCE], check.code if check else 0)
+        if not row.problem:
+            row.amount = Decimal(values[fmt.PRICE]).quantize(CENTS) * int(values[fmt.QUANTITY])
+            if row.amount > limit:
+                row.problem, row.detail = fmt.LINE_TOTAL_TOO_LARGE, str(row.amount)
+        rows.append(row)
     return rows
 
 
@@ -62,14 +79,15 @@ def _positions(import_run: Import) -> list[int]:
 def _group(rows: list[_Row]) -> dict[str, list[_Row]]:
     orders: dict[str, list[_Row]] = {}
     for row in rows:
-        reference = row.values[fmt.REFERENCE] if row.values else ""
-        if reference:
-            orders.setdefault(reference, []).append(row)
+        if row.reference:
+            orders.setdefault(row.reference, []).append(row)
     return orders
 
 
 def _judge_orders(orders: dict[str, list[_Row]]) -> None:
-    """Mark duplicates, customer conflicts and the rows of orders that cannot be imported."""
+    """Mark duplicates, customer conflicts and the rows of orders that cannot be imported.
+    Any rejected row (a duplicate too) keeps its whole order out: none is imported half."""
+    limit = fmt.order_total_max()
     previously = {
         ref: (import_id, line)
         for ref, import_id, line in _chunks_of(
@@ -91,7 +109,8 @@ def _judge_orders(orders: dict[str, list[_Row]]) -> None:
                 seen[key] = row.line
         good = [row for row in rows if not row.problem]
         customers = sorted({row.values[fmt.USER] for row in good})
-        bad_line = min((row.line for row in rows if row.problem and row.problem != fmt.DUPLICATE_ROW), default=None)
+        bad_line = min((row.line for row in rows if row.problem), default=None)
+        total = sum((row.amount for row in good), Decimal(0))
         if reference in previously:
             import_id, line = previously[reference]
             problem, detail = fmt.ALREADY_IMPORTED, f"import {import_id}, line {line}"
@@ -99,6 +118,8 @@ def _judge_orders(orders: dict[str, list[_Row]]) -> None:
             problem, detail = fmt.CUSTOMER_CONFLICT, ", ".join(customers[:5])
         elif bad_line is not None:
             problem, detail = fmt.ORDER_HAS_REJECTED_ROW, str(bad_line)
+        elif total > limit:
+            problem, detail = fmt.ORDER_TOTAL_TOO_LARGE, str(total)
         else:
             continue
         for row in good:

@@ -6,7 +6,8 @@
    Python's csv module instead (``media.csv_rows``), which finds the exact line of every
    record, and its well-formed records are copied in.
 2. One UPDATE marks every row failing a cell check (the same checks as the Python path,
-   ``media.csv_format.CHECKS``), then duplicates, then the orders that cannot be imported.
+   ``media.csv_format.CHECKS``), one more the rows whose line total is too large, then
+   duplicates, then the orders that cannot be imported (the rules: ``media.ingest``).
 3. INSERT ... SELECT writes orders, external references, ``OrderCreated`` events (data
    built by ``jsonb_build_object`` in the shape ``orders.services.order_create`` writes),
    items and rejected rows, a handful of statements per chunk whatever its size.
@@ -25,7 +26,7 @@ from django.db import connection, models
 from media import csv_format as fmt
 from media import s3
 from media.csv_rows import KEPT_CELL_CHARS, iter_records, kept_cells
-from media.ingest import PREVIEW_ROWS, ChunkResult, order_defaults, reason_text
+from media.ingest import PREVIEW_ROWS, ChunkResult, order_defaults, reason_text, structural_reference
 from media.models import Import, ImportChunk, ImportedOrder, RejectedRow
 from orders.lifecycle import OrderStatus
 from orders.models import Order, OrderEvent, OrderItem
@@ -142,13 +143,23 @@ def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview
             f"(START WITH {int(chunk.first_line)}), {', '.join(f'{c} text' for c in cells)}, {trimmed}, "
             "problem smallint, detail text) ON COMMIT DROP"
         )
-        structural = _stage(raw, import_run, chunk, cells)  # records rejected while reading
+        structural = _stage(raw, import_run, chunk, cells, header)  # records rejected while reading
         timer("copy")
         cursor.execute(f"ANALYZE {STAGE}")
 
         # Cell checks: one pass, the first failing check's code per row.
         cursor.execute(
             f"UPDATE {STAGE} s SET problem = {fmt.sql_problem_code(cell)} WHERE NOT ({fmt.sql_all_pass(cell)})"
+        )
+        # Line totals Order.total could not hold. Only rows that passed the checks can be
+        # cast: the CASE guards the casts (SQL does not promise to test conditions in order).
+        defaults = order_defaults(import_run)
+        quantity, price = f"({cell[fmt.QUANTITY]})::integer", f"({cell[fmt.PRICE]})::numeric(12,2)"
+        limit = fmt.order_total_max()
+        cursor.execute(
+            f"UPDATE {STAGE} s SET problem = {fmt.LINE_TOTAL_TOO_LARGE}, detail = ({quantity} * {price})::text "
+            f"WHERE CASE WHEN s.problem IS NULL THEN {quantity} * {price} > %s ELSE false END",
+            [limit],
         )
         timer("checks")
 
@@ -168,15 +179,14 @@ def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview
         timer("duplicates")
 
         # One row per order: what its event needs, and whether it can be imported.
-        defaults = order_defaults(import_run)
-        quantity, price = f"({cell[fmt.QUANTITY]})::integer", f"({cell[fmt.PRICE]})::numeric(12,2)"
         good = "s.problem IS NULL"
         cursor.execute(
             f"CREATE TEMPORARY TABLE {ORDERS} ON COMMIT DROP AS "
             f"SELECT {TIME_ORDERED_UUID} AS id, {cell[fmt.REFERENCE]} AS reference, min(s.line) AS first_line, "
             f"min({cell[fmt.USER]}) FILTER (WHERE {good}) AS user_id, "
             f"max({cell[fmt.USER]}) FILTER (WHERE {good}) AS user_max, "
-            f"min(s.line) FILTER (WHERE s.problem IS NOT NULL AND s.problem <> {fmt.DUPLICATE_ROW}) AS bad_line, "
+            # Any rejected row keeps its order out, a duplicate too: no order is imported half.
+            "min(s.line) FILTER (WHERE s.problem IS NOT NULL) AS bad_line, "
             f"count(*) FILTER (WHERE {good}) AS good_rows, "
             f"sum({quantity} * {price}) FILTER (WHERE {good}) AS total, "
             # Items in file order: the staging table is read in insertion order (a temporary
@@ -198,9 +208,23 @@ def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview
             f"UPDATE {ORDERS} SET problem = {fmt.CUSTOMER_CONFLICT}, detail = user_id || ', ' || user_max "
             "WHERE problem IS NULL AND user_id <> user_max"
         )
+        if structural.references:
+            # Records that could not be split into fields were never staged; the order they
+            # name is not imported either.
+            references, lines = zip(*structural.references.items(), strict=True)
+            cursor.execute(
+                f"UPDATE {ORDERS} o SET bad_line = LEAST(o.bad_line, b.line) "
+                "FROM unnest(%s::text[], %s::bigint[]) AS b (reference, line) WHERE o.reference = b.reference",
+                [list(references), list(lines)],
+            )
         cursor.execute(
             f"UPDATE {ORDERS} SET problem = {fmt.ORDER_HAS_REJECTED_ROW}, detail = bad_line::text "
             "WHERE problem IS NULL AND bad_line IS NOT NULL"
+        )
+        cursor.execute(
+            f"UPDATE {ORDERS} SET problem = {fmt.ORDER_TOTAL_TOO_LARGE}, detail = total::text "
+            "WHERE problem IS NULL AND total > %s",
+            [limit],
         )
         cursor.execute(
             f"UPDATE {STAGE} s SET problem = o.problem, detail = o.detail FROM {ORDERS} o "
@@ -231,7 +255,7 @@ def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview
     return result
 
 
-def _stage(raw, import_run: Import, chunk: ImportChunk, cells: list[str]) -> "_StructuralRejects":
+def _stage(raw, import_run: Import, chunk: ImportChunk, cells: list[str], header: fmt.Header) -> "_StructuralRejects":
     """Fill the staging table with the chunk; returns records rejected while reading."""
     encoding = PG_ENCODINGS[import_run.encoding]
     columns = ", ".join(cells)
@@ -262,10 +286,10 @@ def _stage(raw, import_run: Import, chunk: ImportChunk, cells: list[str]) -> "_S
         # Every line a record: otherwise (blank lines, an end-of-data marker) read it again.
         if copied == chunk.lines:
             raw.execute("RELEASE SAVEPOINT media_copy")
-            return _StructuralRejects(import_run)
+            return _StructuralRejects(import_run, header.positions[fmt.REFERENCE])
         raw.execute("ROLLBACK TO SAVEPOINT media_copy")
 
-    structural = _StructuralRejects(import_run)
+    structural = _StructuralRejects(import_run, header.positions[fmt.REFERENCE])
     records = iter_records(blocks(), encoding=import_run.encoding, first_line=chunk.first_line, field_count=len(cells))
     finished = False
     while not finished:
@@ -287,18 +311,24 @@ def _stage(raw, import_run: Import, chunk: ImportChunk, cells: list[str]) -> "_S
 
 class _StructuralRejects:
     """Records rejected while reading, written in batches (a file of nothing but bad
-    records must not pile up in memory); the first few are kept for the preview."""
+    records must not pile up in memory); the first few are kept for the preview, and the
+    orders they name (``references``: reference -> first line) are kept out."""
 
     BATCH = 1000
 
-    def __init__(self, import_run: Import):
+    def __init__(self, import_run: Import, reference_position: int):
         self.import_run = import_run
+        self.reference_position = reference_position
         self.count = 0
         self.first: list = []
+        self.references: dict[str, int] = {}
         self._pending: list[RejectedRow] = []
 
     def add(self, record) -> None:
         self.count += 1
+        reference = structural_reference(record.cells, self.reference_position)
+        if reference:
+            self.references.setdefault(reference, record.line)
         if len(self.first) < PREVIEW_ROWS:
             self.first.append(record)
         self._pending.append(
@@ -340,6 +370,8 @@ def _reject(cursor, import_run: Import, cells: list[str]) -> None:
         fmt.CUSTOMER_CONFLICT,
         fmt.ORDER_HAS_REJECTED_ROW,
         fmt.ALREADY_IMPORTED,
+        fmt.LINE_TOTAL_TOO_LARGE,
+        fmt.ORDER_TOTAL_TOO_LARGE,
     ]
     reason_params: list[Any] = []
     for code in codes:

@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 
 from console.models import AuditEntry
+from media import csv_format as fmt
 from media.models import Import, ImportedOrder, RejectedRow
 from media.selectors import rejected_rows_csv
 from media.services import csv_import_object, import_chunk_run, import_run_inline
@@ -212,6 +213,84 @@ def test_an_order_with_a_bad_row_is_not_imported_half(run_import):
     ]
 
 
+# --- Exactly at each limit, and one past it --------------------------------------------------------
+
+BOUNDARY_ROW = {"order_reference": "B-1", "user_id": "c", "product_id": "p", "name": "n", "quantity": "1", "price": "1"}
+PRICE_FORMAT = "price must have at most 10 digits before the point and 2 after"
+
+
+@pytest.mark.parametrize(
+    ("cells", "rejection"),
+    [
+        ({"order_reference": "r" * 128}, None),
+        ({"order_reference": "r" * 129}, ("order_reference", "order_reference is longer than 128 characters")),
+        ({"user_id": "u" * 128}, None),
+        ({"user_id": "u" * 129}, ("user_id", "user_id is longer than 128 characters")),
+        ({"product_id": "p" * 128}, None),
+        ({"product_id": "p" * 129}, ("product_id", "product_id is longer than 128 characters")),
+        ({"name": "é" * 255}, None),  # characters, not bytes
+        ({"name": "é" * 256}, ("name", "name is longer than 255 characters")),
+        ({"quantity": "1"}, None),
+        ({"quantity": "0"}, ("quantity", "quantity must be between 1 and 1,000,000")),
+        ({"quantity": "1000000"}, None),
+        ({"quantity": "1000001"}, ("quantity", "quantity must be between 1 and 1,000,000")),
+        ({"price": "1.25"}, None),
+        ({"price": "1.255"}, ("price", PRICE_FORMAT)),
+        ({"price": "9999999999.99"}, None),
+        ({"price": "10000000000"}, ("price", PRICE_FORMAT)),
+    ],
+    ids=lambda value: repr(value)[:40] if isinstance(value, dict) else "",
+)
+def test_each_cell_limit_is_accepted_exactly_at_it_and_refused_one_past_it(run_import, cells, rejection):
+    row = BOUNDARY_ROW | cells
+    line = ",".join(row[column] for column in fmt.COLUMNS)
+    import_run = run_import(HEADER + line.encode() + b"\n")
+
+    if rejection is None:
+        assert import_run.status == Import.Status.SUCCEEDED and rejected(import_run) == []
+        item = order_by_reference(row["order_reference"]).items.select_related("order").get()
+        stored = (item.order.user_id, item.product_id, item.name, item.quantity, item.price)
+        assert stored == (row["user_id"], row["product_id"], row["name"], int(row["quantity"]), Decimal(row["price"]))
+    else:
+        assert import_run.status == Import.Status.PARTIAL and rejected(import_run) == [(2, *rejection)]
+        assert not Order.objects.exists()
+
+
+TOTAL_MAX = "999999999999.99"
+
+
+def test_a_line_total_is_imported_up_to_the_largest_order_total_and_refused_one_cent_past_it(run_import):
+    data = HEADER + (
+        b"T-1,c,p,n,239,4184100418.41\n"  # 239 x 4,184,100,418.41 = 999,999,999,999.99
+        b"T-2,c,p,n,125,8000000000.00\n"  # 1,000,000,000,000.00: one cent more
+        b"T-3,c,p,n,1000000,9999999999.99\n"  # both cells at their own limits
+    )
+    import_run = run_import(data)
+
+    assert rejected(import_run) == [
+        (3, "price", f"quantity x price is 1000000000000.00, more than an order may total ({TOTAL_MAX})"),
+        (4, "price", f"quantity x price is 9999999999990000.00, more than an order may total ({TOTAL_MAX})"),
+    ]
+    assert order_by_reference("T-1").total == Decimal(TOTAL_MAX)
+    # Nothing the column cannot hold was written: every order reads back (the order list works).
+    assert list(Order.objects.values_list("total", flat=True)) == [Decimal(TOTAL_MAX)]
+
+
+def test_an_order_total_is_imported_up_to_the_largest_and_refused_whole_one_cent_past_it(run_import):
+    data = HEADER + (
+        b"S-1,c,p,n,1000,999999999.99\n"
+        b"S-1,c,q,n,1,9.99\n"  # 999,999,999,990.00 + 9.99 = the largest total
+        b"S-2,c,p,n,1000,999999999.99\n"
+        b"S-2,c,q,n,1,10.00\n"  # one cent more
+    )
+    import_run = run_import(data)
+
+    reason = f"not imported: the order's total 1000000000000.00 is more than an order may total ({TOTAL_MAX})"
+    assert rejected(import_run) == [(4, "", reason), (5, "", reason)]
+    assert set(ImportedOrder.objects.values_list("reference", flat=True)) == {"S-1"}
+    assert order_by_reference("S-1").total == Decimal(TOTAL_MAX) and OrderItem.objects.count() == 2
+
+
 def test_rows_of_one_order_naming_different_customers_are_rejected(run_import):
     import_run = run_import(HEADER + b"C-1,alice,p,n,1,1\nC-1,bob,q,n,1,1\n")
     assert Order.objects.count() == 0
@@ -220,11 +299,29 @@ def test_rows_of_one_order_naming_different_customers_are_rejected(run_import):
     }
 
 
-def test_duplicate_rows(run_import):
-    import_run = run_import(HEADER + b"D-1,c,p,n,1,5\nD-1,c,p,n,1,5\nD-1,c,q,n,1,5\n")
-    assert rejected(import_run) == [(3, "", "duplicate: repeats line 2 of the same order")]
-    order = order_by_reference("D-1")
-    assert order.items.count() == 2 and order.total == Decimal("10.00")
+def test_a_duplicate_row_is_a_rejected_row_and_keeps_its_whole_order_out(run_import):
+    import_run = run_import(HEADER + b"D-1,c,p,n,1,5\nD-1,c,p,n,1,5\nD-1,c,q,n,1,5\nD-2,c,p,n,1,5\n")
+    assert rejected(import_run) == [
+        (2, "", "not imported: line 3 of the same order was rejected"),
+        (3, "", "duplicate: repeats line 2 of the same order"),
+        (4, "", "not imported: line 3 of the same order was rejected"),
+    ]
+    assert set(ImportedOrder.objects.values_list("reference", flat=True)) == {"D-2"}
+    assert Order.objects.count() == 1 and OrderItem.objects.count() == 1
+    assert import_run.status == Import.Status.PARTIAL
+    counters = (import_run.rows_total, import_run.rows_ingested, import_run.rows_rejected, import_run.orders_created)
+    assert counters == (4, 1, 3, 1)
+
+
+def test_a_row_with_a_field_missing_keeps_the_order_it_names_out(run_import):
+    import_run = run_import(HEADER + b"G-1,c,p1,n,1,1\nG-1,c,p2,n,1\nG-1,c,p3,n,1,1\nG-2,c,p,n,1,1\n")
+    assert rejected(import_run) == [
+        (2, "", "not imported: line 3 of the same order was rejected"),
+        (3, "", "row has 5 fields; the header has 6"),
+        (4, "", "not imported: line 3 of the same order was rejected"),
+    ]
+    assert set(ImportedOrder.objects.values_list("reference", flat=True)) == {"G-2"}
+    assert OrderItem.objects.count() == 1
 
 
 def test_a_file_that_is_not_csv_at_all(run_import):
