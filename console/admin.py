@@ -79,9 +79,13 @@ from axes.models import AccessAttempt  # noqa: E402
 from django.contrib.auth import admin as auth_admin  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.auth.models import Group  # noqa: E402
+from django.core.exceptions import PermissionDenied, ValidationError  # noqa: E402
+from django.db.models import Q  # noqa: E402
+from django.shortcuts import redirect  # noqa: E402
 from knox import admin as knox_admin  # noqa: E402
 from knox.models import AuthToken  # noqa: E402
 
+from console import access  # noqa: E402
 from console.admin_audit import AuditedModelAdmin  # noqa: E402
 
 for _model in (get_user_model(), Group, AuthToken):
@@ -89,14 +93,205 @@ for _model in (get_user_model(), Group, AuthToken):
         admin.site.unregister(_model)
 
 
+class PrivilegeCheckedForm:
+    """Mixed into the user and group forms: refuses, as a form error, a save that would
+    give what the actor may not give (``console.access``). The admin checks again after
+    saving, inside the same transaction (``_refuse_unless_allowed``)."""
+
+    actor = None  # set on the class the admin builds for each request
+
+    def clean(self):
+        cleaned = super().clean()
+        if refusal := self.privilege_refusal(cleaned):
+            raise ValidationError(refusal, code="privilege")
+        return cleaned
+
+
+class UserPrivilegeForm(PrivilegeCheckedForm):
+    def privilege_refusal(self, cleaned: dict) -> str | None:
+        target = self.instance
+        before = access.Privileges.of(target)
+        after = access.Privileges(
+            is_superuser=cleaned.get("is_superuser", before.is_superuser),
+            is_staff=cleaned.get("is_staff", before.is_staff),
+            is_active=cleaned.get("is_active", before.is_active),
+            group_ids=frozenset(g.pk for g in cleaned["groups"]) if "groups" in cleaned else before.group_ids,
+            permission_ids=frozenset(p.pk for p in cleaned["user_permissions"])
+            if "user_permissions" in cleaned
+            else before.permission_ids,
+        )
+        return access.user_grant_refusal(actor=self.actor, target=target, before=before, after=after)
+
+
+class GroupPrivilegeForm(PrivilegeCheckedForm):
+    def privilege_refusal(self, cleaned: dict) -> str | None:
+        if "permissions" not in cleaned:
+            return None
+        current = set(self.instance.permissions.all()) if self.instance.pk else set()
+        added = [p for p in cleaned["permissions"] if p not in current]
+        return access.permissions_grant_refusal(actor=self.actor, names=access.permission_names(added))
+
+
+class PrivilegeCheckedAdmin(AuditedModelAdmin):
+    """Shared by the user and group pages: the form refuses what the actor may not give,
+    and whatever reaches the database is checked again before the transaction commits."""
+
+    privilege_form: type
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (self.privilege_form, form), {"actor": request.user})
+
+    def _refuse(self, refusal: str | None) -> None:
+        if refusal:
+            raise PermissionDenied(refusal)
+
+    def log_deletions(self, request, queryset):
+        # Called before anything is deleted (the bulk action is not one transaction).
+        objects = list(queryset)
+        for obj in objects:
+            if not self.has_delete_permission(request, obj):
+                raise PermissionDenied
+        return super().log_deletions(request, objects)
+
+    def delete_model(self, request, obj):
+        if not self.has_delete_permission(request, obj):
+            raise PermissionDenied
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            if not self.has_delete_permission(request, obj):
+                raise PermissionDenied
+        super().delete_queryset(request, queryset)
+
+
 @admin.register(get_user_model())
-class AuditedUserAdmin(AuditedModelAdmin, auth_admin.UserAdmin):
-    pass
+class AuditedUserAdmin(PrivilegeCheckedAdmin, auth_admin.UserAdmin):
+    """Users. Nobody gives a flag, group or permission they do not hold; only a superuser
+    changes, resets the password of, or deletes a superuser or another admin; nobody but a
+    superuser changes their own privileges (``console.access``)."""
+
+    privilege_form = UserPrivilegeForm
+    PRIVILEGE_FIELDS = ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")
+
+    def _change_refusal(self, request, obj) -> str | None:
+        # Asked several times per page: answered once per request and user.
+        if obj is None or obj.pk is None:
+            return None
+        memo = request.__dict__.setdefault("_user_change_refusals", {})
+        if obj.pk not in memo:
+            memo[obj.pk] = access.user_change_refusal(actor=request.user, target=obj)
+        return memo[obj.pk]
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and not self._change_refusal(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if not super().has_delete_permission(request, obj):
+            return False
+        if obj is not None and obj.pk == request.user.pk and not request.user.is_superuser:
+            return False
+        return not self._change_refusal(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser or obj is None:
+            return fields
+        if obj.pk == request.user.pk:
+            return [*fields, *self.PRIVILEGE_FIELDS]
+        return [*fields, "is_superuser"]
+
+    def formfield_for_manytomany(self, db_field, request=None, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if request is None or request.user.is_superuser or field is None:
+            return field
+        # Offered: what the actor may give, and whatever the user already has (so that
+        # saving never drops it unseen); anything else posted is not a valid choice.
+        target_id = _object_id(request)
+        kept = Q(user__pk=target_id) if target_id else Q(pk__in=[])
+        if db_field.name == "groups":
+            grantable = [
+                group.pk
+                for group in field.queryset.prefetch_related("permissions")
+                if not access.group_grant_refusal(actor=request.user, group=group)
+            ]
+            field.queryset = field.queryset.filter(Q(pk__in=grantable) | kept).distinct()
+        elif db_field.name == "user_permissions":
+            field.queryset = _grantable_permissions(field.queryset, request.user, kept)
+        return field
+
+    def save_model(self, request, obj, form, change):
+        request._privileges_before = access.Privileges.of(obj)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
+        before = getattr(request, "_privileges_before", access.Privileges.of(None))
+        self._refuse(
+            access.user_grant_refusal(actor=request.user, target=obj, before=before, after=access.Privileges.of(obj))
+        )
+
+    def user_change_password(self, request, id, form_url=""):
+        # One's own password is changed where the current one is asked for.
+        if str(request.user.pk) == str(id) and not request.user.is_superuser:
+            return redirect("admin:password_change")
+        return super().user_change_password(request, id, form_url)
+
+
+def _object_id(request) -> str | None:
+    """The object a change page is about (None on an add page)."""
+    match = getattr(request, "resolver_match", None)
+    return match.kwargs.get("object_id") if match else None
+
+
+def _grantable_permissions(queryset, actor, keep: Q):
+    held = actor.get_all_permissions() - access.USER_MANAGEMENT_PERMISSIONS
+    allowed = Q(pk__in=[])
+    for name in held:
+        app_label, codename = name.split(".", 1)
+        allowed |= Q(content_type__app_label=app_label, codename=codename)
+    return queryset.filter(allowed | keep).distinct()
 
 
 @admin.register(Group)
-class AuditedGroupAdmin(AuditedModelAdmin, auth_admin.GroupAdmin):
-    pass
+class AuditedGroupAdmin(PrivilegeCheckedAdmin, auth_admin.GroupAdmin):
+    """Groups: a group gets only permissions its editor holds; a group that makes admins,
+    or has admins or its editor among its members, is a superuser's to change."""
+
+    privilege_form = GroupPrivilegeForm
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and not access.group_change_refusal(
+            actor=request.user, group=obj
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not access.group_change_refusal(
+            actor=request.user, group=obj
+        )
+
+    def formfield_for_manytomany(self, db_field, request=None, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if request is None or request.user.is_superuser or field is None or db_field.name != "permissions":
+            return field
+        group_id = _object_id(request)
+        kept = Q(group__pk=group_id) if group_id else Q(pk__in=[])
+        field.queryset = _grantable_permissions(field.queryset, request.user, kept)
+        return field
+
+    def save_model(self, request, obj, form, change):
+        request._group_permissions_before = set(obj.permissions.values_list("pk", flat=True)) if obj.pk else set()
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        from django.contrib.auth.models import Permission
+
+        before = getattr(request, "_group_permissions_before", set())
+        added = Permission.objects.filter(group=form.instance).exclude(pk__in=before)
+        self._refuse(access.permissions_grant_refusal(actor=request.user, names=access.permission_names(added)))
 
 
 @admin.register(AuthToken)
