@@ -21,6 +21,7 @@ from console import resources
 from console.audit import audit_record
 from console.models import AuditEntry
 from media import s3
+from media.content_check import ContentCheck
 from media.models import MediaAsset
 from media.storage import files_storage
 
@@ -176,9 +177,11 @@ def s3_object_created(*, bucket: str, key: str) -> str:
 def media_asset_process(*, bucket: str, key: str) -> MediaAsset:
     """Size, content type, SHA-256 and (images) a thumbnail beside the original.
 
-    Safe to repeat: an asset already processed for the object's ETag is left alone. An
-    object breaking the upload limits (which S3's policy should have refused) is deleted
-    and the asset rejected.
+    Safe to repeat: an asset already processed for the object's ETag is left alone. What
+    arrived must be what was declared: an object breaking the upload limits (which S3's
+    policy should have refused), of another size than declared, or whose bytes are not its
+    content type (``media.content_check``: an HTML page sent as image/png) is deleted and
+    the asset rejected, with the reason.
     """
     try:
         info = s3.head(bucket=bucket, key=key)
@@ -201,23 +204,31 @@ def media_asset_process(*, bucket: str, key: str) -> MediaAsset:
         return _asset_finish(asset, status=MediaAsset.Status.REJECTED, detail=problem, info=info)
 
     digest = hashlib.sha256()
+    check = ContentCheck(asset.content_type, max_image_pixels=settings.MEDIA_MAX_IMAGE_PIXELS)
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as copy:
-        keep = asset.is_image
+        keep = check.needs_copy
         for block in s3.read_blocks(bucket=bucket, key=key, etag=info.etag):
             digest.update(block)
+            check.feed(block)
             if keep:
                 copy.write(block)
-        detail, thumbnail, size = "", "", (None, None)
-        if keep:
+        problem = check.problem(copy if keep else None)
+        thumbnail, size = "", (None, None)
+        if not problem and asset.is_image:
             copy.seek(0)
             try:
                 thumbnail, size = _thumbnail(bucket, key, copy)
-            except Exception as exc:  # Pillow raises many kinds for a file that is no image
-                detail = f"Not a readable image ({type(exc).__name__}: {exc}); no thumbnail."
+            except Exception as exc:  # Pillow raises many kinds for an image it cannot decode
+                problem = f"The image cannot be decoded ({type(exc).__name__}: {exc})."
+    if problem:
+        s3.delete(bucket=bucket, key=key)
+        return _asset_finish(
+            asset, status=MediaAsset.Status.REJECTED, detail=problem, info=info, checksum=digest.hexdigest()
+        )
     return _asset_finish(
         asset,
         status=MediaAsset.Status.READY,
-        detail=detail,
+        detail="",
         info=info,
         checksum=digest.hexdigest(),
         thumbnail=thumbnail,
@@ -232,6 +243,8 @@ def _upload_problem(asset: MediaAsset, info: s3.ObjectInfo) -> str:
         return f"Content type {info.content_type!r} is not accepted."
     if asset.content_type and info.content_type != asset.content_type:
         return f"Uploaded as {info.content_type!r}, but {asset.content_type!r} was requested."
+    if asset.declared_size is not None and info.size != asset.declared_size:
+        return f"The object is {info.size:,} bytes, but {asset.declared_size:,} bytes were declared."
     return ""
 
 

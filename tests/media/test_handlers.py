@@ -82,11 +82,74 @@ def test_an_image_gets_checksum_size_and_a_thumbnail_beside_it(put_object, files
     assert asset.processed_at == processed_at
 
 
-def test_a_file_that_claims_to_be_an_image_but_is_not_is_kept_without_thumbnail(put_object, files_bucket):
-    put_object(b"not really a png", key="media/x/fake.png", content_type="image/png")
-    asset = media_asset_process(bucket=files_bucket, key="media/x/fake.png")
-    assert asset.status == MediaAsset.Status.READY and not asset.thumbnail
-    assert "Not a readable image" in asset.status_detail
+def declared_asset(key: str, content_type: str, size: int) -> MediaAsset:
+    """The asset an upload request records (what the client declared), awaiting the object."""
+    return MediaAsset.objects.create(
+        file=key, original_name=key.rsplit("/", 1)[-1], content_type=content_type, declared_size=size
+    )
+
+
+def object_exists(bucket: str, key: str) -> bool:
+    return aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount", 0) > 0
+
+
+def test_a_genuine_png_of_its_declared_size_is_ready(put_object, files_bucket):
+    body = png_bytes((32, 16))
+    declared_asset("media/ok/real.png", "image/png", len(body))
+    put_object(body, key="media/ok/real.png", content_type="image/png")
+
+    asset = media_asset_process(bucket=files_bucket, key="media/ok/real.png")
+    assert asset.status == MediaAsset.Status.READY and asset.status_detail == ""
+    assert (asset.width, asset.height) == (32, 16) and asset.thumbnail.name == "media/ok/real.thumb.jpg"
+    assert object_exists(files_bucket, "media/ok/real.png")
+
+
+def test_an_html_page_sent_as_image_png_is_rejected_and_deleted(put_object, files_bucket):
+    body = b"<!doctype html><html><script>alert(1)</script></html>"
+    declared_asset("media/h/page.png", "image/png", len(body))
+    put_object(body, key="media/h/page.png", content_type="image/png")
+
+    asset = media_asset_process(bucket=files_bucket, key="media/h/page.png")
+    assert asset.status == MediaAsset.Status.REJECTED and not asset.thumbnail
+    assert asset.status_detail == "Declared image/png, but the file is not an image: b'<!doctype html><'."
+    assert not object_exists(files_bucket, "media/h/")
+    # The same event again changes nothing (the object is gone; the asset stays rejected).
+    assert media_asset_process(bucket=files_bucket, key="media/h/page.png").status == MediaAsset.Status.REJECTED
+
+
+def test_an_object_larger_than_its_declared_size_is_rejected_and_deleted(put_object, files_bucket):
+    body = png_bytes((8, 8))
+    declared_asset("media/s/small.png", "image/png", len(body) - 1)
+    put_object(body, key="media/s/small.png", content_type="image/png")
+
+    asset = media_asset_process(bucket=files_bucket, key="media/s/small.png")
+    assert asset.status == MediaAsset.Status.REJECTED
+    assert asset.status_detail == f"The object is {len(body):,} bytes, but {len(body) - 1:,} bytes were declared."
+    assert not object_exists(files_bucket, "media/s/")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "reason"),
+    [
+        ("application/pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", ""),
+        ("application/pdf", b"PK\x03\x04 a zip file", "does not start with %PDF-"),
+        ("text/plain", "Notes: café, 10 × 2\n".encode(), ""),
+        ("text/plain", b"MZ\x90\x00\x03\x00\x00\x00", "byte 3 is a NUL byte: binary data, not text"),
+        ("image/jpeg", png_bytes((4, 4)), "Declared image/jpeg, but the file is a PNG image."),
+    ],
+    ids=["pdf", "zip-as-pdf", "text", "exe-as-text", "png-as-jpeg"],
+)
+def test_the_bytes_must_be_the_declared_content_type(put_object, files_bucket, content_type, body, reason):
+    key = f"media/t/file-{content_type.replace('/', '-')}"
+    declared_asset(key, content_type, len(body))
+    put_object(body, key=key, content_type=content_type)
+
+    asset = media_asset_process(bucket=files_bucket, key=key)
+    if not reason:
+        assert asset.status == MediaAsset.Status.READY and object_exists(files_bucket, key)
+    else:
+        assert asset.status == MediaAsset.Status.REJECTED and reason in asset.status_detail
+        assert not object_exists(files_bucket, key)
 
 
 def test_an_object_breaking_the_upload_limits_is_deleted_and_rejected(put_object, files_bucket, settings):
