@@ -274,12 +274,14 @@ SPECTACULAR_SETTINGS.update(
     }
 )
 
-# Console login: after 5 failures for a username or from an address, that username or
-# address is locked out for 15 minutes (a success resets the count). Attempts are kept in
-# the database, so every Lambda instance sees the same count.
+# Console login: after 5 failures for one username from one address, that username is
+# locked out from that address for 15 minutes. Keyed on the pair: colleagues behind the
+# same NAT are not locked out by one person's typos, and a success resets only its own
+# pair's count (axes deletes the attempts matching the lockout parameters), never another
+# account's. Attempts are kept in the database, so every Lambda instance sees the same count.
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "console.access.client_ip"
 AXES_LOCKOUT_CALLABLE = "console.access.lockout_response"
