@@ -34,6 +34,62 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
     return response.render()
 
 
+# --- Which sessions reach the console ------------------------------------------------------
+SESSION_STARTED_KEY = "console_session_started"
+
+
+class ConsoleSessionMiddleware:
+    """After authentication (and django-otp's middleware), for every request:
+
+    * a session older than ``CONSOLE_SESSION_MAX_SECONDS`` is logged out, however active
+      it was (the idle limit is the session cookie's age, renewed by every request);
+    * a session that still owes its second factor (``console.two_factor.pending_step``)
+      reaches only the login, logout and second-factor pages: console pages redirect there,
+      and on the API the session counts for nothing (bearer tokens are unaffected).
+
+    Costs no query for requests without a session (API clients with tokens)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            response = self._check(request)
+            if response is not None:
+                return response
+        return self.get_response(request)
+
+    def _check(self, request: HttpRequest) -> HttpResponse | None:
+        import time
+
+        from django.contrib.auth import logout
+        from django.contrib.auth.models import AnonymousUser
+
+        from console import two_factor
+
+        started = request.session.setdefault(SESSION_STARTED_KEY, int(time.time()))
+        if time.time() - started > settings.CONSOLE_SESSION_MAX_SECONDS:
+            logout(request)
+            return None
+        step = two_factor.pending_step(request)
+        if step is None:
+            return None
+        path = request.path_info
+        if path.startswith("/api/"):
+            request.user = AnonymousUser()
+            return None
+        if path.startswith("/" + settings.STATIC_URL.lstrip("/")):
+            return None
+        from django.shortcuts import redirect
+        from django.urls import reverse
+        from django.utils.http import urlencode
+
+        page = reverse("admin:two_factor_verify" if step == two_factor.VERIFY else "admin:two_factor")
+        if path in (page, reverse("admin:login"), reverse("admin:logout"), reverse("admin:jsi18n")):
+            return None
+        return redirect(f"{page}?{urlencode({'next': request.get_full_path()})}")
+
+
 # --- Who may give what: users, groups and their privileges ------------------------------
 # The console's user and group pages (console/admin.py) ask these before showing a form
 # as editable and again before anything is saved. The rule: nobody grants a flag, group or

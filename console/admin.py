@@ -81,14 +81,19 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.auth.models import Group  # noqa: E402
 from django.core.exceptions import PermissionDenied, ValidationError  # noqa: E402
 from django.db.models import Q  # noqa: E402
+from django.http import Http404  # noqa: E402
 from django.shortcuts import redirect  # noqa: E402
+from django.urls import path, reverse  # noqa: E402
+from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 from knox import admin as knox_admin  # noqa: E402
 from knox.models import AuthToken  # noqa: E402
 
 from console import access  # noqa: E402
 from console.admin_audit import AuditedModelAdmin  # noqa: E402
 
-for _model in (get_user_model(), Group, AuthToken):
+# django-otp's device admin shows secrets and QR codes: users manage their own second
+# factor (console.two_factor), and an admin removes a lost one from the user's page.
+for _model in (get_user_model(), Group, AuthToken, TOTPDevice):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
 
@@ -194,7 +199,7 @@ class AuditedUserAdmin(PrivilegeCheckedAdmin, auth_admin.UserAdmin):
             return False
         return not self._change_refusal(request, obj)
 
-    def get_readonly_fields(self, request, obj=None):
+    def _privilege_readonly_fields(self, request, obj) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))
         if request.user.is_superuser or obj is None:
             return fields
@@ -232,6 +237,54 @@ class AuditedUserAdmin(PrivilegeCheckedAdmin, auth_admin.UserAdmin):
         self._refuse(
             access.user_grant_refusal(actor=request.user, target=obj, before=before, after=access.Privileges.of(obj))
         )
+
+    def get_urls(self):
+        return [
+            path(
+                "<id>/two-factor/remove/",
+                self.admin_site.admin_view(self.two_factor_remove_view),
+                name="auth_user_two_factor_remove",
+            ),
+            *super().get_urls(),
+        ]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        return [*fieldsets, ("Two-factor authentication", {"fields": ["two_factor"]})]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = self._privilege_readonly_fields(request, obj)
+        return fields if obj is None else [*fields, "two_factor"]
+
+    @admin.display(description="Authenticator app")
+    def two_factor(self, user) -> str:
+        from console import two_factor
+
+        device = two_factor.confirmed_device(user)
+        if device is None:
+            return "Off"
+        # Posts the page's own form (and its CSRF token) to the removal URL.
+        return format_html(
+            'On since {} <button type="submit" class="button" formaction="{}" formnovalidate>Remove</button>',
+            device.created_at.strftime("%Y-%m-%d"),
+            reverse("admin:auth_user_two_factor_remove", args=[user.pk]),
+        )
+
+    def two_factor_remove_view(self, request, id):
+        """POST: removes the user's authenticator (a lost phone). Whoever may change the
+        user may do it; audited."""
+        from console import two_factor
+
+        user = self.get_object(request, id)
+        if user is None:
+            raise Http404
+        if request.method != "POST" or not self.has_change_permission(request, user):
+            raise PermissionDenied
+        if two_factor.two_factor_remove(actor=request.user, user=user, reason="Removed from the user's page"):
+            self.message_user(request, f"{user.get_username()}'s second factor was removed.")
+        return redirect("admin:auth_user_change", user.pk)
 
     def user_change_password(self, request, id, form_url=""):
         # One's own password is changed where the current one is asked for.

@@ -42,11 +42,18 @@ class ConsoleAdminSite(admin.AdminSite):
     def get_urls(self):
         """The console serves the site root, so its catch-all (which sends visitors to the
         login page) would also take unknown API paths: those get the API's 404 instead."""
-        from django.urls import re_path
+        from django.urls import path, re_path
 
+        from console import two_factor
         from console.api import not_found_view
 
-        return [re_path(r"^api/", not_found_view, name="api-not-found"), *super().get_urls()]
+        return [
+            re_path(r"^api/", not_found_view, name="api-not-found"),
+            # The user's own second factor, and its code after the password (console.two_factor).
+            path("account/two-factor/", self.admin_view(two_factor.setup_view), name="two_factor"),
+            path("account/two-factor/verify/", self.admin_view(two_factor.verify_view), name="two_factor_verify"),
+            *super().get_urls(),
+        ]
 
     def password_change(self, request, extra_context=None):
         """A user changing their own password is audited like any other change (never the

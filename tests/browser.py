@@ -30,6 +30,46 @@ JOURNEY_MARKS = [
 ]
 
 
+# Chromium reports a Content-Security-Policy refusal on the page's console ("Refused to
+# execute inline script because it violates the following Content Security Policy
+# directive ..."); the listener below also reports the DOM's securitypolicyviolation events.
+_CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`Content Security Policy violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`
+    + ` at ${event.sourceFile || document.location.href}:${event.lineNumber}`);
+});
+"""
+
+
+class CspWatchedBrowser:
+    """The launched browser; every context it opens reports CSP violations into
+    ``violations``, which the ``_no_csp_violations`` fixture turns into a failed test."""
+
+    def __init__(self, browser):
+        self._browser = browser
+        self.violations: list[str] = []
+
+    def _watch(self, context):
+        # Playwright injects init scripts itself: the policy under test does not apply to them.
+        context.add_init_script(_CSP_REPORTER)
+
+        def on_console(message):
+            if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+                self.violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
+
+        context.on("console", on_console)
+        return context
+
+    def new_context(self, **kwargs):
+        return self._watch(self._browser.new_context(**kwargs))
+
+    def new_page(self, **kwargs):
+        return self.new_context(**kwargs).new_page()
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
 @pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
@@ -39,11 +79,23 @@ def browser():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     playwright = sync_playwright().start()
     launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-    yield launched
+    yield CspWatchedBrowser(launched)
     launched.close()
     playwright.stop()
     if previous is None:
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violations(request):
+    """A browser journey fails on any Content-Security-Policy violation its pages report."""
+    yield
+    if "browser" not in request.fixturenames:
+        return
+    watched = request.getfixturevalue("browser")
+    found, watched.violations[:] = list(watched.violations), []
+    if found:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(found))
 
 
 def log_in(browser, live_server, user, next_path: str = "/", height: int = 900):

@@ -3,11 +3,13 @@
 import os
 
 from .base import *  # noqa: F403
-from .base import env, env_bool
+from .base import content_security_policy, env, env_bool
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 SECRET_KEY = env("DJANGO_SECRET_KEY") or "dev-only-not-secret"
 AWS_ENDPOINT_URL = env("AWS_ENDPOINT_URL") or "http://127.0.0.1:5000"
+# Thumbnails are presigned URLs of the local AWS.
+SECURE_CSP = content_security_policy(AWS_ENDPOINT_URL)
 
 # The local AWS accepts any credentials; libraries that build their own sessions
 # (kombu, boto3 default session) need some to be present.

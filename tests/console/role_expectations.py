@@ -195,6 +195,12 @@ URLS: dict[str, list[Case]] = {
     "admin:login": [Case({**everyone(OK)})],
     "admin:logout": [Case(everyone(OK), method="POST")],
     "admin:password_change": [Case(console(*STAFF))],
+    # Every staff user manages their own second factor (starting an enrolment is a POST).
+    "admin:two_factor": [
+        Case(console(*STAFF)),
+        Case(console(*STAFF), method="POST", data=lambda o: {"action": "start"}),
+    ],
+    "admin:two_factor_verify": [Case(console(*STAFF))],
     "admin:password_change_done": [Case(console(*STAFF))],
     # Autocomplete answers with the related model's rows: users, for admins only.
     "admin:autocomplete": [
@@ -309,6 +315,11 @@ URLS: dict[str, list[Case]] = {
     **model_pages("console.auditentry", "audit", view=(SUPPORT, ADMIN)),
     **model_pages("auth.user", "user", view=(ADMIN,), add=(ADMIN,), change=(ADMIN,)),
     "admin:auth_user_password_change": [Case(console(ADMIN), kwargs=obj("user", "id"))],
+    # Removing someone's lost authenticator: a POST, by whoever may change that user.
+    "admin:auth_user_two_factor_remove": [
+        Case(console(), kwargs=obj("user", "id")),
+        Case(console(ADMIN), method="POST", kwargs=obj("user", "id")),
+    ],
     **model_pages("auth.group", "group", view=(ADMIN,)),
     **model_pages("knox.authtoken", "token", view=(ADMIN,), delete=(ADMIN,)),
     **model_pages("axes.accessattempt", "attempt", view=(ADMIN,), delete=(ADMIN,)),

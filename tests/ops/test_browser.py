@@ -53,8 +53,9 @@ def test_support_redrives_a_selected_message_from_the_home_page(stack, page, liv
     page.click('button[name="start"]')
     page.wait_for_url(re.compile(r".*/ops/redrivejob/.*/change/"))
     # The page refreshes itself while the worker runs the job.
+    # A function, not an expression string: Playwright evals those, which the console's CSP refuses.
     page.wait_for_function(
-        "document.querySelector('.job-status') && document.querySelector('.job-status').innerText === 'Succeeded'"
+        "() => document.querySelector('.job-status') && document.querySelector('.job-status').innerText === 'Succeeded'"
     )
     assert "1 of 1 moved" in page.locator(".job-progress").inner_text()
 
