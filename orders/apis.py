@@ -13,6 +13,7 @@ from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,16 +26,24 @@ from console.pagination import KeysetPagination
 from orders import selectors, services
 from orders.filters import OrderFilter
 from orders.lifecycle import InvalidTransition, OrderStatus
-from orders.models import Order
-
-MAX_ITEMS = 500
+from orders.models import (
+    AMOUNT_DECIMAL_PLACES,
+    ITEM_PRICE_DIGITS,
+    ITEM_QUANTITY_MAX,
+    ORDER_ITEMS_MAX,
+    ORDER_TOTAL_DIGITS,
+    ORDER_TOTAL_MAX,
+    Order,
+)
 
 
 class OrderItemSerializer(serializers.Serializer):
     productId = serializers.CharField(source="product_id", max_length=128)
     name = serializers.CharField(max_length=255)
-    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
-    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, coerce_to_string=False)
+    quantity = serializers.IntegerField(min_value=1, max_value=ITEM_QUANTITY_MAX)
+    price = serializers.DecimalField(
+        max_digits=ITEM_PRICE_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES, min_value=0, coerce_to_string=False
+    )
 
 
 @extend_schema_serializer(component_name="Order")
@@ -42,7 +51,9 @@ class OrderOutputSerializer(serializers.Serializer):
     orderId = serializers.UUIDField(source="id")
     userId = serializers.CharField(source="user_id")
     items = OrderItemSerializer(many=True)
-    total = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=False)
+    total = serializers.DecimalField(
+        max_digits=ORDER_TOTAL_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES, coerce_to_string=False
+    )
     status = serializers.CharField()
     statusReason = serializers.CharField(source="status_reason")
     createdAt = serializers.DateTimeField(source="created_at")
@@ -85,7 +96,15 @@ class OrderOutputSerializer(serializers.Serializer):
 @extend_schema_serializer(component_name="OrderCreate")
 class OrderCreateInputSerializer(serializers.Serializer):
     userId = serializers.CharField(source="user_id", max_length=128)
-    items = OrderItemSerializer(many=True, allow_empty=False, max_length=MAX_ITEMS)
+    # A ListField rather than many=True: drf-spectacular turns a ListField's length
+    # validators into minItems/maxItems, a ListSerializer's min/max_length into nothing.
+    items = serializers.ListField(
+        child=OrderItemSerializer(),
+        min_length=1,
+        max_length=ORDER_ITEMS_MAX,
+        help_text=f"1 to {ORDER_ITEMS_MAX} items. Each line's total (quantity x price) and the order's total "
+        f"must be at most {ORDER_TOTAL_MAX:,}: a 400 names the line (items.N) or items.",
+    )
 
 
 @extend_schema_serializer(component_name="OrderStatusChange")
@@ -168,11 +187,16 @@ class OrderListCreateApi(GenericAPIView):
     def _create(self, request: Request) -> Response:
         payload = OrderCreateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        order = services.order_create(
-            user_id=payload.validated_data["user_id"],
-            items=payload.validated_data["items"],
-            created_by=request.user,
-        )
+        try:
+            order = services.order_create(
+                user_id=payload.validated_data["user_id"],
+                items=payload.validated_data["items"],
+                created_by=request.user,
+            )
+        except services.OrderAmountsInvalid as exc:
+            # Totals the schema cannot express (each item fits; their sum does not): a 400
+            # in the same shape as the fields' own errors.
+            raise ValidationError(exc.errors) from None
         order = selectors.order_get(order_id=order.pk)
         return Response(
             OrderOutputSerializer(order).data,

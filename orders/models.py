@@ -1,17 +1,48 @@
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
 from orders.lifecycle import OrderStatus
+
+# --- How large amounts may be ---------------------------------------------------------------
+# One definition: the columns are declared from these numbers, check constraints refuse
+# anything past them, and every writer (orders.services, the REST API, the CSV importer)
+# checks against them before it writes. A value past a column's precision is not a
+# harmless outlier: PostgreSQL refuses the whole insert, and SQLite stores it and then
+# fails every read of the row (its decimal converter cannot quantize it), which took down
+# the order list for everyone.
+AMOUNT_DECIMAL_PLACES = 2
+ORDER_TOTAL_DIGITS = 14
+ITEM_PRICE_DIGITS = 12
+
+
+def decimal_column_max(*, digits: int, places: int = AMOUNT_DECIMAL_PLACES) -> Decimal:
+    """The largest value a ``DecimalField(max_digits=digits, decimal_places=places)`` holds."""
+    return Decimal(10) ** (digits - places) - Decimal(1).scaleb(-places)
+
+
+# 999,999,999,999.99: the largest order total, and so the largest line total too.
+ORDER_TOTAL_MAX = decimal_column_max(digits=ORDER_TOTAL_DIGITS)
+# 9,999,999,999.99: the largest unit price.
+ITEM_PRICE_MAX = decimal_column_max(digits=ITEM_PRICE_DIGITS)
+# Not a column limit (the column takes 2**31 - 1) but the business's: the REST API and
+# the CSV importer have always refused more units than this on one line.
+ITEM_QUANTITY_MAX = 1_000_000
+# Items in one order created through the REST API (its schema's maxItems): an order's
+# request, its OrderCreated event and its SNS message grow with it; 500 lines is far past
+# any real basket and keeps the event well under SNS's 256 KB.
+ORDER_ITEMS_MAX = 500
 
 
 class Order(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # The customer the order is for (the seed's ``userId``), not the API client that sent it.
     user_id = models.CharField(max_length=128)
-    total = models.DecimalField(max_digits=14, decimal_places=2)
+    total = models.DecimalField(max_digits=ORDER_TOTAL_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
     status = models.CharField(max_length=32, choices=OrderStatus.choices, default=OrderStatus.CREATED)
     status_reason = models.TextField(blank=True)
     # Bumped by every change; writers update "where version = what I read" (optimistic lock).
@@ -37,6 +68,12 @@ class Order(models.Model):
             models.Index(fields=["status", "created_at", "id"], name="order_status_created"),
             models.Index(fields=["user_id", "created_at", "id"], name="order_user_created"),
             models.Index(fields=["total", "id"], name="order_total"),
+        ]
+        # The database refuses what the code missed (a raw update, a set-based import).
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(total__gte=0, total__lte=ORDER_TOTAL_MAX), name="order_total_in_range"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -81,10 +118,21 @@ class OrderItem(models.Model):
     product_id = models.CharField(max_length=128)
     name = models.CharField(max_length=255)
     quantity = models.PositiveIntegerField()
-    price = models.DecimalField(max_digits=12, decimal_places=2)
+    price = models.DecimalField(max_digits=ITEM_PRICE_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="order_item_quantity_positive"),
+            models.CheckConstraint(
+                condition=models.Q(price__gte=0, price__lte=ITEM_PRICE_MAX), name="order_item_price_in_range"
+            ),
+            # A line can never be more than the order total can hold.
+            models.CheckConstraint(
+                condition=LessThanOrEqual(models.F("quantity") * models.F("price"), ORDER_TOTAL_MAX),
+                name="order_item_line_total_in_range",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.name}"

@@ -6,7 +6,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +18,14 @@ from console.context import current_request_id
 from console.models import AuditEntry
 from orders import lifecycle
 from orders.lifecycle import OrderStatus
-from orders.models import Order, OrderEvent, OrderItem
+from orders.models import (
+    ITEM_PRICE_MAX,
+    ITEM_QUANTITY_MAX,
+    ORDER_TOTAL_MAX,
+    Order,
+    OrderEvent,
+    OrderItem,
+)
 from orders.outbox import publish_after_commit
 
 logger = logging.getLogger(__name__)
@@ -98,6 +105,69 @@ class StatusNotSettable(Exception):
         )
 
 
+class OrderAmountsInvalid(ValueError):
+    """An order's amounts are outside the limits (``orders.models``): nothing was written.
+
+    ``errors`` maps the field path of the request (``items``, ``items.3``,
+    ``items.3.price``) to its messages, in the REST API's problem shape.
+    """
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{path}: {' '.join(messages)}" for path, messages in errors.items()))
+
+
+def order_amounts_check(*, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Decimal]:
+    """The items with their prices rounded to cents, and the order's total; raises
+    ``OrderAmountsInvalid`` naming every field out of bounds.
+
+    Checks what the columns and their constraints would refuse, before anything is
+    written: at least one item; quantity 1 to ``ITEM_QUANTITY_MAX``; price 0 to
+    ``ITEM_PRICE_MAX``; each line's total (quantity x price) and the order's total at most
+    ``ORDER_TOTAL_MAX``. Items are dicts with ``quantity`` and ``price`` (a Decimal, int
+    or numeric string). Pure: writes nothing, so importers can check rows with it too.
+    """
+    errors: dict[str, list[str]] = {}
+    if not items:
+        errors["items"] = ["An order needs at least one item."]
+    checked, total = [], Decimal("0")
+    for index, item in enumerate(items):
+        quantity, price = item.get("quantity"), _amount(item.get("price"))
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= ITEM_QUANTITY_MAX:
+            errors[f"items.{index}.quantity"] = [f"Must be a whole number from 1 to {ITEM_QUANTITY_MAX:,}."]
+        if price is None or not 0 <= price <= ITEM_PRICE_MAX:
+            errors[f"items.{index}.price"] = [f"Must be an amount from 0 to {ITEM_PRICE_MAX:,}."]
+        if f"items.{index}.quantity" in errors or f"items.{index}.price" in errors:
+            continue
+        line_total = price * quantity
+        if line_total > ORDER_TOTAL_MAX:
+            errors[f"items.{index}"] = [
+                f"This line's total (quantity x price) would be {line_total:,}, "
+                f"above the largest allowed order total {ORDER_TOTAL_MAX:,}."
+            ]
+        checked.append({**item, "price": price})
+        total += line_total
+    if total > ORDER_TOTAL_MAX:
+        errors.setdefault("items", []).append(
+            f"The order's total would be {total:,}, above the largest allowed {ORDER_TOTAL_MAX:,}."
+        )
+    if errors:
+        raise OrderAmountsInvalid(errors)
+    return checked, total
+
+
+def _amount(value) -> Decimal | None:
+    """``value`` as an amount in cents, or None when it is not a finite number (or too
+    large to round: the bounds check then refuses it anyway)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        amount = Decimal(str(value)).quantize(CENTS)
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+    return amount if amount.is_finite() else None
+
+
 def order_create(
     *,
     user_id: str,
@@ -108,11 +178,11 @@ def order_create(
 ) -> Order:
     """Create an order with its items and start its workflow once the order is committed.
 
-    ``items`` are dicts with product_id, name, quantity (>= 1) and price (>= 0), already
-    validated by the caller.
+    ``items`` are dicts with product_id, name, quantity and price. Their amounts are
+    checked before anything is written (``order_amounts_check``): raises
+    ``OrderAmountsInvalid``, with nothing written, when they are out of bounds.
     """
-    items = [{**item, "price": Decimal(item["price"]).quantize(CENTS)} for item in items]
-    total = sum((item["price"] * item["quantity"] for item in items), Decimal("0"))
+    items, total = order_amounts_check(items=items)
     with transaction.atomic():
         order = Order.objects.create(user_id=user_id, total=total, created_by=created_by)
         order_items = OrderItem.objects.bulk_create(
@@ -385,14 +455,15 @@ def order_repair(*, order_id: UUID, actor=None) -> RepairOutcome:
     * No events at all (rows written before the history existed): the row's current state
       is recorded as its ``OrderCreated`` baseline (marked ``"baseline": true``) and the
       row's version restarts at 1.
-    * A history that cannot be replayed (a missing version) raises ``ReplayError``: an
-      event cannot be invented, so a person must look at it.
+    * A history that cannot be replayed (a missing version), or whose amounts are outside
+      the limits, raises ``ReplayError``: an event cannot be invented, so a person must
+      look at it.
 
     Atomic and audited (``order.repair``). The row is locked while it is repaired, and the
     update is conditional on the version read, so a concurrent writer either waits for
     the repair or retries against the repaired row.
     """
-    from orders.events import order_differences, order_replay
+    from orders.events import ReplayError, order_differences, order_replay
 
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
@@ -427,6 +498,14 @@ def order_repair(*, order_id: UUID, actor=None) -> RepairOutcome:
             differences = order_differences(order=order, items=items, state=state)
             if not differences:
                 return RepairOutcome(order.pk, "none", {}, {})
+            # The database would refuse these amounts; say why instead of failing on it.
+            if not 0 <= state.total <= ORDER_TOTAL_MAX:
+                raise ReplayError(f"the events' total {state.total:,} is outside 0 to {ORDER_TOTAL_MAX:,}")
+            if state.items:
+                try:
+                    order_amounts_check(items=state.items)
+                except OrderAmountsInvalid as exc:
+                    raise ReplayError(f"the events' items are outside the limits: {exc}") from None
             before = {name: _plain(row) for name, (row, _replayed) in differences.items()}
             after = {name: _plain(replayed) for name, (_row, replayed) in differences.items()}
             Order.objects.filter(pk=order.pk).update(
