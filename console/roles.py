@@ -11,6 +11,9 @@ API_CLIENT = "api-client"
 
 _SEE_ORDERS = [
     "orders.view_order",
+    # Every client's orders, in the REST API as in the console (an API client sees only
+    # the orders it created unless given this, e.g. for reporting).
+    "orders.view_all_orders",
     "orders.view_orderitem",
     "workflows.view_execution",
     "workflows.view_steprun",
@@ -35,6 +38,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "orders.add_order",
         "orders.change_order",
         "orders.cancel_order",
+        # Change and cancel any client's orders through the API, not only their own.
+        "orders.change_all_orders",
         "workflows.decide_approval",
         "workflows.assign_approval",
         "workflows.restart_execution",

@@ -5,10 +5,16 @@ POST   /api/orders               create -> 201 (Idempotency-Key honoured)
 GET    /api/orders/{id}          one order
 PUT    /api/orders/{id}/status   change status (statuses clients own) -> 200
 DELETE /api/orders/{id}          cancel -> 204
+
+Every route reaches only the caller's orders (``selectors.order_visible_to`` and
+``order_changeable_by``): an API client its own, unless it has ``orders.view_all_orders``
+(see every order) or ``orders.change_all_orders`` (change them too). An order the caller
+cannot see is a 404, as if it did not exist; one it sees but may not change is a 403.
 """
 
 import uuid
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_serializer
@@ -119,11 +125,16 @@ class OrderStatusInputSerializer(serializers.Serializer):
     )
 
 
-def _order_or_404(order_id: str) -> Order:
+def _order_or_404(order_id: str, user, *, to_change: bool = False) -> Order:
+    """The order if ``user`` may see it (and change it, with ``to_change``). Another
+    client's order is a 404 like a missing one, so ids cannot be probed."""
     try:
-        return selectors.order_get(order_id=uuid.UUID(order_id))
+        order = selectors.order_get(order_id=uuid.UUID(order_id), user=user)
     except (ValueError, Order.DoesNotExist):
         raise Http404("No order with this id.") from None
+    if to_change and not selectors.order_changeable_by(order=order, user=user):
+        raise PermissionDenied("You may change only the orders you created.")
+    return order
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -167,7 +178,7 @@ class OrderListCreateApi(GenericAPIView):
     serializer_class = OrderOutputSerializer
 
     def get_queryset(self):
-        return selectors.order_list()
+        return selectors.order_list(user=self.request.user)
 
     @extend_schema(operation_id="orders_list", responses={200: OrderOutputSerializer(many=True), 400: PROBLEM})
     def get(self, request: Request) -> Response:
@@ -197,7 +208,7 @@ class OrderListCreateApi(GenericAPIView):
             # Totals the schema cannot express (each item fits; their sum does not): a 400
             # in the same shape as the fields' own errors.
             raise ValidationError(exc.errors) from None
-        order = selectors.order_get(order_id=order.pk)
+        order = selectors.order_get(order_id=order.pk, user=request.user)
         return Response(
             OrderOutputSerializer(order).data,
             status=status.HTTP_201_CREATED,
@@ -211,15 +222,15 @@ class OrderDetailApi(APIView):
 
     @extend_schema(operation_id="orders_retrieve", responses={200: OrderOutputSerializer, 404: PROBLEM})
     def get(self, request: Request, order_id: str) -> Response:
-        return Response(OrderOutputSerializer(_order_or_404(order_id)).data)
+        return Response(OrderOutputSerializer(_order_or_404(order_id, request.user)).data)
 
     @extend_schema(
         operation_id="orders_cancel",
-        responses={204: None, 404: PROBLEM, 409: PROBLEM},
+        responses={204: None, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM},
         description="Cancels the order.",
     )
     def delete(self, request: Request, order_id: str) -> Response:
-        order = _order_or_404(order_id)
+        order = _order_or_404(order_id, request.user, to_change=True)
         try:
             services.order_cancel(order_id=order.pk, actor=request.user, reason="Cancelled through the API")
         except InvalidTransition as exc:
@@ -236,10 +247,10 @@ class OrderStatusApi(APIView):
     @extend_schema(
         operation_id="orders_status_update",
         request=OrderStatusInputSerializer,
-        responses={200: OrderOutputSerializer, 400: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+        responses={200: OrderOutputSerializer, 400: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM},
     )
     def put(self, request: Request, order_id: str) -> Response:
-        order = _order_or_404(order_id)
+        order = _order_or_404(order_id, request.user, to_change=True)
         payload = OrderStatusInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
@@ -252,4 +263,4 @@ class OrderStatusApi(APIView):
             )
         except (InvalidTransition, services.StatusNotSettable, services.ConcurrentUpdate) as exc:
             return _conflict(exc)
-        return Response(OrderOutputSerializer(selectors.order_get(order_id=order.pk)).data)
+        return Response(OrderOutputSerializer(selectors.order_get(order_id=order.pk, user=request.user)).data)

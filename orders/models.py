@@ -37,6 +37,14 @@ ITEM_QUANTITY_MAX = 1_000_000
 # any real basket and keeps the event well under SNS's 256 KB.
 ORDER_ITEMS_MAX = 500
 
+# Which orders a user reaches through the REST API (orders.selectors): an API client
+# only the orders it created, unless given these. Reading and changing are separate, so a
+# reporting client can be shown every order without being able to cancel any: the model
+# permissions (view_order, change_order, cancel_order) still say what it may do, these
+# say to whose orders. The console's roles read all orders; admins change all.
+VIEW_ALL_ORDERS = "orders.view_all_orders"
+CHANGE_ALL_ORDERS = "orders.change_all_orders"
+
 
 class Order(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -49,8 +57,16 @@ class Order(models.Model):
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The API client (or console user, or importer) that created the order: an API client
+    # sees and changes only the orders it created (orders.selectors.order_visible_to).
+    # Indexed by ``order_creator_created`` below, which also serves the FK's own lookups.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -59,6 +75,8 @@ class Order(models.Model):
             ("cancel_order", "Can cancel orders"),
             ("export_order", "Can export orders as CSV"),
             ("annotate_order", "Can add notes to orders"),
+            ("view_all_orders", "Can see every client's orders through the API"),
+            ("change_all_orders", "Can change and cancel every client's orders through the API"),
         ]
         # Lists (console and API) filter on one column and order by (created_at, id), the
         # pagination key: each filter gets an index that also serves that order, so a page
@@ -68,6 +86,8 @@ class Order(models.Model):
             models.Index(fields=["status", "created_at", "id"], name="order_status_created"),
             models.Index(fields=["user_id", "created_at", "id"], name="order_user_created"),
             models.Index(fields=["total", "id"], name="order_total"),
+            # An API client's list: its own orders, newest first, at any depth.
+            models.Index(fields=["created_by", "created_at", "id"], name="order_creator_created"),
         ]
         # The database refuses what the code missed (a raw update, a set-based import).
         constraints = [

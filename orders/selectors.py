@@ -10,12 +10,35 @@ from uuid import UUID
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
-from orders.models import Order, OrderEvent, OrderItem
+from orders.models import CHANGE_ALL_ORDERS, VIEW_ALL_ORDERS, Order, OrderEvent, OrderItem
 
 
-def order_list(*, filters: dict | None = None) -> QuerySet[Order]:
+def order_visible_to(*, user) -> QuerySet[Order]:
+    """The orders ``user`` may see through the API: every order with
+    ``orders.view_all_orders`` or ``orders.change_all_orders`` (the console's roles, a
+    reporting client, superusers), otherwise only those it created (``Order.created_by``).
+    Every API read starts here, and every change checks ``order_changeable_by`` too, so
+    one client never reaches another's orders."""
+    if user is None or not user.is_authenticated:
+        return Order.objects.none()
+    if user.has_perm(VIEW_ALL_ORDERS) or user.has_perm(CHANGE_ALL_ORDERS):
+        return Order.objects.all()
+    return Order.objects.filter(created_by=user)
+
+
+def order_changeable_by(*, order: Order, user) -> bool:
+    """Whether ``user`` may change or cancel ``order`` through the API (given the action's
+    own permission): its own order, or any with ``orders.change_all_orders``. Seeing every
+    order (``view_all_orders``) is not enough."""
+    if user is None or not user.is_authenticated:
+        return False
+    return (order.created_by_id is not None and order.created_by_id == user.pk) or user.has_perm(CHANGE_ALL_ORDERS)
+
+
+def order_list(*, user, filters: dict | None = None) -> QuerySet[Order]:
+    """The orders ``user`` may see (``order_visible_to``), newest first, items prefetched."""
     filters = filters or {}
-    qs = Order.objects.prefetch_related(Prefetch("items", queryset=OrderItem.objects.order_by("id")))
+    qs = order_visible_to(user=user).prefetch_related(Prefetch("items", queryset=OrderItem.objects.order_by("id")))
     if status := filters.get("status"):
         qs = qs.filter(status=status)
     if user_id := filters.get("user_id"):
@@ -23,9 +46,10 @@ def order_list(*, filters: dict | None = None) -> QuerySet[Order]:
     return qs.order_by("-created_at", "-id")
 
 
-def order_get(*, order_id: UUID) -> Order:
-    """The order with its items; raises Order.DoesNotExist."""
-    return Order.objects.prefetch_related("items").get(pk=order_id)
+def order_get(*, order_id: UUID, user) -> Order:
+    """The order with its items, if ``user`` may see it; raises Order.DoesNotExist
+    otherwise (another client's order is as absent as a missing one)."""
+    return order_visible_to(user=user).prefetch_related("items").get(pk=order_id)
 
 
 def order_event_oldest_unpublished_age(*, now: datetime | None = None) -> float:

@@ -38,8 +38,8 @@ def test_routes_work_with_and_without_a_trailing_slash(api, path):
     assert api.get(path).status_code == 200
 
 
-def test_get_returns_the_order_and_404s_unknown_or_malformed_ids(api):
-    order = OrderFactory()
+def test_get_returns_the_order_and_404s_unknown_or_malformed_ids(api, api_user):
+    order = OrderFactory(created_by=api_user)
     assert api.get(f"/api/orders/{order.pk}").json()["orderId"] == str(order.pk)
     assert api.get(f"/api/orders/{order.pk}/").status_code == 200
     missing = api.get(f"/api/orders/{uuid.uuid4()}")
@@ -75,14 +75,14 @@ def test_malformed_json_is_a_400_not_a_500(api):
     assert response.json()["code"] == "parse_error"
 
 
-def test_status_change_for_client_owned_status(api):
-    order = OrderFactory(status=OrderStatus.COMPLETED)
+def test_status_change_for_client_owned_status(api, api_user):
+    order = OrderFactory(status=OrderStatus.COMPLETED, created_by=api_user)
     response = api.put(f"/api/orders/{order.pk}/status", {"status": "DELIVERED"}, format="json")
     assert response.status_code == 200 and response.json()["status"] == "DELIVERED"
 
 
-def test_unknown_status_value_is_a_400(api):
-    order = OrderFactory()
+def test_unknown_status_value_is_a_400(api, api_user):
+    order = OrderFactory(created_by=api_user)
     response = api.put(f"/api/orders/{order.pk}/status", {"status": "TELEPORTED"}, format="json")
     assert response.status_code == 400 and "status" in response.json()["errors"]
 
@@ -94,8 +94,8 @@ def test_unknown_status_value_is_a_400(api):
         (OrderStatus.AWAITING_APPROVAL, "APPROVED"),  # approval is the workflow's, not a client's
     ],
 )
-def test_refused_status_changes_are_409_and_change_nothing(api, current, requested):
-    order = OrderFactory(status=current)
+def test_refused_status_changes_are_409_and_change_nothing(api, api_user, current, requested):
+    order = OrderFactory(status=current, created_by=api_user)
     response = api.put(f"/api/orders/{order.pk}/status/", {"status": requested}, format="json")
     assert response.status_code == 409
     assert response.json()["errors"]["status"]
@@ -103,8 +103,8 @@ def test_refused_status_changes_are_409_and_change_nothing(api, current, request
     assert order.status == current
 
 
-def test_delete_cancels_and_answers_204(api):
-    order = OrderFactory(status=OrderStatus.VALIDATED)
+def test_delete_cancels_and_answers_204(api, api_user):
+    order = OrderFactory(status=OrderStatus.VALIDATED, created_by=api_user)
     response = api.delete(f"/api/orders/{order.pk}")
     assert response.status_code == 204
     order.refresh_from_db()
@@ -113,18 +113,18 @@ def test_delete_cancels_and_answers_204(api):
     assert api.delete(f"/api/orders/{order.pk}").status_code == 204
 
 
-def test_delete_of_a_paid_order_is_a_409(api):
-    order = OrderFactory(status=OrderStatus.PAID)
+def test_delete_of_a_paid_order_is_a_409(api, api_user):
+    order = OrderFactory(status=OrderStatus.PAID, created_by=api_user)
     response = api.delete(f"/api/orders/{order.pk}")
     assert response.status_code == 409
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
 
 
-def test_list_filters_by_status_and_user_and_pages_with_a_cursor(api):
+def test_list_filters_by_status_and_user_and_pages_with_a_cursor(api, api_user):
     for _n in range(3):
-        OrderFactory(user_id="ana", status=OrderStatus.CREATED)
-    OrderFactory(user_id="ben", status=OrderStatus.FAILED)
+        OrderFactory(user_id="ana", status=OrderStatus.CREATED, created_by=api_user)
+    OrderFactory(user_id="ben", status=OrderStatus.FAILED, created_by=api_user)
     page = api.get("/api/orders?userId=ana&limit=2").json()
     assert len(page["results"]) == 2 and page["next"]
     rest = api.get(page["next"]).json()

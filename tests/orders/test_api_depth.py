@@ -61,16 +61,21 @@ def make_orders(n: int, **fields) -> list[Order]:
 # --- Filters, search, ordering ------------------------------------------------------------
 
 
-def test_filters_by_status_customer_creation_time_and_total(api):
+def test_filters_by_status_customer_creation_time_and_total(api, api_user):
     now = timezone.now()
     old = OrderFactory(
         user_id="ana",
         status=OrderStatus.FAILED,
         items=[{"product_id": "p", "name": "n", "quantity": 1, "price": Decimal("5")}],
+        created_by=api_user,
     )
     Order.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=10))
-    big = OrderFactory(user_id="ana", items=[{"product_id": "p", "name": "n", "quantity": 1, "price": Decimal("5000")}])
-    other = OrderFactory(user_id="ben")
+    big = OrderFactory(
+        user_id="ana",
+        items=[{"product_id": "p", "name": "n", "quantity": 1, "price": Decimal("5000")}],
+        created_by=api_user,
+    )
+    other = OrderFactory(user_id="ben", created_by=api_user)
 
     assert ids(api.get("/api/orders?status=FAILED")) == [str(old.pk)]
     assert set(ids(api.get("/api/orders?userId=ana"))) == {str(old.pk), str(big.pk)}
@@ -81,8 +86,8 @@ def test_filters_by_status_customer_creation_time_and_total(api):
     assert set(ids(api.get("/api/orders?totalMax=20&userId=ana"))) == {str(old.pk)}
 
 
-def test_search_by_order_id_or_its_first_characters(api):
-    order, _other = make_orders(2)
+def test_search_by_order_id_or_its_first_characters(api, api_user):
+    order, _other = make_orders(2, created_by=api_user)
     assert ids(api.get("/api/orders", {"search": str(order.pk)})) == [str(order.pk)]
     assert ids(api.get("/api/orders", {"search": str(order.pk)[:8]})) == [str(order.pk)]
     assert ids(api.get("/api/orders", {"search": str(order.pk)[:8].upper()})) == [str(order.pk)]
@@ -90,9 +95,11 @@ def test_search_by_order_id_or_its_first_characters(api):
     assert "search" in body["errors"]
 
 
-def test_ordering_by_total_both_ways(api):
+def test_ordering_by_total_both_ways(api, api_user):
     for price in (30, 10, 20):
-        OrderFactory(items=[{"product_id": "p", "name": "n", "quantity": 1, "price": Decimal(price)}])
+        OrderFactory(
+            items=[{"product_id": "p", "name": "n", "quantity": 1, "price": Decimal(price)}], created_by=api_user
+        )
     totals = lambda r: [o["total"] for o in r.json()["results"]]  # noqa: E731
     assert totals(api.get("/api/orders?ordering=total")) == [10, 20, 30]
     assert totals(api.get("/api/orders?ordering=-total")) == [30, 20, 10]
@@ -109,8 +116,8 @@ def test_bad_filter_values_are_400_with_the_field_named(api, query):
 
 
 @pytest.mark.parametrize("ordering", ["-createdAt", "createdAt", "-total", "total"])
-def test_cursor_pages_walk_every_order_once_forwards_and_backwards_even_with_ties(api, ordering):
-    orders = make_orders(7)
+def test_cursor_pages_walk_every_order_once_forwards_and_backwards_even_with_ties(api, api_user, ordering):
+    orders = make_orders(7, created_by=api_user)
     # Ties on the ordering key: the id breaks them, so no row is skipped or repeated.
     same_time = timezone.now()
     Order.objects.filter(pk__in=[o.pk for o in orders[:4]]).update(created_at=same_time)
@@ -131,8 +138,8 @@ def test_cursor_pages_walk_every_order_once_forwards_and_backwards_even_with_tie
     assert backward == forward[:6]
 
 
-def test_a_deep_page_costs_the_same_queries_as_the_first_and_nothing_counts(api):
-    make_orders(12)
+def test_a_deep_page_costs_the_same_queries_as_the_first_and_nothing_counts(api, api_user):
+    make_orders(12, created_by=api_user)
     with CaptureQueriesContext(connection) as first:
         page = api.get("/api/orders?limit=2").json()
     url = page["next"]
@@ -145,8 +152,8 @@ def test_a_deep_page_costs_the_same_queries_as_the_first_and_nothing_counts(api)
     assert "COUNT(" not in sql and "OFFSET" not in sql
 
 
-def test_a_tampered_or_foreign_cursor_is_a_400(api):
-    make_orders(3)
+def test_a_tampered_or_foreign_cursor_is_a_400(api, api_user):
+    make_orders(3, created_by=api_user)
     next_url = api.get("/api/orders?limit=1").json()["next"]
     cursor = next_url.split("cursor=")[1].split("&")[0]
     assert_problem(api.get("/api/orders?cursor=not-a-cursor"), 400, "invalid")
@@ -232,8 +239,8 @@ def test_concurrent_requests_with_one_key_make_one_order(api_user):
 # --- Optimistic locking over the API ------------------------------------------------------
 
 
-def test_a_client_that_read_an_old_version_gets_409_and_nothing_changes(api):
-    order = OrderFactory(status=OrderStatus.COMPLETED)
+def test_a_client_that_read_an_old_version_gets_409_and_nothing_changes(api, api_user):
+    order = OrderFactory(status=OrderStatus.COMPLETED, created_by=api_user)
     version = api.get(f"/api/orders/{order.pk}").json()["version"]
     Order.objects.filter(pk=order.pk).update(version=version + 1)  # someone else changed it since
     body = assert_problem(
@@ -253,7 +260,7 @@ def test_a_client_that_read_an_old_version_gets_409_and_nothing_changes(api):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_clients_changing_the_same_version_at_once_one_wins_one_gets_409(api_user):
-    order = OrderFactory(status=OrderStatus.COMPLETED)
+    order = OrderFactory(status=OrderStatus.COMPLETED, created_by=api_user)
     token = AuthToken.objects.create(user=api_user)[1]
     barrier, answers = threading.Barrier(2), []
 
@@ -391,8 +398,8 @@ def test_the_docs_page_is_served_without_a_cdn(operator, client):
 # --- One error shape ------------------------------------------------------------------------
 
 
-def test_every_error_path_answers_in_the_problem_shape(api, db):
-    order = OrderFactory(status=OrderStatus.PAID)
+def test_every_error_path_answers_in_the_problem_shape(api, api_user):
+    order = OrderFactory(status=OrderStatus.PAID, created_by=api_user)
     assert_problem(api.get("/api/no-such-endpoint"), 404, "not_found")
     assert_problem(APIClient(enforce_csrf_checks=True).post("/api/no/such", {}), 404, "not_found")
     assert_problem(api.get(f"/api/orders/{uuid.uuid4()}"), 404, "not_found")
@@ -411,7 +418,7 @@ def test_every_error_path_answers_in_the_problem_shape(api, db):
     assert "boom" not in str(body)
 
 
-def test_the_fast_order_representation_matches_the_declared_fields():
+def test_the_fast_order_representation_matches_the_declared_fields(api_user):
     from orders.apis import OrderOutputSerializer
     from orders.selectors import order_get
 
@@ -421,9 +428,10 @@ def test_the_fast_order_representation_matches_the_declared_fields():
             {"product_id": "p1", "name": "Widget", "quantity": 2, "price": Decimal("10.5")},
             {"product_id": "p2", "name": "Cable", "quantity": 1, "price": Decimal("0.99")},
         ],
+        created_by=api_user,
     )
     serializer = OrderOutputSerializer()
-    order = order_get(order_id=order.pk)
+    order = order_get(order_id=order.pk, user=api_user)
     assert serializer.to_representation(order) == serializer.declared_representation(order)
 
 
