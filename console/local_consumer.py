@@ -208,6 +208,7 @@ def _environment_main(connection, function_name: str, timeout_seconds: int) -> N
     django.setup()
     from django.db import close_old_connections
 
+    connection.send(("ready", None))  # the init phase is over; invocations are timed from here
     functions: dict[str, Callable] = {}
     while True:
         try:
@@ -230,6 +231,11 @@ def _environment_main(connection, function_name: str, timeout_seconds: int) -> N
             return
 
 
+# Lambda gives a function's init phase (imports, Django set up) 10 s of its own, apart from
+# the invocation's timeout; a loaded machine gets more here.
+INIT_SECONDS = 60
+
+
 class _Environment:
     def __init__(self, function: LocalFunction):
         context = multiprocessing.get_context("spawn")
@@ -242,6 +248,16 @@ class _Environment:
         )
         self.process.start()
         child.close()
+        try:
+            if not self.connection.poll(INIT_SECONDS):
+                raise InvocationFailed("init timed out", f"after {INIT_SECONDS} s")
+            self.connection.recv()
+        except (EOFError, OSError) as exc:
+            self.kill()
+            raise InvocationFailed("init failed", f"{type(exc).__name__}, exit code {self.process.exitcode}") from None
+        except InvocationFailed:
+            self.kill()
+            raise
 
     def kill(self) -> None:
         with contextlib.suppress(Exception):
@@ -266,12 +282,13 @@ class FunctionEnvironments:
         ``InvocationFailed`` when it raises, dies or outlives the function's timeout."""
         records = len(event.get("Records", [])) if isinstance(event, dict) else 0
         with self._slots:
-            environment = self._take()
             request_id = str(uuid.uuid4())
-            started = time.monotonic()
             try:
+                environment = self._take()
+                started = time.monotonic()
                 status, value = self._run(environment, (path, event, request_id))
             except InvocationFailed as exc:
+                started = time.monotonic()
                 status, value = exc.outcome, str(exc)
             duration = (time.monotonic() - started) * 1000
         outcome = status
@@ -307,15 +324,17 @@ class FunctionEnvironments:
         return status, value
 
     def _take(self) -> _Environment:
+        """An idle environment, or a new one once its init phase is over (a cold start)."""
         with self._lock:
             while self._idle:
                 environment = self._idle.pop()
                 if environment.process.is_alive():
                     return environment
                 self._all.remove(environment)
-            environment = _Environment(self.function)
+        environment = _Environment(self.function)
+        with self._lock:
             self._all.append(environment)
-            return environment
+        return environment
 
     def _give_back(self, environment: _Environment) -> None:
         with self._lock:
