@@ -23,7 +23,7 @@ def main() -> None:
     setup()
 
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
+    from django.contrib.auth.models import Group, Permission
     from knox.models import AuthToken
     from rest_framework.test import APIClient
 
@@ -33,6 +33,8 @@ def main() -> None:
 
     user, _ = get_user_model().objects.get_or_create(username="bench-api-client")
     user.groups.add(Group.objects.get(name=roles.API_CLIENT))
+    # A reporting client: it lists every order (an ordinary client sees only its own).
+    user.user_permissions.add(Permission.objects.get(codename="view_all_orders", content_type__app_label="orders"))
     AuthToken.objects.filter(user=user).delete()
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {AuthToken.objects.create(user=user)[1]}")

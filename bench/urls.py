@@ -31,7 +31,7 @@ class PlainOrderList(ListAPIView):
     filterset_fields = ["status"]
 
     def get_queryset(self):
-        return selectors.order_list()
+        return selectors.order_list(user=self.request.user)
 
 
 default_site = admin.AdminSite(name="benchadmin")

@@ -100,7 +100,7 @@ def test_the_package_holds_the_runtime_only_and_fits_lambda(lambda_package):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_unpacked_package_serves_every_kind_of_event(unpacked, api_user, tmp_path):
-    order = OrderFactory()
+    order = OrderFactory(created_by=api_user)
     token = AuthToken.objects.create(user=api_user)[1]
     manifest = json.loads((unpacked / "staticfiles" / "staticfiles.json").read_text())["paths"]
     css = f"/static/{manifest['admin/css/base.css']}"

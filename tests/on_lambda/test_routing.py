@@ -53,8 +53,8 @@ def approval_message(order, token: str = "") -> str:
 # --- HTTP ----------------------------------------------------------------------------------
 
 
-def test_a_rest_api_request_is_served_by_django(zappa_handler, lambda_hosts, bearer):
-    order = OrderFactory()
+def test_a_rest_api_request_is_served_by_django(zappa_handler, lambda_hosts, bearer, api_user):
+    order = OrderFactory(created_by=api_user)
     context_request_id = "lambda-request-1"
 
     class Context:
@@ -81,8 +81,8 @@ def test_a_rest_api_request_without_a_token_gets_the_problem_answer(zappa_handle
     assert json.loads(response["body"])["status"] == 401
 
 
-def test_an_http_api_request_is_served_by_django(zappa_handler, lambda_hosts, bearer):
-    order = OrderFactory()
+def test_an_http_api_request_is_served_by_django(zappa_handler, lambda_hosts, bearer, api_user):
+    order = OrderFactory(created_by=api_user)
 
     response = zappa_handler(events.http_api_event("GET", f"/api/orders/{order.pk}", headers=bearer))
 
