@@ -416,3 +416,15 @@ def test_holding_a_user_management_permission_makes_an_admin(target):
     assert not access.holds_admin_powers(target)
     target.user_permissions.add(perm("auth.change_group"))
     assert access.holds_admin_powers(User.objects.get(pk=target.pk))
+
+
+def test_the_group_bulk_delete_refuses_a_selection_with_a_group_that_makes_admins(group_admin):
+    readers = Group.objects.create(name="readers")
+    readers.permissions.add(perm("orders.view_order"))
+    before = state()
+    selection = {"action": "delete_selected", "_selected_action": [readers.pk, group(roles.ADMIN).pk], "post": "yes"}
+    assert as_user(group_admin).post(reverse("admin:auth_group_changelist"), selection).status_code == 403
+    assert state() == before
+    only_readers = {**selection, "_selected_action": [readers.pk]}
+    assert as_user(group_admin).post(reverse("admin:auth_group_changelist"), only_readers).status_code == 302
+    assert not Group.objects.filter(name="readers").exists()
