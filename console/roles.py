@@ -84,11 +84,25 @@ ROLE_PERMISSIONS[ADMIN] += [
 ]
 
 # --- Media and CSV ingestion ---------------------------------------------------------------
-_SEE_MEDIA_AND_IMPORTS = ["media.view_mediaasset", "media.view_import", "media.view_importchunk"]
+# Console staff see every client's imports and media; an API client only its own
+# (media.selectors), as with orders.
+_SEE_MEDIA_AND_IMPORTS = [
+    "media.view_mediaasset",
+    "media.view_import",
+    "media.view_importchunk",
+    "media.view_all_imports",
+    "media.view_all_mediaassets",
+]
 ROLE_PERMISSIONS[OPERATOR] += _SEE_MEDIA_AND_IMPORTS
 ROLE_PERMISSIONS[SUPPORT] += _SEE_MEDIA_AND_IMPORTS
 # Importing creates orders (and resuming an import continues that): admins and API clients.
-ROLE_PERMISSIONS[ADMIN] += _SEE_MEDIA_AND_IMPORTS + ["media.add_mediaasset", "media.add_import", "media.change_import"]
+# Importing as decided history (orders APPROVED with no workflow or approval): admins only.
+ROLE_PERMISSIONS[ADMIN] += _SEE_MEDIA_AND_IMPORTS + [
+    "media.add_mediaasset",
+    "media.add_import",
+    "media.change_import",
+    "media.import_history",
+]
 ROLE_PERMISSIONS[API_CLIENT] += [
     "media.view_mediaasset",
     "media.add_mediaasset",

@@ -5,7 +5,8 @@ through django-storages; processed when S3 reports the object). Imports: a list 
 status and progress, a page that refreshes itself while the import runs and shows its
 warnings, the first rows, the rejected rows (and their CSV), and an upload form with the
 strict, mode and dry-run options. Every state change is a POST with CSRF, checked against
-the model permissions.
+the model permissions. Lists, pages and actions see what ``media.selectors`` lets the user
+see (console roles see everything); history mode needs ``media.import_history``.
 """
 
 from django import forms
@@ -47,6 +48,9 @@ class MediaAssetAdmin(admin.ModelAdmin):
     list_select_related = ["uploaded_by"]
     change_list_template = "admin/media/mediaasset/change_list.html"
     change_form_template = "admin/media/mediaasset/change_form.html"
+
+    def get_queryset(self, request):
+        return selectors.media_assets_visible_to(user=request.user)
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
@@ -105,6 +109,18 @@ class ImportUploadForm(forms.Form):
         required=False, label="Dry run", help_text="Check the file and show its first rows; write no orders."
     )
 
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_mode(self) -> str:
+        mode = self.cleaned_data["mode"]
+        try:
+            services.import_options_check(mode=mode, actor=self.user)
+        except services.ImportForbidden as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return mode
+
 
 class ImportChunkInline(admin.TabularInline):
     model = ImportChunk
@@ -147,7 +163,7 @@ class ImportAdmin(admin.ModelAdmin):
                     "id",
                     ("bucket", "key"),
                     ("version", "etag", "size"),
-                    ("strict", "dry_run", "mode", "chunk_bytes"),
+                    ("strict", "dry_run", "mode", "options_fixed", "chunk_bytes"),
                     ("status", "phase", "encoding"),
                     ("chunks_total", "chunks_done", "bytes_done"),
                     ("rows_total", "rows_ingested", "rows_rejected", "orders_created"),
@@ -158,6 +174,9 @@ class ImportAdmin(admin.ModelAdmin):
             },
         )
     ]
+
+    def get_queryset(self, request):
+        return selectors.imports_visible_to(user=request.user)
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields if f.name not in {"preview", "columns"}]
@@ -205,7 +224,7 @@ class ImportAdmin(admin.ModelAdmin):
     def add_view(self, request: HttpRequest, form_url="", extra_context=None) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = ImportUploadForm(request.POST or None, request.FILES or None)
+        form = ImportUploadForm(request.POST or None, request.FILES or None, user=request.user)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             import_run = services.import_upload(
@@ -243,7 +262,7 @@ class ImportAdmin(admin.ModelAdmin):
     def rejected_rows_view(self, request: HttpRequest, import_id) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        return rejected_rows_response(get_object_or_404(Import, pk=import_id))
+        return rejected_rows_response(get_object_or_404(self.get_queryset(request), pk=import_id))
 
     def resume_view(self, request: HttpRequest, import_id) -> HttpResponse:
         return require_POST(self._resume)(request, import_id)
@@ -251,7 +270,8 @@ class ImportAdmin(admin.ModelAdmin):
     def _resume(self, request: HttpRequest, import_id) -> HttpResponse:
         if not request.user.has_perm("media.change_import"):
             raise PermissionDenied
-        import_run = services.import_resume(import_id=get_object_or_404(Import, pk=import_id).pk, actor=request.user)
+        import_run = get_object_or_404(self.get_queryset(request), pk=import_id)
+        import_run = services.import_resume(import_id=import_run.pk, actor=request.user)
         messages.success(
             request, f"Resuming: whatever was not finished is queued again ({import_run.get_status_display()})."
         )
@@ -263,7 +283,11 @@ class ImportAdmin(admin.ModelAdmin):
     def _promote(self, request: HttpRequest, import_id) -> HttpResponse:
         if not request.user.has_perm("media.add_import"):
             raise PermissionDenied
-        dry_run = get_object_or_404(Import, pk=import_id, dry_run=True)
-        import_run = services.import_from_dry_run(dry_run=dry_run, actor=request.user)
+        dry_run = get_object_or_404(self.get_queryset(request), pk=import_id, dry_run=True)
+        try:
+            import_run = services.import_from_dry_run(dry_run=dry_run, actor=request.user)
+        except services.ImportRefused as exc:
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(reverse("admin:media_import_change", args=[dry_run.pk]))
         messages.success(request, f"Importing {import_run.original_name}.")
         return HttpResponseRedirect(reverse("admin:media_import_change", args=[import_run.pk]))

@@ -6,13 +6,16 @@ GET  /api/imports                        imports, newest first (cursor-paginated
 POST /api/imports                        import an uploaded object now -> 201 (or 200: already imported)
 GET  /api/imports/{id}                   one import: source, status, progress, counters
 GET  /api/imports/{id}/rejected-rows.csv the rejected rows, as CSV
+
+A client sees and imports only its own uploads and imports, unless it may see all
+(``media.selectors``); someone else's import answers 404, like one that does not exist.
 """
 
 import uuid
 
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -31,11 +34,57 @@ from orders.apis import PROBLEM
 # --- Uploads ---------------------------------------------------------------------------------
 
 
+# The answers a route may give besides its own: each documented in the problem shape.
+BAD_INPUT = OpenApiResponse(PROBLEM.response, description="Invalid input: `errors` names each field and what is wrong.")
+FORBIDDEN = OpenApiResponse(PROBLEM.response, description="The user may not do this (a permission is missing).")
+NOT_FOUND = OpenApiResponse(
+    PROBLEM.response, description="No such import, or one this client may not see (another client's)."
+)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "enum": Import.Mode.values,
+        "description": "`workflow`: orders are CREATED and start the "
+        "order workflow; `history`: imported as already decided (needs media.import_history).",
+    },
+    component_name="ImportMode",
+)
+class ImportModeField(serializers.ChoiceField):
+    """An import's mode. One schema component for every route that takes it: an enum
+    component per serializer would collide with other apps' ``mode`` enums."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=Import.Mode.choices, **kwargs)
+
+
 class UploadInputSerializer(serializers.Serializer):
-    purpose = serializers.ChoiceField(choices=["media", "orders-csv"])
+    purpose = serializers.ChoiceField(
+        choices=["media", "orders-csv"],
+        help_text="`media`: a media asset (needs media.add_mediaasset); `orders-csv`: an order CSV, imported "
+        "when it arrives (needs media.add_import).",
+    )
     filename = serializers.CharField(max_length=255)
-    contentType = serializers.CharField(source="content_type", max_length=128)
-    size = serializers.IntegerField(min_value=1)
+    # Choices are set per instance: MEDIA_CONTENT_TYPES is a setting, read at call time.
+    contentType = serializers.ChoiceField(
+        source="content_type",
+        choices=[],
+        help_text="Media: one of MEDIA_CONTENT_TYPES; order CSVs: text/csv, application/vnd.ms-excel, text/plain.",
+    )
+    size = serializers.IntegerField(min_value=1, help_text="Bytes; the object must be exactly this size.")
+    mode = ImportModeField(
+        required=False,
+        help_text="Order CSVs only: the import's mode (default CSV_IMPORT_MODE); `history` needs "
+        "media.import_history (403 otherwise).",
+    )
+    strict = serializers.BooleanField(
+        required=False, allow_null=True, default=None, help_text="Order CSVs only: import nothing if a row is rejected."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["contentType"].choices = services.upload_content_types()
 
 
 class UploadOutputSerializer(serializers.Serializer):
@@ -55,12 +104,14 @@ class UploadApi(APIView):
     @extend_schema(
         operation_id="uploads_create",
         request=UploadInputSerializer,
-        responses={201: UploadOutputSerializer, 400: PROBLEM, 403: PROBLEM},
+        responses={201: UploadOutputSerializer, 400: BAD_INPUT, 403: FORBIDDEN},
         description=(
             "A presigned POST (signature v4) for uploading one file straight to S3: send a multipart "
             "form to `url` with `fields` and then the `file` field. The key, content type and size limit "
             "are fixed by the policy. Purpose `media` records a media asset; `orders-csv` drops an order "
-            "CSV under incoming/orders/, which is imported when S3 reports it."
+            "CSV under incoming/orders/, which is imported when S3 reports it, as this client's import, "
+            "with the `mode` and `strict` given here. 403 without the purpose's permission, or for mode "
+            "`history` without media.import_history."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -77,9 +128,13 @@ class UploadApi(APIView):
                 content_type=data["content_type"],
                 size=data["size"],
                 actor=request.user,
+                mode=data.get("mode"),
+                strict=data["strict"],
             )
         except services.UploadRefused as exc:
             return problem(status.HTTP_400_BAD_REQUEST, "Invalid input.", "invalid", str(exc), {exc.field: [str(exc)]})
+        except services.ImportForbidden as exc:
+            return _forbidden(exc)
         return Response(UploadOutputSerializer(ticket).data, status=status.HTTP_201_CREATED)
 
 
@@ -140,10 +195,20 @@ class ImportDetailSerializer(ImportOutputSerializer):
 
 
 class ImportCreateInputSerializer(serializers.Serializer):
-    key = serializers.CharField(max_length=1024, help_text="The object's key in the files bucket.")
-    strict = serializers.BooleanField(default=False)
+    key = serializers.CharField(
+        max_length=1024, help_text="The object's key in the files bucket: one this client uploaded."
+    )
+    strict = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Import nothing if a row is rejected (default: what the upload chose, else false).",
+    )
     dryRun = serializers.BooleanField(source="dry_run", default=False)
-    mode = serializers.ChoiceField(choices=Import.Mode.choices, required=False)
+    mode = ImportModeField(
+        required=False,
+        help_text="Default: what the upload chose, else CSV_IMPORT_MODE. `history` needs media.import_history.",
+    )
 
     def validate_key(self, key: str) -> str:
         if not key.startswith((services.CSV_PREFIX, services.DRY_RUN_PREFIX)):
@@ -165,11 +230,15 @@ class ImportCursorPagination(CursorPagination):
     max_page_size = 200
 
 
-def _import_or_404(import_id: str) -> Import:
+def _import_or_404(request: Request, import_id: str) -> Import:
     try:
-        return selectors.import_get(import_id=uuid.UUID(import_id))
+        return selectors.import_get(user=request.user, import_id=uuid.UUID(import_id))
     except (ValueError, Import.DoesNotExist):
         raise Http404("No import with this id.") from None
+
+
+def _forbidden(exc: services.ImportRefused) -> Response:
+    return problem(status.HTTP_403_FORBIDDEN, "Forbidden.", "permission_denied", str(exc), {exc.field: [str(exc)]})
 
 
 class ImportListCreateApi(APIView):
@@ -178,13 +247,15 @@ class ImportListCreateApi(APIView):
     @extend_schema(
         operation_id="imports_list",
         parameters=[ImportListFilterSerializer, OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
-        responses={200: ImportOutputSerializer(many=True), 400: PROBLEM},
+        responses={200: ImportOutputSerializer(many=True), 400: BAD_INPUT, 403: FORBIDDEN},
+        description="This client's imports (every client's with media.view_all_imports), newest first.",
     )
     def get(self, request: Request) -> Response:
         filters = ImportListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         paginator = ImportCursorPagination()
-        page = paginator.paginate_queryset(selectors.import_list(filters=filters.validated_data), request, self)
+        imports = selectors.import_list(user=request.user, filters=filters.validated_data)
+        page = paginator.paginate_queryset(imports, request, self)
         return paginator.get_paginated_response(
             ImportOutputSerializer(page, many=True, context={"request": request}).data
         )
@@ -192,43 +263,66 @@ class ImportListCreateApi(APIView):
     @extend_schema(
         operation_id="imports_create",
         request=ImportCreateInputSerializer,
-        responses={201: ImportDetailSerializer, 200: ImportDetailSerializer, 400: PROBLEM},
-        description="Import an object already in the files bucket. The same object version again "
-        "answers 200 with the import it already has.",
+        responses={
+            201: ImportDetailSerializer,
+            200: ImportDetailSerializer,
+            400: BAD_INPUT,
+            403: FORBIDDEN,
+            409: OpenApiResponse(
+                PROBLEM.response,
+                description="The object's import exists with another mode or strictness, which can no longer "
+                "change (chosen with the upload or an earlier request, or the import has started).",
+            ),
+        },
+        description="Import an object already in the files bucket: one this client uploaded (any, with "
+        "media.view_all_imports). The same object version again answers 200 with the import it already has, "
+        "whether the S3 event or a request created it; options it names may still replace the defaults the "
+        "S3 event took while the import waits to start, and are a 409 after. 403 for someone else's object, "
+        "or for mode `history` without media.import_history.",
     )
     def post(self, request: Request) -> Response:
         payload = ImportCreateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         try:
+            services.import_options_check(mode=data.get("mode"), actor=request.user)
+        except services.ImportForbidden as exc:
+            return _forbidden(exc)
+        if not selectors.import_object_allowed(user=request.user, key=data["key"]):
+            message = "This client may import only objects it uploaded (POST /api/uploads)."
+            return problem(status.HTTP_403_FORBIDDEN, "Forbidden.", "permission_denied", message, {"key": [message]})
+        try:
             info = s3.head(bucket=resources.files_bucket(), key=data["key"])
         except s3.ObjectMissing:
             message = "No object with this key in the files bucket."
             return problem(status.HTTP_400_BAD_REQUEST, "Invalid input.", "invalid", message, {"key": [message]})
-        existing = (
-            not data["dry_run"]
-            and Import.objects.filter(bucket=info.bucket, key=info.key, version=info.version, dry_run=False).exists()
-        )
-        import_run = services.csv_import_object(
-            info=info,
-            actor=request.user,
-            source=AuditEntry.Source.API,
-            strict=data["strict"],
-            dry_run=data["dry_run"],
-            mode=data.get("mode"),
-        )
+        try:
+            import_run, created = services.csv_import_get_or_create(
+                info=info,
+                actor=request.user,
+                source=AuditEntry.Source.API,
+                strict=data["strict"],
+                dry_run=data["dry_run"],
+                mode=data.get("mode"),
+            )
+        except services.ImportForbidden as exc:
+            return _forbidden(exc)
+        except services.ImportOptionsConflict as exc:
+            return problem(status.HTTP_409_CONFLICT, "Conflict.", "conflict", str(exc), {exc.field: [str(exc)]})
         return Response(
             ImportDetailSerializer(import_run, context={"request": request}).data,
-            status=status.HTTP_200_OK if existing else status.HTTP_201_CREATED,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
 
 class ImportDetailApi(APIView):
     queryset = Import.objects.none()
 
-    @extend_schema(operation_id="imports_retrieve", responses={200: ImportDetailSerializer, 404: PROBLEM})
+    @extend_schema(
+        operation_id="imports_retrieve", responses={200: ImportDetailSerializer, 403: FORBIDDEN, 404: NOT_FOUND}
+    )
     def get(self, request: Request, import_id: str) -> Response:
-        import_run = _import_or_404(import_id)
+        import_run = _import_or_404(request, import_id)
         return Response(ImportDetailSerializer(import_run, context={"request": request}).data)
 
 
@@ -239,11 +333,12 @@ class ImportRejectedRowsApi(APIView):
         operation_id="imports_rejected_rows",
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="line, column, reason, then the row"),
-            404: PROBLEM,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
         },
     )
     def get(self, request: Request, import_id: str):
-        import_run = _import_or_404(import_id)
+        import_run = _import_or_404(request, import_id)
         return rejected_rows_response(import_run)
 
 

@@ -31,20 +31,13 @@ MAX_HEADER_BYTES = 64 * 1024
 
 
 def order_total_max() -> Decimal:
-    """The largest total an order may have: a line (quantity x price) or an order's sum
-    above it is rejected, never written (it would overflow ``Order.total``).
+    """The largest total an order may have (``orders.models.ORDER_TOTAL_MAX``, what
+    ``Order.total`` holds): a line (quantity x price) or an order's sum above it is
+    rejected, never written. Imported when called: the format itself needs no models
+    (nor Django set up) to be imported."""
+    from orders.models import ORDER_TOTAL_MAX
 
-    The orders app's ``ORDER_TOTAL_MAX`` when it has one; until then what the column holds
-    (``max_digits``/``decimal_places`` of ``Order.total``: 999999999999.99 for 14/2).
-    Read at call time: ``orders.models`` is not imported with this module.
-    """
-    from orders import models as order_models
-
-    declared = getattr(order_models, "ORDER_TOTAL_MAX", None)
-    if declared is not None:
-        return Decimal(declared)
-    total = order_models.Order._meta.get_field("total")
-    return Decimal(10) ** (total.max_digits - total.decimal_places) - Decimal(1).scaleb(-total.decimal_places)
+    return ORDER_TOTAL_MAX
 
 
 class FileRejected(Exception):

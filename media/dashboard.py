@@ -20,7 +20,8 @@ from media.models import Import
 )
 def imports_running_or_failed(request) -> list[Row]:
     rows = []
-    for import_run in selectors.imports_to_watch(failed_since=timezone.now() - timedelta(days=7)):
+    watched = selectors.imports_to_watch(user=request.user, failed_since=timezone.now() - timedelta(days=7))
+    for import_run in watched:
         url = reverse("admin:media_import_change", args=[import_run.pk])
         name = import_run.original_name or import_run.key
         if import_run.status == Import.Status.FAILED:

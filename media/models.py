@@ -5,6 +5,13 @@ from django.db import models
 
 from media.storage import files_storage
 
+# Permissions, by name: who sees every client's imports and media (console staff; an API
+# client sees only its own, media.selectors), and who may import orders as decided history
+# (admins: such orders skip the workflow and its approval).
+VIEW_ALL_IMPORTS = "media.view_all_imports"
+VIEW_ALL_MEDIA_ASSETS = "media.view_all_mediaassets"
+IMPORT_HISTORY = "media.import_history"
+
 
 class MediaAsset(models.Model):
     """A file in the stage's files bucket under ``media/``, with what processing found.
@@ -44,6 +51,7 @@ class MediaAsset(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "media asset"
+        permissions = [("view_all_mediaassets", "Can see every client's media assets")]
 
     def __str__(self) -> str:
         return self.original_name or self.file.name
@@ -97,6 +105,9 @@ class Import(models.Model):
     strict = models.BooleanField(default=False, help_text="Import nothing if any row is rejected.")
     dry_run = models.BooleanField(default=False)
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.WORKFLOW)
+    # Mode and strict were named by a request (an upload, the API, the console), not taken
+    # from the defaults by the S3 event: they no longer change (media.services.imports).
+    options_fixed = models.BooleanField(default=False)
     chunk_bytes = models.PositiveIntegerField()
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
@@ -138,6 +149,10 @@ class Import(models.Model):
                 name="import_once_per_object_version",
             )
         ]
+        permissions = [
+            ("view_all_imports", "Can see and import every client's order CSVs"),
+            ("import_history", "Can import orders as decided history (no workflow, no approval)"),
+        ]
 
     def __str__(self) -> str:
         return f"{'Dry run' if self.dry_run else 'Import'} of {self.original_name or self.key}"
@@ -156,6 +171,32 @@ class Import(models.Model):
         passes = 2 if (self.strict and not self.dry_run) else 1
         done = self.bytes_done + (self.size if (passes == 2 and self.phase == self.Phase.INGEST) else 0)
         return min(99, int(100 * done / (self.size * passes)))
+
+
+class CsvUpload(models.Model):
+    """An order CSV someone asked to upload (a presigned POST, or a console upload), before
+    it arrives: who uploads it and what they asked for. The S3 event that reports the
+    object creates its import with these (so it is the uploader's import, in the mode they
+    chose), and an API client may import only an object it uploaded."""
+
+    key = models.CharField(max_length=1024)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    content_type = models.CharField(max_length=128)
+    declared_size = models.PositiveBigIntegerField()
+    # Blank / null: nobody chose, the import takes the defaults (CSV_IMPORT_MODE, not strict).
+    mode = models.CharField(max_length=16, choices=Import.Mode.choices, blank=True)
+    strict = models.BooleanField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "order CSV upload"
+        # A constraint rather than unique=True: no second (pattern) index on PostgreSQL.
+        constraints = [models.UniqueConstraint(fields=["key"], name="csv_upload_key_unique")]
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class ImportChunk(models.Model):

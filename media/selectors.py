@@ -1,17 +1,48 @@
-"""Reads of media assets and imports."""
+"""Reads of media assets and imports, and who may see and act on which.
+
+The one place imports and media are scoped to their user: someone with
+``media.view_all_imports`` (``media.view_all_mediaassets``) sees all of them, as console
+staff do; anyone else, an API client, only those they created (uploaded), and may import
+only objects they uploaded. Every list, page and action goes through these.
+"""
 
 import csv
 from collections.abc import Iterator
+from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from console.spreadsheet import neutralise_row
-from media.models import Import, MediaAsset, RejectedRow
+from media.models import VIEW_ALL_IMPORTS, VIEW_ALL_MEDIA_ASSETS, CsvUpload, Import, MediaAsset, RejectedRow
 
 
-def import_list(*, filters: dict | None = None) -> QuerySet[Import]:
-    filters = filters or {}
+def imports_visible_to(*, user) -> QuerySet[Import]:
+    """The imports ``user`` sees and acts on: all with ``media.view_all_imports``, else
+    the ones they created (an import the S3 event started belongs to the uploader)."""
     qs = Import.objects.select_related("created_by")
+    if not getattr(user, "is_authenticated", False):
+        return qs.none()
+    if user.has_perm(VIEW_ALL_IMPORTS):
+        return qs
+    return qs.filter(created_by=user)
+
+
+def import_object_allowed(*, user, key: str) -> bool:
+    """Whether ``user`` may import the object at ``key``: any with
+    ``media.view_all_imports``, else one they uploaded (or already imported or dry-ran)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.has_perm(VIEW_ALL_IMPORTS):
+        return True
+    return (
+        CsvUpload.objects.filter(key=key, uploaded_by=user).exists()
+        or Import.objects.filter(key=key, created_by=user).exists()
+    )
+
+
+def import_list(*, user, filters: dict | None = None) -> QuerySet[Import]:
+    filters = filters or {}
+    qs = imports_visible_to(user=user)
     if status := filters.get("status"):
         qs = qs.filter(status=status)
     if key := filters.get("key"):
@@ -21,22 +52,22 @@ def import_list(*, filters: dict | None = None) -> QuerySet[Import]:
     return qs.order_by("-created_at", "-id")
 
 
-def imports_to_watch(*, failed_since, limit: int = 10) -> list[Import]:
-    """Imports running (or waiting to start), then those failed or rejected since
-    ``failed_since``: newest first, at most ``limit`` (a home page panel)."""
-    from django.db.models import Q
-
+def imports_to_watch(*, user, failed_since: datetime, limit: int = 10) -> list[Import]:
+    """Imports ``user`` sees running (or waiting to start), then those failed or rejected
+    since ``failed_since``: newest first, at most ``limit`` (a home page panel)."""
     return list(
-        Import.objects.filter(
+        imports_visible_to(user=user)
+        .filter(
             Q(status__in=[Import.Status.PENDING, Import.Status.RUNNING])
             | Q(status__in=[Import.Status.FAILED, Import.Status.REJECTED], finished_at__gte=failed_since)
-        ).order_by("-created_at")[:limit]
+        )
+        .order_by("-created_at")[:limit]
     )
 
 
-def import_get(*, import_id) -> Import:
-    """Raises Import.DoesNotExist."""
-    return Import.objects.select_related("created_by").get(pk=import_id)
+def import_get(*, user, import_id) -> Import:
+    """Raises Import.DoesNotExist, also for an import ``user`` may not see."""
+    return imports_visible_to(user=user).get(pk=import_id)
 
 
 def rejected_rows_csv(*, import_run: Import) -> Iterator[str]:
@@ -59,5 +90,12 @@ def rejected_rows_page(*, import_run: Import, limit: int = 200) -> list[Rejected
     return list(RejectedRow.objects.filter(import_run=import_run).order_by("line", "id")[:limit])
 
 
-def media_asset_list() -> QuerySet[MediaAsset]:
-    return MediaAsset.objects.select_related("uploaded_by").order_by("-created_at")
+def media_assets_visible_to(*, user) -> QuerySet[MediaAsset]:
+    """The media assets ``user`` sees: all with ``media.view_all_mediaassets``, else the
+    ones they uploaded."""
+    qs = MediaAsset.objects.select_related("uploaded_by").order_by("-created_at")
+    if not getattr(user, "is_authenticated", False):
+        return qs.none()
+    if user.has_perm(VIEW_ALL_MEDIA_ASSETS):
+        return qs
+    return qs.filter(uploaded_by=user)

@@ -1,7 +1,14 @@
 """Writes of the media app (``uploads``: uploads, media processing, S3 events;
 ``imports``: order CSV imports; ``jobs``: their follow-up jobs), importable from here."""
 
+from media.services.import_options import (
+    ImportForbidden,
+    ImportOptionsConflict,
+    ImportRefused,
+    import_options_check,
+)
 from media.services.imports import (
+    csv_import_get_or_create,
     csv_import_object,
     import_chunk_failed,
     import_chunk_run,
@@ -28,6 +35,7 @@ from media.services.uploads import (
     s3_object_created,
     safe_filename,
     thumbnail_key,
+    upload_content_types,
     upload_request,
 )
 
@@ -35,15 +43,20 @@ __all__ = [
     "CSV_CONTENT_TYPES",
     "CSV_PREFIX",
     "DRY_RUN_PREFIX",
+    "ImportForbidden",
+    "ImportOptionsConflict",
+    "ImportRefused",
     "MEDIA_PREFIX",
     "THUMBNAIL_SUFFIX",
     "UploadRefused",
     "UploadTicket",
+    "csv_import_get_or_create",
     "csv_import_object",
     "import_chunk_failed",
     "import_chunk_run",
     "import_fail",
     "import_from_dry_run",
+    "import_options_check",
     "import_plan",
     "import_resume",
     "import_run_inline",
@@ -56,5 +69,6 @@ __all__ = [
     "s3_object_created",
     "safe_filename",
     "thumbnail_key",
+    "upload_content_types",
     "upload_request",
 ]

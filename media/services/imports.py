@@ -25,7 +25,8 @@ from console.models import AuditEntry
 from media import s3
 from media.csv_format import FileRejected
 from media.csv_plan import plan_file
-from media.models import Import, ImportChunk, ImportedOrder
+from media.models import CsvUpload, Import, ImportChunk, ImportedOrder
+from media.services.import_options import ImportOptionsConflict, import_options_check
 from media.services.jobs import after_commit, inline_jobs
 from media.services.uploads import CSV_PREFIX, DRY_RUN_PREFIX, safe_filename
 from media.storage import files_storage
@@ -40,24 +41,72 @@ def csv_import_object(
     info: s3.ObjectInfo,
     actor=None,
     source: str = AuditEntry.Source.SYSTEM,
-    strict: bool = False,
+    strict: bool | None = None,
     dry_run: bool = False,
     mode: str | None = None,
     original_name: str = "",
     chunk_bytes: int | None = None,
 ) -> Import:
     """Start importing an object (idempotent per bucket, key and version: the same object
-    again returns the import it already has, and creates nothing)."""
+    again returns the import it already has, and creates nothing). See
+    ``csv_import_get_or_create`` for the options and what is refused."""
+    import_run, _ = csv_import_get_or_create(
+        info=info,
+        actor=actor,
+        source=source,
+        strict=strict,
+        dry_run=dry_run,
+        mode=mode,
+        original_name=original_name,
+        chunk_bytes=chunk_bytes,
+    )
+    return import_run
+
+
+def csv_import_get_or_create(
+    *,
+    info: s3.ObjectInfo,
+    actor=None,
+    source: str = AuditEntry.Source.SYSTEM,
+    strict: bool | None = None,
+    dry_run: bool = False,
+    mode: str | None = None,
+    original_name: str = "",
+    chunk_bytes: int | None = None,
+) -> tuple[Import, bool]:
+    """The object's import, and whether this call created it. One import per object
+    version (dry runs apart), whichever comes first: the S3 event or a request.
+
+    Options (``mode``, ``strict``; None: no preference) come from this request, else from
+    the upload that brought the object (``CsvUpload``), else the defaults
+    (``CSV_IMPORT_MODE``, not strict). Once named by a request or an upload they are fixed;
+    the defaults the S3 event took may still be changed by a request naming others while the
+    import waits to start (audited as ``import.options``). Raises ImportForbidden (history
+    mode without ``media.import_history``) and ImportOptionsConflict (other options than
+    the import's, which can no longer change).
+    """
     from console.context import current_request_id
 
-    if not dry_run:
-        existing = Import.objects.filter(bucket=info.bucket, key=info.key, version=info.version, dry_run=False).first()
-        if existing:
-            return existing
-    mode = mode or settings.CSV_IMPORT_MODE
-    if mode not in Import.Mode.values:
-        raise ValueError(f"unknown import mode {mode!r}")
+    import_options_check(mode=mode, actor=actor)
     user = actor if getattr(actor, "is_authenticated", False) else None
+    if not dry_run:
+        existing = _existing_import(info)
+        if existing is not None:
+            settled = _import_options_settle(import_id=existing.pk, mode=mode, strict=strict, actor=user, source=source)
+            return settled, False
+    upload = CsvUpload.objects.select_related("uploaded_by").filter(key=info.key).first()
+    chosen_by = user  # who chose the mode (None: the request named none)
+    if upload is not None:
+        if mode is None and upload.mode:
+            mode, chosen_by = upload.mode, upload.uploaded_by
+        if strict is None and upload.strict is not None:
+            strict = upload.strict
+    chosen_mode, chosen_strict = mode, strict
+    options_fixed = chosen_mode is not None or chosen_strict is not None
+    mode = chosen_mode or settings.CSV_IMPORT_MODE
+    if mode not in Import.Mode.values:
+        raise ValueError(f"unknown import mode {mode!r} (CSV_IMPORT_MODE)")
+    creator = user or (upload.uploaded_by if upload is not None else None)
     try:
         with transaction.atomic():
             import_run = Import.objects.create(
@@ -67,25 +116,98 @@ def csv_import_object(
                 etag=info.etag,
                 size=info.size,
                 original_name=(original_name or PurePosixPath(info.key).name)[:255],
-                strict=strict,
+                strict=bool(strict),
                 dry_run=dry_run,
                 mode=mode,
+                options_fixed=options_fixed,
                 chunk_bytes=chunk_bytes or _default_chunk_bytes(),
                 correlation_id=current_request_id()[:64],
-                created_by=user,
+                created_by=creator,
             )
             audit_record(
                 action="import.dry_run" if dry_run else "import.start",
                 obj=import_run,
                 actor=user,
                 source=source,
-                after={"key": info.key, "version": info.version, "strict": strict, "mode": mode, "size": info.size},
+                after={
+                    "key": info.key,
+                    "version": info.version,
+                    "strict": bool(strict),
+                    "mode": mode,
+                    "size": info.size,
+                    "createdBy": creator.get_username() if creator else "",
+                },
             )
+            if mode == Import.Mode.HISTORY and not dry_run:
+                _audit_history(import_run, actor=chosen_by, source=source, by_setting=chosen_mode is None)
             after_commit("import_plan_job", str(import_run.pk))
     except IntegrityError:
-        # The same object, started concurrently (an S3 event redelivered, a second click).
-        return Import.objects.get(bucket=info.bucket, key=info.key, version=info.version, dry_run=False)
+        # The same object, started concurrently (the S3 event and a request, an event
+        # redelivered, a second click): one import, whose options this request may not change.
+        existing = _existing_import(info)
+        settled = _import_options_settle(
+            import_id=existing.pk, mode=chosen_mode, strict=chosen_strict, actor=user, source=source
+        )
+        return settled, False
+    return import_run, True
+
+
+def _existing_import(info: s3.ObjectInfo) -> Import | None:
+    return Import.objects.filter(bucket=info.bucket, key=info.key, version=info.version, dry_run=False).first()
+
+
+def _import_options_settle(*, import_id, mode: str | None, strict: bool | None, actor, source: str) -> Import:
+    """The existing import, with the options the request names if they may still change."""
+    with transaction.atomic():
+        import_run = Import.objects.select_for_update().get(pk=import_id)
+        changes: dict = {}
+        if mode is not None and mode != import_run.mode:
+            changes["mode"] = mode
+        if strict is not None and strict != import_run.strict:
+            changes["strict"] = strict
+        if not changes:
+            return import_run
+        field = "mode" if "mode" in changes else "strict"
+        current = f"mode {import_run.mode!r}{', strict' if import_run.strict else ''}"
+        if import_run.options_fixed:
+            raise ImportOptionsConflict(
+                field,
+                f"This object is imported already (import {import_run.pk}, {import_run.get_status_display()}) in "
+                f"{current}, chosen when the import was created: it cannot change.",
+            )
+        # import_plan moves PENDING to RUNNING under this row's lock and reads the options
+        # after: an import still waiting here has read nothing yet.
+        if import_run.status != Import.Status.PENDING or import_run.chunks_total:
+            raise ImportOptionsConflict(
+                field,
+                f"This object is imported already (import {import_run.pk}, {import_run.get_status_display()}) in "
+                f"{current}: an import that has started keeps its options.",
+            )
+        before = {name: getattr(import_run, name) for name in changes}
+        for name, value in changes.items():
+            setattr(import_run, name, value)
+        import_run.options_fixed = True
+        import_run.save(update_fields=[*changes, "options_fixed", "updated_at"])
+        audit_record(action="import.options", obj=import_run, actor=actor, source=source, before=before, after=changes)
+        if changes.get("mode") == Import.Mode.HISTORY:
+            _audit_history(import_run, actor=actor, source=source, by_setting=False)
     return import_run
+
+
+def _audit_history(import_run: Import, *, actor, source: str, by_setting: bool) -> None:
+    """History mode is an admin's decision: each use is on the record, with who made it
+    (``by_setting``: the deployment's CSV_IMPORT_MODE)."""
+    audit_record(
+        action="import.history",
+        obj=import_run,
+        actor=actor,
+        source=source,
+        reason=(
+            f"orders imported as decided history: status {settings.CSV_IMPORT_HISTORY_STATUS}, "
+            "no workflow, no approval" + (", by the CSV_IMPORT_MODE setting" if by_setting else "")
+        ),
+        after={"mode": import_run.mode, "status": settings.CSV_IMPORT_HISTORY_STATUS},
+    )
 
 
 def _default_chunk_bytes() -> int:
@@ -101,10 +223,34 @@ def import_upload(
     *, uploaded_file, actor, strict: bool = False, dry_run: bool = False, mode: str | None = None
 ) -> Import:
     """A console upload of an order CSV: stored in S3 through django-storages, then
-    imported (or dry-run: stored apart, where S3 events do not start imports)."""
+    imported (or dry-run: stored apart, where S3 events do not start imports).
+
+    The upload and its options are recorded before the object is stored: the S3 event
+    reporting it may come first, and then creates the import with them. Raises
+    ImportForbidden (history mode without the permission) before storing anything."""
+    import_options_check(mode=mode, actor=actor)
     name = safe_filename(uploaded_file.name, "orders.csv")
     prefix = DRY_RUN_PREFIX if dry_run else CSV_PREFIX
-    key = files_storage().save(f"{prefix}{uuid.uuid4()}-{name}", uploaded_file)
+    key = f"{prefix}{uuid.uuid4()}-{name}"
+    if not dry_run:
+        with transaction.atomic():
+            CsvUpload.objects.create(
+                key=key,
+                uploaded_by=actor,
+                content_type=getattr(uploaded_file, "content_type", "") or "text/csv",
+                declared_size=uploaded_file.size,
+                mode=mode or "",
+                strict=strict,
+            )
+            audit_record(
+                action="upload.request",
+                object_type="media.upload",
+                object_id=key[:64],
+                actor=actor,
+                source=AuditEntry.Source.CONSOLE,
+                after={"purpose": "orders-csv", "key": key, "size": uploaded_file.size, "mode": mode, "strict": strict},
+            )
+    key = files_storage().save(key, uploaded_file)
     info = s3.head(bucket=resources.files_bucket(), key=key)
     return csv_import_object(
         info=info,
@@ -145,6 +291,9 @@ def import_plan(*, import_id) -> Import:
         _queue_open_chunks(import_run)
         return import_run
     Import.objects.filter(pk=import_run.pk).update(started_at=timezone.now(), status=Import.Status.RUNNING)
+    # Read the options now: this update waited for any request changing them (under the
+    # row's lock, while the import was still PENDING); from here on they no longer change.
+    import_run.refresh_from_db()
     try:
         plan = plan_file(
             s3.read_blocks(

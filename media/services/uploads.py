@@ -22,7 +22,8 @@ from console.audit import audit_record
 from console.models import AuditEntry
 from media import s3
 from media.content_check import ContentCheck
-from media.models import MediaAsset
+from media.models import CsvUpload, MediaAsset
+from media.services.import_options import import_options_check
 from media.storage import files_storage
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,12 @@ CSV_PREFIX = "incoming/orders/"
 DRY_RUN_PREFIX = "uploads/dry-runs/"
 THUMBNAIL_SUFFIX = ".thumb.jpg"
 CSV_CONTENT_TYPES = ("text/csv", "application/vnd.ms-excel", "text/plain")
+
+
+def upload_content_types() -> list[str]:
+    """Every content type an upload may declare (media, then order CSVs), read at call
+    time: ``MEDIA_CONTENT_TYPES`` is a setting."""
+    return list(dict.fromkeys([*settings.MEDIA_CONTENT_TYPES, *CSV_CONTENT_TYPES]))
 
 
 class UploadRefused(ValueError):
@@ -63,10 +70,28 @@ def safe_filename(filename: str, default: str = "upload") -> str:
     return name.replace(".thumb.", ".")
 
 
-def upload_request(*, purpose: str, filename: str, content_type: str, size: int, actor) -> UploadTicket:
+def upload_request(
+    *,
+    purpose: str,
+    filename: str,
+    content_type: str,
+    size: int,
+    actor,
+    mode: str | None = None,
+    strict: bool | None = None,
+) -> UploadTicket:
     """A presigned POST for one upload, with the key chosen here. Purposes: ``media``
     (a media asset is recorded, awaiting the upload) and ``orders-csv`` (an order CSV
-    dropped in ``incoming/orders/``, imported when S3 reports it)."""
+    dropped in ``incoming/orders/``, recorded as the actor's upload, and imported when S3
+    reports it, with the ``mode`` and ``strict`` chosen here, else the defaults).
+
+    Raises UploadRefused (a limit, or import options for a media upload) and
+    ImportForbidden (history mode without ``media.import_history``)."""
+    if purpose == "media" and (mode is not None or strict is not None):
+        field = "mode" if mode is not None else "strict"
+        raise UploadRefused(field, f"{field} is an option of order CSV imports (purpose 'orders-csv') only.")
+    if purpose == "orders-csv":
+        import_options_check(mode=mode, actor=actor)
     if purpose == "media":
         allowed, max_bytes = settings.MEDIA_CONTENT_TYPES, settings.MEDIA_UPLOAD_MAX_BYTES
     elif purpose == "orders-csv":
@@ -80,7 +105,9 @@ def upload_request(*, purpose: str, filename: str, content_type: str, size: int,
     name = safe_filename(filename)
     bucket = resources.files_bucket()
     upload_id = uuid.uuid4()
+    user = actor if getattr(actor, "is_authenticated", False) else None
     asset = None
+    after = {"purpose": purpose, "contentType": content_type, "size": size}
     with transaction.atomic():
         if purpose == "media":
             key = f"{MEDIA_PREFIX}{upload_id}/{name}"
@@ -90,19 +117,23 @@ def upload_request(*, purpose: str, filename: str, content_type: str, size: int,
                 original_name=filename[:255],
                 content_type=content_type,
                 declared_size=size,
-                uploaded_by=actor if getattr(actor, "is_authenticated", False) else None,
+                uploaded_by=user,
             )
         else:
             if not name.lower().endswith(".csv"):
                 name += ".csv"
             key = f"{CSV_PREFIX}{upload_id}-{name}"
+            CsvUpload.objects.create(
+                key=key, uploaded_by=user, content_type=content_type, declared_size=size, mode=mode or "", strict=strict
+            )
+            after.update(mode=mode, strict=strict)
         audit_record(
             action="upload.request",
             object_type="media.upload",
             object_id=key[:64],
             actor=actor,
             source=AuditEntry.Source.API,
-            after={"purpose": purpose, "key": key, "contentType": content_type, "size": size},
+            after={**after, "key": key},
         )
     form = s3.presigned_post(
         bucket=bucket,

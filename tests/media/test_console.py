@@ -172,3 +172,58 @@ def test_empty_lists_say_how_files_and_imports_get_there(console_client, admin_u
     # Operators may look, not upload: no pointer to a button they do not have.
     viewer = logged_in(console_client, operator).get("/media/import/").content.decode()
     assert "No imports yet." in viewer and "Or upload one here" not in viewer
+
+
+def test_history_mode_in_the_console_needs_its_permission_and_stores_nothing_without_it(console_client, files_bucket):
+    from django.contrib.auth.models import Permission
+
+    from media.models import CsvUpload
+
+    # May import (media.add_import), may not decide history.
+    importer = make_user("ivan-importer", None)
+    importer.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="media", codename__in=["view_import", "add_import"])
+    )
+    client = logged_in(console_client, importer)
+
+    def stored() -> set[str]:
+        from console import aws
+
+        listing = aws.client("s3").list_objects_v2(Bucket=files_bucket, Prefix="incoming/orders/")
+        return {item["Key"] for item in listing.get("Contents", [])}
+
+    before = stored()
+    response = upload(client, HEADER + b"BIG-1,c,p,n,1,999999\n")  # the form's mode: history
+    assert response.status_code == 400
+    assert "needs the permission media.import_history" in response.content.decode()
+    assert not Import.objects.exists() and not CsvUpload.objects.exists()
+    assert stored() == before  # no object for an S3 event to import
+
+
+def test_a_console_upload_whose_s3_event_comes_first_is_imported_with_the_forms_options(
+    console_client, admin_user, files_bucket
+):
+    from unittest import mock
+
+    from console.models import AuditEntry
+    from media import s3
+    from media.services import s3_object_created
+
+    real_head = s3.head
+    events = []
+
+    def event_first(*, bucket, key):
+        if not events:  # the console's look at its new object: the files-events queue was quicker
+            events.append(key)
+            s3_object_created(bucket=bucket, key=key)
+        return real_head(bucket=bucket, key=key)
+
+    with mock.patch.object(s3, "head", side_effect=event_first):
+        response = upload(logged_in(console_client, admin_user), HEADER + b"C-1,c,p,n,1,1\n", strict=True)
+    assert response.status_code == 302 and events
+    import_run = Import.objects.get()
+    assert AuditEntry.objects.get(action="import.start").source == AuditEntry.Source.SYSTEM  # the event made it
+    assert (import_run.mode, import_run.strict, import_run.options_fixed) == ("history", True, True)
+    assert import_run.created_by == admin_user
+    history = AuditEntry.objects.get(action="import.history")
+    assert history.actor_name == "ada-admin"

@@ -66,7 +66,7 @@ def test_history_mode_imports_orders_as_decided_and_the_import_is_audited_once_p
     import_run = run_import(HEADER + b"H-1,c,p,n,1,1\nH-2,c,p,n,1,1\n", mode="history")
     assert set(Order.objects.values_list("status", flat=True)) == {OrderStatus.APPROVED}
     actions = list(AuditEntry.objects.filter(object_id=str(import_run.pk)).values_list("action", flat=True))
-    assert sorted(actions) == ["import.finish", "import.start"]
+    assert sorted(actions) == ["import.finish", "import.history", "import.start"]
     assert not AuditEntry.objects.filter(action="order.create").exists()
 
 

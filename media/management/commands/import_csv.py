@@ -40,7 +40,7 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from exc
             import_run = csv_import_object(
                 info=info,
-                strict=options["strict"],
+                strict=options["strict"] or None,  # no flag: no preference (the upload's, or not strict)
                 dry_run=options["dry_run"],
                 mode=options["mode"],
                 chunk_bytes=options["chunk_bytes"],
