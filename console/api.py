@@ -7,8 +7,15 @@ Every error body has the same form (RFC 9457 problem details, as JSON)::
      "code": "invalid", "detail": "...", "errors": {"items.0.quantity": ["..."]}}
 
 ``errors`` maps a field path to its messages; it is present for validation errors.
+An AWS error that reaches a view is answered here too (``aws_problem``): ``code`` is
+AWS's own error code and ``awsRequestId`` the id AWS gave the failed call.
+
+A method a route does not have answers 405 with ``Allow`` once the caller is
+authenticated, whatever its permissions (``ModelPermissions``); an anonymous caller gets
+401 first, and learns nothing about the routes.
 """
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -16,8 +23,10 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from django.utils import timezone
 from knox.auth import TokenAuthentication
-from rest_framework import exceptions, permissions, status
+from rest_framework import exceptions, parsers, permissions, status
 from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
 
 
 class BearerTokenAuthentication(TokenAuthentication):
@@ -50,10 +59,56 @@ class ModelPermissions(permissions.DjangoModelPermissions):
     def has_permission(self, request, view) -> bool:
         if not request.user or not request.user.is_authenticated:
             return False
+        if not _has_handler(view, request.method):
+            # Let the view answer 405 with Allow: "you may not" would hide that the route
+            # has no such method at all (and a permission the method needs does not exist).
+            return True
         extra = getattr(view, "required_permissions", None)
         if extra is not None and request.method in extra:
             return request.user.has_perms(extra[request.method])
         return super().has_permission(request, view)
+
+
+def _has_handler(view, method: str) -> bool:
+    name = method.lower()
+    return name in view.http_method_names and hasattr(view, name)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser with a limit on nesting. Python's decoder recurses once per level
+    and raises RecursionError (a 500) somewhere below a thousand; no body of this API is
+    nested more than a few levels, so anything deeper than ``max_depth`` is a 400."""
+
+    max_depth = 32
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise self._too_deep() from None
+        if _depth_exceeds(data, self.max_depth):
+            raise self._too_deep()
+        return data
+
+    def _too_deep(self) -> exceptions.ParseError:
+        return exceptions.ParseError(f"JSON parse error - nested deeper than {self.max_depth} levels.")
+
+
+def _depth_exceeds(data: Any, limit: int) -> bool:
+    """Whether ``data`` nests lists/objects more than ``limit`` deep (iterative: no recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def _flatten(errors: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -78,20 +133,127 @@ def _flatten(errors: Any, prefix: str = "") -> dict[str, list[str]]:
 
 
 def problem(
-    status_code: int, title: str, code: str, detail: str = "", errors: dict | None = None, headers: dict | None = None
+    status_code: int,
+    title: str,
+    code: str,
+    detail: str = "",
+    errors: dict | None = None,
+    headers: dict | None = None,
+    aws_request_id: str = "",
 ) -> Response:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status_code, "code": code}
     if detail:
         body["detail"] = detail
     if errors:
         body["errors"] = errors
+    if aws_request_id:
+        body["awsRequestId"] = aws_request_id
     return Response(body, status=status_code, headers=headers)
+
+
+# --- AWS errors ------------------------------------------------------------------------------
+# Codes compared without the "AWS.SimpleQueueService." style prefix some services add.
+AWS_THROTTLING = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }
+)
+# AWS found the parameters we passed on invalid: they come from the client's input.
+AWS_INVALID_INPUT = frozenset(
+    {
+        "ValidationException",
+        "ValidationError",
+        "InvalidParameterValue",
+        "InvalidParameterValueException",
+        "InvalidParameterCombination",
+        "InvalidParameterException",
+        "InvalidInput",
+        "InvalidArgument",
+    }
+)
+# The resource is busy or in a state that refuses the call now.
+AWS_CONFLICT = frozenset(
+    {"ConflictException", "ResourceConflictException", "ResourceInUseException", "PurgeQueueInProgress"}
+)
+
+
+def aws_error_code(exc: Exception) -> str:
+    """AWS's error code of a botocore ClientError, or the exception's class name for any
+    other botocore error (no answer, no credentials, parameters botocore refused)."""
+    response = getattr(exc, "response", None) or {}
+    return response.get("Error", {}).get("Code") or type(exc).__name__
+
+
+def _short_code(code: str) -> str:
+    return code.rsplit(".", 1)[-1]
+
+
+def _is_botocore_error(exc: Exception) -> bool:
+    # botocore is imported on first use (console.aws): a view that never called AWS cannot
+    # raise one, and this check must not import it.
+    return type(exc).__module__.startswith(("botocore.", "boto3."))
+
+
+def aws_problem(exc: Exception) -> Response:
+    """The answer to a botocore error that reached a view, carrying AWS's error code:
+
+    * 503 (``Retry-After``) when AWS throttled us or could not be reached in time;
+    * 400 when AWS refused parameters that came from the client's input (botocore's own
+      ParamValidationError included), 409 when the resource is busy;
+    * 502 for everything else: AWS failed, or refused our call (credentials, permissions,
+      a missing resource of the stage): nothing the client can change.
+
+    A view that knows what an AWS error means for its client maps it itself, first."""
+    from botocore.exceptions import ClientError, ConnectionError, ParamValidationError, ReadTimeoutError
+
+    code = aws_error_code(exc)
+    short = _short_code(code)
+    metadata = (getattr(exc, "response", None) or {}).get("ResponseMetadata", {})
+    request_id = metadata.get("RequestId", "")
+    aws_status = int(metadata.get("HTTPStatusCode") or 0)
+    headers = None
+    if short in AWS_THROTTLING or isinstance(exc, (ConnectionError, ReadTimeoutError)):
+        status_code, headers = status.HTTP_503_SERVICE_UNAVAILABLE, {"Retry-After": "5"}
+        detail = f"AWS is busy or could not be reached ({code}); try again shortly."
+    elif isinstance(exc, ParamValidationError) or (isinstance(exc, ClientError) and short in AWS_INVALID_INPUT):
+        status_code = status.HTTP_400_BAD_REQUEST
+        detail = f"AWS refused the request made from this input: {_aws_message(exc)}"
+    elif isinstance(exc, ClientError) and short in AWS_CONFLICT and aws_status < 500:
+        status_code = status.HTTP_409_CONFLICT
+        detail = f"AWS cannot do this now: {_aws_message(exc)}"
+    else:
+        status_code = status.HTTP_502_BAD_GATEWAY
+        # AWS's own message may name the account, roles and resources: it goes to the log only.
+        detail = f"AWS answered {code}; quote the X-Request-ID when reporting it."
+    log = logger.warning if status_code >= 500 else logger.info
+    log("AWS error %s (request %s) answered %s", code, request_id or "-", status_code, exc_info=status_code >= 500)
+    title = HTTPStatus(status_code).phrase + "."
+    return problem(status_code, title, code, detail, headers=headers, aws_request_id=request_id)
+
+
+def _aws_message(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return response.get("Error", {}).get("Message") or str(exc)
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     # Imported here: DRF imports this module while rest_framework.views is loading.
     from rest_framework.views import exception_handler as drf_exception_handler
+    from rest_framework.views import set_rollback
 
+    if _is_botocore_error(exc):
+        set_rollback()
+        return aws_problem(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -89,8 +89,13 @@ def _decode(token: str, queryset: QuerySet, ordering: Ordering) -> tuple[object,
 
 
 class KeysetPagination(BasePagination):
-    """``?cursor=`` and ``?limit=`` (1 to ``max_page_size``). Answers
-    ``{"next": url|null, "previous": url|null, "results": [...]}``."""
+    """``?cursor=`` and ``?limit=`` (1 to ``max_page_size``; anything else is a 400 naming
+    ``limit``, as is a cursor this list did not make). Answers
+    ``{"next": url|null, "previous": url|null, "results": [...]}``.
+
+    A view that calls the paginator itself sets it as its ``pagination_class`` too:
+    drf-spectacular then documents the page (``get_paginated_response_schema``) and its
+    parameters (``get_schema_operation_parameters``) instead of a bare array."""
 
     cursor_query_param = "cursor"
     page_size_query_param = "limit"
@@ -106,9 +111,11 @@ class KeysetPagination(BasePagination):
             size = int(raw)
         except ValueError:
             size = 0
-        if size < 1:
-            raise ValidationError({"limit": [f"A whole number from 1 to {self.max_page_size}."]})
-        return min(size, self.max_page_size)
+        # Refused rather than cut to the maximum: the schema says 1 to max_page_size, and a
+        # client asking for more should learn it gets less.
+        if not 1 <= size <= self.max_page_size:
+            raise ValidationError({self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]})
+        return size
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
@@ -173,7 +180,7 @@ class KeysetPagination(BasePagination):
                 "name": self.page_size_query_param,
                 "required": False,
                 "in": "query",
-                "description": f"Rows per page (default {self.page_size}).",
+                "description": f"Rows per page: 1 to {self.max_page_size} (default {self.page_size}).",
                 "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
             },
         ]

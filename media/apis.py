@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from console import resources
 from console.api import problem
 from console.models import AuditEntry
-from console.openapi import extend_schema
+from console.openapi import extend_schema, paginated
 from media import s3, selectors, services
 from media.models import Import, MediaAsset
 from orders.apis import PROBLEM
@@ -247,7 +247,7 @@ class ImportListCreateApi(APIView):
     @extend_schema(
         operation_id="imports_list",
         parameters=[ImportListFilterSerializer, OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
-        responses={200: ImportOutputSerializer(many=True), 400: BAD_INPUT, 403: FORBIDDEN},
+        responses={200: paginated(ImportOutputSerializer), 400: BAD_INPUT, 403: FORBIDDEN},
         description="This client's imports (every client's with media.view_all_imports), newest first.",
     )
     def get(self, request: Request) -> Response:

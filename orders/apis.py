@@ -17,7 +17,7 @@ import uuid
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 
 from console.api import problem
 from console.idempotency import idempotent_post
-from console.openapi import extend_schema
+from console.openapi import PROBLEM, ProblemSerializer, extend_schema  # noqa: F401 (re-exported)
 from console.pagination import KeysetPagination
 from orders import selectors, services
 from orders.filters import OrderFilter
@@ -135,20 +135,6 @@ def _order_or_404(order_id: str, user, *, to_change: bool = False) -> Order:
     if to_change and not selectors.order_changeable_by(order=order, user=user):
         raise PermissionDenied("You may change only the orders you created.")
     return order
-
-
-class ProblemSerializer(serializers.Serializer):
-    """The error body of every endpoint (RFC 9457 problem details)."""
-
-    type = serializers.CharField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    code = serializers.CharField()
-    detail = serializers.CharField(required=False)
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
-
-
-PROBLEM = OpenApiResponse(ProblemSerializer, description="Problem details")
 
 
 def _conflict(exc: Exception, field: str = "status") -> Response:

@@ -16,17 +16,16 @@ import logging
 
 from django.contrib.auth import get_user_model
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from console.api import problem
 from console.models import AuditEntry
-from console.openapi import extend_schema
-from orders.apis import PROBLEM
+from console.openapi import PROBLEM, extend_schema
+from console.pagination import KeysetPagination
 from workflows import selectors, services
 from workflows.models import Approval
 
@@ -95,11 +94,10 @@ class ApprovalListFilterSerializer(serializers.Serializer):
     fourEyes = serializers.BooleanField(source="four_eyes", required=False, allow_null=True, default=None)
 
 
-class ApprovalCursorPagination(CursorPagination):
-    ordering = ("requested_at", "id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 200
+class ApprovalPagination(KeysetPagination):
+    """Oldest first (selectors.approval_list orders by request time, then id)."""
+
+    default_ordering = "requested_at"
 
 
 class ApproveInputSerializer(serializers.Serializer):
@@ -135,17 +133,19 @@ DECIDE = ["workflows.decide_approval"]
 
 class ApprovalListApi(APIView):
     queryset = Approval.objects.none()
+    # Paged by hand below; named here so the schema documents the page and its parameters.
+    pagination_class = ApprovalPagination
 
     @extend_schema(
         operation_id="approvals_list",
-        parameters=[ApprovalListFilterSerializer, OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
+        parameters=[ApprovalListFilterSerializer],
         responses={200: ApprovalOutputSerializer(many=True), 400: PROBLEM, 403: PROBLEM},
         description="Approvals oldest first; pending ones unless `status` says otherwise.",
     )
     def get(self, request: Request) -> Response:
         filters = ApprovalListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        paginator = ApprovalCursorPagination()
+        paginator = self.pagination_class()
         approvals = selectors.approval_list(filters=filters.validated_data, user=request.user)
         page = paginator.paginate_queryset(approvals, request, self)
         return paginator.get_paginated_response(ApprovalOutputSerializer(page, many=True).data)

@@ -138,7 +138,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["console.api.ModelPermissions"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser with a nesting limit (a deep body is a 400, not a RecursionError).
+    "DEFAULT_PARSER_CLASSES": ["console.api.JSONParser"],
     "EXCEPTION_HANDLER": "console.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": False,
@@ -270,6 +271,8 @@ SPECTACULAR_SETTINGS.update(
         "POSTPROCESSING_HOOKS": [
             "drf_spectacular.hooks.postprocess_schema_enums",
             "console.schema.add_common_problem_responses",
+            # 400/404/406/415/502/503 in the problem shape wherever the framework can answer them.
+            "console.openapi.add_error_responses",
         ],
     }
 )

@@ -123,3 +123,36 @@ def test_the_openapi_schema_describes_the_approval_routes(operator):
     assert "/api/approvals" in paths and "/api/approvals/{approval_id}/approve" in paths
     responses = paths["/api/approvals/{approval_id}/approve"]["post"]["responses"]
     assert {"200", "403", "409"} <= set(responses)
+
+
+def test_the_list_pages_oldest_first_by_keyset_cursor_and_refuses_what_it_cannot_serve(operator, api):
+    approvals = [make_pending_approval(f"page-{n}") for n in range(5)]
+    client = client_for(operator)
+    seen, url = [], "/api/approvals?limit=2"
+    while url:
+        page = client.get(url).json()
+        seen += [row["id"] for row in page["results"]]
+        url = page["next"]
+    assert seen == [approval.pk for approval in approvals]
+    back = client.get(client.get("/api/approvals?limit=2").json()["next"]).json()["previous"]
+    assert [row["id"] for row in client.get(back).json()["results"]] == [approvals[0].pk, approvals[1].pk]
+
+    for query, field in (("limit=201", "limit"), ("limit=0", "limit"), ("cursor=not-ours", "cursor")):
+        refused = client.get(f"/api/approvals?{query}")
+        assert refused.status_code == 400 and set(refused.json()["errors"]) == {field}, query
+
+    # A method the route does not have is a 405 even for a client the route refuses (403).
+    assert api.get("/api/approvals").status_code == 403
+    wrong = api.delete(f"/api/approvals/{approvals[0].pk}")
+    assert wrong.status_code == 405 and wrong["Allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_the_schema_documents_the_page_and_its_limits(operator):
+    from drf_spectacular.settings import spectacular_settings
+
+    schema = spectacular_settings.DEFAULT_GENERATOR_CLASS().get_schema(request=None, public=True)
+    operation = schema["paths"]["/api/approvals"]["get"]
+    page = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page == {"$ref": "#/components/schemas/PaginatedApprovalOutputList"}
+    limit = next(parameter for parameter in operation["parameters"] if parameter["name"] == "limit")
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 200}
