@@ -20,21 +20,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from console.api import problem
 from console.models import AuditEntry
-from console.openapi import extend_schema
+from console.openapi import PROBLEM, extend_schema
+from console.pagination import KeysetPagination
 from ops import decoding, selectors, services, sqs
 from ops.models import Alarm, AlarmEvent, DeadLetter, RedriveJob
-
-# The one problem shape of the API (RFC 9457), as the order endpoints document it.
-from orders.apis import PROBLEM
 
 logger = logging.getLogger(__name__)
 
@@ -85,14 +82,25 @@ class DeadLetterSerializer(serializers.Serializer):
         return decoding.redact(message.body)
 
 
+# Ages are counted back from now: a century covers every archived message, and anything
+# longer would reach before year 1 (an OverflowError, i.e. a 500).
+MAX_AGE_HOURS = 100 * 365 * 24
+# Archive ids are 64-bit (BigAutoField); a larger number is no id, and the database refuses it.
+MAX_ID = 2**63 - 1
+
+
 class DeadLetterFilterSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=[*DeadLetter.State.values, "all"], required=False)
     order = serializers.UUIDField(required=False)
     task = serializers.CharField(required=False, max_length=255)
     error = serializers.CharField(required=False, max_length=500)
     kind = serializers.ChoiceField(choices=DeadLetter.Kind.values, required=False)
-    olderThanHours = serializers.FloatField(source="older_than_hours", required=False, min_value=0)
-    newerThanHours = serializers.FloatField(source="newer_than_hours", required=False, min_value=0)
+    olderThanHours = serializers.FloatField(
+        source="older_than_hours", required=False, min_value=0, max_value=MAX_AGE_HOURS
+    )
+    newerThanHours = serializers.FloatField(
+        source="newer_than_hours", required=False, min_value=0, max_value=MAX_AGE_HOURS
+    )
     fingerprint = serializers.CharField(required=False, max_length=40)
     text = serializers.CharField(required=False, max_length=255)
 
@@ -112,7 +120,9 @@ class DeadLetterGroupSerializer(serializers.Serializer):
 
 class DeadLetterRedriveInputSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=RedriveJob.Mode.values, default=RedriveJob.Mode.ALL)
-    messageIds = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10000)
+    messageIds = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=10000
+    )
     filter = DeadLetterFilterSerializer(required=False)
     target = serializers.CharField(required=False, allow_blank=True, default="", help_text="'' = source queue(s)")
     dryRun = serializers.BooleanField(default=False)
@@ -154,7 +164,9 @@ class RedrivePlanSerializer(serializers.Serializer):
 
 
 class DeadLetterDeleteInputSerializer(serializers.Serializer):
-    messageIds = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=10000)
+    messageIds = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=10000
+    )
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
@@ -204,6 +216,18 @@ class AlarmEventSerializer(serializers.Serializer):
     source = serializers.CharField()
 
 
+class DeadLetterQueueListFilterSerializer(serializers.Serializer):
+    refresh = serializers.BooleanField(
+        required=False, default=False, help_text="ask SQS now instead of the minute-old view"
+    )
+
+
+class AlarmHistoryFilterSerializer(serializers.Serializer):
+    fill = serializers.BooleanField(
+        required=False, default=False, help_text="add what CloudWatch's DescribeAlarmHistory kept"
+    )
+
+
 class AlarmFilterSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=Alarm.State.values, required=False)
     refresh = serializers.BooleanField(required=False, default=False)
@@ -231,6 +255,16 @@ def _ops_problem(exc: services.OpsError) -> Response:
 
 
 def _conflict(exc: services.OpsError) -> Response:
+    if isinstance(exc, services.AwsRefused):
+        # AWS's code, as every AWS error the API answers carries (console.api.aws_problem).
+        return problem(
+            status.HTTP_409_CONFLICT,
+            "Conflict.",
+            exc.code,
+            str(exc),
+            {exc.field: [str(exc)]},
+            aws_request_id=exc.request_id,
+        )
     return problem(status.HTTP_409_CONFLICT, "Conflict.", "conflict", str(exc), {exc.field: [str(exc)]})
 
 
@@ -296,10 +330,11 @@ def queue_rows(*, refresh: bool = False) -> list[dict]:
     return rows
 
 
-class DeadLetterPagination(CursorPagination):
-    ordering = ("-archived_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
+class DeadLetterPagination(KeysetPagination):
+    """Newest first (selectors.dead_letter_list orders by archive time, then id); up to 500
+    a page, for selecting messages to redrive or delete."""
+
+    default_ordering = "-archived_at"
     max_page_size = 500
 
 
@@ -311,27 +346,31 @@ class DeadLetterQueueListApi(APIView):
 
     @extend_schema(
         operation_id="dlqs_list",
-        parameters=[OpenApiParameter("refresh", bool, description="ask SQS now instead of the minute-old view")],
-        responses={200: DeadLetterQueueSerializer(many=True)},
+        parameters=[DeadLetterQueueListFilterSerializer],
+        responses={200: DeadLetterQueueSerializer(many=True), 400: PROBLEM},
     )
     def get(self, request: Request) -> Response:
-        refresh = request.query_params.get("refresh", "").lower() in {"1", "true", "yes"}
-        return Response(DeadLetterQueueSerializer(queue_rows(refresh=refresh), many=True).data)
+        filters = DeadLetterQueueListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        rows = queue_rows(refresh=filters.validated_data["refresh"])
+        return Response(DeadLetterQueueSerializer(rows, many=True).data)
 
 
 class DeadLetterMessagesApi(APIView):
     queryset = DeadLetter.objects.none()
+    # Paged by hand below; named here so the schema documents the page and its parameters.
+    pagination_class = DeadLetterPagination
 
     @extend_schema(
         operation_id="dlqs_messages",
-        parameters=[DeadLetterFilterSerializer, OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
+        parameters=[DeadLetterFilterSerializer],
         responses={200: DeadLetterSerializer(many=True), 400: PROBLEM, 404: PROBLEM},
     )
     def get(self, request: Request, name: str) -> Response:
         _known_queue(name)
         filters = DeadLetterFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        paginator = DeadLetterPagination()
+        paginator = self.pagination_class()
         messages = selectors.dead_letter_list(queue_name=name, filters=filters.validated_data)
         page = paginator.paginate_queryset(messages, request, self)
         return paginator.get_paginated_response(DeadLetterSerializer(page, many=True).data)
@@ -365,6 +404,9 @@ class DeadLetterRedriveApi(APIView):
             202: OpenApiResponse(RedriveJobSerializer, description="the job; poll Location"),
             400: PROBLEM,
             404: PROBLEM,
+            409: OpenApiResponse(
+                PROBLEM.response, description="mode move_task: SQS refused to start it now (`code` is SQS's)"
+            ),
         },
         description="Redrive all, selected or filtered waiting messages to their source queue(s) or "
         "another stage queue. `dryRun` answers the count, targets and samples without changing "
@@ -417,6 +459,8 @@ class DeadLetterRedriveApi(APIView):
                     reason=data["reason"],
                     source=AuditEntry.Source.API,
                 )
+        except services.AwsRefused as exc:
+            return _conflict(exc)
         except services.OpsError as exc:
             return _ops_problem(exc)
         location = request.build_absolute_uri(f"/api/redrives/{job.pk}")
@@ -515,7 +559,17 @@ class RedriveJobActionApi(APIView):
 class RedriveJobCancelApi(RedriveJobActionApi):
     action = "cancel"
 
-    @extend_schema(operation_id="redrives_cancel", request=None, responses={200: RedriveJobSerializer, 409: PROBLEM})
+    @extend_schema(
+        operation_id="redrives_cancel",
+        request=None,
+        responses={
+            200: RedriveJobSerializer,
+            404: PROBLEM,
+            409: OpenApiResponse(
+                PROBLEM.response, description="the job has ended, or SQS no longer runs its move task"
+            ),
+        },
+    )
     def post(self, request: Request, job_id: str) -> Response:
         return super().post(request, job_id)
 
@@ -523,7 +577,9 @@ class RedriveJobCancelApi(RedriveJobActionApi):
 class RedriveJobResumeApi(RedriveJobActionApi):
     action = "resume"
 
-    @extend_schema(operation_id="redrives_resume", request=None, responses={200: RedriveJobSerializer, 409: PROBLEM})
+    @extend_schema(
+        operation_id="redrives_resume", request=None, responses={200: RedriveJobSerializer, 404: PROBLEM, 409: PROBLEM}
+    )
     def post(self, request: Request, job_id: str) -> Response:
         return super().post(request, job_id)
 
@@ -562,13 +618,15 @@ class AlarmHistoryApi(APIView):
 
     @extend_schema(
         operation_id="alarms_history",
-        parameters=[OpenApiParameter("fill", bool, description="add what CloudWatch's DescribeAlarmHistory kept")],
-        responses={200: AlarmEventSerializer(many=True), 404: PROBLEM},
+        parameters=[AlarmHistoryFilterSerializer],
+        responses={200: AlarmEventSerializer(many=True), 400: PROBLEM, 404: PROBLEM},
     )
     def get(self, request: Request, name: str) -> Response:
         if not AlarmEvent.objects.filter(alarm_name=name).exists():
             _alarm_or_404(name)
-        if request.query_params.get("fill", "").lower() in {"1", "true", "yes"}:
+        filters = AlarmHistoryFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        if filters.validated_data["fill"]:
             services.alarm_history_fill(name=name)
         return Response(AlarmEventSerializer(selectors.alarm_history(name=name), many=True).data)
 
@@ -578,7 +636,9 @@ class AlarmMuteApi(APIView):
     required_permissions = {"POST": ["ops.manage_alarm"]}
 
     @extend_schema(
-        operation_id="alarms_mute", request=AlarmMuteInputSerializer, responses={200: AlarmSerializer, 400: PROBLEM}
+        operation_id="alarms_mute",
+        request=AlarmMuteInputSerializer,
+        responses={200: AlarmSerializer, 400: PROBLEM, 404: PROBLEM},
     )
     def post(self, request: Request, name: str) -> Response:
         _alarm_or_404(name)
@@ -632,7 +692,9 @@ class AlarmAssignApi(APIView):
     required_permissions = {"POST": ["ops.manage_alarm"]}
 
     @extend_schema(
-        operation_id="alarms_assign", request=AlarmAssignInputSerializer, responses={200: AlarmSerializer, 400: PROBLEM}
+        operation_id="alarms_assign",
+        request=AlarmAssignInputSerializer,
+        responses={200: AlarmSerializer, 400: PROBLEM, 404: PROBLEM},
     )
     def post(self, request: Request, name: str) -> Response:
         _alarm_or_404(name)

@@ -37,6 +37,33 @@ class OpsError(Exception):
         super().__init__(message)
 
 
+class AwsRefused(OpsError):
+    """AWS refused an operator's request for a reason of the queue's own (a move task
+    already running or already ended, a source AWS does not serve): the request cannot be
+    done now, as asked. ``code`` is AWS's error code, ``request_id`` its request id."""
+
+    def __init__(self, message: str, field: str, *, code: str, request_id: str = ""):
+        self.code = code
+        self.request_id = request_id
+        super().__init__(message, field)
+
+
+# What SQS answers about a move task that is not its to run, or no longer running
+# (compared without the "AWS.SimpleQueueService." prefix of SQS's query-compatible codes).
+# Throttling, credentials and SQS's own failures are not among them: they are console.api's
+# 503/502 answers.
+MOVE_TASK_REFUSALS = frozenset({"UnsupportedOperation", "ResourceNotFoundException", "InvalidParameterValue"})
+
+
+def _move_task_refusal(exc: ClientError, field: str, what: str) -> AwsRefused | None:
+    code = aws.error_code(exc)
+    if code.rsplit(".", 1)[-1] not in MOVE_TASK_REFUSALS:
+        return None
+    message = exc.response.get("Error", {}).get("Message") or code
+    request_id = exc.response.get("ResponseMetadata", {}).get("RequestId", "")
+    return AwsRefused(f"{what}: SQS answered {code}: {message}", field, code=code, request_id=request_id)
+
+
 # --- Archive --------------------------------------------------------------------------------
 
 
@@ -425,7 +452,14 @@ def redrive_move_task_start(
     # Taken before the call: SQS's StartedTimestamp of the task falls after it (retries and
     # latency included), which is how the task is found once it has ended.
     requested_at = timezone.now()
-    handle = sqs.start_message_move_task(source_arn=queue.arn, destination_arn=None, rate=rate_limit)
+    try:
+        handle = sqs.start_message_move_task(source_arn=queue.arn, destination_arn=None, rate=rate_limit)
+    except ClientError as exc:
+        # SQS runs one move task per queue at a time, and serves only DLQs of SQS queues.
+        refusal = _move_task_refusal(exc, "mode", "SQS will not start a move task for this queue now")
+        if refusal is None:
+            raise
+        raise refusal from exc
     with transaction.atomic():
         job = RedriveJob.objects.create(
             queue_name=queue_name,
@@ -542,7 +576,15 @@ def redrive_cancel(*, job_id, actor, source: str = AuditEntry.Source.CONSOLE) ->
             raise OpsError(f"The job has already ended ({job.get_status_display().lower()}).", "status")
         before = job.status
         if job.mode == RedriveJob.Mode.MOVE_TASK:
-            job.moved = sqs.cancel_message_move_task(task_handle=job.move_task_handle)
+            try:
+                job.moved = sqs.cancel_message_move_task(task_handle=job.move_task_handle)
+            except ClientError as exc:
+                # SQS cancels only a RUNNING task: one that has ended (done, failed, cancelled
+                # elsewhere) is refused. The job's own status follows at its next refresh.
+                refusal = _move_task_refusal(exc, "status", "The move task is no longer running")
+                if refusal is None:
+                    raise
+                raise refusal from exc
             job.status, job.finished_at = RedriveJob.Status.CANCELLED, timezone.now()
         elif job.status == RedriveJob.Status.QUEUED or redrive_is_stale(job):
             job.status, job.finished_at = RedriveJob.Status.CANCELLED, timezone.now()

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from console.resources import resource_name
 from ops.models import Alarm, AlarmEvent, DeadLetter, RedriveJob
@@ -133,3 +134,124 @@ def test_redrive_jobs_unknown_or_malformed_answer_404(db, support_api):
     assert support_api.get("/api/redrives/not-a-uuid").status_code == 404
     assert support_api.get("/api/redrives/7a1bd2fc-1111-4c1e-9a55-111111111111").status_code == 404
     assert RedriveJob.objects.count() == 0
+
+
+# --- Issue 14: input beyond what can exist, and AWS errors, are problems, never 500s -----------
+
+
+def test_ages_and_ids_beyond_what_can_exist_are_400s_naming_the_field(local_aws, support_api):
+    dlq = resource_name("steps-dlq")
+    for route in ("messages", "groups"):
+        for field, value in (("olderThanHours", "1e9"), ("newerThanHours", "1e18"), ("newerThanHours", "nan")):
+            response = support_api.get(f"/api/dlqs/{dlq}/{route}", {field: value})
+            assert response.status_code == 400 and set(response.json()["errors"]) == {field}, (route, field)
+        # A century is the most: older than any message the archive can hold.
+        assert support_api.get(f"/api/dlqs/{dlq}/{route}", {"olderThanHours": 876000}).status_code == 200
+
+    too_large = 2**63  # one past the largest 64-bit archive id
+    deleted = support_api.post(f"/api/dlqs/{dlq}/delete", {"messageIds": [too_large]}, format="json")
+    assert deleted.status_code == 400 and set(deleted.json()["errors"]) == {"messageIds.0"}
+    redrive = support_api.post(
+        f"/api/dlqs/{dlq}/redrive", {"mode": "selected", "messageIds": [1, too_large]}, format="json"
+    )
+    assert redrive.status_code == 400 and set(redrive.json()["errors"]) == {"messageIds.1"}
+    largest = support_api.post(f"/api/dlqs/{dlq}/delete", {"messageIds": [too_large - 1]}, format="json")
+    assert largest.status_code == 200 and largest.json() == {"deleted": 0}
+    assert support_api.post(f"/api/dlqs/{dlq}/delete", {"messageIds": []}, format="json").status_code == 400
+
+    assert support_api.get(f"/api/dlqs/{dlq}/messages", {"limit": 501}).json()["errors"] == {
+        "limit": ["A whole number from 1 to 500."]
+    }
+    assert support_api.get("/api/dlqs", {"refresh": "maybe"}).json()["errors"] == {
+        "refresh": ["Must be a valid boolean."]
+    }
+    AlarmEvent.objects.create(alarm_name="ops-console-dev-x", state="OK", occurred_at=timezone.now(), source="event")
+    assert support_api.get("/api/alarms/ops-console-dev-x/history", {"fill": "null"}).json()["errors"] == {
+        "fill": ["Must be a valid boolean."]
+    }
+
+
+def _raises(exc):
+    def call(**kwargs):
+        raise exc
+
+    return call
+
+
+def _sqs_error(code: str, http_status: int, message: str, operation: str):
+    from botocore.exceptions import ClientError
+
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message, "Type": "Sender"},
+            "ResponseMetadata": {"RequestId": "sqs-req-1", "HTTPStatusCode": http_status},
+        },
+        operation,
+    )
+
+
+def test_a_move_task_aws_refuses_or_fails_is_a_problem_with_the_aws_code(local_aws, support_api, monkeypatch):
+    from ops import sqs
+
+    dlq = resource_name("steps-dlq")
+
+    def move_task():
+        return support_api.post(f"/api/dlqs/{dlq}/redrive", {"mode": "move_task", "reason": "r"}, format="json")
+
+    # Moto has no message move tasks: it answers 500, an AWS-side failure.
+    failed = move_task()
+    assert failed.status_code == 502 and failed.json()["status"] == 502 and failed.json()["code"]
+
+    # AWS's documented refusal (one move task per queue at a time): the queue's state, a 409.
+    refusal = "There is already a task running. Only one active task is allowed for a source queue arn at a time."
+    monkeypatch.setattr(
+        sqs,
+        "start_message_move_task",
+        _raises(_sqs_error("AWS.SimpleQueueService.UnsupportedOperation", 400, refusal, "StartMessageMoveTask")),
+    )
+    refused = move_task()
+    body = refused.json()
+    assert refused.status_code == 409 and body["code"] == "AWS.SimpleQueueService.UnsupportedOperation"
+    assert refusal in body["errors"]["mode"][0] and body["awsRequestId"] == "sqs-req-1"
+
+    monkeypatch.setattr(
+        sqs,
+        "start_message_move_task",
+        _raises(_sqs_error("RequestThrottled", 400, "slow down", "StartMessageMoveTask")),
+    )
+    throttled = move_task()
+    assert throttled.status_code == 503 and throttled["Retry-After"] and throttled.json()["code"] == "RequestThrottled"
+    assert not RedriveJob.objects.exists()
+
+
+def test_cancelling_a_move_task_that_sqs_has_already_ended_is_a_409(db, support_api):
+    from botocore.stub import Stubber
+
+    from console import aws
+
+    job = RedriveJob.objects.create(
+        queue_name=resource_name("steps-dlq"),
+        target_queue="",
+        mode=RedriveJob.Mode.MOVE_TASK,
+        status=RedriveJob.Status.RUNNING,
+        total=7,
+        move_task_handle="ended-task-handle",
+    )
+    with Stubber(aws.client("sqs")) as stub:
+        stub.add_client_error(
+            "cancel_message_move_task",
+            service_error_code="ResourceNotFoundException",
+            service_message="The task handle is not valid or the task is not running.",
+            http_status_code=400,
+            expected_params={"TaskHandle": "ended-task-handle"},
+        )
+        stub.add_client_error("cancel_message_move_task", service_error_code="RequestThrottled", http_status_code=400)
+        ended = support_api.post(f"/api/redrives/{job.pk}/cancel", format="json")
+        throttled = support_api.post(f"/api/redrives/{job.pk}/cancel", format="json")
+        stub.assert_no_pending_responses()
+
+    assert ended.status_code == 409 and ended.json()["code"] == "ResourceNotFoundException"
+    assert "no longer running" in ended.json()["errors"]["status"][0]
+    assert throttled.status_code == 503 and throttled.json()["code"] == "RequestThrottled"
+    job.refresh_from_db()
+    assert job.status == RedriveJob.Status.RUNNING  # nothing changed: the next refresh tells how it ended
