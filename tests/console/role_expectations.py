@@ -10,6 +10,10 @@ role, and how to fill the URL (``kwargs``), the query string and the body from t
 objects (``objects`` fixture in test_roles.py: order, completed_order, approval,
 execution, stock, audit, user, group, token, attempt).
 
+Roles: anonymous, the three staff roles, a superuser, and two API clients: the sample
+orders, imports and media assets belong to the first (``api-client``); the second
+(``other-client``) holds the same role and must find them missing.
+
 Outcomes: OK (2xx, or a redirect that is not to the login page), LOGIN (redirect to the
 console login), FORBIDDEN (403), UNAUTHORIZED (401), MISSING (404).
 """
@@ -24,8 +28,10 @@ OPERATOR = roles.OPERATOR
 SUPPORT = roles.SUPPORT
 ADMIN = roles.ADMIN
 API_CLIENT = roles.API_CLIENT
+OTHER_CLIENT = "other-client"  # a second API client: the samples are not its own
+SUPERUSER = "superuser"
 STAFF = (OPERATOR, SUPPORT, ADMIN)
-ROLES = (ANONYMOUS, OPERATOR, SUPPORT, ADMIN, API_CLIENT)
+ROLES = (ANONYMOUS, OPERATOR, SUPPORT, ADMIN, SUPERUSER, API_CLIENT, OTHER_CLIENT)
 
 OK, LOGIN, FORBIDDEN, UNAUTHORIZED, MISSING = "ok", "login", "forbidden", "unauthorized", "missing"
 
@@ -42,15 +48,29 @@ class Case:
 
 
 def console(*allowed: str, denied: str = FORBIDDEN) -> dict[str, str]:
-    """A console page: ``allowed`` staff roles get it, other staff ``denied``; without a
-    console session (anonymous, API clients with a token) it sends to the login page."""
-    return {ANONYMOUS: LOGIN, API_CLIENT: LOGIN, **{role: OK if role in allowed else denied for role in STAFF}}
+    """A console page: ``allowed`` staff roles get it, other staff ``denied``; a superuser
+    gets what any role may, and ``denied`` where none may; without a console session
+    (anonymous, API clients with a token) it sends to the login page."""
+    return {
+        ANONYMOUS: LOGIN,
+        API_CLIENT: LOGIN,
+        OTHER_CLIENT: LOGIN,
+        SUPERUSER: OK if allowed else denied,
+        **{role: OK if role in allowed else denied for role in STAFF},
+    }
 
 
 def api(*allowed: str) -> dict[str, str]:
     """A REST endpoint: ``allowed`` roles get it (staff through their session, API clients
-    with their token); others are refused; no credentials is a 401."""
-    return {ANONYMOUS: UNAUTHORIZED, **{role: OK if role in allowed else FORBIDDEN for role in (*STAFF, API_CLIENT)}}
+    with their token); others are refused; no credentials is a 401. Both API clients get
+    the same (use ``owned`` for the first client's objects)."""
+    expect = {ANONYMOUS: UNAUTHORIZED, **{role: OK if role in allowed else FORBIDDEN for role in (*STAFF, API_CLIENT)}}
+    return {**expect, OTHER_CLIENT: expect[API_CLIENT], SUPERUSER: OK if allowed else FORBIDDEN}
+
+
+def owned(expect: dict[str, str]) -> dict[str, str]:
+    """An endpoint on one of the first API client's objects: the other client finds it missing."""
+    return expect | {OTHER_CLIENT: MISSING}
 
 
 def everyone(outcome: str) -> dict[str, str]:
@@ -64,25 +84,32 @@ def obj(name: str, key: str = "object_id") -> Callable[[object], dict]:
 SEE_ORDERS = STAFF
 
 
-def model_pages(model: str, sample: str, *, view=(), add=(), change=(), delete=()) -> dict[str, list[Case]]:
+def model_pages(
+    model: str, sample: str, *, view=(), add=(), change=(), delete=(), superuser=()
+) -> dict[str, list[Case]]:
     """The standard admin pages of one model: changelist, add, change (which shows the
     object read-only to viewers), history, delete, and the bare object URL (a redirect to
-    the change page, for any staff: the change page then checks)."""
+    the change page, for any staff: the change page then checks). ``superuser`` names the
+    pages (``"add"``, ``"delete"``) a superuser may use although no role may."""
     app, name = model.split(".")
     readers = tuple(dict.fromkeys((*view, *change)))
+
+    def page(kind: str, allowed: tuple) -> dict[str, str]:
+        return console(*allowed) | ({SUPERUSER: OK} if kind in superuser else {})
+
     return {
         f"admin:{app}_{name}_changelist": [Case(console(*readers))],
-        f"admin:{app}_{name}_add": [Case(console(*add))],
+        f"admin:{app}_{name}_add": [Case(page("add", add))],
         f"admin:{app}_{name}_change": [Case(console(*readers), kwargs=obj(sample))],
         f"admin:{app}_{name}_history": [Case(console(*readers), kwargs=obj(sample))],
-        f"admin:{app}_{name}_delete": [Case(console(*delete), kwargs=obj(sample))],
+        f"admin:{app}_{name}_delete": [Case(page("delete", delete), kwargs=obj(sample))],
         f"admin:{app}/{name}/<path:object_id>/": [Case(console(*STAFF), kwargs=obj(sample))],
     }
 
 
 URLS: dict[str, list[Case]] = {
     # --- REST API -----------------------------------------------------------------------
-    "api-schema": [Case({ANONYMOUS: UNAUTHORIZED, **dict.fromkeys((*STAFF, API_CLIENT), OK)})],
+    "api-schema": [Case({ANONYMOUS: UNAUTHORIZED, **dict.fromkeys((*STAFF, SUPERUSER, API_CLIENT, OTHER_CLIENT), OK)})],
     "api-docs": [Case(console(*STAFF))],
     # /admin/... redirects anyone to the same path at the root (where the checks are made).
     "admin-path-redirect": [Case(everyone(OK), kwargs=lambda o: {"rest": "orders/order/"})],
@@ -96,12 +123,12 @@ URLS: dict[str, list[Case]] = {
         ),
     ],
     "order-detail": [
-        Case(api(*SEE_ORDERS, API_CLIENT), kwargs=obj("order", "order_id")),
-        Case(api(ADMIN, API_CLIENT), method="DELETE", kwargs=obj("order", "order_id")),
+        Case(owned(api(*SEE_ORDERS, API_CLIENT)), kwargs=obj("order", "order_id")),
+        Case(owned(api(ADMIN, API_CLIENT)), method="DELETE", kwargs=obj("order", "order_id")),
     ],
     "order-status": [
         Case(
-            api(ADMIN, API_CLIENT),
+            owned(api(ADMIN, API_CLIENT)),
             method="PUT",
             kwargs=obj("completed_order", "order_id"),
             data=lambda o: {"status": "DELIVERED"},
@@ -234,7 +261,7 @@ URLS: dict[str, list[Case]] = {
     "admin:orders_order_note": [
         Case(console(*SEE_ORDERS), method="POST", kwargs=obj("order"), data=lambda o: {"note": "checked"})
     ],
-    **model_pages("orders.stocklevel", "stock", view=(ADMIN,), add=(ADMIN,), change=(ADMIN,)),
+    **model_pages("orders.stocklevel", "stock", view=(ADMIN,), add=(ADMIN,), change=(ADMIN,), superuser=("delete",)),
     # --- Console: workflows ---------------------------------------------------------------
     **model_pages("workflows.approval", "approval", view=SEE_ORDERS),
     "admin:workflows_approval_approve": [
@@ -313,14 +340,15 @@ URLS: dict[str, list[Case]] = {
     ],
     # --- Console: audit log, users, API tokens, login lockouts ----------------------------
     **model_pages("console.auditentry", "audit", view=(SUPPORT, ADMIN)),
-    **model_pages("auth.user", "user", view=(ADMIN,), add=(ADMIN,), change=(ADMIN,)),
+    **model_pages("auth.user", "user", view=(ADMIN,), add=(ADMIN,), change=(ADMIN,), superuser=("delete",)),
     "admin:auth_user_password_change": [Case(console(ADMIN), kwargs=obj("user", "id"))],
     # Removing someone's lost authenticator: a POST, by whoever may change that user.
     "admin:auth_user_two_factor_remove": [
         Case(console(), kwargs=obj("user", "id")),
         Case(console(ADMIN), method="POST", kwargs=obj("user", "id")),
     ],
-    **model_pages("auth.group", "group", view=(ADMIN,)),
+    # Groups are the roles: only a superuser makes or removes one.
+    **model_pages("auth.group", "group", view=(ADMIN,), superuser=("add", "delete")),
     **model_pages("knox.authtoken", "token", view=(ADMIN,), delete=(ADMIN,)),
     **model_pages("axes.accessattempt", "attempt", view=(ADMIN,), delete=(ADMIN,)),
     # --- Media and CSV ingestion --------------------------------------------------------
@@ -337,20 +365,22 @@ URLS: dict[str, list[Case]] = {
         Case(api(*STAFF, API_CLIENT)),
         # Allowed roles reach the validation (the key is outside the import prefixes): 400.
         Case(
-            api(ADMIN, API_CLIENT) | {ADMIN: "HTTP 400", API_CLIENT: "HTTP 400"},
+            api(ADMIN, API_CLIENT) | dict.fromkeys((ADMIN, SUPERUSER, API_CLIENT, OTHER_CLIENT), "HTTP 400"),
             method="POST",
             data=lambda o: {"key": "media/not-a-csv.png"},
             json=True,
         ),
     ],
-    "import-detail": [Case(api(*STAFF, API_CLIENT), kwargs=obj("import_run", "import_id"))],
-    "import-rejected-rows": [Case(api(*STAFF, API_CLIENT), kwargs=obj("import_run", "import_id"))],
+    "import-detail": [Case(owned(api(*STAFF, API_CLIENT)), kwargs=obj("import_run", "import_id"))],
+    "import-rejected-rows": [Case(owned(api(*STAFF, API_CLIENT)), kwargs=obj("import_run", "import_id"))],
     **model_pages("media.import", "import_run", view=STAFF, add=(ADMIN,)),
     "admin:media_import_rejected_rows": [Case(console(*STAFF), kwargs=obj("import_run", "import_id"))],
     "admin:media_import_resume": [Case(console(ADMIN), method="POST", kwargs=obj("import_run", "import_id"))],
     # Only dry runs can be imported for real: the sample is not one (404 once allowed).
     "admin:media_import_promote": [
-        Case(console(ADMIN) | {ADMIN: MISSING}, method="POST", kwargs=obj("import_run", "import_id"))
+        Case(
+            console(ADMIN) | {ADMIN: MISSING, SUPERUSER: MISSING}, method="POST", kwargs=obj("import_run", "import_id")
+        )
     ],
     **model_pages("media.mediaasset", "asset", view=STAFF, add=(ADMIN,)),
 }

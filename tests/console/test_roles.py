@@ -75,12 +75,14 @@ def make_objects() -> SimpleNamespace:
     from knox.models import AuthToken
 
     n = next(_SAMPLES)
-    order = OrderFactory()
+    # The first API client's: its order, import and upload (the second client's are none).
+    owner = make_user(OWNER, roles.API_CLIENT, staff=False) if not _user(OWNER) else _user(OWNER)
+    order = OrderFactory(created_by=owner)
     approval = make_approval(token=f"token-{n}")
     target = make_user(f"target-user-{n}", roles.SUPPORT)
     return SimpleNamespace(
         order=order,
-        completed_order=OrderFactory(status=OrderStatus.COMPLETED),
+        completed_order=OrderFactory(status=OrderStatus.COMPLETED, created_by=owner),
         approval=approval,
         execution=Execution.objects.get(pk=approval.execution_id),
         stock=StockLevel.objects.create(product_id=f"sku-{n}"),
@@ -100,14 +102,22 @@ def make_objects() -> SimpleNamespace:
             key=f"incoming/orders/roles-{n}.csv",
             version=f"etag-{n}",
             chunk_bytes=1024,
+            created_by=owner,
         ),
         asset=MediaAsset.objects.create(
-            file=f"media/roles-{n}/shelf.png", original_name="shelf.png", content_type="image/png"
+            file=f"media/roles-{n}/shelf.png", original_name="shelf.png", content_type="image/png", uploaded_by=owner
         ),
     )
 
 
 ROLES_DLQ = "ops-console-dev-roles-dlq"
+OWNER = "role-api-client"
+
+
+def _user(username: str):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(username=username).first()
 
 
 def ops_objects(n: int) -> dict:
@@ -161,19 +171,23 @@ def objects(db):
 
 @pytest.fixture
 def users(db):
+    from django.contrib.auth import get_user_model
     from knox.models import AuthToken
 
-    api_client_user = make_user("role-api-client", roles.API_CLIENT, staff=False)
+    api_client_user = _user(OWNER) or make_user(OWNER, roles.API_CLIENT, staff=False)
+    other_client_user = make_user("role-other-client", roles.API_CLIENT, staff=False)
     return {
         table.OPERATOR: make_user("role-operator", roles.OPERATOR),
         table.SUPPORT: make_user("role-support", roles.SUPPORT),
         table.ADMIN: make_user("role-admin", roles.ADMIN),
+        table.SUPERUSER: get_user_model().objects.create_superuser("role-superuser", password="x-role-superuser"),
         table.API_CLIENT: AuthToken.objects.create(user=api_client_user)[1],
+        table.OTHER_CLIENT: AuthToken.objects.create(user=other_client_user)[1],
     }
 
 
 def client_as(role: str, users: dict) -> Client:
-    if role == table.API_CLIENT:
+    if role in (table.API_CLIENT, table.OTHER_CLIENT):
         return Client(HTTP_AUTHORIZATION=f"Bearer {users[role]}")
     client = Client()
     if role != table.ANONYMOUS:
