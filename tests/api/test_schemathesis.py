@@ -217,7 +217,8 @@ def api_data(stack, settings) -> dict[str, list]:
     archived(dlq, 2)
     job = RedriveJob.objects.create(queue_name=dlq, target_queue="", mode="all", status="succeeded", total=1, moved=1)
     alarm = resource_name("lambda-errors")
-    Alarm.objects.create(name=alarm, state="ALARM", state_reason="Threshold crossed")
+    # The consumer's scheduled refresh records the stage's alarms too, at any moment.
+    Alarm.objects.update_or_create(name=alarm, defaults={"state": "ALARM", "state_reason": "Threshold crossed"})
     AlarmEvent.objects.create(alarm_name=alarm, state="ALARM", occurred_at="2026-11-27T09:00:00Z", source="event")
 
     bucket = resources.files_bucket()
