@@ -84,24 +84,6 @@ class ProblemSerializer(serializers.Serializer):
 PROBLEM = OpenApiResponse(ProblemSerializer, description="Problem details")
 
 
-def paginated(serializer_class: type[serializers.Serializer]) -> type[serializers.Serializer]:
-    """The page ``{"next", "previous", "results"}`` of ``serializer_class`` rows, for a list
-    view that pages without being its ``pagination_class`` (a view that sets it needs
-    nothing: drf-spectacular wraps its list). Named as drf-spectacular names its own:
-    ``Paginated<Name>List``."""
-    name = serializer_class.__name__.removesuffix("Serializer")
-    return type(
-        f"Paginated{name}ListSerializer",
-        (serializers.Serializer,),
-        {
-            "__doc__": f"A page of {name} rows: follow next / previous as they are.",
-            "next": serializers.URLField(allow_null=True, help_text="The next page."),
-            "previous": serializers.URLField(allow_null=True, help_text="The page before."),
-            "results": serializer_class(many=True),
-        },
-    )
-
-
 # --- Errors every route can answer ------------------------------------------------------------
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 _ERRORS = {

@@ -15,9 +15,8 @@ import uuid
 
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -26,10 +25,10 @@ from rest_framework.views import APIView
 from console import resources
 from console.api import problem
 from console.models import AuditEntry
-from console.openapi import extend_schema, paginated
+from console.openapi import PROBLEM, extend_schema
+from console.pagination import KeysetPagination
 from media import s3, selectors, services
 from media.models import Import, MediaAsset
-from orders.apis import PROBLEM
 
 # --- Uploads ---------------------------------------------------------------------------------
 
@@ -223,11 +222,10 @@ class ImportListFilterSerializer(serializers.Serializer):
     key = serializers.CharField(required=False, max_length=1024)
 
 
-class ImportCursorPagination(CursorPagination):
-    ordering = "-created_at"
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 200
+class ImportPagination(KeysetPagination):
+    """Newest first (selectors.import_list orders by creation time, then id)."""
+
+    default_ordering = "-created_at"
 
 
 def _import_or_404(request: Request, import_id: str) -> Import:
@@ -243,17 +241,18 @@ def _forbidden(exc: services.ImportRefused) -> Response:
 
 class ImportListCreateApi(APIView):
     queryset = Import.objects.none()
+    pagination_class = ImportPagination
 
     @extend_schema(
         operation_id="imports_list",
-        parameters=[ImportListFilterSerializer, OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
-        responses={200: paginated(ImportOutputSerializer), 400: BAD_INPUT, 403: FORBIDDEN},
+        parameters=[ImportListFilterSerializer],
+        responses={200: ImportOutputSerializer(many=True), 400: BAD_INPUT, 403: FORBIDDEN},
         description="This client's imports (every client's with media.view_all_imports), newest first.",
     )
     def get(self, request: Request) -> Response:
         filters = ImportListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        paginator = ImportCursorPagination()
+        paginator = self.pagination_class()
         imports = selectors.import_list(user=request.user, filters=filters.validated_data)
         page = paginator.paginate_queryset(imports, request, self)
         return paginator.get_paginated_response(

@@ -1,5 +1,7 @@
 """Filters of the order list (REST API): each matches an index of ``Order``."""
 
+from datetime import UTC
+
 from django_filters import rest_framework as filters
 from rest_framework.exceptions import ValidationError
 
@@ -7,13 +9,21 @@ from orders.lifecycle import OrderStatus
 from orders.selectors import order_id_range
 
 
+class UtcDateTimeFilter(filters.IsoDateTimeFilter):
+    """An ISO 8601 moment, compared in UTC: ISO allows offsets up to ±23:59, PostgreSQL
+    refuses those beyond ±15:59 (a 500 before this)."""
+
+    def filter(self, qs, value):
+        return super().filter(qs, value.astimezone(UTC) if value is not None else value)
+
+
 class OrderFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=OrderStatus.choices, help_text="Orders in this status.")
     userId = filters.CharFilter(field_name="user_id", max_length=128, help_text="Orders of this customer.")
-    createdFrom = filters.IsoDateTimeFilter(
+    createdFrom = UtcDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="Created at or after (ISO 8601)."
     )
-    createdTo = filters.IsoDateTimeFilter(
+    createdTo = UtcDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="Created before (ISO 8601)."
     )
     totalMin = filters.NumberFilter(field_name="total", lookup_expr="gte", help_text="Total at least this.")

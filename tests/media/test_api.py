@@ -460,3 +460,11 @@ def test_the_s3_event_and_an_admin_racing_for_real_agree_on_one_import_in_the_mo
         assert import_run.mode == "history" and import_run.options_fixed
         winners.add(AuditEntry.objects.get(action="import.start", object_id=str(import_run.pk)).actor_name)
     assert winners == {"", "ada-admin"}  # each created the import first at least once
+
+
+def test_the_import_list_pages_like_every_list_and_refuses_what_it_did_not_make(api):
+    for query, field in (({"limit": 201}, "limit"), ({"limit": 0}, "limit"), ({"cursor": "made-up"}, "cursor")):
+        response = api.get("/api/imports", query)
+        assert response.status_code == 400 and field in response.json()["errors"], (query, response.content)
+    page = api.get("/api/imports", {"limit": 200}).json()
+    assert set(page) == {"next", "previous", "results"}

@@ -452,3 +452,19 @@ def test_the_bucket_commits_unflushed_alone_and_never_changes_a_callers_transact
     with transaction.atomic():
         assert bucket_take(key="inside", rate=1, burst=5) == 0
         assert synchronous_commit() == "on"  # the caller's transaction still waits for the disk
+
+
+def test_created_filters_take_any_iso_offset_and_compare_in_utc(api, api_user):
+    from datetime import UTC, datetime
+    from datetime import timezone as fixed_offset
+
+    order = OrderFactory(created_by=api_user)
+    moment = order.created_at.astimezone(UTC)
+    # 23:30 ahead of UTC: the same instant, which PostgreSQL would refuse as an offset.
+    far_east = moment.astimezone(fixed_offset(timedelta(hours=23, minutes=30))).isoformat()
+    assert datetime.fromisoformat(far_east) == moment
+
+    found = api.get("/api/orders", {"createdFrom": far_east}).json()["results"]
+    before = api.get("/api/orders", {"createdTo": far_east}).json()["results"]
+
+    assert [row["orderId"] for row in found] == [str(order.pk)] and before == []
