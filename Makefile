@@ -103,6 +103,14 @@ WORKER_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_worker
 bench-worker: $(VENV)/.installed
 	$(PY) -m bench.worker_jobs --database-url $(WORKER_BENCH_DATABASE_URL) $(if $(filter-out 0,$(KILL)),--kill)
 
+# Workflow starts against a 30 s burst of 25 orders/s on the local stack as deployed, then the
+# same burst with the consumer killed halfway, beside moto's own StartExecution rate
+# (README, "How an order flows").
+STARTS_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_starts
+.PHONY: bench-starts
+bench-starts: $(VENV)/.installed
+	$(PY) -m bench.workflow_starts --database-url $(STARTS_BENCH_DATABASE_URL) $(BENCH_ARGS)
+
 # Cold start and warm invocations of the package against a bare Django + Zappa hello-world,
 # package size and import profile (README, "Running on Lambda"), on this PostgreSQL database:
 LAMBDA_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_lambda

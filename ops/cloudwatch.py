@@ -87,3 +87,22 @@ def put_outbox_oldest_event_age(*, topic_name: str, seconds: float) -> None:
             }
         ],
     )
+
+
+def put_workflow_start_backlog(*, waiting: int) -> int:
+    """Publish how many order workflow start requests have waited longer than
+    ``WORKFLOW_START_BACKLOG_SECONDS`` as ``WorkflowStartBacklog`` with a
+    ``StateMachineName`` dimension (the stage's order-processing machine): what the
+    workflow-start-backlog alarm watches. Returns ``waiting``."""
+    _cloudwatch().put_metric_data(
+        Namespace=settings.OPS_METRIC_NAMESPACE,
+        MetricData=[
+            {
+                "MetricName": "WorkflowStartBacklog",
+                "Dimensions": [{"Name": "StateMachineName", "Value": resource_name("order-processing")}],
+                "Value": float(waiting),
+                "Unit": "Count",
+            }
+        ],
+    )
+    return waiting

@@ -974,6 +974,7 @@ def ops_refresh() -> dict[str, int]:
 
     from console import resources
     from orders.selectors import order_event_oldest_unpublished_age
+    from workflows.starts import workflow_start_backlog
 
     sqs.reset_cache()
     result = {"queues": len(dead_letter_depths_publish())}
@@ -981,6 +982,7 @@ def ops_refresh() -> dict[str, int]:
     topic = settings.ORDER_EVENTS_TOPIC_ARN or resources.resource_name(resources.ORDER_EVENTS_TOPIC)
     outbox_age = order_event_oldest_unpublished_age()
     cloudwatch.put_outbox_oldest_event_age(topic_name=topic.rsplit(":", 1)[-1], seconds=outbox_age)
+    result["start_backlog"] = cloudwatch.put_workflow_start_backlog(waiting=workflow_start_backlog())
     result.update(outbox_age=int(outbox_age), alarms=alarms_sync(), unmuted=alarms_unmute_expired())
     for job in RedriveJob.objects.filter(mode=RedriveJob.Mode.MOVE_TASK, status__in=RedriveJob.ACTIVE):
         redrive_move_task_refresh(job=job)

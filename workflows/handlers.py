@@ -7,6 +7,7 @@ maxReceiveCount, moves to its dead-letter queue.
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -48,8 +49,12 @@ def approval_tasks(event: dict[str, Any], context: Any = None) -> dict[str, Any]
 
 
 def start_missing_executions(event: dict[str, Any], context: Any = None) -> dict[str, int]:
-    """Scheduled: starts the workflow of orders whose start job was lost."""
-    return {"started": workflow_start_missing()}
+    """Scheduled: starts every workflow that should be running by now, the waiting ones
+    all at once at the starts' pace (``workflow_start_missing``), and stops between batches
+    a minute before the invocation's timeout, a continuation going on."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    deadline = time.monotonic() + remaining() / 1000 - 60 if remaining else None
+    return {"started": workflow_start_missing(deadline=deadline)}
 
 
 def saga_tasks(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -28,6 +28,17 @@ from orders.models import Order
 from orders.services import order_transition
 from workflows import sfn
 from workflows.models import Approval, Execution, StepRun, token_digest
+from workflows.starts import (  # noqa: F401 - execution_name and workflow_policy are this module's API too
+    StartPacer,
+    execution_input,
+    execution_name,
+    requests_waiting,
+    workflow_policy,
+    workflow_start_request,
+    workflow_starts_follow_up,
+    workflow_starts_run,
+    workflow_starts_signal,
+)
 from workflows.steps import STEPS, TERMINAL_STEPS, StepFailed
 
 logger = logging.getLogger(__name__)
@@ -36,32 +47,47 @@ logger = logging.getLogger(__name__)
 # --- Executions -------------------------------------------------------------------------
 
 
-def execution_name(order_id: UUID) -> str:
-    return f"order-{order_id}"
-
-
 def workflow_enqueue_start(*, order_id: UUID) -> None:
-    """Hand the start of an order's workflow to a background job (after commit).
+    """Ask for the start of an order's workflow; called after the order's commit.
 
-    If the job cannot be queued, the order is already saved and stays CREATED without an
-    execution; ``workflow_start_missing`` (scheduled) starts it later. The caller's
-    request does not fail for it.
+    Records the start request and makes sure a starter runs (``workflows.starts``: no job
+    per order). Never fails the caller: a request that could not be recorded leaves the
+    order without an execution record, and ``workflow_start_missing`` (scheduled) starts
+    it later.
     """
-    from workflows.tasks import order_workflow_start
-
     try:
-        order_workflow_start.delay(str(order_id))
+        workflow_start_request(order_ids=[order_id])
     except Exception:
-        logger.exception("could not queue the workflow start of order %s; the sweep will start it", order_id)
+        logger.exception("could not record the workflow start of order %s; the sweep will start it", order_id)
+        return
+    workflow_starts_signal()
 
 
-def workflow_start_missing(*, older_than_seconds: int = 60) -> int:
-    """Start the workflow of orders that have none yet (their start job was lost).
-    Returns how many it started."""
+# Orders without any execution record after this long: their request was lost (a crash
+# between the order's commit and the request) or an import has not handed them on yet.
+UNREQUESTED_AFTER_SECONDS = 60
+# At most this many of those a run: an import hands its orders on at its own pace
+# (CSV_IMPORT_WORKFLOW_STARTS_PER_SECOND), which the sweep must not overtake wholesale.
+UNREQUESTED_PER_RUN = 500
+
+
+def workflow_start_missing(
+    *, older_than_seconds: int = UNREQUESTED_AFTER_SECONDS, deadline: float | None = None
+) -> int:
+    """Scheduled safety net: start every workflow that should be running by now. Returns
+    how many it started.
+
+    When start requests have waited longer than ``older_than_seconds`` (their starter died,
+    its job was lost, or no signal got through; the live path starts them within seconds),
+    the batched starter runs here over every waiting request, at
+    ``WORKFLOW_STARTS_PER_SECOND``, until ``deadline`` (``time.monotonic()``); a
+    continuation goes on after it. Orders with no execution record at all, older than
+    ``older_than_seconds``, are started one by one, ``UNREQUESTED_PER_RUN`` a run.
+    """
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     orders = Order.objects.filter(
         status=OrderStatus.CREATED, created_at__lt=cutoff, executions__isnull=True
-    ).values_list("pk", flat=True)[:500]
+    ).values_list("pk", flat=True)[:UNREQUESTED_PER_RUN]
     started = 0
     for order_id in orders:
         try:
@@ -69,21 +95,18 @@ def workflow_start_missing(*, older_than_seconds: int = 60) -> int:
             started += 1
         except Exception:
             logger.exception("could not start the workflow of order %s", order_id)
-    return started
-
-
-def workflow_policy() -> dict[str, int]:
-    """The execution input's ``policy``: timings the definition reads with *Path fields."""
-    return {
-        "approvalTimeoutSeconds": settings.WORKFLOW_APPROVAL_TIMEOUT_SECONDS,
-        "approvalHeartbeatSeconds": settings.WORKFLOW_APPROVAL_HEARTBEAT_SECONDS,
-        "inventoryRecheckSeconds": settings.WORKFLOW_INVENTORY_RECHECK_SECONDS,
-    }
+    if not requests_waiting().filter(created_at__lt=cutoff).exists():
+        return started
+    run = workflow_starts_run(deadline=deadline)
+    workflow_starts_follow_up(run)
+    return started + run.started
 
 
 def workflow_start(*, order_id: UUID) -> Execution:
-    """Start the order's execution. Safe to repeat: the name is deterministic, so a second
-    start finds the first execution instead of starting another."""
+    """Start the order's execution now, in this process (restarts and single starts; orders
+    the API creates go through the batched starter). Takes its token from the same
+    budget. Safe to repeat: the name is deterministic, so a second start finds the first
+    execution instead of starting another."""
     order = Order.objects.get(pk=order_id)
     state_machine_arn = resources.state_machine_arn(resources.ORDER_PROCESSING)
     name = execution_name(order.pk)
@@ -92,18 +115,10 @@ def workflow_start(*, order_id: UUID) -> Execution:
     )
     if execution.arn:
         return execution
-    arn = sfn.start_execution(
-        state_machine_arn=state_machine_arn,
-        name=name,
-        payload={
-            "orderId": str(order.pk),
-            "userId": order.user_id,
-            "total": float(order.total),
-            "policy": workflow_policy(),
-        },
-    )
+    StartPacer().acquire()
+    arn = sfn.start_execution(state_machine_arn=state_machine_arn, name=name, payload=execution_input(order))
     Execution.objects.filter(pk=execution.pk).update(
-        arn=arn, status=Execution.Status.RUNNING, started_at=timezone.now()
+        arn=arn, status=Execution.Status.RUNNING, started_at=timezone.now(), error=""
     )
     execution.refresh_from_db()
     return execution

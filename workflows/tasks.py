@@ -1,6 +1,13 @@
 """Background jobs of the workflow app. They take ids only and are safe to run twice."""
 
+import time
+
 from console.celery import app
+from console.lambda_jobs import seconds_left
+
+# The starter stops between batches this long before its invocation's timeout and goes on
+# in a new message (a continuation), so no batch is cut off halfway.
+INVOCATION_MARGIN_SECONDS = 60
 
 
 @app.task(
@@ -11,6 +18,21 @@ from console.celery import app
     max_retries=12,
 )
 def order_workflow_start(order_id: str) -> str:
+    """One order's start, in this job (messages queued before the batched starter, and
+    redriven dead letters of them); new orders go through ``order_workflow_starts``."""
     from workflows.services import workflow_start
 
     return workflow_start(order_id=order_id).arn
+
+
+@app.task(name="workflows.order_workflow_starts", acks_late=True)
+def order_workflow_starts() -> dict:
+    """The batched starter (``workflows.starts``): starts waiting requests until none
+    waits, then queues what comes next (its continuation when out of time)."""
+    from workflows.starts import workflow_starts_follow_up, workflow_starts_run
+
+    left = seconds_left()
+    deadline = None if left is None else time.monotonic() + left - INVOCATION_MARGIN_SECONDS
+    run = workflow_starts_run(deadline=deadline)
+    workflow_starts_follow_up(run)
+    return run.as_dict()

@@ -181,6 +181,21 @@ ORDER_VALIDATION_MAX_TOTAL = env("ORDER_VALIDATION_MAX_TOTAL", "1000000")
 # Where the SendNotification step mails shipped orders ('' sends nothing).
 ORDER_NOTIFICATION_EMAIL = env("ORDER_NOTIFICATION_EMAIL", "")
 
+# --- Workflow starts (workflows.starts) ------------------------------------------------------
+# Step Functions' StartExecution quota for standard workflows is a token bucket per account
+# and region: 1,300 calls refilled at 300 a second in us-east-1, us-west-2 and eu-west-1
+# (800 and 150 elsewhere). Every start of the stage (the batched starter and single starts)
+# takes a token from one bucket in the database at this rate, holding a tenth of a second:
+# never above the quota. Other stages or tools starting executions in the same account and
+# region share the quota: give each a part.
+WORKFLOW_STARTS_PER_SECOND = env_int("WORKFLOW_STARTS_PER_SECOND", 300)
+# StartExecution calls in flight at once: AWS answers in tens of milliseconds, so 300 a
+# second need several (the local engine is CPU-bound: more do not help it).
+WORKFLOW_START_PARALLELISM = env_int("WORKFLOW_START_PARALLELISM", 8)
+# Start requests waiting longer than this count in OpsConsole/WorkflowStartBacklog (the
+# workflow-start-backlog alarm); they normally wait a second or two.
+WORKFLOW_START_BACKLOG_SECONDS = env_int("WORKFLOW_START_BACKLOG_SECONDS", 60)
+
 # --- Celery (SQS broker) ------------------------------------------------------------------
 CELERY_TASK_DEFAULT_QUEUE = "jobs"
 CELERY_TASK_ACKS_LATE = True
