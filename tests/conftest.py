@@ -191,6 +191,19 @@ def support_user(db):
 
 
 @pytest.fixture
+def admin_user(db):
+    return make_user("alice-admin", roles.ADMIN)
+
+
+@pytest.fixture
+def superuser(db):
+    user = make_user("root-superuser", None)
+    user.is_superuser = True
+    user.save(update_fields=["is_superuser"])
+    return user
+
+
+@pytest.fixture
 def api_user(db):
     return make_user("shop-backend", roles.API_CLIENT, staff=False)
 

@@ -6,7 +6,6 @@ says why. A hook for a bug names the module that must fix it: delete the hook wi
 They are case hooks (``filter_case``, ``map_case``): the coverage phase applies no others.
 """
 
-
 import schemathesis
 
 # Moto has no message move tasks: StartMessageMoveTask answers 500, which the API rightly

@@ -21,11 +21,6 @@ pytestmark = pytest.mark.django_db
 WIDGETS = {"userId": "u", "items": [{"productId": "p1", "name": "Widget", "quantity": 1, "price": 5}]}
 
 
-@pytest.fixture
-def admin_user(db):
-    return make_user("alice-admin", roles.ADMIN)
-
-
 def test_api_changes_are_recorded_with_actor_request_id_and_before_after(api, api_user):
     with mock.patch("workflows.services.workflow_enqueue_start"):
         created = api.post("/api/orders", WIDGETS, format="json", HTTP_X_REQUEST_ID="req-create-1")

@@ -12,16 +12,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from console import roles
 from console.access import SESSION_STARTED_KEY
-from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_user(db):
-    return make_user("alice-admin", roles.ADMIN)
 
 
 def policy(response) -> dict[str, list[str]]:

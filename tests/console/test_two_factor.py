@@ -55,19 +55,6 @@ def operator_user(db):
     return make_user("otto-operator", roles.OPERATOR)
 
 
-@pytest.fixture
-def admin_user(db):
-    return make_user("alice-admin", roles.ADMIN)
-
-
-@pytest.fixture
-def superuser(db):
-    user = make_user("root-superuser", None)
-    user.is_superuser = True
-    user.save(update_fields=["is_superuser"])
-    return user
-
-
 def test_enrolment_shows_the_uri_qr_and_secret_and_needs_a_right_code(operator_user):
     client = log_in(operator_user)
     assert "Two-factor authentication is <strong>off</strong>" in client.get(SETUP).content.decode()

@@ -99,19 +99,6 @@ NEW_PASSWORD = {
 
 
 @pytest.fixture
-def superuser(db):
-    user = make_user("root-superuser", None)
-    user.is_superuser = True
-    user.save(update_fields=["is_superuser"])
-    return user
-
-
-@pytest.fixture
-def admin(db):
-    return make_user("alice-admin", roles.ADMIN)
-
-
-@pytest.fixture
 def other_admin(db):
     return make_user("adam-admin", roles.ADMIN)
 
@@ -124,34 +111,34 @@ def target(db):
 # --- The reported attack ---------------------------------------------------------------
 
 
-def test_an_admin_cannot_make_itself_superuser_by_posting_its_own_page(admin, superuser):
+def test_an_admin_cannot_make_itself_superuser_by_posting_its_own_page(admin_user, superuser):
     before = state()
-    client = as_user(admin)
+    client = as_user(admin_user)
     response = client.post(
-        change_url(admin),
-        user_form(admin, is_superuser=True, groups=[g.pk for g in Group.objects.all()]),
+        change_url(admin_user),
+        user_form(admin_user, is_superuser=True, groups=[g.pk for g in Group.objects.all()]),
     )
     # The privilege fields are not part of its own form: nothing of them is taken.
     assert response.status_code in (200, 302)
-    admin.refresh_from_db()
-    assert not admin.is_superuser
+    admin_user.refresh_from_db()
+    assert not admin_user.is_superuser
     assert state() == before
-    page = client.get(change_url(admin)).content.decode()
+    page = client.get(change_url(admin_user)).content.decode()
     assert 'name="is_superuser"' not in page and 'name="groups"' not in page
 
 
-def test_an_admin_cannot_change_the_superusers_password(admin, superuser):
+def test_an_admin_cannot_change_the_superusers_password(admin_user, superuser):
     before = state()
-    client = as_user(admin)
+    client = as_user(admin_user)
     assert client.get(password_url(superuser)).status_code == 403
     assert client.post(password_url(superuser), NEW_PASSWORD).status_code == 403
     assert state() == before
     assert not AuditEntry.objects.filter(object_id=str(superuser.pk)).exists()
 
 
-def test_an_admin_sees_a_superuser_read_only_and_cannot_change_or_deactivate_them(admin, superuser):
+def test_an_admin_sees_a_superuser_read_only_and_cannot_change_or_deactivate_them(admin_user, superuser):
     before = state()
-    client = as_user(admin)
+    client = as_user(admin_user)
     page = client.get(change_url(superuser))
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
     assert client.post(change_url(superuser), user_form(superuser, is_active=False, first_name="x")).status_code == 403
@@ -161,32 +148,32 @@ def test_an_admin_sees_a_superuser_read_only_and_cannot_change_or_deactivate_the
 # --- Other admins and self ---------------------------------------------------------------
 
 
-def test_an_admin_cannot_change_another_admin_nor_their_password(admin, other_admin):
+def test_an_admin_cannot_change_another_admin_nor_their_password(admin_user, other_admin):
     before = state()
-    client = as_user(admin)
+    client = as_user(admin_user)
     assert client.post(change_url(other_admin), user_form(other_admin, is_active=False)).status_code == 403
     assert client.post(password_url(other_admin), NEW_PASSWORD).status_code == 403
     assert state() == before
 
 
-def test_a_user_who_holds_a_permission_the_admin_lacks_is_a_superusers_to_change(admin):
+def test_a_user_who_holds_a_permission_the_admin_lacks_is_a_superusers_to_change(admin_user):
     stranger = make_user("dora-deleter", roles.OPERATOR)
     stranger.user_permissions.add(perm("orders.delete_order"))  # the admin role does not hold it
     before = state()
-    client = as_user(admin)
+    client = as_user(admin_user)
     assert client.post(change_url(stranger), user_form(stranger, first_name="Dora")).status_code == 403
     assert client.post(password_url(stranger), NEW_PASSWORD).status_code == 403
     assert state() == before
 
 
-def test_an_admin_changes_its_own_name_but_its_own_password_only_with_the_current_one(admin):
-    client = as_user(admin)
-    response = client.post(change_url(admin), user_form(admin, first_name="Alice"))
+def test_an_admin_changes_its_own_name_but_its_own_password_only_with_the_current_one(admin_user):
+    client = as_user(admin_user)
+    response = client.post(change_url(admin_user), user_form(admin_user, first_name="Alice"))
     assert response.status_code == 302
-    admin.refresh_from_db()
-    assert admin.first_name == "Alice" and admin.groups.get().name == roles.ADMIN
+    admin_user.refresh_from_db()
+    assert admin_user.first_name == "Alice" and admin_user.groups.get().name == roles.ADMIN
     before = state()
-    response = client.post(password_url(admin), NEW_PASSWORD)
+    response = client.post(password_url(admin_user), NEW_PASSWORD)
     assert response.status_code == 302 and response["Location"] == reverse("admin:password_change")
     assert state() == before
 
@@ -194,8 +181,8 @@ def test_an_admin_changes_its_own_name_but_its_own_password_only_with_the_curren
 # --- Giving groups, permissions and flags to a plain user ------------------------------
 
 
-def test_an_admin_may_give_an_operator_roles_and_permissions_it_holds(admin, target):
-    client = as_user(admin)
+def test_an_admin_may_give_an_operator_roles_and_permissions_it_holds(admin_user, target):
+    client = as_user(admin_user)
     data = user_form(
         target,
         groups=[group(roles.OPERATOR).pk, group(roles.SUPPORT).pk],
@@ -205,7 +192,7 @@ def test_an_admin_may_give_an_operator_roles_and_permissions_it_holds(admin, tar
     assert set(target.groups.values_list("name", flat=True)) == {roles.OPERATOR, roles.SUPPORT}
     assert target.has_perm("orders.cancel_order")
     entry = AuditEntry.objects.get(action="auth.user.change", object_id=str(target.pk))
-    assert entry.actor == admin
+    assert entry.actor == admin_user
 
 
 @pytest.mark.parametrize(
@@ -216,17 +203,17 @@ def test_an_admin_may_give_an_operator_roles_and_permissions_it_holds(admin, tar
         pytest.param(lambda: {"user_permissions": [perm("orders.delete_order").pk]}, id="a permission it lacks"),
     ],
 )
-def test_an_admin_cannot_give_an_operator_what_makes_admins_or_what_it_lacks(admin, target, changes):
+def test_an_admin_cannot_give_an_operator_what_makes_admins_or_what_it_lacks(admin_user, target, changes):
     before = state()
-    response = as_user(admin).post(change_url(target), user_form(target, **changes()))
+    response = as_user(admin_user).post(change_url(target), user_form(target, **changes()))
     assert response.status_code == 200 and "errornote" in response.content.decode()  # the form again
     assert state() == before
 
 
-def test_a_group_with_a_permission_the_admin_lacks_is_not_offered_nor_accepted(admin, target):
+def test_a_group_with_a_permission_the_admin_lacks_is_not_offered_nor_accepted(admin_user, target):
     extra = Group.objects.create(name="deleters")
     extra.permissions.add(perm("orders.delete_order"))
-    client = as_user(admin)
+    client = as_user(admin_user)
     page = client.get(change_url(target)).content.decode()
     assert f'value="{extra.pk}"' not in page and f'value="{group(roles.SUPPORT).pk}"' in page
     before = state()
@@ -235,16 +222,16 @@ def test_a_group_with_a_permission_the_admin_lacks_is_not_offered_nor_accepted(a
     assert state() == before
 
 
-def test_an_admin_cannot_make_an_operator_superuser(admin, target):
+def test_an_admin_cannot_make_an_operator_superuser(admin_user, target):
     before = state()
-    as_user(admin).post(change_url(target), user_form(target, is_superuser=True))
+    as_user(admin_user).post(change_url(target), user_form(target, is_superuser=True))
     target.refresh_from_db()
     assert not target.is_superuser
     assert state() == before
 
 
-def test_flags_posted_to_the_add_page_are_not_taken(admin):
-    response = as_user(admin).post(
+def test_flags_posted_to_the_add_page_are_not_taken(admin_user):
+    response = as_user(admin_user).post(
         reverse("admin:auth_user_add"),
         {
             "username": "new-hire",
@@ -261,7 +248,7 @@ def test_flags_posted_to_the_add_page_are_not_taken(admin):
     assert not created.is_superuser and not created.is_staff and not created.groups.exists()
 
 
-def test_the_save_refuses_even_if_the_form_let_it_through(admin, target):
+def test_the_save_refuses_even_if_the_form_let_it_through(admin_user, target):
     """The form's checks are the first line; whatever reaches the database is checked
     again before the transaction commits."""
     from django.contrib.auth import admin as auth_admin
@@ -279,7 +266,7 @@ def test_the_save_refuses_even_if_the_form_let_it_through(admin, target):
             ),
         ),
     ):
-        response = as_user(admin).post(change_url(target), user_form(target, groups=[group(roles.ADMIN).pk]))
+        response = as_user(admin_user).post(change_url(target), user_form(target, groups=[group(roles.ADMIN).pk]))
     assert response.status_code == 403
     assert state() == before
 
@@ -288,10 +275,10 @@ def test_the_save_refuses_even_if_the_form_let_it_through(admin, target):
 
 
 @pytest.fixture
-def deleting_admin(admin):
+def deleting_admin(admin_user):
     # The admin role may not delete users; a superuser gave this one the permission.
-    admin.user_permissions.add(perm("auth.delete_user"))
-    return User.objects.get(pk=admin.pk)
+    admin_user.user_permissions.add(perm("auth.delete_user"))
+    return User.objects.get(pk=admin_user.pk)
 
 
 def test_an_admin_who_may_delete_users_deletes_an_operator(deleting_admin, target):
@@ -327,27 +314,27 @@ def test_the_bulk_delete_refuses_the_whole_selection_if_one_is_not_the_actors_to
 # --- Superusers ------------------------------------------------------------------------------
 
 
-def test_a_superuser_changes_admins_gives_any_privilege_and_deletes(superuser, admin, target):
+def test_a_superuser_changes_admins_gives_any_privilege_and_deletes(superuser, admin_user, target):
     client = as_user(superuser)
-    assert client.post(password_url(admin), NEW_PASSWORD).status_code == 302
+    assert client.post(password_url(admin_user), NEW_PASSWORD).status_code == 302
     data = user_form(
         target, is_superuser=True, groups=[group(roles.ADMIN).pk], user_permissions=[perm("auth.delete_user").pk]
     )
     assert client.post(change_url(target), data).status_code == 302
     target.refresh_from_db()
     assert target.is_superuser and target.groups.get().name == roles.ADMIN
-    assert client.post(reverse("admin:auth_user_delete", args=[admin.pk]), {"post": "yes"}).status_code == 302
-    assert not User.objects.filter(pk=admin.pk).exists()
+    assert client.post(reverse("admin:auth_user_delete", args=[admin_user.pk]), {"post": "yes"}).status_code == 302
+    assert not User.objects.filter(pk=admin_user.pk).exists()
 
 
 # --- Groups ----------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def group_admin(admin):
+def group_admin(admin_user):
     # A superuser let this admin manage groups too (the admin role only views them).
-    admin.user_permissions.add(*(perm(f"auth.{verb}_group") for verb in ("add", "change", "delete")))
-    return User.objects.get(pk=admin.pk)
+    admin_user.user_permissions.add(*(perm(f"auth.{verb}_group") for verb in ("add", "change", "delete")))
+    return User.objects.get(pk=admin_user.pk)
 
 
 def group_form(name: str, permissions: list[Permission]) -> dict:

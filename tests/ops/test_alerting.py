@@ -2,7 +2,7 @@
 the outbox's oldest event age published every minute for its alarm, and the alarms the
 local deploy creates for the state machines, the API, the work queues and the outbox."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from botocore.stub import Stubber
@@ -15,6 +15,7 @@ from ops import services
 from ops import sns as ops_sns
 from orders.models import OrderEvent
 from orders.selectors import order_event_oldest_unpublished_age
+from tests.cloudwatch import alarm_metric_maximums
 from tests.factories import OrderFactory
 
 NEW_ALARMS = {
@@ -75,27 +76,9 @@ def test_ops_refresh_publishes_the_outbox_age_where_its_alarm_looks(local_aws):
     listed = cloudwatch.list_metrics(Namespace=alarm["Namespace"], MetricName=alarm["MetricName"])["Metrics"]
     assert alarm["Dimensions"] in [metric["Dimensions"] for metric in listed]
     assert alarm["Dimensions"] == [{"Name": "TopicName", "Value": resource_name(resources.ORDER_EVENTS_TOPIC)}]
-    now = datetime.now(UTC)
-    data = cloudwatch.get_metric_data(
-        MetricDataQueries=[
-            {
-                "Id": "age",
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": alarm["Namespace"],
-                        "MetricName": alarm["MetricName"],
-                        "Dimensions": alarm["Dimensions"],
-                    },
-                    "Period": 60,
-                    "Stat": "Maximum",
-                },
-            }
-        ],
-        StartTime=now - timedelta(minutes=5),
-        EndTime=now + timedelta(minutes=1),
-    )["MetricDataResults"][0]
+    values = alarm_metric_maximums(alarm)
     # Other processes of the run publish their own (younger) ages: the maximum is this one.
-    assert data["Values"] and 7200 <= max(data["Values"]) < 7300
+    assert values and 7200 <= max(values) < 7300
 
 
 # --- The alarms the local deploy creates ------------------------------------------------------
