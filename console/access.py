@@ -139,25 +139,24 @@ def _all_permissions(user) -> set[str]:
     return permission_names(Permission.objects.filter(Q(user=user) | Q(group__user=user)).distinct())
 
 
-def _group_excess(*, actor, group) -> tuple[bool, set[str]]:
-    """(whether ``group`` makes its members admins, its permissions ``actor`` lacks)."""
+def _group_refusal(*, actor, group, verb: str) -> str | None:
+    """Why ``actor`` may not ``verb`` (give, change) ``group`` for what it holds: a group
+    that makes its members admins, or holds permissions the actor lacks (None if neither)."""
     from console.roles import ADMIN
 
     permissions = permission_names(group.permissions.all())
-    makes_admins = group.name == ADMIN or bool(permissions & USER_MANAGEMENT_PERMISSIONS)
-    return makes_admins, permissions - actor.get_all_permissions()
+    if group.name == ADMIN or permissions & USER_MANAGEMENT_PERMISSIONS:
+        return f"Only a superuser may {verb} the group {group.name!r}: it makes its members admins."
+    if missing := permissions - actor.get_all_permissions():
+        return f"You may not {verb} the group {group.name!r}: it has permissions you do not hold ({_listed(missing)})."
+    return None
 
 
 def group_grant_refusal(*, actor, group) -> str | None:
     """Why ``actor`` may not give ``group`` to someone (None if they may)."""
     if actor.is_superuser:
         return None
-    makes_admins, missing = _group_excess(actor=actor, group=group)
-    if makes_admins:
-        return f"Only a superuser may give the group {group.name!r}: it makes its members admins."
-    if missing:
-        return f"You may not give the group {group.name!r}: it has permissions you do not hold ({_listed(missing)})."
-    return None
+    return _group_refusal(actor=actor, group=group, verb="give")
 
 
 def permissions_grant_refusal(*, actor, names: set[str]) -> str | None:
@@ -248,11 +247,8 @@ def group_change_refusal(*, actor, group) -> str | None:
 
     if actor.is_superuser or group is None or group.pk is None:
         return None
-    makes_admins, missing = _group_excess(actor=actor, group=group)
-    if makes_admins:
-        return f"Only a superuser may change the group {group.name!r}: it makes its members admins."
-    if missing:
-        return f"You may not change the group {group.name!r}: it has permissions you do not hold ({_listed(missing)})."
+    if refusal := _group_refusal(actor=actor, group=group, verb="change"):
+        return refusal
     members = get_user_model().objects.filter(groups=group, is_superuser=False)
     if members.filter(pk=actor.pk).exists():
         return "You may not change a group you belong to: that would change your own privileges."

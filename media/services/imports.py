@@ -36,31 +36,11 @@ logger = logging.getLogger(__name__)
 # --- Imports: start ------------------------------------------------------------------------------
 
 
-def csv_import_object(
-    *,
-    info: s3.ObjectInfo,
-    actor=None,
-    source: str = AuditEntry.Source.SYSTEM,
-    strict: bool | None = None,
-    dry_run: bool = False,
-    mode: str | None = None,
-    original_name: str = "",
-    chunk_bytes: int | None = None,
-) -> Import:
+def csv_import_object(*, info: s3.ObjectInfo, **options) -> Import:
     """Start importing an object (idempotent per bucket, key and version: the same object
-    again returns the import it already has, and creates nothing). See
-    ``csv_import_get_or_create`` for the options and what is refused."""
-    import_run, _ = csv_import_get_or_create(
-        info=info,
-        actor=actor,
-        source=source,
-        strict=strict,
-        dry_run=dry_run,
-        mode=mode,
-        original_name=original_name,
-        chunk_bytes=chunk_bytes,
-    )
-    return import_run
+    again returns the import it already has, and creates nothing). ``options`` are
+    ``csv_import_get_or_create``'s, which says what is refused."""
+    return csv_import_get_or_create(info=info, **options)[0]
 
 
 def csv_import_get_or_create(
