@@ -116,3 +116,16 @@ bench-starts: $(VENV)/.installed
 LAMBDA_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_lambda
 bench-lambda: $(VENV)/.installed
 	$(PY) -m bench.cold_start --database-url $(LAMBDA_BENCH_DATABASE_URL)
+
+# --- Mutation testing (README, "Mutation testing"; not CI) ---------------------------------
+# mutmut on the modules where a bug costs money or loses data (scripts/mutate.py says how);
+# prints each module's score. Its own test database.
+MUTATE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_mutate
+.PHONY: mutate
+$(VENV)/.mutmut-installed: requirements-mutate.txt $(VENV)/.installed
+	@$(PIP) install -r requirements-mutate.txt
+	@touch $@
+
+mutate: $(VENV)/.mutmut-installed
+	rm -rf mutants
+	DATABASE_URL=$(MUTATE_DATABASE_URL) $(PY) scripts/mutate.py

@@ -45,7 +45,7 @@ def wait_for[T](predicate: Callable[[], T], timeout: float = 30.0, interval: flo
 class LocalAws:
     endpoint: str
     outputs: dict[str, str]
-    process: subprocess.Popen
+    process: subprocess.Popen | None
 
 
 def _process_env(**extra: str) -> dict[str, str]:
@@ -71,14 +71,19 @@ def local_aws(artifacts_dir: Path):
     """A moto server process with Step Functions execution on and infra/ deployed to it."""
     from infra.deploy import deploy
 
-    port = devstack.free_port()
-    log = open(artifacts_dir / "moto.log", "w")
-    process = subprocess.Popen(
-        devstack.moto_command(port), cwd=BASE_DIR, env=_process_env(), stdout=log, stderr=subprocess.STDOUT
-    )
-    devstack.wait_for_port(port, process=process)
-    endpoint = f"http://127.0.0.1:{port}"
-    wait_for(lambda: "ready" in (artifacts_dir / "moto.log").read_text(), timeout=15, what="moto to be ready")
+    # `make mutate` starts one for every mutant's session (TEST_LOCAL_AWS_ENDPOINT): it is
+    # deployed again here (the stack exists: seconds less) and left running.
+    endpoint = os.environ.get("TEST_LOCAL_AWS_ENDPOINT", "")
+    process = log = None
+    if not endpoint:
+        port = devstack.free_port()
+        log = open(artifacts_dir / "moto.log", "w")
+        process = subprocess.Popen(
+            devstack.moto_command(port), cwd=BASE_DIR, env=_process_env(), stdout=log, stderr=subprocess.STDOUT
+        )
+        devstack.wait_for_port(port, process=process)
+        endpoint = f"http://127.0.0.1:{port}"
+        wait_for(lambda: "ready" in (artifacts_dir / "moto.log").read_text(), timeout=15, what="moto to be ready")
     previous = settings.AWS_ENDPOINT_URL
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
     settings.AWS_ENDPOINT_URL = endpoint
@@ -93,8 +98,9 @@ def local_aws(artifacts_dir: Path):
     aws.reset_clients()
     resources.reset_cache()
     _reset_celery()
-    devstack.stop_process(process)
-    log.close()
+    if process is not None:
+        devstack.stop_process(process)
+        log.close()
 
 
 def _reset_celery() -> None:
@@ -156,6 +162,16 @@ def stack(local_aws: LocalAws, django_db_setup, django_db_blocker, artifacts_dir
     consumer = start_consumer(stack_env(local_aws), artifacts_dir / "consumer.log")
     yield local_aws
     devstack.stop_process(consumer)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, its roles in place: one kept from an earlier run (``--reuse-db``,
+    as ``make mutate`` runs) may have been flushed by that run's transactional tests."""
+    from django.apps import apps
+
+    with django_db_blocker.unblock():
+        roles.sync_roles(apps)
 
 
 # --- Users ---------------------------------------------------------------------------------
