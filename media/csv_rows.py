@@ -53,7 +53,9 @@ class Record:
 
 
 def kept_cells(cells: list[str]) -> list[str]:
-    return [cell[:KEPT_CELL_CHARS] for cell in cells]
+    """A rejected row's cells as stored: cut short, a NUL shown as U+FFFD (PostgreSQL's
+    text and JSON hold no NUL: storing one failed the whole chunk)."""
+    return [cell[:KEPT_CELL_CHARS].replace("\x00", "\ufffd") for cell in cells]
 
 
 def iter_records(blocks: Iterable[bytes], *, encoding: str, first_line: int, field_count: int) -> Iterator[Record]:

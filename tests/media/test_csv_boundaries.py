@@ -208,6 +208,18 @@ def test_the_rules_across_rows_keep_whole_orders_out_and_say_why(ingest_path, ru
     )
 
 
+def test_a_row_holding_a_nul_past_the_checked_start_is_one_rejected_row(ingest_path, run_import):
+    # The file's first 8 KB are checked for binary data; a NUL later on is the row's problem.
+    filler = b"".join(b"F-%d,c,p,n,1,1\n" % n for n in range(1, 801))
+    import_run = run_import(HEADER + filler + b"N-1,c,p,bad\x00name,1,1\nN-2,c,p,n,1,1\n")
+
+    assert len(HEADER + filler) > 8192
+    assert rejected(import_run) == [(802, "", "row holds a NUL byte (binary data)")]
+    assert RejectedRow.objects.get(import_run=import_run).values == ["N-1", "c", "p", "bad\ufffdname", "1", "1"]
+    assert import_run.status == Import.Status.PARTIAL
+    assert (import_run.rows_total, import_run.rows_ingested, import_run.orders_created) == (802, 801, 801)
+
+
 def test_a_dry_run_previews_the_first_rows_with_their_problems_and_writes_nothing(ingest_path, run_import):
     rows = [csv_line(ROW | {"order_reference": f"P-{n}", "quantity": "x" if n == 1 else "1"}) for n in range(25)]
 
