@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from media import ingest, ingest_generic
-from media.models import Import, ImportedOrder, RejectedRow
-from media.services import csv_import_object, import_run_inline
+from media import ingest, ingest_generic, s3
+from media.models import Import, ImportChunk, ImportedOrder, RejectedRow
+from media.services import csv_import_object, import_chunk_run, import_plan, import_run_inline
 from orders.lifecycle import OrderStatus
 from orders.models import Order, OrderEvent, OrderItem
 from tests.media.conftest import HEADER
@@ -367,3 +367,16 @@ def test_a_file_in_several_chunks_keeps_its_line_numbers_and_reads_each_row_once
     }
     assert counters(import_run) == (120, 114, 6, 57)
     assert OrderItem.objects.count() == 114 and OrderEvent.objects.count() == 57
+
+
+def test_a_chunk_of_a_file_replaced_after_planning_is_not_read_and_writes_nothing(put_object, files_bucket):
+    info = put_object(HEADER + b"V-1,c,p,n,1,1\n")
+    import_run = import_plan(import_id=csv_import_object(info=info, mode="history").pk)
+    put_object(HEADER + b"V-1,c,p,n,9,9\n", key=info.key)  # another upload under the same key
+    chunk = import_run.chunks.get()
+
+    with pytest.raises(s3.ObjectChanged):
+        import_chunk_run(chunk_id=chunk.pk, phase=import_run.phase)
+
+    assert not Order.objects.exists() and not ImportedOrder.objects.exists()
+    assert ImportChunk.objects.get(pk=chunk.pk).status != ImportChunk.Status.DONE
