@@ -3,10 +3,12 @@ other than PostgreSQL take, forced here on every database: what each imported or
 made of, the row-level reasons and lines of what is refused, the counters, and the
 batches and chunks a large file is written in."""
 
+import uuid
 from decimal import Decimal
 
 import pytest
 
+from console import aws
 from media import ingest, ingest_generic, s3
 from media.models import Import, ImportChunk, ImportedOrder, RejectedRow
 from media.services import csv_import_object, import_chunk_run, import_plan, import_run_inline
@@ -380,3 +382,22 @@ def test_a_chunk_of_a_file_replaced_after_planning_is_not_read_and_writes_nothin
 
     assert not Order.objects.exists() and not ImportedOrder.objects.exists()
     assert ImportChunk.objects.get(pk=chunk.pk).status != ImportChunk.Status.DONE
+
+
+def test_a_versioned_object_replaced_after_planning_is_imported_as_it_was_when_planned(local_aws):
+    client, bucket = aws.client("s3"), f"versioned-{uuid.uuid4()}"
+    client.create_bucket(Bucket=bucket)
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    client.put_object(Bucket=bucket, Key="orders.csv", Body=HEADER + b"W-1,c,p,n,2,3\n")
+    info = s3.head(bucket=bucket, key="orders.csv")
+    import_run = import_plan(import_id=csv_import_object(info=info, mode="history").pk)
+    client.put_object(Bucket=bucket, Key="orders.csv", Body=HEADER + b"W-1,c,p,n,9,9\n")
+
+    import_chunk_run(chunk_id=import_run.chunks.get().pk, phase=import_run.phase)
+
+    import_run.refresh_from_db()
+    assert import_run.version == info.version_id != import_run.etag
+    assert import_run.status == Import.Status.SUCCEEDED
+    assert imported(import_run) == {
+        "W-1": {"line": 2, "user": "c", "total": Decimal("6.00"), "items": [("p", "n", 2, Decimal("3.00"))]}
+    }
