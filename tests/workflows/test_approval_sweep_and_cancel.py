@@ -28,8 +28,6 @@ from workflows.models import Approval, Execution, token_digest
 from workflows.services import (
     ApprovalNotPending,
     TaskMessage,
-    TooManyForBulk,
-    approval_bulk_approve,
     approval_deliver,
     approval_request,
     approval_sweep,
@@ -665,35 +663,3 @@ def test_a_task_gone_after_a_decision_by_someone_since_removed_says_so(step_func
         {"status": "INVALID"},
     )
     assert Order.objects.get(pk=approval.order_id).status == OrderStatus.FAILED
-
-
-# --- Bulk approve ------------------------------------------------------------------------------------------
-
-
-def test_bulk_approve_takes_at_most_the_configured_number_at_once(settings, operator):
-    settings.APPROVAL_BULK_MAX = 2
-    approvals = [make_pending_approval(f"bulk-{index}") for index in range(3)]
-
-    with mock.patch("workflows.sfn.send_task_success", return_value="req") as send:
-        with pytest.raises(TooManyForBulk, match=r"^Approve at most 2 at once\.$"):
-            approval_bulk_approve(approval_ids=[a.pk for a in approvals], actor=operator)
-        send.assert_not_called()
-        outcome = approval_bulk_approve(approval_ids=[a.pk for a in approvals[:2]], actor=operator)
-
-    assert [a.pk for a in outcome.approved] == [a.pk for a in approvals[:2]]
-
-
-def test_bulk_approve_decides_oldest_first_without_a_note_unless_given_and_records_the_source(operator):
-    newer = make_pending_approval("newer")
-    older = make_pending_approval("older")
-    Approval.objects.filter(pk=older.pk).update(requested_at=newer.requested_at - timedelta(minutes=1))
-
-    with mock.patch("workflows.sfn.send_task_success", return_value="req") as send:
-        outcome = approval_bulk_approve(approval_ids=[newer.pk, older.pk], actor=operator, source=AuditEntry.Source.API)
-
-    assert [a.pk for a in outcome.approved] == [older.pk, newer.pk]
-    assert [call.kwargs["task_token"] for call in send.call_args_list] == ["older", "newer"]
-    assert {call.kwargs["output"]["note"] for call in send.call_args_list} == {""}
-    assert set(Approval.objects.values_list("reason", flat=True)) == {""}
-    sources = AuditEntry.objects.filter(action="approval.approve").values_list("source", flat=True)
-    assert list(sources) == [AuditEntry.Source.API, AuditEntry.Source.API]
