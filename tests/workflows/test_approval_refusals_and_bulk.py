@@ -24,6 +24,7 @@ from workflows.services import (
     approval_bulk_approve,
     approval_claim,
     approval_decide,
+    approval_unclaim,
 )
 
 pytestmark = pytest.mark.django_db
@@ -210,15 +211,18 @@ def test_assigning_hands_over_that_approval_only_with_when_and_by_whom(operator,
     other = make_pending_approval("other")
     before = timezone.now()
 
-    assigned = approval_assign(approval_id=approval.pk, assignee=second_operator, actor=operator)
+    assigned = approval_assign(
+        approval_id=approval.pk, assignee=second_operator, actor=operator, source=AuditEntry.Source.API
+    )
 
     assert assigned.claimed_by == second_operator and before <= assigned.claimed_at <= timezone.now()
     assert Approval.objects.get(pk=other.pk).claimed_by is None
     [entry] = AuditEntry.objects.filter(action="approval.assign")
-    assert (entry.object_type, entry.object_id, entry.actor, entry.before, entry.after) == (
+    assert (entry.object_type, entry.object_id, entry.actor, entry.source, entry.before, entry.after) == (
         "workflows.approval",
         str(approval.pk),
         operator,
+        AuditEntry.Source.API,
         {"claimedBy": None},
         {"claimedBy": "oscar-operator"},
     )
@@ -236,5 +240,63 @@ def test_a_decided_approval_is_not_handed_to_anyone(operator, second_operator, a
     assert str(refused.value) == (
         "Already approved by olivia-operator at 2026-03-01 11:30:05 UTC; nothing was sent again."
     )
+    assert refused.value.approval.pk == approval.pk
     assert Approval.objects.get(pk=approval.pk).claimed_by is None
     assert not AuditEntry.objects.filter(action="approval.assign").exists()
+
+
+# --- Claims ----------------------------------------------------------------------------------------------
+
+
+def test_a_claim_is_recorded_once_with_when_by_whom_and_from_where(operator):
+    approval = make_pending_approval("t")
+    other = make_pending_approval("other")
+    before = timezone.now()
+
+    claimed = approval_claim(approval_id=approval.pk, actor=operator, source=AuditEntry.Source.API)
+    again = approval_claim(approval_id=approval.pk, actor=operator)  # harmless: still theirs
+
+    assert (claimed.claimed_by, again.claimed_by, again.claimed_at) == (operator, operator, claimed.claimed_at)
+    assert before <= claimed.claimed_at <= timezone.now()
+    assert Approval.objects.get(pk=other.pk).claimed_by is None
+    [entry] = AuditEntry.objects.filter(action="approval.claim")
+    assert (entry.object_id, entry.actor, entry.source, entry.after) == (
+        str(approval.pk),
+        operator,
+        AuditEntry.Source.API,
+        {"claimedBy": "olivia-operator"},
+    )
+
+
+def test_releasing_a_claim_is_recorded_with_whose_it_was_and_only_once(operator, admin_user):
+    approval = make_pending_approval("t")
+    other = make_pending_approval("other")
+    approval_claim(approval_id=approval.pk, actor=operator)
+    approval_claim(approval_id=other.pk, actor=operator)
+
+    released = approval_unclaim(approval_id=approval.pk, actor=admin_user, source=AuditEntry.Source.API)
+    again = approval_unclaim(approval_id=approval.pk, actor=admin_user)  # nothing left to release
+
+    assert (released.claimed_by, released.claimed_at, again.claimed_by) == (None, None, None)
+    assert Approval.objects.get(pk=other.pk).claimed_by == operator
+    [entry] = AuditEntry.objects.filter(action="approval.unclaim")
+    assert (entry.object_id, entry.actor, entry.source, entry.before, entry.after) == (
+        str(approval.pk),
+        admin_user,
+        AuditEntry.Source.API,
+        {"claimedBy": "olivia-operator"},
+        {"claimedBy": None},
+    )
+
+
+def test_a_claim_held_by_a_colleague_is_not_released_by_an_operator(operator, second_operator):
+    approval = make_pending_approval("t")
+    approval_claim(approval_id=approval.pk, actor=second_operator)
+
+    with pytest.raises(ClaimedByAnother) as refused:
+        approval_unclaim(approval_id=approval.pk, actor=operator)
+
+    assert str(refused.value) == "Claimed by oscar-operator: only they or an admin can release it."
+    assert refused.value.approval.pk == approval.pk
+    assert Approval.objects.get(pk=approval.pk).claimed_by == second_operator
+    assert not AuditEntry.objects.filter(action="approval.unclaim").exists()
