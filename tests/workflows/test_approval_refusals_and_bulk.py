@@ -87,7 +87,7 @@ def test_an_approval_no_longer_open_is_refused_saying_why(operator, second_opera
             approval_claim(approval_id=approval.pk, actor=operator)
 
     assert str(refused_decision.value) == str(refused_claim.value) == message
-    assert refused_decision.value.approval.pk == approval.pk
+    assert refused_decision.value.approval.pk == refused_claim.value.approval.pk == approval.pk
     send.assert_not_called()
     fail.assert_not_called()
     assert Approval.objects.get(pk=approval.pk).status == status
@@ -110,6 +110,7 @@ def test_an_approval_claimed_by_a_colleague_is_refused_saying_by_whom_and_since_
             approval_claim(approval_id=approval.pk, actor=operator)
 
     assert str(refused_decision.value) == str(refused_claim.value) == message
+    assert refused_decision.value.approval.pk == refused_claim.value.approval.pk == approval.pk
     send.assert_not_called()
     assert Approval.objects.get(pk=approval.pk).claimed_by == second_operator
 
@@ -300,3 +301,20 @@ def test_a_claim_held_by_a_colleague_is_not_released_by_an_operator(operator, se
     assert refused.value.approval.pk == approval.pk
     assert Approval.objects.get(pk=approval.pk).claimed_by == second_operator
     assert not AuditEntry.objects.filter(action="approval.unclaim").exists()
+
+
+def test_an_operator_cannot_hand_over_a_colleagues_claim(operator, second_operator, third_operator):
+    approval = make_pending_approval("t")
+    Approval.objects.filter(pk=approval.pk).update(
+        claimed_by=second_operator, claimed_at=datetime(2026, 3, 1, 9, 15, tzinfo=UTC)
+    )
+
+    with pytest.raises(ClaimedByAnother) as refused:
+        approval_assign(approval_id=approval.pk, assignee=third_operator, actor=operator)
+
+    assert str(refused.value) == (
+        "Claimed by oscar-operator since 2026-03-01 09:15:00 UTC: ask them to release it, "
+        "or have it assigned to you. Nothing was sent."
+    )
+    assert refused.value.approval.pk == approval.pk
+    assert Approval.objects.get(pk=approval.pk).claimed_by == second_operator
