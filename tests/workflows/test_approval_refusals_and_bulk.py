@@ -4,6 +4,7 @@ limit, order, note, source, and a plain reason for each one it could not approve
 
 import logging
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from unittest import mock
 
 import pytest
@@ -19,6 +20,7 @@ from workflows.services import (
     ApprovalNotPending,
     AssigneeNotAllowed,
     ClaimedByAnother,
+    SecondApproverRequired,
     TooManyForBulk,
     approval_assign,
     approval_bulk_approve,
@@ -318,3 +320,22 @@ def test_an_operator_cannot_hand_over_a_colleagues_claim(operator, second_operat
     )
     assert refused.value.approval.pk == approval.pk
     assert Approval.objects.get(pk=approval.pk).claimed_by == second_operator
+
+
+def test_the_first_approver_is_told_when_they_gave_it_and_that_someone_else_must_give_the_second(operator):
+    approval = make_pending_approval("t", total=Decimal("9000.00"))  # four-eyes
+    Approval.objects.filter(pk=approval.pk).update(
+        first_approved_by=operator, first_approved_at=datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    )
+
+    with mock.patch("workflows.sfn.send_task_success") as send:
+        with pytest.raises(SecondApproverRequired) as refused:
+            approval_decide(approval_id=approval.pk, approve=True, actor=operator)
+
+    assert str(refused.value) == (
+        "You gave the first approval at 2026-03-01 10:00:00 UTC; this order needs a second approval by a "
+        "different operator."
+    )
+    assert refused.value.approval.pk == approval.pk
+    send.assert_not_called()
+    assert Approval.objects.get(pk=approval.pk).status == Approval.Status.PENDING

@@ -663,3 +663,44 @@ def test_a_task_gone_after_a_decision_by_someone_since_removed_says_so(step_func
         {"status": "INVALID"},
     )
     assert Order.objects.get(pk=approval.order_id).status == OrderStatus.FAILED
+
+
+def test_a_decision_by_someone_since_removed_is_still_delivered_naming_nobody(operator):
+    from django.contrib.auth import get_user_model
+
+    ghost = get_user_model().objects.create_user(username="gone-operator")
+    approval = decided("ghost", actor=ghost, decided_at=timezone.now())
+    get_user_model().objects.filter(pk=ghost.pk).delete()
+    approval.refresh_from_db()
+
+    with mock.patch("workflows.sfn.send_task_success", return_value="req") as send:
+        approval_deliver(approval=approval)
+
+    send.assert_called_once_with(task_token="ghost", output={"approved": True, "approvedBy": "", "note": "checked"})
+    assert Approval.objects.get(pk=approval.pk).delivered_at is not None
+
+
+def test_a_four_eyes_decision_whose_first_approver_was_removed_is_delivered_naming_the_second_only(
+    operator, second_operator
+):
+    first_at = timezone.now() - timedelta(minutes=5)
+    approval = decided(
+        "four-eyes",
+        actor=second_operator,
+        decided_at=timezone.now(),
+        total=BIG,
+        first_approved_by=operator,
+        first_approved_at=first_at,
+        first_note="first look",
+    )
+    operator.delete()
+    approval.refresh_from_db()
+
+    with mock.patch("workflows.sfn.send_task_success", return_value="req") as send:
+        approval_deliver(approval=approval)
+
+    assert send.call_args.kwargs["output"]["approvals"] == [
+        {"by": "", "at": first_at.isoformat(), "note": "first look"},
+        {"by": "oscar-operator", "at": approval.decided_at.isoformat(), "note": "checked"},
+    ]
+    assert AuditEntry.objects.get(action="approval.approve").after["approvers"] == ["", "oscar-operator"]
