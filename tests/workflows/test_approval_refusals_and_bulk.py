@@ -15,7 +15,7 @@ from console import roles
 from console.models import AuditEntry
 from tests.conftest import make_user
 from tests.workflows.conftest import make_pending_approval
-from workflows.models import Approval
+from workflows.models import Approval, Execution
 from workflows.services import (
     ApprovalNotPending,
     AssigneeNotAllowed,
@@ -339,3 +339,45 @@ def test_the_first_approver_is_told_when_they_gave_it_and_that_someone_else_must
     assert refused.value.approval.pk == approval.pk
     send.assert_not_called()
     assert Approval.objects.get(pk=approval.pk).status == Approval.Status.PENDING
+
+
+# --- Refused without calling AWS: what we already know cannot be delivered --------------------------------
+
+
+def test_an_approval_whose_timeout_is_now_is_refused_and_only_it_expires(operator):
+    approval = make_pending_approval("t")
+    other = make_pending_approval("other")
+    now = timezone.now()
+    Approval.objects.filter(pk=approval.pk).update(expires_at=now)
+
+    with (
+        mock.patch("django.utils.timezone.now", return_value=now),
+        mock.patch("workflows.sfn.send_task_success") as send,
+    ):
+        with pytest.raises(ApprovalNotPending) as refused:
+            approval_decide(approval_id=approval.pk, approve=True, actor=operator)
+
+    assert str(refused.value) == "This approval has expired: the workflow stopped waiting for it. Nothing was sent."
+    assert refused.value.approval.pk == approval.pk
+    send.assert_not_called()
+    approval.refresh_from_db()
+    assert (approval.status, approval.outcome_detail) == (Approval.Status.EXPIRED, "The approval's task timed out.")
+    assert Approval.objects.get(pk=other.pk).status == Approval.Status.PENDING
+
+
+def test_an_approval_whose_execution_ended_is_refused_and_only_it_closes(operator):
+    approval = make_pending_approval("t")
+    other = make_pending_approval("other")
+    Execution.objects.filter(pk=approval.execution_id).update(status=Execution.Status.ABORTED)
+
+    with mock.patch("workflows.sfn.send_task_success") as send:
+        with pytest.raises(ApprovalNotPending) as refused:
+            approval_decide(approval_id=approval.pk, approve=True, actor=operator)
+
+    detail = "The execution has ended (ABORTED)."
+    assert str(refused.value) == f"The workflow no longer waits for this approval. {detail}"
+    assert refused.value.approval.pk == approval.pk
+    send.assert_not_called()
+    approval.refresh_from_db()
+    assert (approval.status, approval.outcome_detail) == (Approval.Status.CLOSED, detail)
+    assert Approval.objects.get(pk=other.pk).status == Approval.Status.PENDING
