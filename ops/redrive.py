@@ -82,16 +82,21 @@ def job_claim(job_id, *, takeover: bool = False, continues: int | None = None) -
     """Mark the job running for this process; None if it is not ours to run.
 
     ``continues`` is the run a continuation takes over from: the job must still be running
-    that run, so a continuation delivered twice runs once."""
+    that run, so a continuation delivered twice runs once. A cancel asked for while the
+    continuation was on its way stays asked: ``run`` carries it out (nothing else would)."""
     now = timezone.now()
+    status = RedriveJob.Status.RUNNING
     runnable = RedriveJob.objects.filter(pk=job_id, status=RedriveJob.Status.QUEUED)
     if takeover:
         runnable = RedriveJob.objects.filter(
             pk=job_id, status__in=[RedriveJob.Status.QUEUED, RedriveJob.Status.RUNNING]
         )
     if continues is not None:
-        runnable = RedriveJob.objects.filter(pk=job_id, status=RedriveJob.Status.RUNNING, runs=continues)
-    claimed = runnable.update(status=RedriveJob.Status.RUNNING, heartbeat_at=now, runs=F("runs") + 1)
+        runnable = RedriveJob.objects.filter(
+            pk=job_id, status__in=[RedriveJob.Status.RUNNING, RedriveJob.Status.CANCELLING], runs=continues
+        )
+        status = F("status")
+    claimed = runnable.update(status=status, heartbeat_at=now, runs=F("runs") + 1)
     if not claimed:
         return None
     RedriveJob.objects.filter(pk=job_id, started_at=None).update(started_at=now)

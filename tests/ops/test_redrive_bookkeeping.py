@@ -2,7 +2,8 @@
 touches its own job only; each round marks and counts only what this run moved (a message
 another runner already marked is not counted twice), clears a past refusal, beats the
 heartbeat; a job's outcome follows its own failures; the rate limit holds across a run;
-a batch SQS fails whole is logged. The engine runs in the test process, as in test_redrive_failures."""
+a batch SQS fails whole is logged; a cancel asked for between two runs is carried out by
+the continuation. The engine runs in the test process, as in test_redrive_failures."""
 
 import logging
 import time
@@ -17,10 +18,10 @@ from django.utils import timezone
 from console import aws
 from console.models import AuditEntry
 from console.resources import resource_name
-from ops import redrive, sqs
+from ops import redrive, services, sqs
 from ops.models import DeadLetter, RedriveJob
 from tests.ops.conftest import drain, unique
-from tests.ops.test_redrive_failures import FakeClock, job_with_messages, run_to_the_end, sent
+from tests.ops.test_redrive_failures import BOUND_SECONDS, FakeClock, job_with_messages, run_to_the_end, sent
 
 pytestmark = pytest.mark.django_db
 
@@ -208,3 +209,26 @@ def test_a_batch_sqs_fails_whole_is_logged_with_the_job_the_queue_and_the_reason
     assert "RequestThrottled" in message and "Rate exceeded" in message
     reason = "An error occurred (RequestThrottled) when calling the SendMessageBatch operation: Rate exceeded"
     assert set(job.messages.values_list("redrive_error", flat=True)) == {f"RequestThrottled: {reason}"}
+
+
+# --- A cancel between two runs ----------------------------------------------------------------------
+
+
+def test_a_cancel_asked_for_between_two_runs_is_carried_out_by_the_continuation(local_aws, support):
+    target = target_queue()
+    job = job_with_messages(15, target=target)
+    left = services.redrive_job_run(job_id=job.pk, deadline=time.monotonic())  # out of time after a round
+    assert (left.status, left.moved) == (RedriveJob.Status.RUNNING, 10)
+
+    # Support cancels while the continuation is on its way (the runner is not stale).
+    assert services.redrive_cancel(job_id=job.pk, actor=support).status == RedriveJob.Status.CANCELLING
+    job = services.redrive_job_run(job_id=job.pk, continues=left.runs, deadline=time.monotonic() + BOUND_SECONDS)
+
+    assert job is not None, "the continuation left the job 'cancelling' for good"
+    job = fresh(job)
+    assert (job.status, job.moved) == (RedriveJob.Status.CANCELLED, 10) and job.finished_at is not None
+    assert job.messages.filter(state=DeadLetter.State.PRESENT).count() == 5
+    assert len(drain(target)) == 10
+    assert AuditEntry.objects.filter(action="dlq.redrive_cancelled", object_id=str(job.pk)).count() == 1
+    # The same continuation delivered again does nothing.
+    assert services.redrive_job_run(job_id=job.pk, continues=left.runs) is None
