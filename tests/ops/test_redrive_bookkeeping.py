@@ -173,13 +173,27 @@ def test_a_job_succeeds_on_its_own_record_whatever_other_jobs_failed(stub):
 # --- How fast, and what is logged -----------------------------------------------------------------
 
 
+class BoundedClock(FakeClock):
+    """The fake clock, until the test has taken ``real_seconds``: then it is past any
+    deadline, so a runner that loops without waiting ends instead of hanging the test."""
+
+    def __init__(self, *, real_seconds: float):
+        super().__init__()
+        self.give_up_at = time.monotonic() + real_seconds
+
+    def monotonic(self) -> float:
+        return self.now if time.monotonic() < self.give_up_at else float("inf")
+
+
 def test_a_run_keeps_to_the_jobs_rate_limit_batch_by_batch(local_aws, monkeypatch):
-    clock = FakeClock()
+    clock = BoundedClock(real_seconds=BOUND_SECONDS * 4)
     monkeypatch.setattr(redrive, "time", clock)
     target = target_queue()
     job = job_with_messages(25, target=target, rate_limit=10)
 
-    job = redrive.run(redrive.job_claim(job.pk))  # no deadline: to the end
+    # On the fake clock only the waits pass time: three rounds take two seconds, well
+    # before this deadline (a runner that loops is stopped at it).
+    job = redrive.run(redrive.job_claim(job.pk), deadline=clock.monotonic() + 5)
 
     # Batches of 10, 10 and 5 at ten messages a second: the first at once, each next one a
     # second after the one before it.
