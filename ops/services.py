@@ -993,14 +993,15 @@ def ops_refresh() -> dict[str, int]:
 def redrives_take_over_stalled() -> int:
     """Queue a continuation for each redrive job whose runner died (its invocation timed out
     or was killed): its heartbeat is older than ``redrive.TAKEOVER_SECONDS``. Without it the
-    job would stay "running" until someone resumes it: its first message, back after the
-    jobs queue's visibility timeout, only starts jobs still queued. Returns how many."""
+    job would stay "running" (or "cancelling", if a cancel was asked) until someone resumes
+    it: its first message, back after the jobs queue's visibility timeout, only starts jobs
+    still queued. A cancelling job's continuation ends it cancelled. Returns how many."""
     from ops.tasks import redrive_run
 
     cutoff = timezone.now() - timedelta(seconds=redrive.TAKEOVER_SECONDS)
-    stalled = RedriveJob.objects.filter(status=RedriveJob.Status.RUNNING, heartbeat_at__lt=cutoff).exclude(
-        mode=RedriveJob.Mode.MOVE_TASK
-    )
+    stalled = RedriveJob.objects.filter(
+        status__in=[RedriveJob.Status.RUNNING, RedriveJob.Status.CANCELLING], heartbeat_at__lt=cutoff
+    ).exclude(mode=RedriveJob.Mode.MOVE_TASK)
     count = 0
     for job_id, runs in stalled.values_list("pk", "runs"):
         logger.warning("redrive job %s stopped sending (run %d): a continuation takes over", job_id, runs)

@@ -117,3 +117,25 @@ def test_a_redrive_whose_runner_died_is_taken_over_by_the_scheduled_refresh(loca
     dead.refresh_from_db()
     assert (dead.status, dead.moved) == (RedriveJob.Status.SUCCEEDED, 3)
     assert tasks.redrive_run.run(str(dead.pk)) == {"job": str(dead.pk), "ran": False}
+
+
+def test_a_redrive_whose_runner_died_while_cancelling_is_taken_over_and_ends_cancelled(
+    local_aws, support, continuations
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ops import redrive
+
+    long_ago = timezone.now() - timedelta(seconds=redrive.TAKEOVER_SECONDS + 5)
+    job, target = archived_job(local_aws, support, 3)
+    RedriveJob.objects.filter(pk=job.pk).update(status=RedriveJob.Status.CANCELLING, heartbeat_at=long_ago, runs=2)
+
+    assert services.redrives_take_over_stalled() == 1
+    assert continuations == [((str(job.pk),), {"continues": 2})]
+
+    tasks.redrive_run.run(str(job.pk), continues=2)
+    job.refresh_from_db()
+    assert (job.status, job.moved) == (RedriveJob.Status.CANCELLED, 0)
+    assert drain(target) == []  # cancelled before it sent anything
