@@ -7,15 +7,23 @@ every mutant's pytest session (TEST_LOCAL_AWS_ENDPOINT; starting and deploying o
 mutant would triple the run), and one mutant runs at a time: they share the test database.
 
 Prints each module's score: killed / (mutants - skipped), a timeout counted as killed and
-a mutant no test reaches ("no tests") as survived. ``--scores`` prints them for the last
-run without running it again; ``--survivors`` lists what survived. Names (globs of mutmut's
-mangled names, e.g. ``'media.ingest.*'``) run only those mutants.
+a mutant no test reaches ("no tests") as survived. mutmut mutates functions only, so the
+lifecycle's transition table (data) gets mutants of its own here: each transition added or
+removed, each client-settable status added or removed, each run against the tests that
+call the lifecycle (``orders.lifecycle (table)``).
 
-    rm -rf mutants; .venv/bin/python scripts/mutate.py [--scores] [--survivors] [NAME ...]
+    rm -rf mutants; .venv/bin/python scripts/mutate.py [NAME ...]   # a run (NAME: only those)
+    .venv/bin/python scripts/mutate.py --table       # only the table, in mutants/ of a run
+    .venv/bin/python scripts/mutate.py --scores [--survivors]   # the last run's scores
+
+NAME: globs of mutmut's mangled names, e.g. ``'media.ingest.*'``.
 """
 
 import argparse
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -51,10 +59,16 @@ NAMES = [
     *(f"workflows.services.{prefix}*" for prefix in APPROVAL_FUNCTIONS),
 ]
 KILLED = {"killed", "timeout"}
+MUTANTS_DIR = BASE_DIR / "mutants"
+TABLE_MODULE = Path("orders/lifecycle.py")
+TABLE_LINE = re.compile(r"^(    S\.(\w+): |CLIENT_SETTABLE = )frozenset\((?:\{(.*)\}|)\)", re.M)
 
 
 def module_of(mutant: str) -> str:
-    """``media.ingest.x_parse__mutmut_3`` → ``media.ingest``; the approval path apart."""
+    """``media.ingest.x_parse__mutmut_3`` → ``media.ingest``; the approval path and the
+    lifecycle's table apart."""
+    if ".TRANSITIONS[" in mutant or ".CLIENT_SETTABLE " in mutant:
+        return "orders.lifecycle (table)"
     module = mutant.split(".x", 1)[0]
     return f"{module} (approvals)" if module == "workflows.services" else module
 
@@ -70,6 +84,55 @@ def results() -> dict[str, str]:
         if name and status != "not checked":
             statuses[name] = status
     return statuses
+
+
+def table_mutants(source: str) -> dict[str, str]:
+    """Each transition (and client-settable status) of the lifecycle's table added or
+    removed, one at a time: {name: the module's source with it}."""
+    statuses = re.findall(r"^    (\w+) = \"\w+\", ", source, re.M)
+    mutants = {}
+    for line in TABLE_LINE.finditer(source):
+        source_status = line.group(2) or "CLIENT_SETTABLE"
+        targets = [name.strip().removeprefix("S.") for name in (line.group(3) or "").split(",") if name.strip()]
+        for status in statuses:
+            changed = [t for t in targets if t != status] if status in targets else [*targets, status]
+            where = "CLIENT_SETTABLE" if source_status == "CLIENT_SETTABLE" else f"TRANSITIONS[{source_status}]"
+            name = f"orders.lifecycle.{where} {'-' if status in targets else '+'}{status}"
+            text = "frozenset({" + ", ".join(f"S.{t}" for t in changed) + "})" if changed else "frozenset()"
+            mutants[name] = source[: line.start()] + line.group(1) + text + source[line.end() :]
+    return mutants
+
+
+def run_table(env: dict[str, str]) -> dict[str, str]:
+    """Run the table's mutants in mutants/ against the tests mutmut found calling the
+    lifecycle (the transition table's own test first; the first failure kills)."""
+    stats = json.loads((MUTANTS_DIR / "mutmut-stats.json").read_text())
+    calling = stats["tests_by_mangled_function_name"]
+    tests = {test for key, names in calling.items() if key.startswith("orders.lifecycle.") for test in names}
+    tests = sorted(tests, key=lambda test: ("lifecycle_table" not in test, test))
+    path = MUTANTS_DIR / TABLE_MODULE
+    original = path.read_text()
+    results = {}
+    try:
+        for name, source in table_mutants(original).items():
+            path.write_text(source)
+            run = subprocess.run(
+                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--reuse-db", *tests],
+                cwd=MUTANTS_DIR,
+                env=env,
+                capture_output=True,
+            )
+            results[name] = "survived" if run.returncode == 0 else "killed"
+            print(f"{results[name]:9} {name}", flush=True)
+    finally:
+        path.write_text(original)
+    (MUTANTS_DIR / "lifecycle-table.json").write_text(json.dumps(results, indent=1))
+    return results
+
+
+def table_results() -> dict[str, str]:
+    path = MUTANTS_DIR / "lifecycle-table.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def print_scores(statuses: dict[str, str], *, survivors: bool) -> None:
@@ -90,7 +153,7 @@ def print_scores(statuses: dict[str, str], *, survivors: bool) -> None:
                 print(f"{status:10} {name}")
 
 
-def run(names: list[str]) -> None:
+def run(names: list[str], *, table: bool) -> None:
     port = devstack.free_port()
     env = {
         **os.environ,
@@ -104,7 +167,10 @@ def run(names: list[str]) -> None:
     try:
         devstack.wait_for_port(port, process=local_aws)
         env["TEST_LOCAL_AWS_ENDPOINT"] = f"http://127.0.0.1:{port}"
-        subprocess.run([MUTMUT, "run", "--max-children", "1", *names], cwd=BASE_DIR, env=env, check=True)
+        if names:
+            subprocess.run([MUTMUT, "run", "--max-children", "1", *names], cwd=BASE_DIR, env=env, check=True)
+        if table:
+            run_table(env)
     finally:
         devstack.stop_process(local_aws)
 
@@ -113,11 +179,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scores", action="store_true", help="print the last run's scores, run nothing")
     parser.add_argument("--survivors", action="store_true", help="list the mutants that survived")
-    parser.add_argument("names", nargs="*", default=NAMES, help="mutants to run (mutmut's name globs)")
+    parser.add_argument("--table", action="store_true", help="run only the lifecycle table's mutants")
+    parser.add_argument("names", nargs="*", help="mutants to run (mutmut's name globs); default: all, the table too")
     args = parser.parse_args()
-    if not args.scores:
-        run(args.names)
-    print_scores(results(), survivors=args.survivors)
+    # Stopped (SIGTERM), it still stops the local AWS and puts the table back.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.table:
+        run([], table=True)
+    elif not args.scores:
+        run(args.names or NAMES, table=not args.names)
+    print_scores({**results(), **table_results()}, survivors=args.survivors)
 
 
 if __name__ == "__main__":
