@@ -401,3 +401,11 @@ def test_a_versioned_object_replaced_after_planning_is_imported_as_it_was_when_p
     assert imported(import_run) == {
         "W-1": {"line": 2, "user": "c", "total": Decimal("6.00"), "items": [("p", "n", 2, Decimal("3.00"))]}
     }
+
+
+def test_a_latin1_file_is_read_in_latin1_on_this_path_too(run_import):
+    import_run = run_import(HEADER + b"L-1,c,p,Caf\xe9 cr\xe8me,1,1\nL-2,c,p,\xc5se,1,1\n")
+
+    assert (import_run.status, import_run.encoding) == (Import.Status.SUCCEEDED, "latin-1")
+    names = dict(OrderItem.objects.values_list("order__import_references__reference", "name"))
+    assert names == {"L-1": "Café crème", "L-2": "Åse"}
