@@ -26,6 +26,7 @@ import re
 import signal
 import subprocess
 import sys
+import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -105,11 +106,17 @@ def table_mutants(source: str) -> dict[str, str]:
 
 def run_table(env: dict[str, str]) -> dict[str, str]:
     """Run the table's mutants in mutants/ against the tests mutmut found calling the
-    lifecycle (the transition table's own test first; the first failure kills)."""
+    lifecycle and the orders app's fast tests (they read the table without calling it: a
+    status refused as not client-settable never reaches ``check_transition``), with
+    mutmut's pytest options; the transition table's own test first, the first failure kills."""
     stats = json.loads((MUTANTS_DIR / "mutmut-stats.json").read_text())
     calling = stats["tests_by_mangled_function_name"]
     tests = {test for key, names in calling.items() if key.startswith("orders.lifecycle.") for test in names}
-    tests = sorted(tests, key=lambda test: ("lifecycle_table" not in test, test))
+    tests = sorted(
+        (test for test in tests if not test.startswith("tests/orders/")), key=lambda test: "lifecycle_table" not in test
+    )
+    options = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["tool"]["mutmut"]["pytest_add_cli_args"]
+    tests = ["tests/orders/test_lifecycle_table.py", "tests/orders", *tests]
     path = MUTANTS_DIR / TABLE_MODULE
     original = path.read_text()
     results = {}
@@ -117,7 +124,7 @@ def run_table(env: dict[str, str]) -> dict[str, str]:
         for name, source in table_mutants(original).items():
             path.write_text(source)
             run = subprocess.run(
-                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--reuse-db", *tests],
+                [sys.executable, "-m", "pytest", "-x", "-q", *options, *tests],
                 cwd=MUTANTS_DIR,
                 env=env,
                 capture_output=True,
