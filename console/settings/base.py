@@ -4,9 +4,11 @@ Environment modules (dev, test, production) import this and change only what dif
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -45,21 +47,37 @@ INSTALLED_APPS = [
     "rest_framework",
     "knox",
     "drf_spectacular",
+    # The second factor (TOTP, console.two_factor) before the console, whose admin module
+    # replaces django-otp's device admin.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "console.apps.ConsoleConfig",
     "orders",
     "workflows",
     "media",
+    "django_filters",
+    "corsheaders",
+    "drf_spectacular_sidecar",
+    "axes",
+    "ops",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "console.context.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # CORS answers preflights before anything else handles the request.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "console.access.ConsoleSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Login throttling goes last.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -68,13 +86,16 @@ WSGI_APPLICATION = "console.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The console's own templates come first, so its overrides of admin and
+        # drf-spectacular pages (admin/base_site.html, drf_spectacular/swagger_ui.html) win.
+        "DIRS": [BASE_DIR / "console" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -207,23 +228,6 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-    },
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "botocore": {"level": "WARNING"},
-        "boto3": {"level": "WARNING"},
-        "urllib3": {"level": "WARNING"},
-    },
-}
-
 # --- Approvals and workflow operations -------------------------------------------------------
 # Orders whose total is above this need two approvals by two different operators.
 APPROVAL_FOUR_EYES_ABOVE = env("APPROVAL_FOUR_EYES_ABOVE", "5000")
@@ -242,14 +246,7 @@ APPROVAL_BULK_MAX = env_int("APPROVAL_BULK_MAX", 50)
 SAGA_FAILURE_DRILLS = env_bool("SAGA_FAILURE_DRILLS", False)
 
 # --- Orders at production depth: REST API for clients, login throttling, order events ------
-from datetime import timedelta  # noqa: E402
 
-INSTALLED_APPS += ["django_filters", "corsheaders", "drf_spectacular_sidecar", "axes"]
-# CORS answers preflights before anything else handles the request; axes goes last.
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "corsheaders.middleware.CorsMiddleware"
-)
-MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "console.auth_backend.ModelBackend"]
 
 # Per API client (token user; source IP when anonymous), as the seed's API Gateway stage
@@ -305,7 +302,6 @@ AXES_CLIENT_IP_CALLABLE = "console.access.client_ip"
 AXES_LOCKOUT_CALLABLE = "console.access.lockout_response"
 AXES_ENABLE_ADMIN = False  # the console registers its own, audited, lockout page
 AXES_VERBOSE = False
-LOGGING["loggers"]["axes"] = {"level": "WARNING"}
 
 # Order events (the outbox): published to SNS after each commit and by the schedule.
 ORDER_EVENTS_TOPIC_ARN = env("ORDER_EVENTS_TOPIC_ARN") or None
@@ -314,7 +310,6 @@ ORDER_EVENTS_PUBLISH_ON_COMMIT = env_bool("ORDER_EVENTS_PUBLISH_ON_COMMIT", True
 CONSOLE_EXACT_COUNT_LIMIT = env_int("CONSOLE_EXACT_COUNT_LIMIT", 10000)
 
 # --- Dead-letter queues and alarms (ops) ----------------------------------------------------
-INSTALLED_APPS += ["ops"]
 # Redrive defaults; a job may ask for its own rate (messages/s) and parallelism within the caps.
 OPS_REDRIVE_DEFAULT_RATE = env_int("OPS_REDRIVE_DEFAULT_RATE", 0)  # 0: no limit
 OPS_REDRIVE_MAX_PARALLELISM = env_int("OPS_REDRIVE_MAX_PARALLELISM", 8)
@@ -357,18 +352,31 @@ CSV_IMPORT_STALLED_SECONDS = env_int("CSV_IMPORT_STALLED_SECONDS", 15 * 60)
 # them; human-readable lines elsewhere. Either way each line carries the correlation ids.
 ON_LAMBDA = bool(env("AWS_LAMBDA_FUNCTION_NAME"))
 LOG_FORMAT = env("LOG_FORMAT") or ("json" if ON_LAMBDA else "plain")
-LOGGING["filters"] = {"correlation": {"()": "console.observability.CorrelationFilter"}}
-# Only the format in use is configured: logging builds every formatter it is given, and the
-# JSON one imports Powertools.
-LOGGING["formatters"] = {
+_LOG_FORMATTERS = {
     "plain": {
         "()": "console.observability.PlainFormatter",
         "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
     },
     "json": {"()": "console.observability.json_formatter", "service": f"{RESOURCE_PREFIX}-{STAGE}"},
 }
-LOGGING["formatters"] = {LOG_FORMAT: LOGGING["formatters"][LOG_FORMAT]}
-LOGGING["handlers"]["console"].update(formatter=LOG_FORMAT, filters=["correlation"])
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"correlation": {"()": "console.observability.CorrelationFilter"}},
+    # Only the format in use is configured: logging builds every formatter it is given,
+    # and the JSON one imports Powertools.
+    "formatters": {LOG_FORMAT: _LOG_FORMATTERS[LOG_FORMAT]},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["correlation"]},
+    },
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "botocore": {"level": "WARNING"},
+        "boto3": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+    },
+}
 # Business metrics as CloudWatch Embedded Metric Format lines on stdout (no API calls).
 METRICS_EMF = env_bool("METRICS_EMF", ON_LAMBDA)
 
@@ -384,14 +392,6 @@ TRACING_ENABLED = env_bool("TRACING_ENABLED", False)
 LAMBDA_ALARM_ACTION_FUNCTION = "ops.handlers.alarm_action"
 
 # --- Hardening: content security policy, sessions, second factor ---------------------------
-from django.utils.csp import CSP  # noqa: E402
-
-# The console's own templates come first, so its overrides of admin and drf-spectacular
-# pages (console/templates/admin/base_site.html, drf_spectacular/swagger_ui.html) win.
-TEMPLATES[0]["DIRS"] = [BASE_DIR / "console" / "templates"]
-TEMPLATES[0]["OPTIONS"]["context_processors"].append("django.template.context_processors.csp")
-_after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
-MIDDLEWARE.insert(_after_security, "django.middleware.csp.ContentSecurityPolicyMiddleware")
 
 
 def content_security_policy(aws_endpoint_url: str | None) -> dict:
@@ -432,12 +432,8 @@ SESSION_SAVE_EVERY_REQUEST = True
 # Where a login goes when its "next" is missing or refused (another site): the console's home.
 LOGIN_REDIRECT_URL = "admin:index"
 
-# A second factor (TOTP authenticator apps, django-otp; console.two_factor). Its apps come
-# before the console's, whose admin module replaces django-otp's device admin.
-_console_app = INSTALLED_APPS.index("console.apps.ConsoleConfig")
-INSTALLED_APPS[_console_app:_console_app] = ["django_otp", "django_otp.plugins.otp_totp"]
-_after_auth = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1
-MIDDLEWARE[_after_auth:_after_auth] = ["django_otp.middleware.OTPMiddleware", "console.access.ConsoleSessionMiddleware"]
+# A second factor (TOTP authenticator apps, django-otp; console.two_factor): its apps and
+# middleware are in INSTALLED_APPS and MIDDLEWARE above.
 # When set, admins (admin role, user managers, superusers) enrol and verify an authenticator
 # before any console page.
 CONSOLE_REQUIRE_2FA_FOR_ADMINS = env_bool("CONSOLE_REQUIRE_2FA_FOR_ADMINS", False)
