@@ -58,6 +58,16 @@ def seconds_left() -> float | None:
     return None if deadline is None else deadline - time.monotonic()
 
 
+def stop_by(margin_seconds: float, context: Any = None) -> float | None:
+    """When (``time.monotonic()``) a long job stops to leave ``margin_seconds`` of its Lambda
+    invocation, ``context``'s or else the running job's; None outside an invocation."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is not None:
+        return time.monotonic() + remaining() / 1000 - margin_seconds
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - margin_seconds
+
+
 @contextlib.contextmanager
 def invocation_deadline(context: Any) -> Iterator[None]:
     remaining = getattr(context, "get_remaining_time_in_millis", None)

@@ -7,7 +7,7 @@ import time
 from celery.signals import task_failure, task_retry
 
 from console.celery import app
-from console.lambda_jobs import seconds_left
+from console.lambda_jobs import stop_by
 
 logger = logging.getLogger(__name__)
 
@@ -19,17 +19,12 @@ INVOCATION_MARGIN_SECONDS = 60
 ARCHIVE_MAX_PER_RUN = 10_000
 
 
-def _deadline() -> float | None:
-    left = seconds_left()
-    return None if left is None else time.monotonic() + left - INVOCATION_MARGIN_SECONDS
-
-
 @app.task(name="ops.redrive_run", acks_late=True)
 def redrive_run(job_id: str, continues: int | None = None) -> dict:
     from ops.models import RedriveJob
     from ops.services import redrive_job_run
 
-    job = redrive_job_run(job_id=job_id, continues=continues, deadline=_deadline())
+    job = redrive_job_run(job_id=job_id, continues=continues, deadline=stop_by(INVOCATION_MARGIN_SECONDS))
     if job is None:
         return {"job": job_id, "ran": False}
     if job.status == RedriveJob.Status.RUNNING:
@@ -47,7 +42,7 @@ def archive_drain(queue_name: str, user_id: int | None = None) -> dict:
     from ops.services import dead_letter_queue_drain
 
     actor = get_user_model().objects.filter(pk=user_id).first() if user_id else None
-    deadline = _deadline()
+    deadline = stop_by(INVOCATION_MARGIN_SECONDS)
     moved = dead_letter_queue_drain(queue_name=queue_name, limit=ARCHIVE_MAX_PER_RUN, actor=actor, deadline=deadline)
     out_of_time = deadline is not None and time.monotonic() >= deadline
     continued = bool(moved) and (out_of_time or moved >= ARCHIVE_MAX_PER_RUN)

@@ -7,11 +7,11 @@ maxReceiveCount, moves to its dead-letter queue.
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 from console import observability
+from console.lambda_jobs import stop_by
 from workflows.services import (
     TaskMessage,
     approval_request,
@@ -52,9 +52,7 @@ def start_missing_executions(event: dict[str, Any], context: Any = None) -> dict
     """Scheduled: starts every workflow that should be running by now, the waiting ones
     all at once at the starts' pace (``workflow_start_missing``), and stops between batches
     a minute before the invocation's timeout, a continuation going on."""
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    deadline = time.monotonic() + remaining() / 1000 - 60 if remaining else None
-    return {"started": workflow_start_missing(deadline=deadline)}
+    return {"started": workflow_start_missing(deadline=stop_by(60, context))}
 
 
 def saga_tasks(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -1,9 +1,7 @@
 """Background jobs of the workflow app. They take ids only and are safe to run twice."""
 
-import time
-
 from console.celery import app
-from console.lambda_jobs import seconds_left
+from console.lambda_jobs import stop_by
 
 # The starter stops between batches this long before its invocation's timeout and goes on
 # in a new message (a continuation), so no batch is cut off halfway.
@@ -31,8 +29,6 @@ def order_workflow_starts() -> dict:
     waits, then queues what comes next (its continuation when out of time)."""
     from workflows.starts import workflow_starts_follow_up, workflow_starts_run
 
-    left = seconds_left()
-    deadline = None if left is None else time.monotonic() + left - INVOCATION_MARGIN_SECONDS
-    run = workflow_starts_run(deadline=deadline)
+    run = workflow_starts_run(deadline=stop_by(INVOCATION_MARGIN_SECONDS))
     workflow_starts_follow_up(run)
     return run.as_dict()
