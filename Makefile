@@ -20,7 +20,7 @@ install: $(VENV)/.installed
 # What AWS runs: the local AWS, the API and worker functions, the console. CELERY_WORKER=1
 # runs the jobs queue with a Celery worker process instead of the worker function.
 run: $(VENV)/.installed
-	$(PY) -m console.devstack $(if $(filter-out 0,$(CELERY_WORKER)),--celery-worker)
+	$(PY) -m console.devtools.devstack $(if $(filter-out 0,$(CELERY_WORKER)),--celery-worker)
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -27,8 +27,8 @@ def main() -> None:
     from knox.models import AuthToken
     from rest_framework.test import APIClient
 
-    from console import roles
-    from console.pagination import Ordering, _encode
+    from console.api.pagination import Ordering, _encode
+    from console.platform import roles
     from orders.models import Order
 
     user, _ = get_user_model().objects.get_or_create(username="bench-api-client")

@@ -41,7 +41,7 @@ def main() -> int:
         from django.contrib.auth.models import Group
         from django.db import connection
 
-        from console import aws
+        from console.aws import clients as aws
         from workflows.models import Approval
         from workflows.services import ApprovalNotPending, approval_decide
 

@@ -25,7 +25,7 @@ def main() -> None:
     from django.contrib.auth.models import Group
     from django.test import Client
 
-    from console import roles
+    from console.platform import roles
     from orders.models import Order
 
     user, _ = get_user_model().objects.get_or_create(username="bench-operator", defaults={"is_staff": True})

@@ -17,7 +17,7 @@ Measured as Lambda runs the function:
   startproject settings and one view, at the versions the console pins), measured the
   same way, alternating with the console in the same run;
 * also measured, alternating with both: the same hello-world with boto3 and botocore
-  deferred as the console's handler defers them (``console.deferred_imports``), which
+  deferred as the console's handler defers them (``console.runtime.deferred_imports``), which
   Zappa's handler otherwise imports at start-up. The console against it is what the
   console adds by itself.
 
@@ -55,7 +55,7 @@ BENCH = ROOT / "bench"
 WORKDIR = packaging.WORKDIR / "bench"
 HELLO_PROJECT = BENCH / "hello_world"
 INVOKE = BENCH / "lambda_invoke.py"
-APP_HANDLER = "console.lambda_handler.lambda_handler"
+APP_HANDLER = "console.runtime.lambda_handler.lambda_handler"
 HELLO_HANDLER = "handler.lambda_handler"  # Zappa's own entry point, as Zappa deploys it
 HELLO_DEFERRED_HANDLER = "hello_deferred.lambda_handler"
 HELLO_DEFERRED_FILES = {

@@ -75,7 +75,8 @@ def empty_tables() -> None:
 
 
 def upload(path: Path, key: str):
-    from console import aws, resources
+    from console.aws import clients as aws
+    from console.aws import resources
     from media import s3
 
     bucket = resources.files_bucket()
@@ -172,7 +173,7 @@ def import_with_workers(info, workers: int, env: dict[str, str]) -> tuple[float,
             "-m",
             "celery",
             "-A",
-            "console.celery",
+            "console.runtime.celery",
             "worker",
             "-Q",
             "jobs",
@@ -216,7 +217,7 @@ def peak_rss_kib() -> int:
 
 def child_inline(key: str) -> None:
     """In a child process: import one object, print seconds and peak RSS as JSON."""
-    from console import resources
+    from console.aws import resources
     from media import s3
     from media.models import Import
     from media.services import csv_import_object, import_run_inline

@@ -20,7 +20,7 @@ def main() -> None:
     from django.contrib.auth.models import Group
     from django.test import Client
 
-    from console import roles
+    from console.platform import roles
 
     user, _ = get_user_model().objects.get_or_create(username="bench-operator", defaults={"is_staff": True})
     user.groups.add(Group.objects.get(name=roles.OPERATOR))

@@ -50,7 +50,7 @@ def ours(sqs, dlq: str, dlq_url: str, parallelism: int, rate: int | None) -> tup
     Returns (archive seconds, redrive seconds, messages archived)."""
     import threading
 
-    from console.local_consumer import QueuePoller, SqsRoute
+    from console.devtools.local_consumer import QueuePoller, SqsRoute
     from ops import handlers, services
     from ops.models import RedriveJob
 
@@ -99,8 +99,8 @@ def main() -> None:
     with local_stack(database_url, deploy=False, consumer=False, LOG_LEVEL="WARNING") as endpoint:
         from django.conf import settings
 
-        from console import aws
-        from console.resources import resource_name
+        from console.aws import clients as aws
+        from console.aws.resources import resource_name
 
         sqs = aws.client("sqs")
         source = resource_name("bench-source")

@@ -41,9 +41,9 @@ def main() -> None:
         env = dict(os.environ)  # the stack's settings, for the redrive processes
         import threading
 
-        from console import aws
-        from console.local_consumer import QueuePoller, SqsRoute
-        from console.resources import resource_name
+        from console.aws import clients as aws
+        from console.aws.resources import resource_name
+        from console.devtools.local_consumer import QueuePoller, SqsRoute
         from ops import handlers, services
         from ops.models import DeadLetter, RedriveJob
 

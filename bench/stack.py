@@ -63,7 +63,7 @@ def local_stack(
     skip_queues: tuple[str, ...] = (),
     **settings_env: str,
 ):
-    from console.devstack import free_port
+    from console.devtools.devstack import free_port
 
     log_dir = log_dir or ROOT / ".local" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +94,7 @@ def local_stack(
     try:
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "console.localaws", "--port", str(port)],
+                [sys.executable, "-m", "console.devtools.localaws", "--port", str(port)],
                 cwd=ROOT,
                 env=env,
                 stdout=moto_log,
@@ -121,7 +121,7 @@ def local_stack(
             # A database kept from an earlier run: empty it, then put the roles back.
             from django.apps import apps
 
-            from console.roles import sync_roles
+            from console.platform.roles import sync_roles
 
             call_command("flush", interactive=False, verbosity=0)
             sync_roles(apps)
@@ -129,7 +129,7 @@ def local_stack(
             processes.append(start_consumer(env, log_dir / "consumer.log", skip_queues=skip_queues))
         yield endpoint
     finally:
-        from console.devstack import stop_process
+        from console.devtools.devstack import stop_process
 
         for process in reversed(processes):
             stop_process(process)

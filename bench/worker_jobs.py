@@ -189,8 +189,10 @@ def run_export(orders: int, consumer: Consumer | None) -> None:
     from django.contrib.auth.models import Group
     from django.db import transaction
 
-    from console import aws, resources, roles
+    from console.aws import clients as aws
+    from console.aws import resources
     from console.models import AuditEntry
+    from console.platform import roles
     from orders.exports import export_to_file_request
     from orders.models import Order
 
@@ -212,8 +214,10 @@ def run_export(orders: int, consumer: Consumer | None) -> None:
     bucket = resources.files_bucket()
     if consumer:
         wait(
-            lambda: any(u["Key"] == key for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
-            or AuditEntry.objects.filter(action="order.export.written", after__key=key).exists(),
+            lambda: (
+                any(u["Key"] == key for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+                or AuditEntry.objects.filter(action="order.export.written", after__key=key).exists()
+            ),
             "the export's upload to start",
             interval=0.1,
         )
@@ -246,8 +250,8 @@ def run_redrive(messages: int, consumer: Consumer | None, tag: str) -> None:
 
     from django.contrib.auth import get_user_model
 
-    from console import aws
-    from console.resources import resource_name
+    from console.aws import clients as aws
+    from console.aws.resources import resource_name
     from ops import services
     from ops.models import DeadLetter, RedriveJob
 
@@ -328,8 +332,8 @@ def main(argv=None) -> None:
         LOG_LEVEL="INFO",
         CSV_IMPORT_STALLED_SECONDS="120",
     ):
-        from console import aws
-        from console.resources import queue_url
+        from console.aws import clients as aws
+        from console.aws.resources import queue_url
 
         consumer = Consumer(dict(os.environ))
         workdir = Path(tempfile.mkdtemp(prefix="bench-worker-"))

@@ -55,8 +55,8 @@ ITEMS = [{"product_id": "bench", "name": "Bench item", "quantity": 1, "price": D
 def ceiling_machine() -> str:
     """A state machine with the order workflow's definition, its tasks sent to a scratch
     queue nobody reads (the executions wait there, as ours wait for their steps)."""
-    from console import aws
-    from console.resources import resource_name
+    from console.aws import clients as aws
+    from console.aws.resources import resource_name
 
     sqs, sfn = aws.client("sqs"), aws.client("stepfunctions")
     scratch = sqs.create_queue(QueueName=resource_name("bench-ceiling-tasks"))["QueueUrl"]
@@ -75,8 +75,8 @@ def ceiling_machine() -> str:
 
 def pass_machine() -> str:
     """A one-state machine started in the order workflow's place (``--machine pass``)."""
-    from console import aws
-    from console.resources import resource_name
+    from console.aws import clients as aws
+    from console.aws.resources import resource_name
 
     sfn = aws.client("stepfunctions")
     return sfn.create_state_machine(
@@ -88,7 +88,7 @@ def pass_machine() -> str:
 
 def moto_ceiling(machine_arn: str, tag: str, seconds: float = 8.0) -> float:
     """StartExecution calls a second from a plain boto3 loop, for ``seconds``."""
-    from console import aws
+    from console.aws import clients as aws
     from workflows.services import workflow_policy
 
     sfn = aws.client("stepfunctions")

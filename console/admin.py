@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from console.audit import audited_ref
-from console.counts import EstimatedCountPaginator
 from console.models import AuditEntry
+from console.platform.audit import audited_ref
+from console.platform.counts import EstimatedCountPaginator
 
 
 class AuditActionFilter(admin.SimpleListFilter):
@@ -88,11 +88,11 @@ from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 from knox import admin as knox_admin  # noqa: E402
 from knox.models import AuthToken  # noqa: E402
 
-from console import access  # noqa: E402
-from console.admin_audit import AuditedModelAdmin  # noqa: E402
+from console.pages.change_audit import AuditedModelAdmin  # noqa: E402
+from console.platform import access  # noqa: E402
 
 # django-otp's device admin shows secrets and QR codes: users manage their own second
-# factor (console.two_factor), and an admin removes a lost one from the user's page.
+# factor (console.platform.two_factor), and an admin removes a lost one from the user's page.
 for _model in (get_user_model(), Group, AuthToken, TOTPDevice):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
@@ -100,7 +100,7 @@ for _model in (get_user_model(), Group, AuthToken, TOTPDevice):
 
 class PrivilegeCheckedForm:
     """Mixed into the user and group forms: refuses, as a form error, a save that would
-    give what the actor may not give (``console.access``). The admin checks again after
+    give what the actor may not give (``console.platform.access``). The admin checks again after
     saving, inside the same transaction (``_refuse_unless_allowed``)."""
 
     actor = None  # set on the class the admin builds for each request
@@ -175,7 +175,7 @@ class PrivilegeCheckedAdmin(AuditedModelAdmin):
 class AuditedUserAdmin(PrivilegeCheckedAdmin, auth_admin.UserAdmin):
     """Users. Nobody gives a flag, group or permission they do not hold; only a superuser
     changes, resets the password of, or deletes a superuser or another admin; nobody but a
-    superuser changes their own privileges (``console.access``)."""
+    superuser changes their own privileges (``console.platform.access``)."""
 
     privilege_form = UserPrivilegeForm
     PRIVILEGE_FIELDS = ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")
@@ -260,7 +260,7 @@ class AuditedUserAdmin(PrivilegeCheckedAdmin, auth_admin.UserAdmin):
 
     @admin.display(description="Authenticator app")
     def two_factor(self, user) -> str:
-        from console import two_factor
+        from console.platform import two_factor
 
         device = two_factor.confirmed_device(user)
         if device is None:
@@ -275,7 +275,7 @@ class AuditedUserAdmin(PrivilegeCheckedAdmin, auth_admin.UserAdmin):
     def two_factor_remove_view(self, request, id):
         """POST: removes the user's authenticator (a lost phone). Whoever may change the
         user may do it; audited."""
-        from console import two_factor
+        from console.platform import two_factor
 
         user = self.get_object(request, id)
         if user is None:

@@ -11,7 +11,7 @@ class ConsoleConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import got_request_exception
 
-        from console import observability
+        from console.platform import observability
 
         # Requests that end in an unhandled exception (a 500) count in the Errors metric.
         got_request_exception.connect(observability.count_request_error, dispatch_uid="observability-errors")
@@ -21,13 +21,13 @@ class ConsoleAdminConfig(SimpleAdminConfig):
     """The Django admin, with the operations console as its default site.
 
     The apps' ``admin`` modules (and all they import) are found when the console's URLs
-    load (``console/admin_urls.py``). On Lambda that is the first console request, so a
+    load (``console/pages/urls.py``). On Lambda that is the first console request, so a
     cold start that serves the REST API never imports them; elsewhere (servers, workers,
     management commands, tests) they are found at start, as Django usually does, so the
     admin's system checks see every registration.
     """
 
-    default_site = "console.sites.ConsoleAdminSite"
+    default_site = "console.pages.sites.ConsoleAdminSite"
 
     def ready(self) -> None:
         super().ready()

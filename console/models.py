@@ -15,7 +15,7 @@ class AuditEntryQuerySet(models.QuerySet):
 class AuditEntry(models.Model):
     """One state-changing action, by whom, on what, why, with the before and after.
 
-    Append-only: rows are written by ``console.audit.audit_record`` and never changed.
+    Append-only: rows are written by ``console.platform.audit.audit_record`` and never changed.
     """
 
     class Source(models.TextChoices):
@@ -92,7 +92,7 @@ class IdempotencyKey(models.Model):
 
 class ThrottleBucket(models.Model):
     """A token bucket per API client, shared by every process (Lambda instances share
-    nothing else). Updated by one atomic upsert per request: see ``console.throttling``."""
+    nothing else). Updated by one atomic upsert per request: see ``console.api.throttling``."""
 
     key = models.CharField(max_length=200, primary_key=True)
     tokens = models.FloatField()

@@ -17,7 +17,7 @@ urlpatterns = [
     # Media and CSV ingestion
     path("api/", lazy_include("media.urls")),
     # The console's pages (the admin site, and on Lambda the apps' admin modules).
-    path("", lazy_include("console.admin_urls")),
+    path("", lazy_include("console.pages.urls")),
 ]
 
 # --- Orders at production depth: the API's schema and docs; problem answers for API errors
@@ -25,7 +25,7 @@ from django.contrib.auth.decorators import login_required  # noqa: E402
 from django.shortcuts import redirect  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from console import api_docs  # noqa: E402
+from console.api import docs as api_docs  # noqa: E402
 
 
 def _admin_path_redirect(request, rest: str):
@@ -44,7 +44,7 @@ urlpatterns[:0] = [
     re_path(r"^api/docs/?$", login_required(api_docs.docs, login_url="admin:login"), name="api-docs"),
 ]
 
-handler400 = "console.api.bad_request"
-handler403 = "console.api.permission_denied"
-handler404 = "console.api.not_found"
-handler500 = "console.api.server_error"
+handler400 = "console.api.rest.bad_request"
+handler403 = "console.api.rest.permission_denied"
+handler404 = "console.api.rest.not_found"
+handler500 = "console.api.rest.server_error"

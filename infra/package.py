@@ -186,7 +186,12 @@ def inspect_package(path: Path) -> PackageReport:
     unwanted = sorted(top_level & set(DEVELOPMENT_MODULES))
     if unwanted:
         raise SystemExit(f"{path} contains development packages: {', '.join(unwanted)}")
-    for required in ("handler.py", "zappa_settings.py", "console/lambda_handler.py", "staticfiles/staticfiles.json"):
+    for required in (
+        "handler.py",
+        "zappa_settings.py",
+        "console/runtime/lambda_handler.py",
+        "staticfiles/staticfiles.json",
+    ):
         if required not in names:
             raise SystemExit(f"{path} lacks {required}")
     with zipfile.ZipFile(path) as archive:

@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from console import devstack
+from console.devtools import devstack
 from infra import deploy as infra
 from infra import package as packaging
 
@@ -138,7 +138,7 @@ class Findings:
 
 
 def start_local_aws(workdir: Path) -> tuple[subprocess.Popen, str]:
-    """A moto server process of our own (``console.localaws``), on a free port."""
+    """A moto server process of our own (``console.devtools.localaws``), on a free port."""
     port = devstack.free_port()
     env = {**os.environ, **DUMMY_CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "MOTO_PORT": str(port)}
     env.pop("AWS_ENDPOINT_URL", None)

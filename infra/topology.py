@@ -33,7 +33,7 @@ from typing import Any
 import django
 from django.conf import settings
 
-from console.local_consumer import zappa_stage_settings
+from console.devtools.local_consumer import zappa_stage_settings
 from infra.deploy import TEMPLATE, load_template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -382,7 +382,7 @@ def _code_producers(
             queue = route if isinstance(route, str) else route.get("queue")
             if queue:
                 celery.append((f"CELERY_TASK_ROUTES[{pattern!r}]", getattr(queue, "name", queue)))
-    # kombu's queue_name_prefix (console/celery.py) is "<prefix>-<stage>-".
+    # kombu's queue_name_prefix (console/runtime/celery.py) is "<prefix>-<stage>-".
     producers = [
         Producer(f"Celery {setting}", f"{prefix}-{stage}-{queue}", "console/settings") for setting, queue in celery
     ]

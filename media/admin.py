@@ -25,7 +25,7 @@ from media.models import Import, ImportChunk, MediaAsset
 
 
 def _presigned(key: str, filename: str = "") -> str:
-    from console.resources import files_bucket
+    from console.aws.resources import files_bucket
 
     try:
         return s3.presigned_get(bucket=files_bucket(), key=key, filename=filename)

@@ -22,11 +22,11 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from console import resources
-from console.api import problem
+from console.api.openapi import PROBLEM, extend_schema
+from console.api.pagination import KeysetPagination
+from console.api.rest import problem
+from console.aws import resources
 from console.models import AuditEntry
-from console.openapi import PROBLEM, extend_schema
-from console.pagination import KeysetPagination
 from media import s3, selectors, services
 from media.models import Import, MediaAsset
 

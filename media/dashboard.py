@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.urls import reverse
 from django.utils import timezone
 
-from console.dashboard import Row, register
+from console.pages.dashboard import Row, register
 from media import selectors
 from media.models import Import
 

@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from console import resources
+from console.aws import resources
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from console import aws
+from console.aws import clients as aws
 
 logger = logging.getLogger(__name__)
 

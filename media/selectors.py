@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from console.spreadsheet import neutralise_row
+from console.platform.spreadsheet import neutralise_row
 from media.models import VIEW_ALL_IMPORTS, VIEW_ALL_MEDIA_ASSETS, CsvUpload, Import, MediaAsset, RejectedRow
 
 
@@ -72,7 +72,7 @@ def import_get(*, user, import_id) -> Import:
 
 def rejected_rows_csv(*, import_run: Import) -> Iterator[str]:
     """The rejected rows as CSV lines: where, why, then the row's cells as in the file.
-    Cells a spreadsheet would take for formulas are neutralised (console.spreadsheet)."""
+    Cells a spreadsheet would take for formulas are neutralised (console.platform.spreadsheet)."""
 
     class Line:
         def write(self, value: str) -> str:

@@ -39,7 +39,7 @@ def _s3_storage_class():
 
         @property
         def bucket_name(self) -> str:
-            from console.resources import files_bucket
+            from console.aws.resources import files_bucket
 
             return files_bucket()
 

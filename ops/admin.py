@@ -17,10 +17,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from console.admin_filters import InboxChoiceFilter
+from console.aws.resources import resource_name
 from console.models import AuditEntry
-from console.resources import resource_name
-from console.timefmt import ago
+from console.pages.filters import InboxChoiceFilter
+from console.platform.timefmt import ago
 from ops import decoding, selectors, services, sns, sqs
 from ops.apis import queue_rows
 from ops.models import Alarm, DeadLetter, RedriveJob

@@ -26,10 +26,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from console.api import problem
+from console.api.openapi import PROBLEM, extend_schema
+from console.api.pagination import KeysetPagination
+from console.api.rest import problem
 from console.models import AuditEntry
-from console.openapi import PROBLEM, extend_schema
-from console.pagination import KeysetPagination
 from ops import decoding, selectors, services, sqs
 from ops.models import Alarm, AlarmEvent, DeadLetter, RedriveJob
 
@@ -256,7 +256,7 @@ def _ops_problem(exc: services.OpsError) -> Response:
 
 def _conflict(exc: services.OpsError) -> Response:
     if isinstance(exc, services.AwsRefused):
-        # AWS's code, as every AWS error the API answers carries (console.api.aws_problem).
+        # AWS's code, as every AWS error the API answers carries (console.api.rest.aws_problem).
         return problem(
             status.HTTP_409_CONFLICT,
             "Conflict.",

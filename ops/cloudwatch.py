@@ -7,8 +7,8 @@ from typing import Any
 
 from django.conf import settings
 
-from console import aws
-from console.resources import resource_name
+from console.aws import clients as aws
+from console.aws.resources import resource_name
 
 
 def _cloudwatch():

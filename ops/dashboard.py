@@ -4,8 +4,8 @@ records (kept current by events and the minute schedule), never from AWS."""
 from django.urls import reverse
 from django.utils import timezone
 
-from console.dashboard import Row, register
-from console.timefmt import ago, duration
+from console.pages.dashboard import Row, register
+from console.platform.timefmt import ago, duration
 from ops import selectors
 from ops.models import Alarm
 

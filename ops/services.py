@@ -1,5 +1,5 @@
 """State changes of the dead-letter archive, redrive jobs and alarms. Each is atomic and
-audited (``console.audit.audit_record``) with its counts; AWS calls that follow a
+audited (``console.platform.audit.audit_record``) with its counts; AWS calls that follow a
 decision run after the commit or in the background job."""
 
 import base64
@@ -18,9 +18,9 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from console import aws
-from console.audit import audit_record
+from console.aws import clients as aws
 from console.models import AuditEntry
+from console.platform.audit import audit_record
 from ops import cloudwatch, decoding, redrive, selectors, sqs
 from ops.models import Alarm, AlarmEvent, DeadLetter, RedriveJob, TaskFailure
 
@@ -50,7 +50,7 @@ class AwsRefused(OpsError):
 
 # What SQS answers about a move task that is not its to run, or no longer running
 # (compared without the "AWS.SimpleQueueService." prefix of SQS's query-compatible codes).
-# Throttling, credentials and SQS's own failures are not among them: they are console.api's
+# Throttling, credentials and SQS's own failures are not among them: they are console.api.rest's
 # 503/502 answers.
 MOVE_TASK_REFUSALS = frozenset({"UnsupportedOperation", "ResourceNotFoundException", "InvalidParameterValue"})
 
@@ -972,7 +972,7 @@ def ops_refresh() -> dict[str, int]:
     expired mutes, follow move tasks."""
     from django.conf import settings
 
-    from console import resources
+    from console.aws import resources
     from orders.selectors import order_event_oldest_unpublished_age
     from workflows.starts import workflow_start_backlog
 

@@ -10,8 +10,9 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 from django.core.cache import cache
 
-from console import aws, resources
-from console.resources import resource_name
+from console.aws import clients as aws
+from console.aws import resources
+from console.aws.resources import resource_name
 
 logger = logging.getLogger(__name__)
 

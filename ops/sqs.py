@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 from django.core.cache import cache
 
-from console import aws
-from console.resources import resource_name
+from console.aws import clients as aws
+from console.aws.resources import resource_name
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ ASYNC_DEAD_LETTER_QUEUE = "async-dlq"
 def lambda_dead_letter_arn() -> str:
     """Where Lambda puts failed async invocations of the stage's functions (Zappa's
     ``dead_letter_arn``; the account id is the deployment's, so match by queue name)."""
-    from console.local_consumer import zappa_stage_settings
+    from console.devtools.local_consumer import zappa_stage_settings
 
     try:
         configured = zappa_stage_settings(settings.STAGE).get("dead_letter_arn", "")

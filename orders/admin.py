@@ -31,10 +31,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from console.admin_audit import AuditedModelAdmin
-from console.audit import audit_record
-from console.counts import EstimatedCountPaginator
 from console.models import AuditEntry
+from console.pages.change_audit import AuditedModelAdmin
+from console.platform.audit import audit_record
+from console.platform.counts import EstimatedCountPaginator
 from orders import exports, lifecycle
 from orders.models import Order, OrderItem, StockLevel
 from orders.selectors import order_id_range, order_timeline

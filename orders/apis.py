@@ -25,10 +25,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from console.api import problem
-from console.idempotency import idempotent_post
-from console.openapi import PROBLEM, ProblemSerializer, extend_schema  # noqa: F401 (re-exported)
-from console.pagination import KeysetPagination
+from console.api.idempotency import idempotent_post
+from console.api.openapi import PROBLEM, ProblemSerializer, extend_schema  # noqa: F401 (re-exported)
+from console.api.pagination import KeysetPagination
+from console.api.rest import problem
 from orders import selectors, services
 from orders.filters import OrderFilter
 from orders.lifecycle import InvalidTransition, OrderStatus

@@ -28,11 +28,11 @@ from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
-from console.audit import audit_record
+from console.api.pagination import keyset_chunks
+from console.aws.resources import files_bucket
 from console.models import AuditEntry
-from console.pagination import keyset_chunks
-from console.resources import files_bucket
-from console.spreadsheet import neutralise_row
+from console.platform.audit import audit_record
+from console.platform.spreadsheet import neutralise_row
 from media import s3
 
 logger = logging.getLogger(__name__)

@@ -23,9 +23,7 @@ class OrderFilter(filters.FilterSet):
     createdFrom = UtcDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="Created at or after (ISO 8601)."
     )
-    createdTo = UtcDateTimeFilter(
-        field_name="created_at", lookup_expr="lt", help_text="Created before (ISO 8601)."
-    )
+    createdTo = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt", help_text="Created before (ISO 8601).")
     totalMin = filters.NumberFilter(field_name="total", lookup_expr="gte", help_text="Total at least this.")
     totalMax = filters.NumberFilter(field_name="total", lookup_expr="lte", help_text="Total at most this.")
     search = filters.CharFilter(

@@ -30,7 +30,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from console import resources, sns
+from console.aws import resources, sns
 from orders.models import OrderEvent
 
 logger = logging.getLogger(__name__)

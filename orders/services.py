@@ -13,9 +13,9 @@ from uuid import UUID
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from console.audit import audit_record
-from console.context import current_request_id
 from console.models import AuditEntry
+from console.platform.audit import audit_record
+from console.platform.context import current_request_id
 from orders import lifecycle
 from orders.lifecycle import OrderStatus
 from orders.models import (

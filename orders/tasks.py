@@ -1,6 +1,6 @@
 """Background jobs of the orders area."""
 
-from console.celery import app
+from console.runtime.celery import app
 
 
 @app.task(name="orders.export_to_file")

@@ -33,7 +33,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from console import devstack  # noqa: E402
+from console.devtools import devstack  # noqa: E402
 
 MUTMUT = str(Path(sys.executable).with_name("mutmut"))
 APPROVAL_FUNCTIONS = [
@@ -50,7 +50,7 @@ APPROVAL_FUNCTIONS = [
 ]
 # What `mutmut run` is given (globs of mangled names): module, then function.
 NAMES = [
-    "console.idempotency.*",
+    "console.api.idempotency.*",
     "ops.redrive.*",
     "orders.lifecycle.*",
     "media.csv_format.*",

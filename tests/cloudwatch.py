@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from console import aws
+from console.aws import clients as aws
 
 
 def alarm_metric_maximums(alarm: dict, *, minutes: int = 5) -> list[float]:

@@ -18,7 +18,10 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection
 
-from console import aws, devstack, resources, roles
+from console.aws import clients as aws
+from console.aws import resources
+from console.devtools import devstack
+from console.platform import roles
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Logs, screenshots and the AWS call log of a run; TEST_ARTIFACTS_DIR keeps concurrent runs
@@ -104,7 +107,7 @@ def local_aws(artifacts_dir: Path):
 
 
 def _reset_celery() -> None:
-    from console.celery import app, configure_broker
+    from console.runtime.celery import app, configure_broker
 
     # Connections made for the previous endpoint must not be reused.
     if app._pool is not None:
@@ -140,7 +143,7 @@ def stack_env(local_aws: LocalAws, **extra: str) -> dict[str, str]:
 
 def start_consumer(env: dict[str, str], log_path: Path, *, skip_queues: list[str] = ()) -> subprocess.Popen:
     """The consumer process (``manage.py consume_queues``), once every queue it reads is polled."""
-    from console.local_consumer import sqs_routes
+    from console.devtools.local_consumer import sqs_routes
 
     expected = len([route for route in sqs_routes(settings.STAGE) if route.queue_name not in skip_queues])
     log = open(log_path, "w")

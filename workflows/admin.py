@@ -23,10 +23,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timesince import timeuntil
 from django.views.decorators.http import require_POST
 
-from console import resources
-from console.admin_filters import InboxChoiceFilter
+from console.aws import resources
 from console.models import AuditEntry
-from console.timefmt import duration
+from console.pages.filters import InboxChoiceFilter
+from console.platform.timefmt import duration
 from workflows import selectors, sfn
 from workflows.models import Approval, Execution, StepRun
 from workflows.notifications import LinkInvalid, approval_link_read

@@ -22,10 +22,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from console.api import problem
+from console.api.openapi import PROBLEM, extend_schema
+from console.api.pagination import KeysetPagination
+from console.api.rest import problem
 from console.models import AuditEntry
-from console.openapi import PROBLEM, extend_schema
-from console.pagination import KeysetPagination
 from workflows import selectors, services
 from workflows.models import Approval
 

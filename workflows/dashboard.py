@@ -1,4 +1,4 @@
-"""Home page panels of the workflow app (registered with console.dashboard)."""
+"""Home page panels of the workflow app (registered with console.pages.dashboard)."""
 
 from datetime import timedelta
 
@@ -6,8 +6,8 @@ from django.db.models import Count, Min
 from django.urls import reverse
 from django.utils import timezone
 
-from console.dashboard import Row, register
-from console.timefmt import duration
+from console.pages.dashboard import Row, register
+from console.platform.timefmt import duration
 from workflows.models import Approval, Execution
 
 FAILED = [Execution.Status.FAILED, Execution.Status.TIMED_OUT, Execution.Status.ABORTED]

@@ -10,8 +10,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from console import observability
-from console.lambda_jobs import stop_by
+from console.platform import observability
+from console.runtime.lambda_jobs import stop_by
 from workflows.services import (
     TaskMessage,
     approval_request,

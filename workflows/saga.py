@@ -15,9 +15,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from console import resources
-from console.audit import audit_record
+from console.aws import resources
 from console.models import AuditEntry
+from console.platform.audit import audit_record
 from orders.models import Order, StockLevel
 from workflows import sfn
 from workflows.models import Execution, StepRun

@@ -20,9 +20,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from console import observability, resources
-from console.audit import audit_record
+from console.aws import resources
 from console.models import AuditEntry
+from console.platform import observability
+from console.platform.audit import audit_record
 from orders.lifecycle import InvalidTransition, OrderStatus
 from orders.models import Order
 from orders.services import order_transition

@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from django.conf import settings
 
-from console import aws
+from console.aws import clients as aws
 
 
 class TaskNotOpen(Exception):
@@ -122,7 +122,7 @@ class ExecutionNotRedrivable(Exception):
 
 class StepFunctionsUnavailable(Exception):
     """Step Functions answered a server error or throttled the call, still after the
-    client's own retries (console/aws.py). Nothing changed: ask again later."""
+    client's own retries (console/aws/clients.py). Nothing changed: ask again later."""
 
     def __init__(self, message: str, aws_code: str = ""):
         self.aws_code = aws_code

@@ -40,8 +40,8 @@ from django.db import transaction
 from django.db.models import Case, CharField, DateTimeField, F, Max, Min, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from console import resources
-from console.throttling import bucket_take
+from console.api.throttling import bucket_take
+from console.aws import resources
 from workflows import sfn
 from workflows.models import Execution
 
@@ -104,7 +104,7 @@ def requests_waiting() -> QuerySet[Execution]:
 class StartPacer:
     """At most ``rate`` StartExecution calls a second (``WORKFLOW_STARTS_PER_SECOND``) for
     the whole stage: every call takes a token from one bucket row in the database
-    (``console.throttling.bucket_take``, an atomic upsert), whichever process makes it.
+    (``console.api.throttling.bucket_take``, an atomic upsert), whichever process makes it.
     The bucket holds a tenth of a second of calls, far below AWS's own bucket (1,300 in
     the large regions), so no burst of ours can empty it. ``clock`` and ``sleep`` are
     for tests."""

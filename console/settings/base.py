@@ -47,7 +47,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "knox",
     "drf_spectacular",
-    # The second factor (TOTP, console.two_factor) before the console, whose admin module
+    # The second factor (TOTP, console.platform.two_factor) before the console, whose admin module
     # replaces django-otp's device admin.
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -65,7 +65,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    "console.context.RequestIdMiddleware",
+    "console.platform.context.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # CORS answers preflights before anything else handles the request.
     "corsheaders.middleware.CorsMiddleware",
@@ -73,7 +73,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "console.access.ConsoleSessionMiddleware",
+    "console.platform.access.ConsoleSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Login throttling goes last.
@@ -154,14 +154,14 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "ops-console@localhost")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "console.api.BearerTokenAuthentication",
+        "console.api.rest.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["console.api.ModelPermissions"],
+    "DEFAULT_PERMISSION_CLASSES": ["console.api.rest.ModelPermissions"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # DRF's JSON parser with a nesting limit (a deep body is a 400, not a RecursionError).
-    "DEFAULT_PARSER_CLASSES": ["console.api.JSONParser"],
-    "EXCEPTION_HANDLER": "console.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["console.api.rest.JSONParser"],
+    "EXCEPTION_HANDLER": "console.api.rest.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": False,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -181,7 +181,7 @@ REST_KNOX = {
 }
 
 # --- AWS -------------------------------------------------------------------------------
-# Read at call time by console.aws and console.resources, never at import in app code.
+# Read at call time by console.aws.clients and console.aws.resources, never at import in app code.
 AWS_ENDPOINT_URL = env("AWS_ENDPOINT_URL") or None
 AWS_REGION = env("AWS_REGION") or env("AWS_DEFAULT_REGION") or "us-east-1"
 STAGE = env("STAGE", "dev")
@@ -247,12 +247,12 @@ SAGA_FAILURE_DRILLS = env_bool("SAGA_FAILURE_DRILLS", False)
 
 # --- Orders at production depth: REST API for clients, login throttling, order events ------
 
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "console.auth_backend.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "console.platform.auth_backend.ModelBackend"]
 
 # Per API client (token user; source IP when anonymous), as the seed's API Gateway stage
 # settings: 50 requests/s with bursts of 100. The bucket lives in the database, the one
-# thing every Lambda instance shares (see console/throttling.py).
-REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["console.throttling.ClientRateThrottle"]
+# thing every Lambda instance shares (see console/api/throttling.py).
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["console.api.throttling.ClientRateThrottle"]
 API_THROTTLE_RATE = float(env("API_THROTTLE_RATE", "50"))
 API_THROTTLE_BURST = env_int("API_THROTTLE_BURST", 100)
 # How long a POST's Idempotency-Key is remembered.
@@ -278,13 +278,13 @@ SPECTACULAR_SETTINGS.update(
         "REDOC_DIST": "SIDECAR",
         # Our generator makes the views' deferred @extend_schema decorations and registers
         # our extensions (the bearer scheme): nothing on the request path imports
-        # drf-spectacular's generator machinery (console.openapi).
-        "DEFAULT_GENERATOR_CLASS": "console.schema.SchemaGenerator",
+        # drf-spectacular's generator machinery (console.api.openapi).
+        "DEFAULT_GENERATOR_CLASS": "console.api.schema.SchemaGenerator",
         "POSTPROCESSING_HOOKS": [
             "drf_spectacular.hooks.postprocess_schema_enums",
-            "console.schema.add_common_problem_responses",
+            "console.api.schema.add_common_problem_responses",
             # 400/404/406/415/502/503 in the problem shape wherever the framework can answer them.
-            "console.openapi.add_error_responses",
+            "console.api.openapi.add_error_responses",
         ],
     }
 )
@@ -298,8 +298,8 @@ AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "console.access.client_ip"
-AXES_LOCKOUT_CALLABLE = "console.access.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "console.platform.access.client_ip"
+AXES_LOCKOUT_CALLABLE = "console.platform.access.lockout_response"
 AXES_ENABLE_ADMIN = False  # the console registers its own, audited, lockout page
 AXES_VERBOSE = False
 
@@ -347,22 +347,22 @@ CSV_IMPORT_WORKFLOW_BATCH = env_int("CSV_IMPORT_WORKFLOW_BATCH", 50)
 CSV_IMPORT_WORKFLOW_STARTS_PER_SECOND = env_int("CSV_IMPORT_WORKFLOW_STARTS_PER_SECOND", 20)
 # A running chunk untouched for this long is considered lost and is queued again.
 CSV_IMPORT_STALLED_SECONDS = env_int("CSV_IMPORT_STALLED_SECONDS", 15 * 60)
-# --- Running on Lambda: logs, metrics, traces (console.observability) ---------------------
+# --- Running on Lambda: logs, metrics, traces (console.platform.observability) ---------------------
 # JSON log lines (Powertools' formatter) on Lambda, where CloudWatch Logs Insights queries
 # them; human-readable lines elsewhere. Either way each line carries the correlation ids.
 ON_LAMBDA = bool(env("AWS_LAMBDA_FUNCTION_NAME"))
 LOG_FORMAT = env("LOG_FORMAT") or ("json" if ON_LAMBDA else "plain")
 _LOG_FORMATTERS = {
     "plain": {
-        "()": "console.observability.PlainFormatter",
+        "()": "console.platform.observability.PlainFormatter",
         "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
     },
-    "json": {"()": "console.observability.json_formatter", "service": f"{RESOURCE_PREFIX}-{STAGE}"},
+    "json": {"()": "console.platform.observability.json_formatter", "service": f"{RESOURCE_PREFIX}-{STAGE}"},
 }
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation": {"()": "console.observability.CorrelationFilter"}},
+    "filters": {"correlation": {"()": "console.platform.observability.CorrelationFilter"}},
     # Only the format in use is configured: logging builds every formatter it is given,
     # and the JSON one imports Powertools.
     "formatters": {LOG_FORMAT: _LOG_FORMATTERS[LOG_FORMAT]},
@@ -424,7 +424,7 @@ SECURE_CSP = content_security_policy(AWS_ENDPOINT_URL)
 
 # Console sessions end after CONSOLE_SESSION_IDLE_SECONDS without a request (every request
 # renews the cookie and the session row), and CONSOLE_SESSION_MAX_SECONDS after the login
-# however active (console.access.ConsoleSessionMiddleware).
+# however active (console.platform.access.ConsoleSessionMiddleware).
 CONSOLE_SESSION_IDLE_SECONDS = env_int("CONSOLE_SESSION_IDLE_SECONDS", 3600)
 CONSOLE_SESSION_MAX_SECONDS = env_int("CONSOLE_SESSION_MAX_SECONDS", 12 * 3600)
 SESSION_COOKIE_AGE = CONSOLE_SESSION_IDLE_SECONDS
@@ -432,7 +432,7 @@ SESSION_SAVE_EVERY_REQUEST = True
 # Where a login goes when its "next" is missing or refused (another site): the console's home.
 LOGIN_REDIRECT_URL = "admin:index"
 
-# A second factor (TOTP authenticator apps, django-otp; console.two_factor): its apps and
+# A second factor (TOTP authenticator apps, django-otp; console.platform.two_factor): its apps and
 # middleware are in INSTALLED_APPS and MIDDLEWARE above.
 # When set, admins (admin role, user managers, superusers) enrol and verify an authenticator
 # before any console page.

@@ -30,11 +30,15 @@ X_FRAME_OPTIONS = "DENY"
 # "binary_support") passes the compressed bodies through.
 _security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware")
 # Right after SecurityMiddleware, as WhiteNoise asks; ours reads the files on first use.
-MIDDLEWARE = [*MIDDLEWARE[: _security + 1], "console.staticfiles.WhiteNoiseMiddleware", *MIDDLEWARE[_security + 1 :]]
+MIDDLEWARE = [
+    *MIDDLEWARE[: _security + 1],
+    "console.platform.staticfiles.WhiteNoiseMiddleware",
+    *MIDDLEWARE[_security + 1 :],
+]
 STORAGES = {
     # Whatever default (media) storage the base settings chose stays.
     **globals().get("STORAGES", {"default": {"BACKEND": "django.core.files.storage.FileSystemStorage"}}),
-    "staticfiles": {"BACKEND": "console.staticfiles.ScriptPrefixedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "console.platform.staticfiles.ScriptPrefixedStaticFilesStorage"},
 }
 WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 

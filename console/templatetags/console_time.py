@@ -1,10 +1,10 @@
 """``{% load console_time %}``: ``{{ moment|ago }}`` and ``{{ start|duration }}`` or
-``{{ start|duration:end }}`` (console.timefmt). Like Django's own time filters, a missing
+``{{ start|duration:end }}`` (console.platform.timefmt). Like Django's own time filters, a missing
 or unusable value renders as nothing."""
 
 from django import template
 
-from console import timefmt
+from console.platform import timefmt
 
 register = template.Library()
 

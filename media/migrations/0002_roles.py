@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from console.roles import sync_roles
+from console.platform.roles import sync_roles
 
 
 class Migration(migrations.Migration):

@@ -19,9 +19,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from console import resources
-from console.audit import audit_record
+from console.aws import resources
 from console.models import AuditEntry
+from console.platform.audit import audit_record
 from media import s3
 from media.csv_format import FileRejected
 from media.csv_plan import plan_file
@@ -65,7 +65,7 @@ def csv_import_get_or_create(
     mode without ``media.import_history``) and ImportOptionsConflict (other options than
     the import's, which can no longer change).
     """
-    from console.context import current_request_id
+    from console.platform.context import current_request_id
 
     import_options_check(mode=mode, actor=actor)
     user = actor if getattr(actor, "is_authenticated", False) else None

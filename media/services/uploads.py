@@ -17,9 +17,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from console import resources
-from console.audit import audit_record
+from console.aws import resources
 from console.models import AuditEntry
+from console.platform.audit import audit_record
 from media import s3
 from media.content_check import ContentCheck
 from media.models import CsvUpload, MediaAsset

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import migrations, models
 
-from console.roles import sync_roles
+from console.platform.roles import sync_roles
 
 
 class Migration(migrations.Migration):

@@ -9,7 +9,7 @@ They are case hooks (``filter_case``, ``map_case``): the coverage phase applies 
 import schemathesis
 
 # Moto has no message move tasks: StartMessageMoveTask answers 500, which the API rightly
-# turns into a 502 (console.api.aws_problem). Mode move_task is tested against AWS's
+# turns into a 502 (console.api.rest.aws_problem). Mode move_task is tested against AWS's
 # documented answers with botocore's Stubber (tests/ops/test_move_tasks.py, test_api.py).
 
 

@@ -16,7 +16,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework.views import APIView
 
-from console import roles
+from console.platform import roles
 from tests.conftest import make_user
 
 
@@ -182,7 +182,7 @@ def test_the_lists_are_documented_as_the_pages_they_answer(schema, path, rows, m
 
 
 def test_the_problem_schema_is_shared_and_still_importable_from_orders():
-    from console import openapi
+    from console.api import openapi
     from orders import apis
 
     assert apis.PROBLEM is openapi.PROBLEM and apis.ProblemSerializer is openapi.ProblemSerializer

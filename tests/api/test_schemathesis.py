@@ -32,8 +32,8 @@ from pathlib import Path
 import pytest
 from knox.models import AuthToken
 
-from console import roles
-from console.resources import resource_name
+from console.aws.resources import resource_name
+from console.platform import roles
 from tests.conftest import BASE_DIR, make_user
 
 pytestmark = [pytest.mark.schemathesis, pytest.mark.stack, pytest.mark.django_db(transaction=True)]
@@ -197,7 +197,8 @@ def schemathesis_run(
 def api_data(stack, settings) -> dict[str, list]:
     """Something behind every route: orders, pending approvals, archived dead letters, an
     alarm with history, a redrive job, an import; their ids and names, by kind."""
-    from console import aws, resources
+    from console.aws import clients as aws
+    from console.aws import resources
     from media import s3
     from media.services import csv_import_object, import_run_inline
     from ops import sqs as ops_sqs

@@ -2,7 +2,7 @@
 
 Each call is attributed by the innermost frame of the project's own code on the stack:
 ``app`` (console/, orders/, workflows/, ... : what the function's role must allow),
-``event-source`` (console/local_consumer.py, which stands in for Lambda's SQS event source
+``event-source`` (console/devtools/local_consumer.py, which stands in for Lambda's SQS event source
 mappings) or ``scaffolding`` (tests, infra deployment, the local AWS). Calls with no
 project frame (a library's own, e.g. Celery's worker consuming its queue) are not ours.
 Presigned URLs count as the call they sign; calls botocore's Stubber answers are marked
@@ -25,11 +25,11 @@ SCAFFOLDING = (
     "tests/",
     "infra/",
     "bench/",
-    "console/localaws.py",
-    "console/devstack.py",
+    "console/devtools/localaws.py",
+    "console/devtools/devstack.py",
     "console/management/commands/deploy_infra.py",
 )
-EVENT_SOURCE = ("console/local_consumer.py",)
+EVENT_SOURCE = ("console/devtools/local_consumer.py",)
 IGNORED_DIRS = (".venv", ".lambda")
 
 # IAM prefixes that differ from botocore's service name.

@@ -21,7 +21,7 @@ console login), FORBIDDEN (403), UNAUTHORIZED (401), MISSING (404).
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from console import roles
+from console.platform import roles
 
 ANONYMOUS = "anonymous"
 OPERATOR = roles.OPERATOR

@@ -9,9 +9,9 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
-from console import roles
-from console.audit import audit_record
 from console.models import AuditEntry
+from console.platform import roles
+from console.platform.audit import audit_record
 from orders.lifecycle import OrderStatus
 from tests.conftest import csrf_post, make_user
 from tests.factories import OrderFactory

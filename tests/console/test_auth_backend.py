@@ -1,12 +1,12 @@
-"""console.auth_backend.ModelBackend: Django's answers about permissions, in one query."""
+"""console.platform.auth_backend.ModelBackend: Django's answers about permissions, in one query."""
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
 from django.contrib.auth.models import Group, Permission
 
-from console import roles
-from console.auth_backend import ModelBackend
+from console.platform import roles
+from console.platform.auth_backend import ModelBackend
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -83,5 +83,5 @@ def test_users_with_nothing_and_objects_get_nothing(mixed_user):
 
 
 def test_it_is_the_backend_in_use(mixed_user, settings):
-    assert "console.auth_backend.ModelBackend" in settings.AUTHENTICATION_BACKENDS
+    assert "console.platform.auth_backend.ModelBackend" in settings.AUTHENTICATION_BACKENDS
     assert "django.contrib.auth.backends.ModelBackend" not in settings.AUTHENTICATION_BACKENDS

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from console import roles
+from console.platform import roles
 from tests.browser import CHROMIUM
 from tests.browser import log_in as browser_log_in
 from tests.conftest import make_user

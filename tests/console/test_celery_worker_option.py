@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from console import devstack
-from console.local_consumer import consume
+from console.devtools import devstack
+from console.devtools.local_consumer import consume
 from orders.services import order_create
 from tests.conftest import BASE_DIR, stack_env, wait_for
 

@@ -1,6 +1,6 @@
 """What the Lambda cold start leaves for later, and that later it is all there: the views'
-schema decorations (console.openapi), WhiteNoise's files (console.staticfiles) and DRF's
-optional imports and boto3 (console.deferred_imports)."""
+schema decorations (console.api.openapi), WhiteNoise's files (console.platform.staticfiles) and DRF's
+optional imports and boto3 (console.runtime.deferred_imports)."""
 
 import importlib
 import sys
@@ -12,9 +12,9 @@ from drf_spectacular.openapi import AutoSchema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from console import openapi
-from console.deferred_imports import DeferredModule, Placeholder, defer_import
-from console.staticfiles import WhiteNoiseMiddleware
+from console.api import openapi
+from console.platform.staticfiles import WhiteNoiseMiddleware
+from console.runtime.deferred_imports import DeferredModule, Placeholder, defer_import
 
 
 def test_schema_decorations_wait_for_the_generator_and_are_made_in_order(monkeypatch):

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from console.access import SESSION_STARTED_KEY
+from console.platform.access import SESSION_STARTED_KEY
 
 pytestmark = pytest.mark.django_db
 

@@ -5,9 +5,9 @@ import re
 import pytest
 from django.urls import reverse
 
-from console import roles
-from console.audit import audit_record
 from console.models import AuditEntry
+from console.platform import roles
+from console.platform.audit import audit_record
 from tests.conftest import make_user
 from tests.factories import OrderFactory
 from tests.workflows.conftest import make_pending_approval

@@ -16,8 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.test import APIClient, APIRequestFactory
 
-from console import idempotency, roles
+from console.api import idempotency
 from console.models import IdempotencyKey
+from console.platform import roles
 from orders.models import Order
 from tests.conftest import make_user
 from tests.factories import OrderFactory
@@ -56,7 +57,7 @@ def post(client: APIClient, body: dict, key: str):
 
 
 def clock_at(moment):
-    """``console.idempotency`` reading the time as ``moment`` (the rows' own timestamps and
+    """``console.api.idempotency`` reading the time as ``moment`` (the rows' own timestamps and
     the API tokens' expiry keep the real clock)."""
     return mock.patch.object(idempotency, "timezone", SimpleNamespace(now=lambda: moment))
 

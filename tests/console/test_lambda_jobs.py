@@ -1,4 +1,4 @@
-"""Celery jobs on Lambda (console.lambda_jobs): messages published by ``.delay()`` /
+"""Celery jobs on Lambda (console.runtime.lambda_jobs): messages published by ``.delay()`` /
 ``apply_async()`` through kombu's SQS transport to a real queue of the local AWS, received
 as Lambda's event source receives them, and run by the worker function's handler in this
 process, as the worker function runs them."""
@@ -11,9 +11,10 @@ import uuid
 import pytest
 from celery.exceptions import Reject
 
-from console import aws, lambda_jobs
-from console.celery import app
-from console.local_consumer import LambdaContext, lambda_sqs_event
+from console.aws import clients as aws
+from console.devtools.local_consumer import LambdaContext, lambda_sqs_event
+from console.runtime import lambda_jobs
+from console.runtime.celery import app
 from ops.models import TaskFailure
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db]

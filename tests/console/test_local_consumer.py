@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from console import aws
-from console.local_consumer import (
+from console.aws import clients as aws
+from console.devtools.local_consumer import (
     FunctionEnvironments,
     InvocationFailed,
     LocalFunction,
@@ -32,7 +32,7 @@ def test_routes_come_from_zappa_settings_for_every_stage():
         routes = {route.function: route.queue_name for route in sqs_routes(stage)}
         assert routes["workflows.handlers.step_tasks"] == f"ops-console-{stage}-steps"
         assert routes["workflows.handlers.approval_tasks"] == f"ops-console-{stage}-approvals"
-        assert routes["console.lambda_jobs.celery_jobs"] == f"ops-console-{stage}-jobs"
+        assert routes["console.runtime.lambda_jobs.celery_jobs"] == f"ops-console-{stage}-jobs"
     assert zappa_stage_settings("prod")["runtime"] == "python3.12"  # inherited from dev
     assert zappa_stage_settings("prod-worker")["memory_size"] == 1536  # inherited from prod, which extends dev
 
@@ -167,7 +167,7 @@ def test_a_function_that_raises_leaves_the_whole_batch(local_aws):
 
 
 def test_schedules_come_from_zappa_settings():
-    from console.local_consumer import schedules
+    from console.devtools.local_consumer import schedules
 
     assert any(
         s.function == "workflows.handlers.start_missing_executions" and s.seconds == 300 for s in schedules("dev")

@@ -9,8 +9,8 @@ from axes.models import AccessAttempt
 from django.test import Client
 from django.urls import reverse
 
-from console import roles
 from console.models import AuditEntry
+from console.platform import roles
 from tests.conftest import csrf_post, make_user
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from console import roles
-from console.audit import audit_record
+from console.platform import roles
+from console.platform.audit import audit_record
 from media.models import Import, MediaAsset
 from orders.lifecycle import OrderStatus
 from orders.models import StockLevel

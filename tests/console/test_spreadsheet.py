@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from console.spreadsheet import neutralise_cell, neutralise_row
+from console.platform.spreadsheet import neutralise_cell, neutralise_row
 
 
 @pytest.mark.parametrize("cell", ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=x", "\r=x"])

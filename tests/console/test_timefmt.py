@@ -1,10 +1,10 @@
-"""Durations and ages as the console words them (console.timefmt, the console_time filters)."""
+"""Durations and ages as the console words them (console.platform.timefmt, the console_time filters)."""
 
 from datetime import UTC, datetime, timedelta
 
 from django.template import Context, Template
 
-from console import timefmt
+from console.platform import timefmt
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from console import roles
 from console.models import AuditEntry
+from console.platform import roles
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,8 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
 
-from console import access, roles
 from console.models import AuditEntry
+from console.platform import access, roles
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db

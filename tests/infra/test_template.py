@@ -66,7 +66,8 @@ def test_every_step_the_workflow_sends_has_a_handler():
 
 @pytest.mark.stack
 def test_the_local_deploy_creates_queues_with_redrive_and_the_state_machine(local_aws):
-    from console import aws, resources
+    from console.aws import clients as aws
+    from console.aws import resources
 
     sqs = aws.client("sqs")
     attributes = sqs.get_queue_attributes(QueueUrl=resources.queue_url(resources.STEPS_QUEUE), AttributeNames=["All"])[
@@ -230,7 +231,7 @@ def test_conditions_are_evaluated_over_the_parameters():
 
 @pytest.mark.stack
 def test_the_local_deploy_subscribes_the_alert_email_only_when_given(local_aws):
-    from console import aws
+    from console.aws import clients as aws
 
     sns = aws.client("sns")
     # The session's stage was deployed without one: the alarms notify nobody.
@@ -246,7 +247,7 @@ def test_the_local_deploy_subscribes_the_alert_email_only_when_given(local_aws):
 
 @pytest.mark.stack
 def test_resources_whose_condition_is_false_are_left_out_of_the_stack_and_of_what_is_applied(local_aws, tmp_path):
-    from console import aws
+    from console.aws import clients as aws
 
     template = {
         "Parameters": {

@@ -74,7 +74,7 @@ def test_the_real_files_pass(stage):
     rows = {row.queue: row for row in topology.queue_rows(found)}
     jobs = rows[f"ops-console-{stage}-jobs"]
     assert jobs.kind == "work queue"
-    assert jobs.consumer == f"ops-console-{stage}-worker: console.lambda_jobs.celery_jobs"
+    assert jobs.consumer == f"ops-console-{stage}-worker: console.runtime.lambda_jobs.celery_jobs"
     assert jobs.dead_letter == f"ops-console-{stage}-jobs-dlq"
     assert jobs.visibility == "5400 >= 5400 (6x900)"
     assert (jobs.archive, jobs.alarm) == (f"ops-console-{stage}-worker", "JobsDeadLetterAlarm")
@@ -96,7 +96,7 @@ def test_the_command_prints_the_table_and_exits_0(capsys):
 
     out = capsys.readouterr().out
     jobs_line = next(line for line in out.splitlines() if line.startswith("ops-console-dev-jobs "))
-    assert "ops-console-dev-worker: console.lambda_jobs.celery_jobs" in jobs_line
+    assert "ops-console-dev-worker: console.runtime.lambda_jobs.celery_jobs" in jobs_line
     assert "JobsDeadLetterAlarm" in jobs_line
     assert "Celery CELERY_TASK_DEFAULT_QUEUE" in out
     assert "workflows.handlers.sweep_workflows" in out
@@ -166,7 +166,9 @@ def test_a_function_scheduled_by_both_functions(files):
 
 
 def test_two_consumers_on_one_queue(files):
-    files.events("dev").append(sqs_source("console.lambda_jobs.celery_jobs", "ops-console-dev-jobs", batch_size=1))
+    files.events("dev").append(
+        sqs_source("console.runtime.lambda_jobs.celery_jobs", "ops-console-dev-jobs", batch_size=1)
+    )
 
     (problem,) = files.problems()
 

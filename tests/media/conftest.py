@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 
-from console import aws, resources
+from console.aws import clients as aws
+from console.aws import resources
 from media import s3
 
 HEADER = b"order_reference,user_id,product_id,name,quantity,price\n"

@@ -12,8 +12,10 @@ import pytest
 import requests
 from rest_framework.test import APIClient
 
-from console import aws, resources, roles
+from console.aws import clients as aws
+from console.aws import resources
 from console.models import AuditEntry
+from console.platform import roles
 from media.models import CsvUpload, Import, MediaAsset
 from media.services import CSV_CONTENT_TYPES, import_run_inline
 from orders.lifecycle import OrderStatus

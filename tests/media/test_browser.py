@@ -6,7 +6,7 @@ Skipped with a reason where /usr/bin/chromium is missing; CI installs it (.ci/ru
 
 import re
 
-from console import roles
+from console.platform import roles
 from media.models import Import
 from orders.models import Order
 from tests.browser import JOURNEY_MARKS

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from console import roles
+from console.platform import roles
 from media.models import Import, MediaAsset
 from media.services import import_run_inline, inline_jobs
 from orders.models import Order
@@ -105,7 +105,7 @@ def test_the_rejected_rows_csv_from_the_console(console_client, admin_user, run_
 
 
 def test_a_console_media_upload_goes_to_s3_through_the_storage(console_client, admin_user, files_bucket):
-    from console import aws
+    from console.aws import clients as aws
     from media.services import media_asset_process
 
     client = logged_in(console_client, admin_user)
@@ -187,7 +187,7 @@ def test_history_mode_in_the_console_needs_its_permission_and_stores_nothing_wit
     client = logged_in(console_client, importer)
 
     def stored() -> set[str]:
-        from console import aws
+        from console.aws import clients as aws
 
         listing = aws.client("s3").list_objects_v2(Bucket=files_bucket, Prefix="incoming/orders/")
         return {item["Key"] for item in listing.get("Contents", [])}

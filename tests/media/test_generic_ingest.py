@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from console import aws
+from console.aws import clients as aws
 from media import ingest, ingest_generic, s3
 from media.models import Import, ImportChunk, ImportedOrder, RejectedRow
 from media.services import csv_import_object, import_chunk_run, import_plan, import_run_inline

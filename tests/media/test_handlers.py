@@ -9,7 +9,7 @@ from urllib.parse import quote_plus
 import pytest
 from PIL import Image
 
-from console import aws
+from console.aws import clients as aws
 from media import handlers
 from media.models import Import, MediaAsset
 from media.services import media_asset_process, thumbnail_key
@@ -180,7 +180,7 @@ def test_a_failing_record_is_reported_alone_and_the_s3_test_event_is_skipped(fil
 
 
 def test_without_a_configured_name_the_files_bucket_is_found_by_the_naming_rule(local_aws, settings):
-    from console import resources
+    from console.aws import resources
 
     settings.FILES_BUCKET = ""
     resources.reset_cache()

@@ -6,7 +6,8 @@ import pytest
 import requests
 from django.urls import reverse
 
-from console import aws, resources
+from console.aws import clients as aws
+from console.aws import resources
 from console.models import AuditEntry
 from media.models import Import, ImportChunk, ImportedOrder, MediaAsset
 from media.services import csv_import_object

@@ -3,7 +3,7 @@
 ``zappa_handler`` writes the ``zappa_settings.py`` module Zappa generates into every
 package (with Zappa's own code, from zappa_settings.json, plus any events a test adds),
 puts it where Zappa's handler imports it from, and gives back the entry points: ours
-(``console.lambda_handler.lambda_handler``) and Zappa's. Django is the test process's, on
+(``console.runtime.lambda_handler.lambda_handler``) and Zappa's. Django is the test process's, on
 the test database; the environment Zappa's handler changes is put back afterwards.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from console.local_consumer import LambdaContext
+from console.devtools.local_consumer import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGE = "dev"
@@ -100,7 +100,7 @@ def zappa_handler_factory(tmp_path: Path) -> Iterator[Callable[..., ZappaHandler
         _reset_zappa()
         from zappa import handler
 
-        from console import lambda_handler
+        from console.runtime import lambda_handler
 
         return ZappaHandler(
             ours=lambda_handler.lambda_handler,

@@ -31,7 +31,7 @@ def main() -> None:
     package, events_path, out_path = sys.argv[1:4]
     os.chdir(package)
     sys.path.insert(0, package)
-    from console.lambda_handler import lambda_handler
+    from console.runtime.lambda_handler import lambda_handler
 
     results, after_first = [], None
     with open(events_path) as source:
@@ -74,7 +74,7 @@ def aws_after_events() -> dict:
     import zappa.utilities
     from aws_lambda_powertools.shared import user_agent
 
-    from console import aws
+    from console.aws import clients as aws
 
     url = aws.client("s3").generate_presigned_url("get_object", Params={"Bucket": "media", "Key": "a.csv"})
     import boto3

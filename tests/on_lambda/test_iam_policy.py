@@ -36,7 +36,7 @@ def as_list(value) -> list:
 
 @pytest.fixture(scope="module")
 def statements(local_aws) -> list[dict]:
-    from console import aws
+    from console.aws import clients as aws
 
     iam = aws.client("iam")
     found = []

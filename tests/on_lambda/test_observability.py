@@ -13,9 +13,10 @@ import pytest
 from botocore.stub import ANY, Stubber
 from django.core.signals import got_request_exception
 
-from console import aws, observability
-from console.context import set_request_id
-from console.local_consumer import LambdaContext
+from console.aws import clients as aws
+from console.devtools.local_consumer import LambdaContext
+from console.platform import observability
+from console.platform.context import set_request_id
 from tests.workflows.test_approvals import make_approval
 from workflows.models import Approval
 from workflows.services import approval_decide
@@ -43,7 +44,7 @@ def test_plain_lines_end_with_the_ids_in_effect():
             logger.info("after")
         logger.info("outside")
     finally:
-        from console.context import _request_id
+        from console.platform.context import _request_id
 
         _request_id.reset(token)
     logger.info("no ids")
@@ -178,7 +179,7 @@ def test_traced_functions_send_annotated_subsegments_to_xray_when_tracing_is_on(
     daemon.settimeout(15)
     code = (
         "import django; django.setup()\n"
-        "from console import observability\n"
+        "from console.platform import observability\n"
         "work = observability.traced('## approve')(lambda: 1)\n"
         "with observability.correlation(order_id='o-7', approval_id=3):\n"
         "    work()\n"

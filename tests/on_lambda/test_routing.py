@@ -11,8 +11,8 @@ import pytest
 from botocore.stub import Stubber
 from knox.models import AuthToken
 
-from console import observability
-from console.lambda_handler import UnroutedEvent
+from console.platform import observability
+from console.runtime.lambda_handler import UnroutedEvent
 from orders.lifecycle import OrderStatus
 from tests.factories import OrderFactory
 from tests.on_lambda import events, targets
@@ -256,7 +256,7 @@ def test_a_zappa_async_task_is_dispatched_and_run(zappa_handler, monkeypatch):
 def test_every_routed_function_exists_and_takes_an_event(zappa_handler):
     import inspect
 
-    from console.local_consumer import import_function
+    from console.devtools.local_consumer import import_function
 
     mapping = zappa_handler.settings_module.AWS_EVENT_MAPPING
     assert mapping, "no event sources are routed"

@@ -6,7 +6,8 @@ import uuid
 import pytest
 from django.core.cache import cache
 
-from console import aws, roles
+from console.aws import clients as aws
+from console.platform import roles
 from ops import sqs as ops_sqs
 from tests.conftest import make_user, wait_for
 

@@ -10,9 +10,9 @@ import pytest
 from botocore.stub import Stubber
 from django.utils import timezone
 
-from console import aws
+from console.aws import clients as aws
+from console.aws.resources import resource_name
 from console.models import AuditEntry
-from console.resources import resource_name
 from ops import cloudwatch, handlers, selectors, services
 from ops.models import Alarm, AlarmEvent, DeadLetter
 from tests.aws_samples import aws_event

@@ -9,8 +9,9 @@ from botocore.stub import Stubber
 from django.urls import reverse
 from django.utils import timezone
 
-from console import aws, resources
-from console.resources import resource_name
+from console.aws import clients as aws
+from console.aws import resources
+from console.aws.resources import resource_name
 from ops import services
 from ops import sns as ops_sns
 from orders.models import OrderEvent

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from console.resources import resource_name
+from console.aws.resources import resource_name
 from ops.models import Alarm, AlarmEvent, DeadLetter, RedriveJob
 from tests.conftest import wait_for
 from tests.ops.conftest import archived, drain, put_in_dlq
@@ -59,7 +59,7 @@ def test_support_lists_dlqs_browses_decoded_messages_and_redrives_with_a_dry_run
     assert refused.status_code == 400 and "target" in refused.json()["errors"]
 
     # The approvals consumer would take these; a separate target keeps the test's view clean.
-    from console import aws
+    from console.aws import clients as aws
 
     aws.client("sqs").create_queue(QueueName=resource_name("api-target"))
     started = support_api.post(
@@ -114,7 +114,7 @@ def test_alarms_filter_by_state_and_history_and_mute_over_rest(local_aws, suppor
 def test_the_ops_endpoints_are_in_the_openapi_schema(db):
     from drf_spectacular.settings import spectacular_settings
 
-    # The project's generator (console.schema), as the schema view and command use.
+    # The project's generator (console.api.schema), as the schema view and command use.
     schema = spectacular_settings.DEFAULT_GENERATOR_CLASS().get_schema(request=None, public=True)
     paths = schema["paths"]
     for route in (
@@ -227,7 +227,7 @@ def test_a_move_task_aws_refuses_or_fails_is_a_problem_with_the_aws_code(local_a
 def test_cancelling_a_move_task_that_sqs_has_already_ended_is_a_409(db, support_api):
     from botocore.stub import Stubber
 
-    from console import aws
+    from console.aws import clients as aws
 
     job = RedriveJob.objects.create(
         queue_name=resource_name("steps-dlq"),

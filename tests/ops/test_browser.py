@@ -10,8 +10,8 @@ import re
 import pytest
 from django.core.cache import cache
 
-from console import aws
-from console.resources import resource_name
+from console.aws import clients as aws
+from console.aws.resources import resource_name
 from ops.models import DeadLetter
 from tests.browser import JOURNEY_MARKS, log_in
 from tests.ops.conftest import archived, drain, put_in_dlq

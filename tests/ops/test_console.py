@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from console.aws.resources import resource_name
 from console.models import AuditEntry
-from console.resources import resource_name
 from ops.models import Alarm, DeadLetter, RedriveJob
 from orders.services import order_create
 from tests.conftest import csrf_post, wait_for
@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_inbox_groups_searches_and_redrives_with_a_dry_run(stack, support, console_client):
-    from console import aws
+    from console.aws import clients as aws
 
     dlq = resource_name("approvals-dlq")
     order = order_create(

@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from console import aws, lambda_jobs
+from console.aws import clients as aws
+from console.aws.resources import resource_name
 from console.models import AuditEntry
-from console.resources import resource_name
+from console.runtime import lambda_jobs
 from ops import services, tasks
 from ops.models import DeadLetter, RedriveJob
 from tests.ops.conftest import drain, put_in_dlq, queue_url, unique

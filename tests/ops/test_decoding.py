@@ -10,8 +10,8 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from console import aws
-from console.resources import resource_name
+from console.aws import clients as aws
+from console.aws.resources import resource_name
 from ops import decoding
 from ops.models import DeadLetter, TaskFailure
 from orders.services import order_create
@@ -78,7 +78,7 @@ def test_unreadable_bodies_decode_as_text_and_group_by_normalised_error():
 @pytest.mark.stack
 @pytest.mark.django_db(transaction=True)
 def test_a_dead_lettered_celery_task_is_archived_decoded_with_its_last_exception(stack):
-    from console.celery import app
+    from console.runtime.celery import app
 
     task_id = str(uuid.uuid4())
     # The worker function runs the task once and it fails for good (no retries): its failure

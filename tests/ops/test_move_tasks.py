@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.stub import Stubber
 
-from console import aws
+from console.aws import clients as aws
 from console.models import AuditEntry
 from ops import services, sqs
 from ops.models import RedriveJob

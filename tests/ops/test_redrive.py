@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from botocore.stub import Stubber
 
-from console import aws
+from console.aws import clients as aws
+from console.aws.resources import resource_name
 from console.models import AuditEntry
-from console.resources import resource_name
 from ops import services, sqs
 from ops.models import DeadLetter, RedriveJob
 from orders.services import order_create
@@ -47,7 +47,7 @@ def test_discovery_finds_each_dlq_from_redrive_policies_and_lambda(local_aws):
 
 def test_on_lambda_the_functions_dead_letter_queue_is_found_without_zappa_settings_json(local_aws, monkeypatch):
     """The package leaves zappa_settings.json out: the template's naming rule finds it."""
-    from console import local_consumer
+    from console.devtools import local_consumer
 
     def missing(stage, path=None):
         raise FileNotFoundError("zappa_settings.json")
@@ -59,7 +59,7 @@ def test_on_lambda_the_functions_dead_letter_queue_is_found_without_zappa_settin
 
 
 def test_a_dead_lettered_workflow_job_is_redriven_by_a_worker_job_and_runs_again(stack, support):
-    from console.celery import app
+    from console.runtime.celery import app
     from workflows.models import Execution
 
     order = order_create(user_id="redrive-customer", items=WIDGET, start_workflow=False)
@@ -357,7 +357,8 @@ def test_a_job_that_failed_for_good_on_the_worker_function_is_archived_then_redr
     and a redrive sends it back to run again once the cause is fixed."""
     from django.contrib.auth.models import Group
 
-    from console import resources, roles
+    from console.aws import resources
+    from console.platform import roles
     from orders.exports import EXPORT_PREFIX
     from orders.tasks import order_export_job
     from tests.conftest import make_user

@@ -15,9 +15,9 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from console import aws
+from console.aws import clients as aws
+from console.aws.resources import resource_name
 from console.models import AuditEntry
-from console.resources import resource_name
 from ops import redrive, services, sqs
 from ops.models import DeadLetter, RedriveJob
 from tests.ops.conftest import drain, unique

@@ -15,9 +15,9 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from console import roles
+from console.api.pagination import keyset_chunks
 from console.models import AuditEntry
-from console.pagination import keyset_chunks
+from console.platform import roles
 from orders import services
 from orders.lifecycle import OrderStatus
 from orders.models import Order
@@ -65,7 +65,7 @@ def test_past_the_exact_count_limit_the_list_says_about(logged_in):
 
 @pytest.mark.postgres
 def test_postgresql_estimates_come_from_the_catalogue_and_the_planner():
-    from console.counts import planner_estimate
+    from console.platform.counts import planner_estimate
 
     OrderFactory.create_batch(30, status=OrderStatus.FAILED)
     with connection.cursor() as cursor:
@@ -162,7 +162,7 @@ def test_the_order_page_shows_one_timeline_of_events_steps_approvals_and_who_act
 
 
 def test_the_order_page_offers_close_not_a_save_that_changes_nothing(console_client):
-    from console import roles
+    from console.platform import roles
     from tests.conftest import make_user
 
     admin_user = make_user("ada-admin", roles.ADMIN)  # may change orders, through their actions

@@ -16,8 +16,8 @@ from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from console import roles
 from console.models import IdempotencyKey
+from console.platform import roles
 from orders.lifecycle import OrderStatus
 from orders.models import Order
 from tests.conftest import make_user
@@ -199,7 +199,7 @@ def test_expired_keys_are_forgotten(api):
     IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(days=2))
     second = api.post("/api/orders", WIDGETS, format="json", HTTP_IDEMPOTENCY_KEY="k-4").json()
     assert second["orderId"] != first["orderId"]
-    from console.idempotency import idempotency_keys_purge
+    from console.api.idempotency import idempotency_keys_purge
 
     IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(days=2))
     assert idempotency_keys_purge() == 1 and not IdempotencyKey.objects.exists()
@@ -291,7 +291,7 @@ def test_two_clients_changing_the_same_version_at_once_one_wins_one_gets_409(api
 
 
 def test_bucket_refills_at_the_rate_and_caps_at_the_burst():
-    from console.throttling import bucket_take
+    from console.api.throttling import bucket_take
 
     assert [bucket_take(key="t", rate=50, burst=3, now=1000.0) for _ in range(3)] == [0, 0, 0]
     assert bucket_take(key="t", rate=50, burst=3, now=1000.0) == pytest.approx(0.02)
@@ -324,7 +324,7 @@ def test_all_tokens_of_one_client_share_its_bucket(api_user):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_processes_never_take_more_than_the_burst():
-    from console.throttling import bucket_take
+    from console.api.throttling import bucket_take
 
     barrier, taken = threading.Barrier(10), []
 
@@ -440,7 +440,7 @@ def test_the_fast_order_representation_matches_the_declared_fields(api_user):
 def test_the_bucket_commits_unflushed_alone_and_never_changes_a_callers_transaction():
     from django.db import transaction
 
-    from console.throttling import bucket_take
+    from console.api.throttling import bucket_take
 
     def synchronous_commit() -> str:
         with connection.cursor() as cursor:

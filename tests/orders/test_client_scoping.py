@@ -9,8 +9,8 @@ from django.contrib.auth.models import Permission
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from console import roles
 from console.models import AuditEntry
+from console.platform import roles
 from orders.lifecycle import OrderStatus
 from orders.models import Order, OrderEvent
 from tests.conftest import make_user

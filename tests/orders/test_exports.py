@@ -10,8 +10,10 @@ from unittest import mock
 import pytest
 from django.urls import reverse
 
-from console import aws, resources, roles
+from console.aws import clients as aws
+from console.aws import resources
 from console.models import AuditEntry
+from console.platform import roles
 from orders import exports
 from orders.lifecycle import OrderStatus
 from tests.conftest import csrf_post, make_user, wait_for

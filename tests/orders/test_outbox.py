@@ -12,7 +12,8 @@ from botocore.stub import ANY, Stubber
 from django.db import connection
 from django.test import override_settings
 
-from console import aws, resources
+from console.aws import clients as aws
+from console.aws import resources
 from orders import outbox, services
 from orders.lifecycle import OrderStatus
 from orders.models import OrderEvent

@@ -81,7 +81,7 @@ def get_test_token(request, seed_environment):
         request.getfixturevalue("transactional_db")
         from knox.models import AuthToken
 
-        from console import roles
+        from console.platform import roles
         from tests.conftest import make_user
 
         token = AuthToken.objects.create(user=make_user("seed-tests", roles.API_CLIENT, staff=False))[1]

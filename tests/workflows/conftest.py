@@ -35,13 +35,13 @@ def make_pending_approval(token: str, *, total: Decimal | None = None, **order_f
 
 @pytest.fixture
 def third_operator(db):
-    from console import roles
+    from console.platform import roles
 
     return make_user("tess-operator", roles.OPERATOR)
 
 
 @pytest.fixture
 def admin_user(db):
-    from console import roles
+    from console.platform import roles
 
     return make_user("ada-admin", roles.ADMIN)

@@ -117,7 +117,7 @@ def test_permissions(api, support_user, client):
 def test_the_openapi_schema_describes_the_approval_routes(operator):
     from drf_spectacular.settings import spectacular_settings
 
-    # The project's generator (console.schema), as the schema view and command use.
+    # The project's generator (console.api.schema), as the schema view and command use.
     schema = spectacular_settings.DEFAULT_GENERATOR_CLASS().get_schema(request=None, public=True)
     paths = {path.rstrip("/"): item for path, item in schema["paths"].items()}
     assert "/api/approvals" in paths and "/api/approvals/{approval_id}/approve" in paths

@@ -11,7 +11,7 @@ import pytest
 from botocore.stub import Stubber
 from django.utils import timezone
 
-from console import aws
+from console.aws import clients as aws
 from console.models import AuditEntry
 from orders.lifecycle import OrderStatus
 from orders.models import Order

@@ -11,8 +11,8 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from console import roles
 from console.models import AuditEntry
+from console.platform import roles
 from tests.conftest import make_user
 from tests.workflows.conftest import make_pending_approval
 from workflows.models import Approval, Execution

@@ -16,7 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from console import aws
+from console.aws import clients as aws
 from console.models import AuditEntry
 from orders.lifecycle import OrderStatus
 from orders.models import Order

@@ -84,7 +84,7 @@ def test_aws_answers_that_the_task_is_gone_become_plain_statuses(operator, aws_c
     """AWS's documented answers, given by botocore's Stubber on a real client."""
     from botocore.stub import Stubber
 
-    from console import aws
+    from console.aws import clients as aws
 
     approval = make_approval()
     client = aws.client("stepfunctions")
@@ -105,7 +105,7 @@ def test_aws_answers_that_the_task_is_gone_become_plain_statuses(operator, aws_c
 def test_a_transient_aws_error_keeps_the_decision_for_redelivery(operator):
     from botocore.stub import Stubber
 
-    from console import aws
+    from console.aws import clients as aws
     from workflows.services import approval_deliver
 
     approval = make_approval()

@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from django.urls import reverse
 
-from console import aws
+from console.aws import clients as aws
 from console.models import AuditEntry
 from orders.lifecycle import OrderStatus
 from orders.models import Order

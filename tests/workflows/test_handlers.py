@@ -160,7 +160,7 @@ def test_the_sweep_starts_orders_whose_start_job_was_lost(settings):
 
 
 def test_every_completed_sweep_counts_for_its_alarm():
-    from console import observability
+    from console.platform import observability
 
     before = observability.recorded_metrics()["WorkflowSweeps"]
     with mock.patch("workflows.handlers.approval_sweep", return_value={"heartbeats": 0}):

@@ -159,7 +159,7 @@ def test_cancelling_while_awaiting_approval_ends_the_workflow(stack, live_server
 def test_a_second_click_does_not_send_the_decision_again(
     stack, live_server, api_token, operator, second_operator, console_client
 ):
-    from console import aws
+    from console.aws import clients as aws
 
     order_id = create_order(live_server, api_token, WIDGETS)
     approval = pending_approval(order_id)

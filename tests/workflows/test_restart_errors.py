@@ -9,7 +9,8 @@ from botocore.stub import ANY, Stubber
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from console import aws, resources
+from console.aws import clients as aws
+from console.aws import resources
 from console.models import AuditEntry
 from orders.lifecycle import OrderStatus
 from orders.models import Order

@@ -18,8 +18,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from console import aws, resources
-from console.resources import resource_name
+from console.aws import clients as aws
+from console.aws import resources
+from console.aws.resources import resource_name
 from orders.models import Order
 from orders.services import order_create
 from tests.cloudwatch import alarm_metric_maximums

@@ -8,7 +8,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from django.utils import timezone
 
-from console import aws
+from console.aws import clients as aws
 from console.models import AuditEntry
 from orders.lifecycle import OrderStatus
 from tests.workflows.conftest import make_pending_approval

@@ -4,7 +4,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from console.local_consumer import FunctionEnvironments, consume, local_concurrency, stage_functions
+from console.devtools.local_consumer import FunctionEnvironments, consume, local_concurrency, stage_functions
 
 
 class Command(BaseCommand):

@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from console import aws, resources
+from console.aws import clients as aws
+from console.aws import resources
 
 
 class Command(BaseCommand):

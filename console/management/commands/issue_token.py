@@ -3,7 +3,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from knox.models import AuthToken
 
-from console.roles import API_CLIENT
+from console.platform.roles import API_CLIENT
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from console import roles
 from console.models import AuditEntry
+from console.platform import roles
 from orders.lifecycle import OrderStatus
 from orders.models import StockLevel
 from orders.services import order_cancel, order_create, order_transition

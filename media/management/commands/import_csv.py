@@ -9,7 +9,7 @@ By default the import runs as jobs on the Celery workers, like an import started
 
 from django.core.management.base import BaseCommand, CommandError
 
-from console import resources
+from console.aws import resources
 from console.models import AuditEntry
 from media import s3
 from media.models import Import

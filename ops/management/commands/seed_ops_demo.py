@@ -3,8 +3,8 @@ import uuid
 
 from django.core.management.base import BaseCommand
 
-from console import aws
-from console.resources import resource_name
+from console.aws import clients as aws
+from console.aws.resources import resource_name
 from orders.models import Order
 
 
@@ -12,7 +12,7 @@ class Command(BaseCommand):
     help = "Dead-letter a few realistic messages and set off a DLQ alarm on the local AWS (make run's demo)."
 
     def handle(self, *args, **options):
-        from console.celery import app
+        from console.runtime.celery import app
 
         sqs = aws.client("sqs")
         order = Order.objects.order_by("created_at").first()

@@ -9,7 +9,7 @@ Celery's own tracer: its signals (our failure records in ``ops.tasks``), ``autor
 ``bind=True`` requests that know their retries, ``Retry``, ``Ignore`` and ``Reject``.
 
 * **Retries.** ``task.retry()`` publishes the next attempt itself, as a worker's would; its
-  countdown becomes the message's SQS delay (``console.celery``), so this message is done.
+  countdown becomes the message's SQS delay (``console.runtime.celery``), so this message is done.
   A message whose ``eta`` is still ahead (beyond SQS's 15-minute delay) is sent again with
   the longest delay and this copy is done.
 * **Final failure.** A task that failed for good (``FAILURE``: its retries are spent, or it
@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from console import aws
+from console.aws import clients as aws
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def task_payload(envelope: dict[str, Any]) -> tuple[list, dict, dict]:
     """``(args, kwargs, embed)`` of the envelope's body, decoded as a worker decodes it."""
     from kombu.serialization import loads, prepare_accept_content
 
-    from console.celery import app
+    from console.runtime.celery import app
 
     properties = envelope.get("properties") or {}
     body = envelope.get("body", "")
@@ -135,7 +135,7 @@ def _when(value: Any) -> datetime | None:
 def _load_tasks() -> None:
     """The app's tasks and their signal handlers (a worker imports them at start), once per
     execution environment."""
-    from console.celery import app
+    from console.runtime.celery import app
 
     app.loader.import_default_modules()
 
@@ -169,7 +169,7 @@ def job_run(record: dict[str, Any], *, function_name: str) -> str:
     from celery.exceptions import Reject
     from celery.states import FAILURE, REJECTED
 
-    from console.celery import app
+    from console.runtime.celery import app
 
     try:
         envelope = decode_envelope(record["body"])

@@ -22,8 +22,8 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.throttling import BaseThrottle
 
-from console.access import client_ip
 from console.models import ThrottleBucket
+from console.platform.access import client_ip
 
 _TABLE = ThrottleBucket._meta.db_table
 

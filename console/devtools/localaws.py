@@ -1,6 +1,6 @@
 """The local AWS: a moto server process with Step Functions execution turned on.
 
-    python -m console.localaws [--host 127.0.0.1] [--port 5000]
+    python -m console.devtools.localaws [--host 127.0.0.1] [--port 5000]
 
 Prints its endpoint once ready; point the AWS CLI or boto3 at it with AWS_ENDPOINT_URL.
 Stops on SIGINT/SIGTERM. Requests are not logged one per line.

@@ -7,7 +7,7 @@ schema modules): about a tenth of a Lambda cold start, for requests that never g
 schema. This ``extend_schema`` takes the same arguments, records each decoration in order
 and returns the view unchanged; ``apply_pending()`` makes the recorded decorations with
 drf-spectacular's decorator, in the order they were made, so the result is the same as
-decorating at import. The schema generator (``console.schema.SchemaGenerator``, set as
+decorating at import. The schema generator (``console.api.schema.SchemaGenerator``, set as
 ``SPECTACULAR_SETTINGS["DEFAULT_GENERATOR_CLASS"]``, so the schema view, the ``spectacular``
 command and drf-spectacular's system check all use it) calls it before it reads any view;
 once it has run, decorations are made at once. A schema generated with drf-spectacular's
@@ -66,7 +66,7 @@ def _decorate(view: Any, args: tuple, kwargs: dict) -> Any:
 
 
 class ProblemSerializer(serializers.Serializer):
-    """The error body of every endpoint (RFC 9457 problem details; console.api.problem)."""
+    """The error body of every endpoint (RFC 9457 problem details; console.api.rest.problem)."""
 
     type = serializers.CharField()
     title = serializers.CharField()
@@ -102,7 +102,7 @@ def add_error_responses(result, generator, request, public):
     shape, the errors the framework can answer for it whatever the view says: 400 when it
     takes a body or query parameters, 404 when its path names a resource, 415 when it takes
     a body, 406 always (content negotiation), and 502/503 always (AWS, or on Lambda the
-    function behind API Gateway). 401, 403 and 429 come from console.schema's hook; 405 is
+    function behind API Gateway). 401, 403 and 429 come from console.api.schema's hook; 405 is
     the answer to a method the path does not list."""
     if "Problem" not in result.get("components", {}).get("schemas", {}):
         return result

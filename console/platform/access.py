@@ -43,7 +43,7 @@ class ConsoleSessionMiddleware:
 
     * a session older than ``CONSOLE_SESSION_MAX_SECONDS`` is logged out, however active
       it was (the idle limit is the session cookie's age, renewed by every request);
-    * a session that still owes its second factor (``console.two_factor.pending_step``)
+    * a session that still owes its second factor (``console.platform.two_factor.pending_step``)
       reaches only the login, logout and second-factor pages: console pages redirect there,
       and on the API the session counts for nothing (bearer tokens are unaffected).
 
@@ -65,7 +65,7 @@ class ConsoleSessionMiddleware:
         from django.contrib.auth import logout
         from django.contrib.auth.models import AnonymousUser
 
-        from console import two_factor
+        from console.platform import two_factor
 
         started = request.session.setdefault(SESSION_STARTED_KEY, int(time.time()))
         if time.time() - started > settings.CONSOLE_SESSION_MAX_SECONDS:
@@ -118,7 +118,7 @@ def _listed(names: set[str]) -> str:
 def holds_admin_powers(user) -> bool:
     """A superuser, a member of the admin role, or anyone holding a permission that manages
     users, groups or permissions (directly or through a group)."""
-    from console.roles import ADMIN
+    from console.platform.roles import ADMIN
 
     if user.is_superuser:
         return True
@@ -142,7 +142,7 @@ def _all_permissions(user) -> set[str]:
 def _group_refusal(*, actor, group, verb: str) -> str | None:
     """Why ``actor`` may not ``verb`` (give, change) ``group`` for what it holds: a group
     that makes its members admins, or holds permissions the actor lacks (None if neither)."""
-    from console.roles import ADMIN
+    from console.platform.roles import ADMIN
 
     permissions = permission_names(group.permissions.all())
     if group.name == ADMIN or permissions & USER_MANAGEMENT_PERMISSIONS:
@@ -243,7 +243,7 @@ def group_change_refusal(*, actor, group) -> str | None:
     or has admins among them is a superuser's to change."""
     from django.contrib.auth import get_user_model
 
-    from console.roles import ADMIN
+    from console.platform.roles import ADMIN
 
     if actor.is_superuser or group is None or group.pk is None:
         return None

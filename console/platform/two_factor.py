@@ -7,7 +7,7 @@
 * ``CONSOLE_REQUIRE_2FA_FOR_ADMINS``: admins (the admin role, anyone who manages users,
   and superusers) must enrol, then verify, before any console page.
 * API tokens are unaffected; a session that still owes its second factor counts for
-  nothing on the API (``console.access.ConsoleSessionMiddleware``).
+  nothing on the API (``console.platform.access.ConsoleSessionMiddleware``).
 
 Codes are checked under a row lock on the device: django-otp refuses a code already used
 (``last_t``) and throttles failures (1, 2, 4, ... seconds), both kept on the row, so every
@@ -25,8 +25,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
-from console.audit import audit_record
 from console.models import AuditEntry
+from console.platform.audit import audit_record
 
 VERIFY, ENROL = "verify", "enrol"
 
@@ -43,7 +43,7 @@ def confirmed_device(user):
 
 
 def second_factor_required(user) -> bool:
-    from console.access import holds_admin_powers
+    from console.platform.access import holds_admin_powers
 
     return bool(settings.CONSOLE_REQUIRE_2FA_FOR_ADMINS) and holds_admin_powers(user)
 
@@ -123,7 +123,7 @@ def two_factor_remove(*, actor, user, reason: str = "") -> int:
     return removed
 
 
-# --- Pages (console/sites.py routes them; admin_view checks the login) ---------------------
+# --- Pages (console/pages/sites.py routes them; admin_view checks the login) ---------------------
 
 
 class CodeForm(forms.Form):

@@ -3,7 +3,7 @@
 * ``correlation(order_id=..., execution_arn=..., approval_id=...)``: a context manager that
   tags every log line written inside it (and, when tracing is on, the X-Ray subsegment)
   with those ids; ``@with_correlation("approval_id")`` does it for a service's arguments.
-  The request id (``console.context``) and the Lambda invocation (``invocation(...)``)
+  The request id (``console.platform.context``) and the Lambda invocation (``invocation(...)``)
   are added to every line without asking.
 * ``metric(name, value=1, unit="Count", **dimensions)``: a business metric. On Lambda (or
   with ``METRICS_EMF`` on) it is printed as one CloudWatch Embedded Metric Format line,
@@ -72,7 +72,7 @@ def with_correlation(*names: str) -> Callable[[Callable], Callable]:
 
 def correlation_ids() -> dict[str, str]:
     """The ids in effect here: the request id, then those set with ``correlation``."""
-    from console.context import current_request_id
+    from console.platform.context import current_request_id
 
     ids = {}
     request_id = current_request_id()

@@ -13,7 +13,7 @@ dispatched as Zappa documents. This wrapper adds:
   SQS batch would be deleted, an S3 notification dropped. Raised, the SQS messages stay
   on their queue (and reach its dead-letter queue after maxReceiveCount), and an S3
   event is retried by Lambda and then sent to the function's dead-letter queue.
-* Each invocation is observed (``console.observability``): its request id and function
+* Each invocation is observed (``console.platform.observability``): its request id and function
   name on every log line, the ``ColdStart`` metric once per process, ``Errors`` when an
   invocation fails and ``FailedMessages`` for records a batch handler reports failed.
 * Database connections are checked around every invocation, not only HTTP ones.
@@ -22,7 +22,7 @@ dispatched as Zappa documents. This wrapper adds:
 import gc
 from typing import Any
 
-from console.deferred_imports import defer_aws_sdk, defer_import
+from console.runtime.deferred_imports import defer_aws_sdk, defer_import
 
 # A cold start builds hundreds of thousands of long-lived objects (modules, classes, URL
 # patterns, Django's app registry): garbage collection passes over them repeatedly while
@@ -31,7 +31,7 @@ from console.deferred_imports import defer_aws_sdk, defer_import
 gc.disable()
 
 # Modules imported at start-up that most requests never use, loaded on first use instead
-# (console.deferred_imports): PyYAML and uritemplate, which DRF's compat imports only to
+# (console.runtime.deferred_imports): PyYAML and uritemplate, which DRF's compat imports only to
 # learn whether they are installed (schema generation alone uses them, about 14 ms), and
 # boto3 and botocore (about 60 ms; requests that call AWS load them then).
 defer_import("yaml")
@@ -40,7 +40,7 @@ defer_aws_sdk()
 
 from zappa import handler as zappa_handler  # noqa: E402
 
-from console import observability  # noqa: E402
+from console.platform import observability  # noqa: E402
 
 
 class UnroutedEvent(RuntimeError):

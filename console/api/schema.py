@@ -8,12 +8,12 @@ drf-spectacular's generator machinery.
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.generators import SchemaGenerator as SpectacularSchemaGenerator
 
-from console import openapi
+from console.api import openapi
 
 
 class SchemaGenerator(SpectacularSchemaGenerator):
     """drf-spectacular's generator, with our views' ``@extend_schema`` decorations made
-    (``console.openapi``) before any view is read: at the start, and again before each
+    (``console.api.openapi``) before any view is read: at the start, and again before each
     view, since walking the URL patterns can import API modules for the first time."""
 
     def get_schema(self, request=None, public=False):
@@ -26,7 +26,7 @@ class SchemaGenerator(SpectacularSchemaGenerator):
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "console.api.BearerTokenAuthentication"
+    target_class = "console.api.rest.BearerTokenAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema):

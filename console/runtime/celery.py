@@ -1,7 +1,7 @@
 """The Celery app: SQS broker (the local moto server in development).
 
-Jobs run on the stage's worker function (``console.lambda_jobs``, the jobs queue's Lambda
-event source) by default; a Celery worker (``celery -A console.celery worker -Q jobs``, on
+Jobs run on the stage's worker function (``console.runtime.lambda_jobs``, the jobs queue's Lambda
+event source) by default; a Celery worker (``celery -A console.runtime.celery worker -Q jobs``, on
 ECS or EC2, or ``make run CELERY_WORKER=1``) runs the same messages where a team prefers
 one. Web code imports this module only when it queues a job, so requests that queue nothing
 never load Celery.
@@ -29,7 +29,7 @@ def configure_broker(sender: Celery = app) -> None:
     """Point the broker at the configured SQS endpoint (called again if it changes)."""
     from django.conf import settings
 
-    from console.resources import resource_name
+    from console.aws.resources import resource_name
 
     endpoint = settings.AWS_ENDPOINT_URL
     if endpoint:
@@ -67,7 +67,7 @@ app.autodiscover_tasks(["orders"])
 # an eta (``apply_async(countdown=...)``, ``self.retry(countdown=...)``) is sent with that
 # delay, so no consumer has to hold it. A Lambda function cannot hold a message; a worker
 # holding one keeps it invisible and in memory. A later eta is waited out by the consumer
-# (``console.lambda_jobs`` sends it again with the longest delay).
+# (``console.runtime.lambda_jobs`` sends it again with the longest delay).
 MAX_SQS_DELAY_SECONDS = 900
 
 

@@ -13,8 +13,8 @@ from typing import Any
 from django.contrib import admin
 from django.db import models
 
-from console.audit import audit_record
 from console.models import AuditEntry
+from console.platform.audit import audit_record
 
 SECRET_FIELDS = {"password", "digest", "token_key"}
 

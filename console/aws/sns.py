@@ -4,7 +4,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from console import aws
+from console.aws import clients as aws
 
 # SNS takes at most 10 messages per PublishBatch call.
 BATCH_LIMIT = 10

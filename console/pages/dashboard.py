@@ -2,7 +2,7 @@
 
 An app adds a panel in its own ``dashboard.py`` (found by autodiscovery)::
 
-    from console.dashboard import Row, register
+    from console.pages.dashboard import Row, register
 
     @register(key="imports", title="Failed imports", order=50, permission="media.view_import")
     def failed_imports(request):
@@ -126,8 +126,8 @@ def my_recent_actions(request: HttpRequest, limit: int = 10) -> list[MyAction]:
     each named as its page names it and linked there where the user may see it. Django's
     own "Recent actions" only lists edits made through admin forms, which the console's
     actions are not. One query for the entries, then one per kind of object among them."""
-    from console.audit import audited_model, audited_ref
     from console.models import AuditEntry
+    from console.platform.audit import audited_model, audited_ref
 
     entries = list(
         AuditEntry.objects.filter(actor=request.user)

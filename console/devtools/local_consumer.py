@@ -46,7 +46,7 @@ from typing import Any
 
 from django.conf import settings
 
-from console import aws
+from console.aws import clients as aws
 
 logger = logging.getLogger(__name__)
 

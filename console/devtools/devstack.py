@@ -1,4 +1,4 @@
-"""The whole console on one machine: ``make run`` (python -m console.devstack).
+"""The whole console on one machine: ``make run`` (python -m console.devtools.devstack).
 
 Starts the local AWS (moto server), deploys infra/template.yaml to it, migrates a fresh
 SQLite database, seeds demo users and orders, then runs what AWS runs: the stage's Lambda
@@ -55,7 +55,7 @@ def python() -> str:
 
 
 def moto_command(port: int) -> list[str]:
-    return [python(), "-m", "console.localaws", "--port", str(port)]
+    return [python(), "-m", "console.devtools.localaws", "--port", str(port)]
 
 
 def worker_command(concurrency: int = 2, queue: str = JOBS_QUEUE_SUFFIX) -> list[str]:
@@ -66,7 +66,7 @@ def worker_command(concurrency: int = 2, queue: str = JOBS_QUEUE_SUFFIX) -> list
         "-m",
         "celery",
         "-A",
-        "console.celery",
+        "console.runtime.celery",
         "worker",
         "-Q",
         queue,

@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from console.context import current_request_id
 from console.models import AuditEntry
+from console.platform.context import current_request_id
 
 
 def audit_record(

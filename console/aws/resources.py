@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from console import aws
+from console.aws import clients as aws
 
 STEPS_QUEUE = "steps"
 APPROVALS_QUEUE = "approvals"

@@ -8,7 +8,7 @@ class ConsoleAuthenticationForm(AdminAuthenticationForm):
 
     def confirm_login_allowed(self, user):
         super().confirm_login_allowed(user)
-        from console.roles import API_CLIENT
+        from console.platform.roles import API_CLIENT
 
         if user.groups.filter(name=API_CLIENT).exists():
             raise ValidationError(
@@ -34,7 +34,7 @@ class ConsoleAdminSite(admin.AdminSite):
             return False
         user = request.user
         if not hasattr(user, "_is_api_client"):
-            from console.roles import API_CLIENT
+            from console.platform.roles import API_CLIENT
 
             user._is_api_client = user.groups.filter(name=API_CLIENT).exists()
         return not user._is_api_client
@@ -44,12 +44,12 @@ class ConsoleAdminSite(admin.AdminSite):
         login page) would also take unknown API paths: those get the API's 404 instead."""
         from django.urls import path, re_path
 
-        from console import two_factor
-        from console.api import not_found_view
+        from console.api.rest import not_found_view
+        from console.platform import two_factor
 
         return [
             re_path(r"^api/", not_found_view, name="api-not-found"),
-            # The user's own second factor, and its code after the password (console.two_factor).
+            # The user's own second factor, and its code after the password (console.platform.two_factor).
             path("account/two-factor/", self.admin_view(two_factor.setup_view), name="two_factor"),
             path("account/two-factor/verify/", self.admin_view(two_factor.verify_view), name="two_factor_verify"),
             *super().get_urls(),
@@ -60,8 +60,8 @@ class ConsoleAdminSite(admin.AdminSite):
         password itself)."""
         response = super().password_change(request, extra_context)
         if request.method == "POST" and response.status_code == 302:
-            from console.audit import audit_record
             from console.models import AuditEntry
+            from console.platform.audit import audit_record
 
             audit_record(
                 action="auth.user.password_change",
@@ -72,11 +72,11 @@ class ConsoleAdminSite(admin.AdminSite):
             )
         return response
 
-    # The home page: the dashboard's panels (console/dashboard.py) above the app list.
+    # The home page: the dashboard's panels (console/pages/dashboard.py) above the app list.
     index_template = "console/index.html"
 
     def index(self, request, extra_context=None):
-        from console.dashboard import my_recent_actions, panels_for
+        from console.pages.dashboard import my_recent_actions, panels_for
 
         context = {"dashboard_panels": panels_for(request), "my_actions": my_recent_actions(request)}
         return super().index(request, {**(extra_context or {}), **context})

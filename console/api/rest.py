@@ -199,7 +199,7 @@ def _short_code(code: str) -> str:
 
 
 def _is_botocore_error(exc: Exception) -> bool:
-    # botocore is imported on first use (console.aws): a view that never called AWS cannot
+    # botocore is imported on first use (console.aws.clients): a view that never called AWS cannot
     # raise one, and this check must not import it.
     return type(exc).__module__.startswith(("botocore.", "boto3."))
 

@@ -25,7 +25,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from console.api import problem
+from console.api.rest import problem
 from console.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
