@@ -1,8 +1,23 @@
+from axes.models import AccessAttempt
 from django.contrib import admin
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from knox import admin as knox_admin
+from knox.models import AuthToken
 
 from console.models import AuditEntry
+from console.pages.change_audit import AuditedModelAdmin
+from console.pages.readonly import ReadOnlyAdminMixin
+from console.platform import access
 from console.platform.audit import audited_ref
 from console.platform.counts import EstimatedCountPaginator
 
@@ -31,7 +46,7 @@ class AuditActionFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "actor_name", "source", "action", "target", "reason_short", "request_id"]
     list_filter = ["source", AuditActionFilter, ("created_at", admin.DateFieldListFilter)]
     search_fields = ["=object_id", "=actor_name", "=request_id", "=action"]
@@ -64,33 +79,9 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return Truncator(entry.reason).chars(120) or "-"
 
     # Append-only: nobody adds, edits or deletes entries through the console.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
-# --- Orders at production depth: audited user, group, token and lockout pages ------------
-from axes.models import AccessAttempt  # noqa: E402
-from django.contrib.auth import admin as auth_admin  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.contrib.auth.models import Group  # noqa: E402
-from django.core.exceptions import PermissionDenied, ValidationError  # noqa: E402
-from django.db.models import Q  # noqa: E402
-from django.http import Http404  # noqa: E402
-from django.shortcuts import redirect  # noqa: E402
-from django.urls import path, reverse  # noqa: E402
-from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
-from knox import admin as knox_admin  # noqa: E402
-from knox.models import AuthToken  # noqa: E402
-
-from console.pages.change_audit import AuditedModelAdmin  # noqa: E402
-from console.platform import access  # noqa: E402
-
+# --- Users, groups, API tokens and login lockouts: audited, privileges checked ------------
 # django-otp's device admin shows secrets and QR codes: users manage their own second
 # factor (console.platform.two_factor), and an admin removes a lost one from the user's page.
 for _model in (get_user_model(), Group, AuthToken, TOTPDevice):
@@ -348,21 +339,16 @@ class AuditedGroupAdmin(PrivilegeCheckedAdmin, auth_admin.GroupAdmin):
 
 
 @admin.register(AuthToken)
-class AuditedAuthTokenAdmin(AuditedModelAdmin, knox_admin.AuthTokenAdmin):
+class AuditedAuthTokenAdmin(ReadOnlyAdminMixin, AuditedModelAdmin, knox_admin.AuthTokenAdmin):
     """API tokens: admins see and revoke them; tokens are issued with ``manage.py issue_token``."""
 
     list_display = ["token_key", "user", "created", "expiry"]
     search_fields = ["=token_key", "=user__username"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    deletable = True
 
 
 @admin.register(AccessAttempt)
-class LoginLockoutAdmin(AuditedModelAdmin):
+class LoginLockoutAdmin(ReadOnlyAdminMixin, AuditedModelAdmin):
     """Failed console logins (django-axes). Deleting a row lifts that lockout."""
 
     list_display = ["attempt_time", "username", "ip_address", "failures_since_start", "locked_out"]
@@ -371,15 +357,10 @@ class LoginLockoutAdmin(AuditedModelAdmin):
     ordering = ["-attempt_time"]
     fields = ["username", "ip_address", "user_agent", "path_info", "attempt_time", "failures_since_start"]
     readonly_fields = fields
+    deletable = True
 
     @admin.display(boolean=True, description="Locked out")
     def locked_out(self, attempt: AccessAttempt) -> bool:
         from django.conf import settings
 
         return attempt.failures_since_start >= settings.AXES_FAILURE_LIMIT
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -20,6 +20,7 @@ from django.utils.http import urlencode
 from console.aws.resources import resource_name
 from console.models import AuditEntry
 from console.pages.filters import InboxChoiceFilter
+from console.pages.readonly import ReadOnlyAdminMixin
 from console.platform.timefmt import ago
 from ops import decoding, selectors, services, sns, sqs
 from ops.apis import queue_rows
@@ -69,7 +70,7 @@ class AgeFilter(admin.SimpleListFilter):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
+class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["arrived", "queue_name", "kind", "task_link", "error_line", "order_link", "receives", "state"]
     list_display_links = ["arrived"]
     list_filter = [StateFilter, "queue_name", "kind", AgeFilter]
@@ -81,15 +82,6 @@ class DeadLetterAdmin(admin.ModelAdmin):
     change_list_template = "admin/ops/deadletter/change_list.html"
     change_form_template = "admin/ops/deadletter/change_form.html"
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def lookup_allowed(self, lookup, value, request=None):
         # Links from the task and error columns filter on these exact values.
@@ -414,20 +406,11 @@ class RedriveForm(forms.Form):
 
 
 @admin.register(RedriveJob)
-class RedriveJobAdmin(admin.ModelAdmin):
+class RedriveJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "queue_name", "target_label", "mode", "status_label", "progress", "created_by"]
     list_filter = ["status", "queue_name"]
     change_form_template = "admin/ops/redrivejob/change_form.html"
     list_select_related = ["created_by"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Target")
     def target_label(self, job: RedriveJob) -> str:
@@ -494,7 +477,7 @@ class RedriveJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alarm)
-class AlarmAdmin(admin.ModelAdmin):
+class AlarmAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "short_name",
         "state_badge",
@@ -511,15 +494,6 @@ class AlarmAdmin(admin.ModelAdmin):
     list_select_related = ["owner", "acknowledged_by"]
     change_list_template = "admin/ops/alarm/change_list.html"
     change_form_template = "admin/ops/alarm/change_form.html"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="State", ordering="state")
     def state_badge(self, alarm: Alarm) -> str:

@@ -27,6 +27,7 @@ from orders.models import (
     OrderItem,
 )
 from orders.outbox import publish_after_commit
+from orders.signals import order_cancelled, orders_submitted
 
 logger = logging.getLogger(__name__)
 
@@ -221,10 +222,8 @@ def order_create(
             after={"status": order.status, "total": str(total), "items": len(items)},
         )
         if start_workflow:
-            from workflows.services import workflow_enqueue_start
-
             order_id = order.pk
-            transaction.on_commit(lambda: workflow_enqueue_start(order_id=order_id))
+            transaction.on_commit(lambda: orders_submitted.send(sender=Order, order_ids=[order_id]))
     return order
 
 
@@ -422,8 +421,6 @@ def order_cancel(
     cancelled and fails the same way. This works alike on AWS and the local engine (whose
     StopExecution does not stop anything).
     """
-    from workflows.services import workflow_order_cancelled
-
     with transaction.atomic():
         order = order_transition(
             order_id=order_id,
@@ -433,7 +430,7 @@ def order_cancel(
             reason=reason or "Cancelled",
             expected_version=expected_version,
         )
-        workflow_order_cancelled(order=order, actor=actor, reason=reason)
+        order_cancelled.send(sender=Order, order=order, actor=actor, reason=reason)
     return order
 
 

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_POST
 from console.aws import resources
 from console.models import AuditEntry
 from console.pages.filters import InboxChoiceFilter
+from console.pages.readonly import ReadOnlyAdminMixin
 from console.platform.timefmt import duration
 from workflows import selectors, sfn
 from workflows.models import Approval, Execution, StepRun
@@ -130,7 +131,7 @@ class ExpiryFilter(admin.SimpleListFilter):
 
 
 @admin.register(Approval)
-class ApprovalAdmin(admin.ModelAdmin):
+class ApprovalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["order_link", "summary", "amount", "waiting", "expiry", "claim", "decision_buttons"]
     list_display_links = None
     list_filter = [ApprovalStatusFilter, ClaimFilter, FourEyesFilter, ExpiryFilter]
@@ -178,15 +179,6 @@ class ApprovalAdmin(admin.ModelAdmin):
         if not term:
             return queryset, False
         return queryset.filter(selectors.order_id_filter(term)), False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_decide_permission(self, request) -> bool:
         return request.user.has_perm(DECIDE_PERMISSION)
@@ -605,7 +597,7 @@ def _short_uuid(match: re.Match) -> str:
 
 
 @admin.register(Execution)
-class ExecutionAdmin(admin.ModelAdmin):
+class ExecutionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "short_name",
         "order_link",
@@ -647,15 +639,6 @@ class ExecutionAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -30,6 +30,8 @@ from media.services.import_options import ImportOptionsConflict, import_options_
 from media.services.jobs import after_commit, inline_jobs
 from media.services.uploads import CSV_PREFIX, DRY_RUN_PREFIX, safe_filename
 from media.storage import files_storage
+from orders.models import Order
+from orders.signals import orders_submitted
 
 logger = logging.getLogger(__name__)
 
@@ -505,12 +507,10 @@ def imports_resume_stalled(*, older_than_seconds: int | None = None) -> int:
 
 def import_workflows_advance(*, import_id) -> int:
     """Hand the next batch of an import's orders to the workflow (one
-    ``workflow_enqueue_start`` each), then queue the next batch after a pause: at most
+    ``orders.signals.orders_submitted``), then queue the next batch after a pause: at most
     ``CSV_IMPORT_WORKFLOW_STARTS_PER_SECOND`` starts a second, so a million-row file
     does not flood Step Functions (StartExecution is throttled per account) or the queue.
     Returns how many were handed on. Safe to repeat: starting a workflow is idempotent."""
-    from workflows.services import workflow_enqueue_start
-
     batch_size = settings.CSV_IMPORT_WORKFLOW_BATCH
     with transaction.atomic():
         import_run = Import.objects.select_for_update().get(pk=import_id)
@@ -526,11 +526,7 @@ def import_workflows_advance(*, import_id) -> int:
         import_run.workflows_started += len(batch)
         import_run.save(update_fields=["workflow_cursor", "workflows_started", "updated_at"])
 
-        def hand_on() -> None:
-            for order_id in order_ids:
-                workflow_enqueue_start(order_id=order_id)
-
-        transaction.on_commit(hand_on)
+        transaction.on_commit(lambda: orders_submitted.send(sender=Order, order_ids=order_ids))
         if len(batch) == batch_size:
             after_commit(
                 "import_workflows_job",
