@@ -44,6 +44,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.runtime.stage import function_stages as stage_functions
+
 ROOT = Path(__file__).resolve().parent.parent
 # Hidden on purpose: Zappa walks the project directory (looking for WebSocket handlers)
 # and skips hidden folders, so the build virtualenv is not scanned or copied.
@@ -234,12 +236,11 @@ def _lambda_platform_tag(wheel_metadata: str) -> bool:
 
 
 def function_stages(stage: str, settings_path: Path = ROOT / "zappa_settings.json") -> list[str]:
-    """The Zappa stages of deployment stage ``stage``: its API function's (``<stage>``) and,
-    when zappa_settings.json has one, its worker function's (``<stage>-worker``)."""
-    settings = json.loads(settings_path.read_text())
-    if stage not in settings:
-        raise SystemExit(f"zappa_settings.json has no stage {stage!r}")
-    return [name for name in (stage, f"{stage}-worker") if name in settings]
+    """The Zappa stages of deployment stage ``stage`` (``console.runtime.stage``)."""
+    try:
+        return stage_functions(stage, settings_path)
+    except KeyError as error:
+        raise SystemExit(error.args[0]) from None
 
 
 def package_path(stage: str) -> Path:

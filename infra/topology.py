@@ -33,7 +33,7 @@ from typing import Any
 import django
 from django.conf import settings
 
-from console.devtools.local_consumer import zappa_stage_settings
+from console.runtime.stage import zappa_stage_settings
 from infra.deploy import TEMPLATE, load_template
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,6 +20,7 @@ from django.core.cache import cache
 
 from console.aws import clients as aws
 from console.aws.resources import resource_name
+from console.runtime import stage
 
 logger = logging.getLogger(__name__)
 
@@ -174,10 +175,8 @@ ASYNC_DEAD_LETTER_QUEUE = "async-dlq"
 def lambda_dead_letter_arn() -> str:
     """Where Lambda puts failed async invocations of the stage's functions (Zappa's
     ``dead_letter_arn``; the account id is the deployment's, so match by queue name)."""
-    from console.devtools.local_consumer import zappa_stage_settings
-
     try:
-        configured = zappa_stage_settings(settings.STAGE).get("dead_letter_arn", "")
+        configured = stage.zappa_stage_settings(settings.STAGE).get("dead_letter_arn", "")
     except (KeyError, FileNotFoundError):
         configured = resource_name(ASYNC_DEAD_LETTER_QUEUE)
     if not configured:

@@ -47,10 +47,10 @@ from typing import Any
 from django.conf import settings
 
 from console.aws import clients as aws
+from console.runtime.stage import function_stages, zappa_stage_settings
 
 logger = logging.getLogger(__name__)
 
-WORKER_SUFFIX = "-worker"
 # Lambda's asynchronous invocation: two retries, about one and two minutes apart.
 ASYNC_RETRY_DELAYS = (60, 120)
 
@@ -79,31 +79,6 @@ class LocalFunction:
     dead_letter_arn: str
     routes: tuple[SqsRoute, ...] = field(default=())
     schedules: tuple[Schedule, ...] = field(default=())
-
-
-def zappa_stage_settings(stage: str, path: Path | None = None) -> dict[str, Any]:
-    """The settings of ``stage`` in zappa_settings.json, with ``extends`` resolved."""
-    path = path or Path(settings.BASE_DIR) / "zappa_settings.json"
-    all_stages = json.loads(path.read_text())
-    if stage not in all_stages:
-        raise KeyError(f"zappa_settings.json has no stage {stage!r}")
-    stage_settings = dict(all_stages[stage])
-    parent = stage_settings.pop("extends", None)
-    if parent:
-        merged = zappa_stage_settings(parent, path)
-        merged.update(stage_settings)
-        return merged
-    return stage_settings
-
-
-def function_stages(stage: str, path: Path | None = None) -> list[str]:
-    """The Zappa stages of a deployment stage: ``dev`` gives ``dev`` (the API function) and
-    ``dev-worker`` (the worker function); a worker stage's name gives itself alone."""
-    path = path or Path(settings.BASE_DIR) / "zappa_settings.json"
-    if stage.endswith(WORKER_SUFFIX):
-        return [stage]
-    names = json.loads(path.read_text())
-    return [name for name in (stage, stage + WORKER_SUFFIX) if name in names]
 
 
 def _routes(config: dict[str, Any]) -> list[SqsRoute]:

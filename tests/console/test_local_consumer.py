@@ -20,8 +20,8 @@ from console.devtools.local_consumer import (
     local_concurrency,
     sqs_routes,
     stage_functions,
-    zappa_stage_settings,
 )
+from console.runtime.stage import zappa_stage_settings
 
 # The poller closes stale database connections around each batch, as on Lambda.
 pytestmark = [pytest.mark.stack, pytest.mark.django_db]

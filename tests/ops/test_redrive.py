@@ -47,12 +47,12 @@ def test_discovery_finds_each_dlq_from_redrive_policies_and_lambda(local_aws):
 
 def test_on_lambda_the_functions_dead_letter_queue_is_found_without_zappa_settings_json(local_aws, monkeypatch):
     """The package leaves zappa_settings.json out: the template's naming rule finds it."""
-    from console.devtools import local_consumer
+    from console.runtime import stage
 
     def missing(stage, path=None):
         raise FileNotFoundError("zappa_settings.json")
 
-    monkeypatch.setattr(local_consumer, "zappa_stage_settings", missing)
+    monkeypatch.setattr(stage, "zappa_stage_settings", missing)
     assert sqs.lambda_dead_letter_arn().endswith(f":{resource_name('async-dlq')}")
     queues = {q.name: q for q in sqs.dead_letter_queues(refresh=True)}
     assert "lambda" in queues[resource_name("async-dlq")].fed_by

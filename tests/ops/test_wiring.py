@@ -3,7 +3,8 @@ zappa_settings.json for every stage, and the alarm events reach their recorder."
 
 import pytest
 
-from console.devtools.local_consumer import schedules, sqs_routes, zappa_stage_settings
+from console.devtools.local_consumer import schedules, sqs_routes
+from console.runtime.stage import zappa_stage_settings
 from infra.deploy import load_template
 
 
