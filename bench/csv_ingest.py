@@ -76,8 +76,7 @@ def empty_tables() -> None:
 
 def upload(path: Path, key: str):
     from console.aws import clients as aws
-    from console.aws import resources
-    from media import s3
+    from console.aws import resources, s3
 
     bucket = resources.files_bucket()
     aws.client("s3").upload_file(str(path), bucket, key, ExtraArgs={"ContentType": "text/csv"})
@@ -217,8 +216,7 @@ def peak_rss_kib() -> int:
 
 def child_inline(key: str) -> None:
     """In a child process: import one object, print seconds and peak RSS as JSON."""
-    from console.aws import resources
-    from media import s3
+    from console.aws import resources, s3
     from media.models import Import
     from media.services import csv_import_object, import_run_inline
 

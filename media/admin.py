@@ -19,7 +19,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from media import s3, selectors, services
+from console.aws import s3
+from media import selectors, services
 from media.apis import rejected_rows_response
 from media.models import Import, ImportChunk, MediaAsset
 

@@ -25,9 +25,9 @@ from rest_framework.views import APIView
 from console.api.openapi import PROBLEM, extend_schema
 from console.api.pagination import KeysetPagination
 from console.api.rest import problem
-from console.aws import resources
+from console.aws import resources, s3
 from console.models import AuditEntry
-from media import s3, selectors, services
+from media import selectors, services
 from media.models import Import, MediaAsset
 
 # --- Uploads ---------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ chunk's size, not the file's.
 
 from decimal import Decimal
 
+from console.aws import s3
 from media import csv_format as fmt
-from media import s3
 from media.csv_rows import iter_records, kept_cells
 from media.ingest import PREVIEW_ROWS, ChunkResult, OrderDefaults, order_defaults, reason_text, structural_reference
 from media.models import Import, ImportChunk, ImportedOrder, RejectedRow

@@ -23,8 +23,8 @@ from typing import Any
 import psycopg
 from django.db import connection, models
 
+from console.aws import s3
 from media import csv_format as fmt
-from media import s3
 from media.csv_rows import KEPT_CELL_CHARS, iter_records, kept_cells
 from media.ingest import PREVIEW_ROWS, ChunkResult, order_defaults, reason_text, structural_reference
 from media.models import Import, ImportChunk, ImportedOrder, RejectedRow

@@ -1,8 +1,8 @@
 """Background jobs of imports. They take ids and plain values, and are safe to run twice
 (see media.services: a finished chunk is skipped, an unfinished one left nothing)."""
 
+from console.aws import s3
 from console.runtime.celery import app
-from media import s3
 
 _RETRY = {"autoretry_for": (Exception,), "retry_backoff": 2, "retry_backoff_max": 120, "max_retries": 5}
 

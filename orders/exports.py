@@ -29,11 +29,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from console.api.pagination import keyset_chunks
+from console.aws import s3
 from console.aws.resources import files_bucket
 from console.models import AuditEntry
 from console.platform.audit import audit_record
 from console.platform.spreadsheet import neutralise_row
-from media import s3
 
 logger = logging.getLogger(__name__)
 

@@ -19,10 +19,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from console.aws import resources
+from console.aws import resources, s3
 from console.models import AuditEntry
 from console.platform.audit import audit_record
-from media import s3
 from media.csv_format import FileRejected
 from media.csv_plan import plan_file
 from media.models import CsvUpload, Import, ImportChunk, ImportedOrder

@@ -17,10 +17,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from console.aws import resources
+from console.aws import resources, s3
 from console.models import AuditEntry
 from console.platform.audit import audit_record
-from media import s3
 from media.content_check import ContentCheck
 from media.models import CsvUpload, MediaAsset
 from media.services.import_options import import_options_check

@@ -198,8 +198,7 @@ def api_data(stack, settings) -> dict[str, list]:
     """Something behind every route: orders, pending approvals, archived dead letters, an
     alarm with history, a redrive job, an import; their ids and names, by kind."""
     from console.aws import clients as aws
-    from console.aws import resources
-    from media import s3
+    from console.aws import resources, s3
     from media.services import csv_import_object, import_run_inline
     from ops import sqs as ops_sqs
     from ops.models import Alarm, AlarmEvent, DeadLetter, RedriveJob

@@ -6,8 +6,7 @@ import uuid
 import pytest
 
 from console.aws import clients as aws
-from console.aws import resources
-from media import s3
+from console.aws import resources, s3
 
 HEADER = b"order_reference,user_id,product_id,name,quantity,price\n"
 

@@ -205,8 +205,8 @@ def test_a_console_upload_whose_s3_event_comes_first_is_imported_with_the_forms_
 ):
     from unittest import mock
 
+    from console.aws import s3
     from console.models import AuditEntry
-    from media import s3
     from media.services import s3_object_created
 
     real_head = s3.head

@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 
 from console.aws import clients as aws
-from media import ingest, ingest_generic, s3
+from console.aws import s3
+from media import ingest, ingest_generic
 from media.models import Import, ImportChunk, ImportedOrder, RejectedRow
 from media.services import csv_import_object, import_chunk_run, import_plan, import_run_inline
 from orders.lifecycle import OrderStatus

@@ -9,9 +9,8 @@ By default the import runs as jobs on the Celery workers, like an import started
 
 from django.core.management.base import BaseCommand, CommandError
 
-from console.aws import resources
+from console.aws import resources, s3
 from console.models import AuditEntry
-from media import s3
 from media.models import Import
 from media.services import csv_import_object, import_resume, import_run_inline
 
