@@ -7,10 +7,8 @@ drill-down (it scans the table for its dates), searches that are index lookups, 
 the order's own columns (no related rows per line).
 """
 
-import copy
 import logging
 import uuid
-from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -35,9 +33,9 @@ from console.models import AuditEntry
 from console.pages.change_audit import AuditedModelAdmin
 from console.platform.audit import audit_record
 from console.platform.counts import EstimatedCountPaginator
-from orders import exports, lifecycle
+from orders import exports, lifecycle, selectors
 from orders.models import Order, OrderItem, StockLevel
-from orders.selectors import order_id_range, order_timeline
+from orders.selectors import order_timeline
 from orders.services import ConcurrentUpdate, order_cancel, order_note_add
 
 logger = logging.getLogger(__name__)
@@ -58,16 +56,10 @@ class OrderItemInline(admin.TabularInline):
 
 
 class TotalFilter(admin.SimpleListFilter):
-    """Order totals in brackets (a range scan on the total index)."""
+    """Order totals in brackets (``selectors.TOTAL_BRACKETS``)."""
 
     title = "total"
     parameter_name = "total"
-    BRACKETS = {
-        "lt100": (None, Decimal("100")),
-        "100-1000": (Decimal("100"), Decimal("1000")),
-        "1000-10000": (Decimal("1000"), Decimal("10000")),
-        "gte10000": (Decimal("10000"), None),
-    }
 
     def lookups(self, request, model_admin):
         return [
@@ -78,16 +70,24 @@ class TotalFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        low, high = self.BRACKETS.get(self.value(), (None, None))
-        if low is not None:
-            queryset = queryset.filter(total__gte=low)
-        if high is not None:
-            queryset = queryset.filter(total__lt=high)
-        return queryset
+        return selectors.order_total_bracket(queryset, self.value())
 
 
 class OrderChangeList(ChangeList):
-    """Page links for an estimated count: the pages around this one and the next one."""
+    """The order list: its rows are ``selectors.order_console_list`` for the page's
+    parameters (what an export writes, too), sorted as the page asks; page links for an
+    estimated count."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        # Django's own pass checks the parameters, sets up the sidebar's filters and the sort.
+        listed = super().get_queryset(request, exclude_parameters)
+        if exclude_parameters:  # facet counts: Django's pass is the answer
+            return listed
+        try:
+            rows = selectors.order_console_list(params=self.params)
+        except selectors.OrderListInvalid as exc:
+            raise IncorrectLookupParameters(exc) from exc
+        return rows.order_by(*listed.query.order_by)
 
     def nearby_pages(self) -> list[tuple[int, str]]:
         first = max(1, self.page_num - 3)
@@ -155,15 +155,7 @@ class OrderAdmin(admin.ModelAdmin):
         return request.user.has_perm("orders.cancel_order")
 
     def get_search_results(self, request, queryset: QuerySet, search_term: str):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        bounds = order_id_range(term)
-        if bounds is not None:
-            # An order id or its start: a range on the primary key (an index lookup).
-            return queryset.filter(pk__gte=bounds[0], pk__lte=bounds[1]), False
-        # Otherwise an exact customer id (indexed), not a table scan.
-        return queryset.filter(user_id=term), False
+        return selectors.order_search(queryset, search_term), False
 
     @admin.action(permissions=["cancel"], description="Cancel selected orders")
     def cancel_orders(self, request, queryset: QuerySet) -> None:
@@ -245,11 +237,9 @@ class OrderAdmin(admin.ModelAdmin):
         filters = QueryDict(request.POST.get("filters", "")).urlencode()
         changelist_url = reverse("admin:orders_order_changelist") + (f"?{filters}" if filters else "")
         # The filters come from the changelist's address: check them now, not in the job.
-        listed = copy.copy(request)
-        listed.GET = QueryDict(filters)
         try:
-            self.get_changelist_instance(listed)
-        except IncorrectLookupParameters:
+            selectors.order_console_list(params=QueryDict(filters))
+        except selectors.OrderListInvalid:
             messages.error(request, "The list's filters are not valid: nothing was exported.")
             return HttpResponseRedirect(changelist_url)
         exports.export_to_file_request(user=request.user, filters=filters)

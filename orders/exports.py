@@ -4,7 +4,7 @@ Streaming keeps memory flat at any size, but behind API Gateway a Lambda respons
 buffered whole and may not pass 6 MB (a million orders is 136 MB). So where the console
 runs on Lambda (``ORDER_EXPORT_TO_FILE``, on there by default) the Export button posts
 the list's filters and a job writes the list, filtered and searched exactly as the
-operator's changelist (the same ModelAdmin, as that operator), to the files bucket under
+operator's changelist (the same selector, ``orders.selectors.order_console_list``), to the files bucket under
 ``exports/orders/`` in a multipart upload, then emails the operator a console link. The
 link is signed, bound to the operator and expires (``ORDER_EXPORT_LINK_MAX_AGE``); the
 console checks who follows it and redirects to a presigned download valid for minutes.
@@ -20,8 +20,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import QueryDict
@@ -34,6 +36,8 @@ from console.aws.resources import files_bucket
 from console.models import AuditEntry
 from console.platform.audit import audit_record
 from console.platform.spreadsheet import neutralise_row
+from console.runtime import jobs
+from orders.selectors import OrderListInvalid, order_console_list
 
 logger = logging.getLogger(__name__)
 
@@ -100,33 +104,22 @@ def export_to_file_request(*, user, filters: str) -> str:
         after={"filters": filters, "key": key},
     )
 
-    def queue() -> None:
-        from orders.tasks import order_export_job
-
-        order_export_job.delay(user.pk, filters, key)
-
-    transaction.on_commit(queue)
+    # Queued after the commit; a broker that refuses it fails the operator's request.
+    transaction.on_commit(lambda: jobs.enqueue("orders.export_to_file", user.pk, filters, key))
     return key
 
 
 def export_to_file(*, user_id: int, filters: str, key: str) -> int:
     """The job: write the operator's filtered list to ``key`` in the files bucket and email
     them the link. Returns the number of orders written."""
-    from django.contrib import admin
-    from django.contrib.auth import get_user_model
-    from django.test import RequestFactory
-
-    from orders import admin as orders_admin  # registers the order admin where no console runs
-    from orders.models import Order
-
     user = get_user_model().objects.get(pk=user_id)
     if not (user.is_active and user.has_perm("orders.view_order") and user.has_perm("orders.export_order")):
         raise ExportRefused(f"{user.get_username()} may no longer export orders")
-    # The changelist's own filters, search and permissions, as that operator.
-    request = RequestFactory().get(reverse("admin:orders_order_changelist"), QueryDict(filters))
-    request.user = user
-    model_admin: orders_admin.OrderAdmin = admin.site.get_model_admin(Order)
-    queryset = export_queryset(model_admin.get_changelist_instance(request).queryset)
+    # The changelist's own rows for its filters and search (the same selector).
+    try:
+        queryset = export_queryset(order_console_list(params=QueryDict(filters)))
+    except OrderListInvalid as exc:
+        raise ExportRefused(f"The list's filters are not valid: {exc}") from None
 
     counted = _Counted(csv_lines(queryset))
     written = s3.put_stream(
@@ -161,8 +154,6 @@ class _Counted:
 
 
 def _email_link(*, user, key: str, rows: int) -> None:
-    from django.core.mail import send_mail
-
     if not user.email:
         logger.warning("export %s is ready but %s has no email address", key, user.get_username())
         return

@@ -2,14 +2,17 @@
 
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
+from orders.lifecycle import OrderStatus
 from orders.models import CHANGE_ALL_ORDERS, VIEW_ALL_ORDERS, Order, OrderEvent, OrderItem
 
 
@@ -67,10 +70,71 @@ def order_event_oldest_unpublished_age(*, now: datetime | None = None) -> float:
     return max(0.0, ((now or timezone.now()) - oldest).total_seconds())
 
 
-# --- Orders at production depth ------------------------------------------------------------
+# --- The console's order list ----------------------------------------------------------------
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 MIN_ID_PREFIX = 8
+
+# The list's total brackets: (from, below), a range scan on the total index.
+TOTAL_BRACKETS: dict[str, tuple[Decimal | None, Decimal | None]] = {
+    "lt100": (None, Decimal("100")),
+    "100-1000": (Decimal("100"), Decimal("1000")),
+    "1000-10000": (Decimal("1000"), Decimal("10000")),
+    "gte10000": (Decimal("10000"), None),
+}
+# Parameters of the list's address that do not filter: page, sort, popup and the like.
+_LIST_DISPLAY_PARAMS = {"p", "o", "e", "all", "_to_field", "_popup", "_changelist_filters"}
+
+
+class OrderListInvalid(ValueError):
+    """The list's parameters are not ones the order list knows, or not valid values."""
+
+
+def order_search(queryset: QuerySet[Order], term: str) -> QuerySet[Order]:
+    """The console's search box: an order id or its first 8+ characters (a range on the
+    primary key), otherwise an exact customer id (indexed): never a table scan."""
+    term = term.strip()
+    if not term:
+        return queryset
+    bounds = order_id_range(term)
+    if bounds is not None:
+        return queryset.filter(pk__gte=bounds[0], pk__lte=bounds[1])
+    return queryset.filter(user_id=term)
+
+
+def order_total_bracket(queryset: QuerySet[Order], bracket: str | None) -> QuerySet[Order]:
+    low, high = TOTAL_BRACKETS.get(bracket or "", (None, None))
+    if low is not None:
+        queryset = queryset.filter(total__gte=low)
+    if high is not None:
+        queryset = queryset.filter(total__lt=high)
+    return queryset
+
+
+def order_console_list(*, params: Mapping[str, str]) -> QuerySet[Order]:
+    """The console's order list for the parameters of its address (``status__exact``,
+    ``created_at__gte`` / ``created_at__lt``, ``total``, ``q``), newest first: what the
+    changelist shows and what an export writes. Raises ``OrderListInvalid`` for a
+    parameter the list does not have or a value it cannot read."""
+    unknown = set(params) - _LIST_DISPLAY_PARAMS - {"status__exact", "created_at__gte", "created_at__lt", "total", "q"}
+    if unknown:
+        raise OrderListInvalid(f"Not a filter of the order list: {', '.join(sorted(unknown))}")
+    queryset = Order.objects.all()
+    if status := params.get("status__exact"):
+        if status not in OrderStatus.values:
+            raise OrderListInvalid(f"Not an order status: {status}")
+        queryset = queryset.filter(status=status)
+    for name, lookup in (("created_at__gte", "created_at__gte"), ("created_at__lt", "created_at__lt")):
+        if value := params.get(name):
+            try:
+                moment = Order._meta.get_field("created_at").to_python(value)
+            except ValidationError:
+                raise OrderListInvalid(f"Not a date: {value}") from None
+            queryset = queryset.filter(**{lookup: moment})
+    if (bracket := params.get("total")) and bracket not in TOTAL_BRACKETS:
+        raise OrderListInvalid(f"Not a total bracket: {bracket}")
+    queryset = order_total_bracket(queryset, params.get("total"))
+    return order_search(queryset, params.get("q", "")).order_by("-created_at", "-id")
 
 
 def order_id_range(term: str) -> tuple[UUID, UUID] | None:
