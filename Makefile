@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # pip warns about the machine's optional extra indexes; the noise hides real messages.
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint topology install seed-test clean bench-approvals bench-redrive bench-redrive-crash bench-ingest bench-worker package deploy-local bench-lambda
+.PHONY: run test lint topology install reference-test clean bench-approvals bench-redrive bench-redrive-crash bench-ingest bench-worker package deploy-local bench-lambda
 
 $(VENV)/.installed: requirements.txt requirements-worker.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,12 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/cfn-lint
 
 # Every queue, consumer and schedule of zappa_settings.json against infra/template.yaml
@@ -35,9 +37,9 @@ lint: $(VENV)/.installed
 topology: $(VENV)/.installed
 	$(PY) -m infra.topology --stage $(STAGE)
 
-# The seed's integration tests, as written, against a running `make run`.
-seed-test: $(VENV)/.installed
-	$(PY) -m pytest tests/seed --seed-live-server=http://127.0.0.1:8000 -p no:cacheprovider
+# The reference architecture's integration tests (tests/reference), as written, against a running `make run`.
+reference-test: $(VENV)/.installed
+	$(PY) -m pytest tests/reference --reference-live-server=http://127.0.0.1:8000 -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .local .lambda .test-db.sqlite3* staticfiles
@@ -47,7 +49,7 @@ bench-approvals: $(VENV)/.installed
 	$(PY) bench/approval_latency.py
 	$(PY) bench/approval_race.py
 
-# --- Orders at production depth: benchmarks on PostgreSQL (README, "Benchmarks") ----------
+# --- Benchmarks on PostgreSQL (README, "Benchmarks") ----------
 # make bench-load once (1,000,000 orders), then any of the others; each prints its figures.
 # Its own database: the approval race benchmark flushes the one it is given.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_orders

@@ -17,7 +17,7 @@ from knox.models import AuthToken
 from console.models import AuditEntry
 from console.pages.change_audit import AuditedModelAdmin
 from console.pages.readonly import ReadOnlyAdminMixin
-from console.platform import access
+from console.platform import privileges, two_factor
 from console.platform.audit import audited_ref
 from console.platform.counts import EstimatedCountPaginator
 
@@ -106,8 +106,8 @@ class PrivilegeCheckedForm:
 class UserPrivilegeForm(PrivilegeCheckedForm):
     def privilege_refusal(self, cleaned: dict) -> str | None:
         target = self.instance
-        before = access.Privileges.of(target)
-        after = access.Privileges(
+        before = privileges.Privileges.of(target)
+        after = privileges.Privileges(
             is_superuser=cleaned.get("is_superuser", before.is_superuser),
             is_staff=cleaned.get("is_staff", before.is_staff),
             is_active=cleaned.get("is_active", before.is_active),
@@ -116,7 +116,7 @@ class UserPrivilegeForm(PrivilegeCheckedForm):
             if "user_permissions" in cleaned
             else before.permission_ids,
         )
-        return access.user_grant_refusal(actor=self.actor, target=target, before=before, after=after)
+        return privileges.user_grant_refusal(actor=self.actor, target=target, before=before, after=after)
 
 
 class GroupPrivilegeForm(PrivilegeCheckedForm):
@@ -125,7 +125,7 @@ class GroupPrivilegeForm(PrivilegeCheckedForm):
             return None
         current = set(self.instance.permissions.all()) if self.instance.pk else set()
         added = [p for p in cleaned["permissions"] if p not in current]
-        return access.permissions_grant_refusal(actor=self.actor, names=access.permission_names(added))
+        return privileges.permissions_grant_refusal(actor=self.actor, names=privileges.permission_names(added))
 
 
 class PrivilegeCheckedAdmin(AuditedModelAdmin):
@@ -177,7 +177,7 @@ class AuditedUserAdmin(PrivilegeCheckedAdmin, auth_admin.UserAdmin):
             return None
         memo = request.__dict__.setdefault("_user_change_refusals", {})
         if obj.pk not in memo:
-            memo[obj.pk] = access.user_change_refusal(actor=request.user, target=obj)
+            memo[obj.pk] = privileges.user_change_refusal(actor=request.user, target=obj)
         return memo[obj.pk]
 
     def has_change_permission(self, request, obj=None):
@@ -210,7 +210,7 @@ class AuditedUserAdmin(PrivilegeCheckedAdmin, auth_admin.UserAdmin):
             grantable = [
                 group.pk
                 for group in field.queryset.prefetch_related("permissions")
-                if not access.group_grant_refusal(actor=request.user, group=group)
+                if not privileges.group_grant_refusal(actor=request.user, group=group)
             ]
             field.queryset = field.queryset.filter(Q(pk__in=grantable) | kept).distinct()
         elif db_field.name == "user_permissions":
@@ -218,15 +218,17 @@ class AuditedUserAdmin(PrivilegeCheckedAdmin, auth_admin.UserAdmin):
         return field
 
     def save_model(self, request, obj, form, change):
-        request._privileges_before = access.Privileges.of(obj)
+        request._privileges_before = privileges.Privileges.of(obj)
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         obj = form.instance
-        before = getattr(request, "_privileges_before", access.Privileges.of(None))
+        before = getattr(request, "_privileges_before", privileges.Privileges.of(None))
         self._refuse(
-            access.user_grant_refusal(actor=request.user, target=obj, before=before, after=access.Privileges.of(obj))
+            privileges.user_grant_refusal(
+                actor=request.user, target=obj, before=before, after=privileges.Privileges.of(obj)
+            )
         )
 
     def get_urls(self):
@@ -251,8 +253,6 @@ class AuditedUserAdmin(PrivilegeCheckedAdmin, auth_admin.UserAdmin):
 
     @admin.display(description="Authenticator app")
     def two_factor(self, user) -> str:
-        from console.platform import two_factor
-
         device = two_factor.confirmed_device(user)
         if device is None:
             return "Off"
@@ -266,8 +266,6 @@ class AuditedUserAdmin(PrivilegeCheckedAdmin, auth_admin.UserAdmin):
     def two_factor_remove_view(self, request, id):
         """POST: removes the user's authenticator (a lost phone). Whoever may change the
         user may do it; audited."""
-        from console.platform import two_factor
-
         user = self.get_object(request, id)
         if user is None:
             raise Http404
@@ -291,7 +289,7 @@ def _object_id(request) -> str | None:
 
 
 def _grantable_permissions(queryset, actor, keep: Q):
-    held = actor.get_all_permissions() - access.USER_MANAGEMENT_PERMISSIONS
+    held = actor.get_all_permissions() - privileges.USER_MANAGEMENT_PERMISSIONS
     allowed = Q(pk__in=[])
     for name in held:
         app_label, codename = name.split(".", 1)
@@ -307,12 +305,12 @@ class AuditedGroupAdmin(PrivilegeCheckedAdmin, auth_admin.GroupAdmin):
     privilege_form = GroupPrivilegeForm
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and not access.group_change_refusal(
+        return super().has_change_permission(request, obj) and not privileges.group_change_refusal(
             actor=request.user, group=obj
         )
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and not access.group_change_refusal(
+        return super().has_delete_permission(request, obj) and not privileges.group_change_refusal(
             actor=request.user, group=obj
         )
 
@@ -335,7 +333,7 @@ class AuditedGroupAdmin(PrivilegeCheckedAdmin, auth_admin.GroupAdmin):
 
         before = getattr(request, "_group_permissions_before", set())
         added = Permission.objects.filter(group=form.instance).exclude(pk__in=before)
-        self._refuse(access.permissions_grant_refusal(actor=request.user, names=access.permission_names(added)))
+        self._refuse(privileges.permissions_grant_refusal(actor=request.user, names=privileges.permission_names(added)))
 
 
 @admin.register(AuthToken)

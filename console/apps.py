@@ -1,6 +1,9 @@
 from django.apps import AppConfig
 from django.conf import settings
 from django.contrib.admin.apps import SimpleAdminConfig
+from django.core.signals import got_request_exception
+
+from console.platform import observability
 
 
 class ConsoleConfig(AppConfig):
@@ -9,10 +12,6 @@ class ConsoleConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.core.signals import got_request_exception
-
-        from console.platform import observability
-
         # Requests that end in an unhandled exception (a 500) count in the Errors metric.
         got_request_exception.connect(observability.count_request_error, dispatch_uid="observability-errors")
 

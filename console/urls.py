@@ -1,4 +1,16 @@
-from django.urls import include, path
+"""The console's routes: the REST API of each app under ``/api/``, the API's schema and
+docs, and the console's pages (the admin site) at the root.
+
+Apps are named by string here (the URL configuration is the composition root, above every
+app): ``lazy_include`` imports an app's routes when a request first gets past those
+before it.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect
+from django.urls import include, path, re_path
+
+from console.api import docs as api_docs
 
 
 def lazy_include(module: str) -> tuple[str, None, None]:
@@ -8,7 +20,20 @@ def lazy_include(module: str) -> tuple[str, None, None]:
     return (module, None, None)
 
 
+def _admin_path_redirect(request, rest: str):
+    # Leading slashes dropped: "/admin//example.com" must not become "//example.com",
+    # which a browser reads as another site.
+    query = request.META.get("QUERY_STRING", "")
+    return redirect("/" + rest.lstrip("/\\") + (f"?{query}" if query else ""))
+
+
 urlpatterns = [
+    # The console is the admin site, served at the root: /admin/... (a Django habit, old
+    # bookmarks) leads to the same page there, with its query string.
+    re_path(r"^admin/(?P<rest>.*)$", _admin_path_redirect, name="admin-path-redirect"),
+    re_path(r"^api/schema/?$", api_docs.schema, name="api-schema"),
+    # Docs for people: a console login (the page's requests then use that session).
+    re_path(r"^api/docs/?$", login_required(api_docs.docs, login_url="admin:login"), name="api-docs"),
     path("api/", include("orders.urls")),
     # Approvals (the inbox over REST)
     path("api/", lazy_include("workflows.urls")),
@@ -18,30 +43,6 @@ urlpatterns = [
     path("api/", lazy_include("media.urls")),
     # The console's pages (the admin site, and on Lambda the apps' admin modules).
     path("", lazy_include("console.pages.urls")),
-]
-
-# --- Orders at production depth: the API's schema and docs; problem answers for API errors
-from django.contrib.auth.decorators import login_required  # noqa: E402
-from django.shortcuts import redirect  # noqa: E402
-from django.urls import re_path  # noqa: E402
-
-from console.api import docs as api_docs  # noqa: E402
-
-
-def _admin_path_redirect(request, rest: str):
-    # Leading slashes dropped: "/admin//example.com" must not become "//example.com",
-    # which a browser reads as another site.
-    query = request.META.get("QUERY_STRING", "")
-    return redirect("/" + rest.lstrip("/\\") + (f"?{query}" if query else ""))
-
-
-urlpatterns[:0] = [
-    # The console is the admin site, served at the root: /admin/... (a Django habit, old
-    # bookmarks) leads to the same page there, with its query string.
-    re_path(r"^admin/(?P<rest>.*)$", _admin_path_redirect, name="admin-path-redirect"),
-    re_path(r"^api/schema/?$", api_docs.schema, name="api-schema"),
-    # Docs for people: a console login (the page's requests then use that session).
-    re_path(r"^api/docs/?$", login_required(api_docs.docs, login_url="admin:login"), name="api-docs"),
 ]
 
 handler400 = "console.api.rest.bad_request"

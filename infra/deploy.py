@@ -246,7 +246,7 @@ def state_machine_definition(properties: dict[str, Any], template_dir: Path, res
     return text
 
 
-# --- Orders at production depth: SNS subscriptions (moto's CloudFormation skips them) ----
+# --- SNS subscriptions (moto's CloudFormation skips them) ----
 _SUBSCRIPTION_ATTRIBUTES = {
     "RawMessageDelivery": lambda value: str(value).lower(),
     "FilterPolicy": json.dumps,

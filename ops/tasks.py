@@ -7,7 +7,7 @@ import time
 from celery.signals import task_failure, task_retry
 
 from console.runtime.celery import app
-from console.runtime.lambda_jobs import stop_by
+from console.runtime.deadlines import stop_by
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""REST endpoints for orders, with the seed's contract (camelCase JSON, amounts as numbers).
+"""REST endpoints for orders, with the reference architecture's contract (camelCase JSON, amounts as numbers).
 
 GET    /api/orders               list (cursor-paginated; filters, search, ordering)
 POST   /api/orders               create -> 201 (Idempotency-Key honoured)

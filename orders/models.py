@@ -48,7 +48,7 @@ CHANGE_ALL_ORDERS = "orders.change_all_orders"
 
 class Order(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    # The customer the order is for (the seed's ``userId``), not the API client that sent it.
+    # The customer the order is for (``userId`` in the API), not the API client that sent it.
     user_id = models.CharField(max_length=128)
     total = models.DecimalField(max_digits=ORDER_TOTAL_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES)
     status = models.CharField(max_length=32, choices=OrderStatus.choices, default=OrderStatus.CREATED)

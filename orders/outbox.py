@@ -17,7 +17,7 @@ idempotent consumers, is what SNS offers anyway.
 
 Each message: ``{"eventId", "aggregateId", "version", "eventType", "data", "timestamp",
 "metadata": {"correlationId", "causationId", "actor"}}`` with the String message
-attributes ``eventType`` (for subscription filter policies, as in the seed's fan-out),
+attributes ``eventType`` (for subscription filter policies, as in the reference architecture's fan-out),
 ``eventId`` and ``orderId``. SNS standard topics do not keep order: consumers order an
 order's events by ``version``.
 """

@@ -261,7 +261,7 @@ def console_client(client):
     return Client(enforce_csrf_checks=True)
 
 
-# --- Orders at production depth: tests that need PostgreSQL ---------------------------------
+# --- Tests that need PostgreSQL ---------------------------------
 
 
 def pytest_runtest_setup(item):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from console.platform import observability
-from console.runtime.lambda_jobs import stop_by
+from console.runtime.deadlines import stop_by
 from workflows.services import (
     TaskMessage,
     approval_request,

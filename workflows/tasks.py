@@ -1,7 +1,7 @@
 """Background jobs of the workflow app. They take ids only and are safe to run twice."""
 
 from console.runtime.celery import app
-from console.runtime.lambda_jobs import stop_by
+from console.runtime.deadlines import stop_by
 
 # The starter stops between batches this long before its invocation's timeout and goes on
 # in a new message (a continuation), so no batch is cut off halfway.

@@ -279,7 +279,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return problem(response.status_code, title, code, str(detail), headers=headers)
 
 
-# --- Orders at production depth: the problem shape for errors outside DRF views ----------
+# --- The problem shape for errors outside DRF views ----------
 # Django answers some errors before any API view runs (no route, a request too large, a
 # crash): under /api/ they get the same problem body as everything else; the console's
 # pages keep Django's own error pages.

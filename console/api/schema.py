@@ -33,7 +33,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "description": "A token from `manage.py issue_token USERNAME`."}
 
 
-# --- Orders at production depth: the answers every API operation may give ---------------
+# --- The answers every API operation may give ---------------
 _COMMON_PROBLEMS = {
     "401": "Missing or invalid bearer token.",
     "403": "The token's user may not do this.",
@@ -45,7 +45,7 @@ def add_common_problem_responses(result, generator, request, public):
     """Every API operation may answer 401, 403 and 429 in the problem shape: say so in the
     schema, so generated clients know those answers and their body. Paths are written
     without their optional trailing slash."""
-    # Routes answer with and without a trailing slash; the schema names the seed's form.
+    # Routes answer with and without a trailing slash; the schema names the reference architecture's form.
     result["paths"] = {
         (path.rstrip("/") if path != "/" else path): item for path, item in result.get("paths", {}).items()
     }

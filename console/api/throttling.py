@@ -1,6 +1,6 @@
 """Per-client API throttling: a token bucket per client, shared by every process.
 
-The seed's API Gateway stage allows 50 requests/s with bursts of 100. We enforce that per
+The reference architecture's API Gateway stage allows 50 requests/s with bursts of 100. We enforce that per
 API client, not per stage:
 
 * a client is the authenticated user behind the bearer token (all of a client's tokens

@@ -71,12 +71,12 @@ def reset_cache() -> None:
     _files_bucket.cache_clear()
 
 
-# The order saga (the seed's saga with compensations) and its callback queue.
+# The order saga (the reference architecture's saga, with compensations) and its callback queue.
 ORDER_SAGA = "order-saga"
 SAGA_QUEUE = "saga"
 
 
-# --- Orders at production depth: the order events topic -----------------------------------
+# --- The order events topic -----------------------------------
 ORDER_EVENTS_TOPIC = "order-events"
 
 

@@ -25,6 +25,9 @@ from django.http import HttpRequest
 from django.utils.module_loading import autodiscover_modules
 from django.utils.text import Truncator
 
+from console.models import AuditEntry
+from console.platform.audit import audited_model, audited_ref
+
 logger = logging.getLogger(__name__)
 
 
@@ -126,9 +129,6 @@ def my_recent_actions(request: HttpRequest, limit: int = 10) -> list[MyAction]:
     each named as its page names it and linked there where the user may see it. Django's
     own "Recent actions" only lists edits made through admin forms, which the console's
     actions are not. One query for the entries, then one per kind of object among them."""
-    from console.models import AuditEntry
-    from console.platform.audit import audited_model, audited_ref
-
     entries = list(
         AuditEntry.objects.filter(actor=request.user)
         .order_by("-created_at", "-id")

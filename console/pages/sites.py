@@ -1,6 +1,13 @@
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
+from django.urls import path, re_path
+
+from console.api.rest import not_found_view
+from console.models import AuditEntry
+from console.pages.dashboard import my_recent_actions, panels_for
+from console.platform.audit import audit_record
+from console.platform.roles import API_CLIENT
 
 
 class ConsoleAuthenticationForm(AdminAuthenticationForm):
@@ -8,8 +15,6 @@ class ConsoleAuthenticationForm(AdminAuthenticationForm):
 
     def confirm_login_allowed(self, user):
         super().confirm_login_allowed(user)
-        from console.platform.roles import API_CLIENT
-
         if user.groups.filter(name=API_CLIENT).exists():
             raise ValidationError(
                 "This is an API client account: it uses the REST API with a token, not the console.",
@@ -26,7 +31,7 @@ class ConsoleAdminSite(admin.AdminSite):
     index_title = "Orders, approvals and operations"
     login_form = ConsoleAuthenticationForm
 
-    # --- Orders at production depth: API clients never use the console ------------------
+    # API clients never use the console.
     def has_permission(self, request) -> bool:
         """Staff only, and never an API client: even marked as staff by mistake, a user in
         the api-client role uses the REST API only."""
@@ -34,18 +39,13 @@ class ConsoleAdminSite(admin.AdminSite):
             return False
         user = request.user
         if not hasattr(user, "_is_api_client"):
-            from console.platform.roles import API_CLIENT
-
             user._is_api_client = user.groups.filter(name=API_CLIENT).exists()
         return not user._is_api_client
 
     def get_urls(self):
         """The console serves the site root, so its catch-all (which sends visitors to the
         login page) would also take unknown API paths: those get the API's 404 instead."""
-        from django.urls import path, re_path
-
-        from console.api.rest import not_found_view
-        from console.platform import two_factor
+        from console.platform import two_factor  # lazy: cold start (loaded with the console's pages, not by the API)
 
         return [
             re_path(r"^api/", not_found_view, name="api-not-found"),
@@ -60,9 +60,6 @@ class ConsoleAdminSite(admin.AdminSite):
         password itself)."""
         response = super().password_change(request, extra_context)
         if request.method == "POST" and response.status_code == 302:
-            from console.models import AuditEntry
-            from console.platform.audit import audit_record
-
             audit_record(
                 action="auth.user.password_change",
                 obj=request.user,
@@ -76,7 +73,5 @@ class ConsoleAdminSite(admin.AdminSite):
     index_template = "console/index.html"
 
     def index(self, request, extra_context=None):
-        from console.pages.dashboard import my_recent_actions, panels_for
-
         context = {"dashboard_panels": panels_for(request), "my_actions": my_recent_actions(request)}
         return super().index(request, {**(extra_context or {}), **context})

@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from console.platform.context import current_request_id
+
 logger = logging.getLogger(__name__)
 
 # Ids that tie a log line to the work behind it; order matters only for plain-text lines.
@@ -72,8 +74,6 @@ def with_correlation(*names: str) -> Callable[[Callable], Callable]:
 
 def correlation_ids() -> dict[str, str]:
     """The ids in effect here: the request id, then those set with ``correlation``."""
-    from console.platform.context import current_request_id
-
     ids = {}
     request_id = current_request_id()
     if request_id:

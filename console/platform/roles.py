@@ -59,7 +59,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
 }
 
-# --- Orders at production depth: order history, export, notes, audit log, access ----------
+# --- Order history, export, notes, audit log, access ----------
 # Every console role reads an order's event history (the order page's timeline) and may
 # export the list it sees; operators and support annotate orders; support and admins read
 # the audit log; admins manage stock, users, API tokens and login lockouts.

@@ -27,6 +27,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from console.models import AuditEntry
 from console.platform.audit import audit_record
+from console.platform.privileges import holds_admin_powers
 
 VERIFY, ENROL = "verify", "enrol"
 
@@ -43,8 +44,6 @@ def confirmed_device(user):
 
 
 def second_factor_required(user) -> bool:
-    from console.platform.access import holds_admin_powers
-
     return bool(settings.CONSOLE_REQUIRE_2FA_FOR_ADMINS) and holds_admin_powers(user)
 
 

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from celery import Celery
 from celery.signals import before_task_publish
 
+from console.aws.resources import resource_name
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings.dev")
 
 app = Celery("console")
@@ -28,8 +30,6 @@ def _on_configure(sender: Celery, **kwargs) -> None:
 def configure_broker(sender: Celery = app) -> None:
     """Point the broker at the configured SQS endpoint (called again if it changes)."""
     from django.conf import settings
-
-    from console.aws.resources import resource_name
 
     endpoint = settings.AWS_ENDPOINT_URL
     if endpoint:

@@ -22,24 +22,22 @@ Celery's own tracer: its signals (our failure records in ``ops.tasks``), ``autor
   ``batchItemFailures``, comes back after the visibility timeout and reaches the
   dead-letter queue after the queue's maxReceiveCount.
 
-Long jobs call ``seconds_left()`` to stop with time to spare and continue in a new
+Long jobs call ``console.runtime.deadlines.stop_by()`` to stop with time to spare and continue in a new
 message; a job run by a Celery worker process (the ``make run --celery-worker`` option,
 or workers on ECS/EC2) has no such limit and gets ``None``.
 """
 
 import base64
-import contextlib
-import contextvars
 import json
 import logging
 import math
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from console.aws import clients as aws
+from console.runtime.celery import app
+from console.runtime.deadlines import invocation_deadline, seconds_left
 
 logger = logging.getLogger(__name__)
 
@@ -48,34 +46,6 @@ MAX_DELAY_SECONDS = 900
 # A message is not started with less time than this left in the invocation: it goes back
 # to the queue instead of being killed halfway by the function's timeout.
 START_MARGIN_SECONDS = 30
-
-_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("lambda_job_deadline", default=None)
-
-
-def seconds_left() -> float | None:
-    """Seconds until the running job's Lambda invocation times out, or None outside one."""
-    deadline = _deadline.get()
-    return None if deadline is None else deadline - time.monotonic()
-
-
-def stop_by(margin_seconds: float, context: Any = None) -> float | None:
-    """When (``time.monotonic()``) a long job stops to leave ``margin_seconds`` of its Lambda
-    invocation, ``context``'s or else the running job's; None outside an invocation."""
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if remaining is not None:
-        return time.monotonic() + remaining() / 1000 - margin_seconds
-    deadline = _deadline.get()
-    return None if deadline is None else deadline - margin_seconds
-
-
-@contextlib.contextmanager
-def invocation_deadline(context: Any) -> Iterator[None]:
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    token = _deadline.set(time.monotonic() + remaining() / 1000 if remaining else None)
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
 
 
 class NotATask(ValueError):
@@ -106,8 +76,6 @@ def task_payload(envelope: dict[str, Any]) -> tuple[list, dict, dict]:
     """``(args, kwargs, embed)`` of the envelope's body, decoded as a worker decodes it."""
     from kombu.serialization import loads, prepare_accept_content
 
-    from console.runtime.celery import app
-
     properties = envelope.get("properties") or {}
     body = envelope.get("body", "")
     if properties.get("body_encoding") == "base64":
@@ -135,8 +103,6 @@ def _when(value: Any) -> datetime | None:
 def _load_tasks() -> None:
     """The app's tasks and their signal handlers (a worker imports them at start), once per
     execution environment."""
-    from console.runtime.celery import app
-
     app.loader.import_default_modules()
 
 
@@ -168,8 +134,6 @@ def job_run(record: dict[str, Any], *, function_name: str) -> str:
     from celery.app.trace import trace_task
     from celery.exceptions import Reject
     from celery.states import FAILURE, REJECTED
-
-    from console.runtime.celery import app
 
     try:
         envelope = decode_envelope(record["body"])

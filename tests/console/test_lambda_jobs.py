@@ -13,7 +13,7 @@ from celery.exceptions import Reject
 
 from console.aws import clients as aws
 from console.devtools.local_consumer import LambdaContext, lambda_sqs_event
-from console.runtime import lambda_jobs
+from console.runtime import deadlines, lambda_jobs
 from console.runtime.celery import app
 from ops.models import TaskFailure
 
@@ -24,7 +24,7 @@ RUNS: list[tuple] = []
 
 @app.task(name="tests.lambda_jobs.record", bind=True)
 def record(self, value, *, note=""):
-    RUNS.append(("record", value, note, self.request.retries, self.request.id, lambda_jobs.seconds_left()))
+    RUNS.append(("record", value, note, self.request.retries, self.request.id, deadlines.seconds_left()))
     return value
 
 
@@ -192,9 +192,9 @@ def test_a_requeued_rejection_and_too_little_time_leave_the_message_to_sqs(queue
 
 
 def test_seconds_left_is_none_outside_a_lambda_invocation():
-    assert lambda_jobs.seconds_left() is None
+    assert deadlines.seconds_left() is None
     seen = []
-    thread = threading.Thread(target=lambda: seen.append(lambda_jobs.seconds_left()))
+    thread = threading.Thread(target=lambda: seen.append(deadlines.seconds_left()))
     thread.start()
     thread.join()
     assert seen == [None]

@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from console.models import AuditEntry
-from console.platform import access, roles
+from console.platform import privileges, roles
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
@@ -400,9 +400,9 @@ def test_a_superuser_gives_a_group_any_permission(superuser):
 
 
 def test_holding_a_user_management_permission_makes_an_admin(target):
-    assert not access.holds_admin_powers(target)
+    assert not privileges.holds_admin_powers(target)
     target.user_permissions.add(perm("auth.change_group"))
-    assert access.holds_admin_powers(User.objects.get(pk=target.pk))
+    assert privileges.holds_admin_powers(User.objects.get(pk=target.pk))
 
 
 def test_the_group_bulk_delete_refuses_a_selection_with_a_group_that_makes_admins(group_admin):

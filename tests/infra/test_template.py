@@ -88,7 +88,7 @@ def test_every_step_the_saga_sends_has_a_handler_and_compensations_are_callback_
     saga = definitions()["OrderSagaStateMachine"]
     sent = {state["Parameters"]["MessageBody"]["step"] for _, state in callback_tasks(saga["States"])}
     assert sent == set(SAGA_STEPS)
-    # The seed's compensation order: payment is refunded before the inventory is released.
+    # The saga's compensation order: payment is refunded before the inventory is released.
     assert saga["States"]["ConfirmOrder"]["Catch"][0]["Next"] == "RollbackPayment"
     assert saga["States"]["RollbackPayment"]["Next"] == "RollbackInventory"
     assert saga["States"]["ProcessPayment"]["Catch"][0]["Next"] == "RollbackInventory"

@@ -9,7 +9,7 @@ import pytest
 from console.aws import clients as aws
 from console.aws.resources import resource_name
 from console.models import AuditEntry
-from console.runtime import lambda_jobs
+from console.runtime import deadlines
 from ops import services, tasks
 from ops.models import DeadLetter, RedriveJob
 from tests.ops.conftest import drain, put_in_dlq, queue_url, unique
@@ -21,9 +21,9 @@ pytestmark = [pytest.mark.stack, pytest.mark.django_db]
 def out_of_time():
     """An invocation whose time is up once its job has started (nothing beyond the margin
     the jobs keep for themselves)."""
-    token = lambda_jobs._deadline.set(time.monotonic() + tasks.INVOCATION_MARGIN_SECONDS)
+    token = deadlines._deadline.set(time.monotonic() + tasks.INVOCATION_MARGIN_SECONDS)
     yield
-    lambda_jobs._deadline.reset(token)
+    deadlines._deadline.reset(token)
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_a_redrive_out_of_time_stops_between_rounds_and_its_continuation_finishe
     assert (job.status, job.moved, result["moved"]) == (RedriveJob.Status.RUNNING, 10, 10)
     assert continuations == [((str(job.pk),), {"continues": job.runs})]
 
-    lambda_jobs._deadline.set(None)  # the next invocation has all the time it needs
+    deadlines._deadline.set(None)  # the next invocation has all the time it needs
     tasks.redrive_run.run(str(job.pk), continues=job.runs)
     job.refresh_from_db()
     assert (job.status, job.moved, job.runs) == (RedriveJob.Status.SUCCEEDED, 25, 2)
@@ -85,7 +85,7 @@ def test_archive_now_runs_in_the_background_and_goes_on_when_out_of_time(
     assert first == {"queue": queue, "archived": 10, "continued": True}
     assert continuations == [((queue, support.pk), {})]
 
-    lambda_jobs._deadline.set(None)
+    deadlines._deadline.set(None)
     assert tasks.archive_drain.run(queue, support.pk) == {"queue": queue, "archived": 13, "continued": False}
     assert DeadLetter.objects.filter(queue_name=queue).count() == 23
     entries = AuditEntry.objects.filter(action="dlq.archive", object_id=queue)

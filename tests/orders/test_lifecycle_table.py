@@ -1,6 +1,6 @@
 """The whole order lifecycle, pair by pair: every status an order may move to from every
 status, and every move it may not make. The table below is written from the lifecycle as
-the business states it (orders.lifecycle's docstring, the seed's workflow), not copied from
+the business states it (orders.lifecycle's docstring, the reference architecture's order workflow), not copied from
 the code's own table, so a transition added to or dropped from the code fails here."""
 
 import pytest

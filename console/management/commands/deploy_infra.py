@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand
 
 from console.aws import clients as aws
 from console.aws import resources
+from infra.deploy import deploy
 
 
 class Command(BaseCommand):
@@ -18,8 +19,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, api_url: str, stack_name: str | None, alert_email: str | None, **options):
-        from infra.deploy import deploy
-
         outputs = deploy(
             endpoint_url=settings.AWS_ENDPOINT_URL,
             region=settings.AWS_REGION,
