@@ -8,7 +8,7 @@ Target: median <= 25 ms at both depths, the same number of queries at both.
 
 import argparse
 
-from bench.common import machine_note, measure, setup
+from bench.common import machine_note, measure, record, setup
 
 PAGE_SIZE = 50
 DEEP_PAGE = 10_000
@@ -80,6 +80,23 @@ def main() -> None:
     print(
         f"  target: median <= {TARGET_MS:.0f} ms at every depth: {'met' if met else 'NOT MET'}; "
         f"same queries at page 1 and page {DEEP_PAGE:,}: {'yes' if deep_first else 'NO'}"
+    )
+    record(
+        "api_list",
+        "REST API order list",
+        [["`GET /api/orders`", "Ours (keyset cursor)", "Plain DRF `PageNumberPagination` (same run)"]]
+        + [
+            [
+                name,
+                f"median {mine.median_ms:.1f} ms (p95 {mine.p95_ms:.1f}, CPU {mine.cpu_ms:.1f}), "
+                f"{mine.queries} queries",
+                f"{plain[name].median_ms:.1f} ms, {plain[name].queries} queries "
+                f"({plain[name].median_ms / mine.median_ms:.1f}×)",
+            ]
+            for name, mine in ours.items()
+        ],
+        note=f"{total:,} orders, {PAGE_SIZE} per page; target median ≤ {TARGET_MS:.0f} ms at every depth: "
+        f"{'met' if met else 'not met'}",
     )
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import record  # noqa: E402
 from bench.stack import ROOT, local_stack, percentile, start_orders_to_approval  # noqa: E402
 
 
@@ -69,6 +70,18 @@ def main() -> None:
     print(
         f"  median {statistics.median(latencies):.1f}  p95 {percentile(latencies, 0.95):.1f}  "
         f"min {min(latencies):.1f}  max {max(latencies):.1f}"
+    )
+    record(
+        "approval_latency",
+        "Decision latency",
+        [
+            ["Figure", "Measured"],
+            [
+                f"POST Approve → next state entered, {len(latencies)} approvals, {args.database_url.split(':', 1)[0]}",
+                f"median {statistics.median(latencies):.1f} ms, p95 {percentile(latencies, 0.95):.1f} ms "
+                f"(min {min(latencies):.1f}, max {max(latencies):.1f})",
+            ],
+        ],
     )
 
 

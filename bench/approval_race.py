@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import record  # noqa: E402
 from bench.stack import local_stack, start_orders_to_approval  # noqa: E402
 
 
@@ -119,6 +120,26 @@ def main() -> int:
         print("   ", line)
     ok = decided == len(approvals) and len(calls) == len(approvals) and not outcomes["errors"] and four_eyes_ok
     print("OK" if ok else "FAILED")
+    record(
+        "approval_race",
+        "The approval race",
+        [
+            ["Figure", "Measured"],
+            [
+                "Concurrent decisions",
+                f"{len(work):,} over {len(approvals)} approvals (every fifth four-eyes), {args.threads} threads, "
+                f"PostgreSQL, {elapsed:.1f} s",
+            ],
+            ["Approvals decided and delivered", decided],
+            ["Step Functions calls", len(calls)],
+            ["Errors", outcomes["errors"]],
+            [
+                "Refused (already decided, claimed, same approver); first approvals of four-eyes orders",
+                f"{outcomes['refused']}; {outcomes['first_approvals']}",
+            ],
+            ["Result", "OK" if ok else "FAILED"],
+        ],
+    )
     return 0 if ok else 1
 
 

@@ -47,6 +47,7 @@ import zipfile
 from collections import defaultdict
 from pathlib import Path
 
+from bench.common import record
 from infra import package as packaging
 from infra.zappa_callbacks import finish
 
@@ -351,6 +352,53 @@ def main(argv: list[str] | None = None) -> None:
     print_figures(figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
+    cold, warm, size = figures["cold_start_ms"], figures["warm_invocation_ms"], figures["package"]
+    record(
+        "cold_start",
+        "Cold start on Lambda",
+        [
+            ["Figure", "Console", "Hello-world (same run)"],
+            [
+                f"Cold start, median of {args.runs} (wall)",
+                f"{cold['console_median']:.1f} ms",
+                f"{cold['hello_world_median']:.1f} ms (ratio **{cold['ratio']:.2f}**)",
+            ],
+            [
+                "Cold start, CPU time of the process",
+                f"{cold['console_cpu_median']:.1f} ms",
+                f"{cold['hello_world_cpu_median']:.1f} ms (ratio {cold['cpu_ratio']:.2f})",
+            ],
+            *(
+                [
+                    [
+                        "Instructions of one cold start (valgrind)",
+                        f"{instructions['console'] / 1e9:.2f} G",
+                        f"{instructions['hello_world'] / 1e9:.2f} G "
+                        f"(ratio {instructions['console'] / instructions['hello_world']:.2f})",
+                    ]
+                ]
+                if instructions
+                else []
+            ),
+            [
+                "Against the hello-world with boto3 deferred too",
+                "",
+                f"{cold['hello_world_aws_sdk_deferred_median']:.1f} ms "
+                f"(ratio {cold['ratio_to_hello_world_aws_sdk_deferred']:.2f})",
+            ],
+            [
+                f"Warm invocation, median of {warm['invocations']}",
+                f"{warm['console_median']} ms",
+                f"{warm['hello_world_median']} ms",
+            ],
+            [
+                "Package",
+                f"{size['zipped_mb']} MB zipped, {size['unzipped_mb']} MB unzipped",
+                f"{size['hello_world_zipped_mb']} MB zipped",
+            ],
+        ],
+        note=f"authenticated `GET /api/orders` on {figures['database']}; goals: median ≤ 500 ms, ratio ≤ 1.3",
+    )
 
 
 def print_figures(figures: dict) -> None:

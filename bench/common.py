@@ -1,14 +1,24 @@
-"""Shared by the benchmarks: setup, timing and printing."""
+"""Shared by the benchmarks: setup, timing, printing, and recording the figures in
+docs/benchmarks.md."""
 
 import os
+import re
+import shlex
 import statistics
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "benchmarks.md"
 
 
 def setup() -> None:
+    """Django on the benchmark database (``bench.settings``), with its orders loaded."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     import django
 
     django.setup()
@@ -62,3 +72,61 @@ def measure(client, url: str, *, runs: int, warmup: int = 3, **extra) -> Measure
 def machine_note() -> str:
     load = os.getloadavg()
     return f"load average {load[0]:.2f} on {os.cpu_count()} cores"
+
+
+# --- docs/benchmarks.md ----------------------------------------------------------------------
+
+
+def record(name: str, title: str, table: str | Sequence[Sequence[object]], *, note: str = "") -> bool:
+    """Replace this benchmark's section of docs/benchmarks.md, between ``<!-- bench:NAME -->``
+    and ``<!-- /bench:NAME -->``, with today's date, the command that ran and ``table``:
+    markdown, or rows whose first is the header. A section not there yet is added at the
+    end under ``title``.
+
+    Only a benchmark run as its own command writes (its caller is ``__main__``), and not
+    with ``BENCH_RECORD=0``: a test or another script calling a benchmark's ``main`` leaves
+    the docs alone. Returns whether it wrote."""
+    caller = sys._getframe(1).f_globals.get("__name__")
+    if caller != "__main__" or os.environ.get("BENCH_RECORD", "1") == "0":
+        return False
+    body = table if isinstance(table, str) else markdown_table(table)
+    load = os.getloadavg()[0]
+    lines = [
+        f"Measured {date.today().isoformat()} with `{command_line()}` "
+        f"({os.cpu_count()} cores, load average {load:.1f} at the end){'. ' + note if note else ''}.",
+        "",
+        body.strip(),
+    ]
+    replace_section(DOCS, name, title, "\n".join(lines))
+    print(f"recorded in {DOCS} ({name})")
+    return True
+
+
+def markdown_table(rows: Sequence[Sequence[object]]) -> str:
+    header, *body = [[str(cell).replace("|", "\\|").replace("\n", " ") for cell in row] for row in rows]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def replace_section(path: Path, name: str, title: str, content: str) -> None:
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    section = f"{start}\n{content}\n{end}"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + f"\n\n## {title}\n\n{section}\n"
+    path.write_text(text)
+
+
+def command_line() -> str:
+    """This process's command as one could type it again, passwords in URLs hidden."""
+    executable, *arguments = getattr(sys, "orig_argv", sys.argv)
+    # Not resolved: .venv/bin/python is a link to the Python that made the virtualenv.
+    executable = ".venv/bin/python" if Path(executable).absolute().is_relative_to(ROOT / ".venv") else "python"
+    arguments = [argument for argument in arguments if argument not in ("-u", "-B")]
+    if arguments and arguments[0].startswith(str(ROOT)):
+        arguments[0] = str(Path(arguments[0]).relative_to(ROOT))
+    return re.sub(r"(://[^:/@\s]+):[^@\s]+@", r"\1:***@", shlex.join([executable, *arguments]))

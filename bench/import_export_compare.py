@@ -79,7 +79,8 @@ def import_export_run(path: Path) -> tuple[float, int, int]:
     return seconds, len(dataset), len(resource.orders)
 
 
-def compare(workdir: Path, rows: int, write_csv, upload, empty_tables) -> None:
+def compare(workdir: Path, rows: int, write_csv, upload, empty_tables) -> tuple[float, float]:
+    """Seconds for ``rows`` rows: this import's, and django-import-export's."""
     from media.models import Import
     from media.services import csv_import_object, import_run_inline
     from orders.models import Order
@@ -102,3 +103,4 @@ def compare(workdir: Path, rows: int, write_csv, upload, empty_tables) -> None:
     print(f"  this import (from S3):                 {our_seconds:6.2f} s = {rows / our_seconds:>9,.0f} rows/s")
     print(f"  django-import-export (from local disk): {theirs_seconds:6.2f} s = {rows / theirs_seconds:>9,.0f} rows/s")
     print(f"  ratio: this import is {theirs_seconds / our_seconds:.1f}x as fast", flush=True)
+    return our_seconds, theirs_seconds

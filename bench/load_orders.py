@@ -15,6 +15,8 @@ import argparse
 import os
 import time
 
+from bench.common import record
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
 # The share of orders in each status, per 10,000.
@@ -162,7 +164,14 @@ def main() -> None:
     import django
 
     django.setup()
-    load(args.orders)
+    timings = load(args.orders)
+    record(
+        "load_orders",
+        "Loading the orders",
+        [["Step", "Seconds"]]
+        + [[name, f"{seconds:.1f}"] for name, seconds in timings.items()]
+        + [[f"**{args.orders:,} orders, in all**", f"**{sum(timings.values()):.1f}**"]],
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import sqs_messages  # noqa: E402
+from bench.common import record  # noqa: E402
 from bench.stack import ROOT, default_database_url, local_stack  # noqa: E402
 
 
@@ -97,6 +98,18 @@ def main() -> None:
         print()
         print(f"Job: {job.status}, {job.moved} marked redriven, {job.runs} runs, {elapsed:.1f}s")
         print(f"Lost: {lost}   Duplicated: {duplicated}   Still waiting in the archive: {waiting}")
+        record(
+            "redrive_crash",
+            "Redrive crash test",
+            [
+                ["Figure", "Measured"],
+                ["Messages, SIGKILLs", f"{n:,}, {args.kills} (seed {seed})"],
+                ["Lost (must be 0)", lost],
+                ["Sent twice (a batch sent but not yet marked when the process died)", duplicated],
+                ["Still waiting in the archive", waiting],
+                ["The job", f"{job.status}, {job.runs} runs, {elapsed:.1f} s"],
+            ],
+        )
         if lost or waiting:
             raise SystemExit("messages were lost")
 

@@ -38,6 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import record  # noqa: E402
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/ops_bench_worker"
 LOG_DIR = ROOT / ".local" / "bench"
 CONSUMER_LOG = LOG_DIR / "consumer.log"
@@ -82,6 +84,10 @@ def settled_invocations(since: datetime, source: str = "ops-console-dev-jobs") -
         if again.count == found.count:
             return again
         found = again
+
+
+def invocations_cell(found: Invocations) -> str:
+    return f"{found.count}, {found.longest_ms / 1000:.1f} s ({found.longest_ms / 1000 / max(found.timeout_s, 1):.1%})"
 
 
 def print_invocations(found: Invocations) -> None:
@@ -145,7 +151,7 @@ def wait(predicate, what: str, timeout: float = 3600, interval: float = 0.2):
 # --- Import ------------------------------------------------------------------------------------
 
 
-def run_import(rows: int, workdir: Path, consumer: Consumer | None, tag: str) -> None:
+def run_import(rows: int, workdir: Path, consumer: Consumer | None, tag: str) -> list[str]:
     from django.db import transaction
 
     from bench.csv_ingest import empty_tables, upload, write_csv
@@ -172,19 +178,25 @@ def run_import(rows: int, workdir: Path, consumer: Consumer | None, tag: str) ->
     import_run = wait(lambda: (fresh := Import.objects.get(pk=import_run.pk)).is_final and fresh, "the import")
     seconds = time.perf_counter() - started
     print(f"  {import_run.status} in {seconds:.1f} s ({rows / seconds:,.0f} rows/s, {import_run.chunks_total} chunks)")
-    print_invocations(settled_invocations(since))
+    print_invocations(found := settled_invocations(since))
     in_database = Order.objects.count()
     equal = import_run.rows_ingested == rows and in_database == orders == import_run.orders_created
     print(
         f"  rows ingested {import_run.rows_ingested:,} of {rows:,}; orders created {import_run.orders_created:,}, "
         f"in the database {in_database:,}, expected {orders:,}: {'equal' if equal else 'DIFFERENT'}"
     )
+    return [
+        f"Import, {rows:,} rows ({orders:,} orders, {import_run.chunks_total} chunks)",
+        f"{seconds:.1f} s = {rows / seconds:,.0f} rows/s",
+        invocations_cell(found),
+        f"{import_run.rows_ingested:,} rows, {in_database:,} orders: {'equal' if equal else 'DIFFERENT'}",
+    ]
 
 
 # --- Export ------------------------------------------------------------------------------------
 
 
-def run_export(orders: int, consumer: Consumer | None) -> None:
+def run_export(orders: int, consumer: Consumer | None) -> list[str]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.db import transaction
@@ -232,7 +244,7 @@ def run_export(orders: int, consumer: Consumer | None) -> None:
     )
     seconds = time.perf_counter() - started
     print(f"  written in {seconds:.1f} s ({count / seconds:,.0f} rows/s), {written.after['bytes'] / 1e6:.0f} MB")
-    print_invocations(settled_invocations(since))
+    print_invocations(found := settled_invocations(since))
     lines = 0
     for chunk in s3.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(1024 * 1024):
         lines += chunk.count(b"\n")
@@ -240,12 +252,18 @@ def run_export(orders: int, consumer: Consumer | None) -> None:
         f"  rows in the file {lines - 1:,}, audited {written.after['rows']:,}, orders {count:,}: "
         f"{'equal' if lines - 1 == written.after['rows'] == count else 'DIFFERENT'}"
     )
+    return [
+        f"Export, {count:,} orders to S3 ({written.after['bytes'] / 1e6:.0f} MB)",
+        f"{seconds:.1f} s",
+        invocations_cell(found),
+        f"{lines - 1:,} rows in the file: {'equal' if lines - 1 == written.after['rows'] == count else 'DIFFERENT'}",
+    ]
 
 
 # --- Redrive -----------------------------------------------------------------------------------
 
 
-def run_redrive(messages: int, consumer: Consumer | None, tag: str) -> None:
+def run_redrive(messages: int, consumer: Consumer | None, tag: str) -> list[str]:
     import json
 
     from django.contrib.auth import get_user_model
@@ -274,7 +292,7 @@ def run_redrive(messages: int, consumer: Consumer | None, tag: str) -> None:
     wait(lambda: DeadLetter.objects.filter(queue_name=dlq).count() >= messages, "the archive", interval=1)
     archived = time.perf_counter() - started
     print(f"  archived by the worker function in {archived:.1f} s")
-    print_invocations(invocations(since, datetime.now(), source=dlq))
+    print_invocations(archive := invocations(since, datetime.now(), source=dlq))
     user, _ = get_user_model().objects.get_or_create(username="bench-support", defaults={"is_staff": True})
     since, started = datetime.now(), time.perf_counter()
     job = services.redrive_start(queue_name=dlq, mode="all", target_queue=target, actor=user, parallelism=4)
@@ -289,7 +307,7 @@ def run_redrive(messages: int, consumer: Consumer | None, tag: str) -> None:
     )
     seconds = time.perf_counter() - started
     print(f"  redrive job {job.status} in {seconds:.1f} s ({messages / seconds:,.0f} messages/s), {job.runs} run(s)")
-    print_invocations(settled_invocations(since))
+    print_invocations(found := settled_invocations(since))
     bodies: list[str] = []
     while batch := sqs.receive_message(QueueUrl=target_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
         "Messages", []
@@ -305,6 +323,14 @@ def run_redrive(messages: int, consumer: Consumer | None, tag: str) -> None:
         f"  arrived {len(bodies):,} ({unique:,} distinct, {len(bodies) - unique} sent twice), moved {job.moved:,}, "
         f"still waiting {waiting}: {'nothing lost' if unique == messages and waiting == 0 else 'LOST SOME'}"
     )
+    return [
+        f"Redrive, {messages:,} messages",
+        f"archive {archived:.1f} s ({archive.count} invocations of the archive), redrive {seconds:.1f} s "
+        f"({job.runs} run(s))",
+        invocations_cell(found),
+        f"{len(bodies):,} arrived, {len(bodies) - unique} sent twice, "
+        f"{'none lost' if unique == messages and waiting == 0 else 'SOME LOST'}",
+    ]
 
 
 def main(argv=None) -> None:
@@ -347,12 +373,21 @@ def main(argv=None) -> None:
                         QueueUrl=queue_url("jobs"), Attributes={"VisibilityTimeout": visibility}
                     )
                     print(f"\n--- with a SIGKILL halfway (jobs queue visibility timeout {visibility} s) ---")
+                rows = [["Job" + (", killed halfway" if run else ""), "Wall time", "Invocations, longest", "Counts"]]
                 if "import" not in skip:
-                    run_import(args.rows, workdir, victim, tag=run or "plain")
+                    rows.append(run_import(args.rows, workdir, victim, tag=run or "plain"))
                 if "export" not in skip:
-                    run_export(args.orders, victim)
+                    rows.append(run_export(args.orders, victim))
                 if "redrive" not in skip:
-                    run_redrive(args.messages, victim, tag=run or "plain")
+                    rows.append(run_redrive(args.messages, victim, tag=run or "plain"))
+                if not skip:  # a partial run leaves the recorded figures as they are
+                    record(
+                        "worker_jobs_kill" if run else "worker_jobs",
+                        "Jobs on the worker function" + (", the consumer killed halfway" if run else ""),
+                        rows,
+                        note=f"the worker function in {args.environments} execution environments"
+                        + (f", the jobs queue's visibility timeout {visibility} s" if run else ""),
+                    )
         finally:
             consumer.stop()
     print(f"\nload average after: {os.getloadavg()}")

@@ -45,6 +45,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import record  # noqa: E402
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/ops_bench_starts"
 ITEMS = [{"product_id": "bench", "name": "Bench item", "quantity": 1, "price": Decimal("20")}]
 
@@ -164,7 +166,7 @@ def started_count(tag: str) -> int:
     return Execution.objects.filter(order__user_id__startswith=f"{tag}-").exclude(arn="").count()
 
 
-def run_burst(args, tag: str, consumer=None) -> None:
+def run_burst(args, tag: str, consumer=None) -> dict[str, str]:
     from bench.worker_jobs import invocations
     from workflows.models import Execution
 
@@ -200,7 +202,9 @@ def run_burst(args, tag: str, consumer=None) -> None:
     finished = time.monotonic()
     if done < created:
         print(f"  NOT ALL STARTED: {done} of {created} after {finished - burst.ended:.0f} s past the burst's end")
+        every = f"NOT ALL: {done} of {created} after {finished - burst.ended:.0f} s"
     else:
+        every = f"{finished - burst.ended:.1f} s"
         print(
             f"  every order has its execution {finished - burst.began:.1f} s after the burst began,"
             f" {finished - burst.ended:.1f} s after it ended"
@@ -211,12 +215,22 @@ def run_burst(args, tag: str, consumer=None) -> None:
         .values_list("started_at", flat=True)
     )
     times = [t for t in times if t is not None]
+    sustained = 0.0
     if len(times) > 1:
         sustained = (len(times) - 1) / max((times[-1] - times[0]).total_seconds(), 1e-9)
         print(f"  start rate sustained (first to last start): {sustained:.1f} starts/s over {len(times)} starts")
     time.sleep(3)  # the last REPORT lines
     jobs = invocations(since, datetime.now())
     print(f"  worker function invocations from the jobs queue: {jobs.count} ({jobs.failed} not ok)", flush=True)
+    return {
+        "creation achieved": f"{created / max(span, 1e-9):.1f}/s ({len(burst.errors)} failed)",
+        "starts during the burst; orders without an execution at its end": (
+            f"{at_end / max(burst.ended - burst.began, 1e-9):.1f}/s; {created - at_end}"
+        ),
+        "every order has its execution, after the burst ended": every,
+        "start rate, first to last start": f"{sustained:.1f}/s",
+        "jobs the worker function ran": f"{jobs.count} ({jobs.failed} not ok)",
+    }
 
 
 def main(argv=None) -> None:
@@ -248,17 +262,31 @@ def main(argv=None) -> None:
             print(f"the stage starts {machine} (one Pass state) in the order workflow's place")
         else:
             machine = ceiling_machine()
-        print(f"moto StartExecution ceiling before the runs (plain boto3 loop): {moto_ceiling(machine, 'a'):.1f}/s")
+        before = moto_ceiling(machine, "a")
+        print(f"moto StartExecution ceiling before the runs (plain boto3 loop): {before:.1f}/s")
         print(f"WORKFLOW_START_PARALLELISM={env.get('WORKFLOW_START_PARALLELISM', 'default')}", flush=True)
         consumer = Consumer(env)
         try:
-            run_burst(args, "plain")
+            bursts = {"plain": run_burst(args, "plain")}
             if not args.no_kill:
-                run_burst(args, "kill", consumer=consumer)
+                bursts["consumer killed halfway"] = run_burst(args, "kill", consumer=consumer)
         finally:
             consumer.stop()
-        print(f"\nmoto StartExecution ceiling after the runs (plain boto3 loop): {moto_ceiling(machine, 'b'):.1f}/s")
+        after = moto_ceiling(machine, "b")
+        print(f"\nmoto StartExecution ceiling after the runs (plain boto3 loop): {after:.1f}/s")
     print(f"load average after: {os.getloadavg()}")
+    record(
+        "workflow_starts" + ("_pass" if args.machine == "pass" else ""),
+        "Workflow starts" + (", one-state machine" if args.machine == "pass" else ""),
+        [[f"Burst of {int(args.rate * args.seconds):,} orders ({args.threads} threads)", *bursts]]
+        + [[figure, *(burst[figure] for burst in bursts.values())] for figure in bursts["plain"]]
+        + [
+            ["moto's own StartExecution rate, before and after the runs", f"{before:.1f}/s, {after:.1f}/s"]
+            + [""] * (len(bursts) - 1)
+        ],
+        note=f"{args.rate:g} orders/s for {args.seconds:g} s; the worker function in {args.environments} "
+        f"execution environments; WORKFLOW_START_PARALLELISM={env.get('WORKFLOW_START_PARALLELISM', 'default')}",
+    )
 
 
 if __name__ == "__main__":
