@@ -45,7 +45,8 @@ LOG_DIR = ROOT / ".local" / "bench"
 CONSUMER_LOG = LOG_DIR / "consumer.log"
 WORKER = "ops-console-dev-worker"
 REPORT = re.compile(
-    r"^(?P<at>\S+ \S+) INFO console\.local_consumer: REPORT function=(?P<function>\S+) source=(?P<source>\S+) "
+    r"^(?P<at>\S+ \S+) INFO console\.devtools\.local_consumer: "
+    r"REPORT function=(?P<function>\S+) source=(?P<source>\S+) "
     r"records=(?P<records>\d+) duration_ms=(?P<ms>[\d.]+) timeout_s=(?P<timeout>\d+) outcome=(?P<outcome>\S+)"
 )
 
