@@ -44,12 +44,12 @@ reference-test: $(VENV)/.installed
 clean:
 	rm -rf $(VENV) .local .lambda .test-db.sqlite3* staticfiles
 
-# Approval benchmarks (figures in README): decision latency, and the race on PostgreSQL.
+# Approval benchmarks (docs/benchmarks.md): decision latency, and the race on PostgreSQL.
 bench-approvals: $(VENV)/.installed
 	$(PY) bench/approval_latency.py
 	$(PY) bench/approval_race.py
 
-# --- Benchmarks on PostgreSQL (README, "Benchmarks") ----------
+# --- Orders at a million rows: benchmarks on PostgreSQL (docs/benchmarks.md) -------------
 # make bench-load once (1,000,000 orders), then any of the others; each prints its figures.
 # Its own database: the approval race benchmark flushes the one it is given.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_orders
@@ -70,14 +70,14 @@ bench-events: $(VENV)/.installed
 bench-export: $(VENV)/.installed
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.export
 
-# Dead-letter redrive benchmarks (figures in README); DATABASE_URL picks the database.
+# Dead-letter redrive benchmarks (docs/benchmarks.md); DATABASE_URL picks the database.
 bench-redrive: $(VENV)/.installed
 	$(PY) bench/redrive.py $(BENCH_ARGS)
 
 bench-redrive-crash: $(VENV)/.installed
 	$(PY) bench/redrive_crash.py $(BENCH_ARGS)
 
-# Order CSV ingestion benchmark (figures in README): 1,000,000 rows from the local S3 into
+# Order CSV ingestion benchmark (docs/benchmarks.md): 1,000,000 rows from the local S3 into
 # PostgreSQL beside psql \copy, peak memory at two sizes, and django-import-export.
 # Its own database: the benchmark flushes the one it is given.
 INGEST_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_ingest
@@ -92,34 +92,35 @@ STAGE ?= dev
 package: $(VENV)/.installed
 	$(PY) -m infra.package --stage $(STAGE) --python $(PYTHON)
 
-# The README's deploy of a stage rehearsed against a local AWS it starts (moto): the resources
-# stack, the secrets, make package, zappa deploy of both functions; then checks what they made
-# and says what the local AWS cannot do. KEEP=1 leaves the local AWS running afterwards.
+# The deploy of a stage (docs/deploying.md) rehearsed against a local AWS it starts (moto): the
+# resources stack, the secrets, make package, zappa deploy of both functions; then checks what
+# they made and says what the local AWS cannot do. KEEP=1 leaves the local AWS running afterwards.
 deploy-local: $(VENV)/.installed
 	$(PY) -m infra.rehearse --stage $(STAGE) $(if $(filter-out 0,$(KEEP)),--keep)
 
-# The worker function's long jobs at the README's sizes (1,000,000-row import, 1,000,000-order
+# The worker function's long jobs at the promised sizes (1,000,000-row import, 1,000,000-order
 # export, 2,000-message redrive) on the local stack as deployed, with KILL=1 a second run of each
-# with the consumer killed halfway (README, "Jobs on the worker function").
+# with the consumer killed halfway (docs/benchmarks.md, "Jobs on the worker function").
 WORKER_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_worker
 bench-worker: $(VENV)/.installed
 	$(PY) -m bench.worker_jobs --database-url $(WORKER_BENCH_DATABASE_URL) $(if $(filter-out 0,$(KILL)),--kill)
 
 # Workflow starts against a 30 s burst of 25 orders/s on the local stack as deployed, then the
 # same burst with the consumer killed halfway, beside moto's own StartExecution rate
-# (README, "How an order flows").
+# (docs/benchmarks.md, "Workflow starts").
 STARTS_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_starts
 .PHONY: bench-starts
 bench-starts: $(VENV)/.installed
 	$(PY) -m bench.workflow_starts --database-url $(STARTS_BENCH_DATABASE_URL) $(BENCH_ARGS)
 
 # Cold start and warm invocations of the package against a bare Django + Zappa hello-world,
-# package size and import profile (README, "Running on Lambda"), on this PostgreSQL database:
+# package size and import profile (docs/benchmarks.md, "Cold start on Lambda"), on this
+# PostgreSQL database:
 LAMBDA_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_lambda
 bench-lambda: $(VENV)/.installed
 	$(PY) -m bench.cold_start --database-url $(LAMBDA_BENCH_DATABASE_URL)
 
-# --- Mutation testing (README, "Mutation testing"; not CI) ---------------------------------
+# --- Mutation testing (docs/contributors/how-to.md, "Mutation testing"; not CI) -----------
 # mutmut on the modules where a bug costs money or loses data (scripts/mutate.py says how);
 # prints each module's score. Its own test database.
 MUTATE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_mutate

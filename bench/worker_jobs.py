@@ -1,4 +1,4 @@
-"""The worker function's long jobs at the sizes the README promises, run as deployed.
+"""The worker function's long jobs at the sizes the console promises, run as deployed.
 
     .venv/bin/python -m bench.worker_jobs [--database-url postgres://...] [--kill] [--skip import,export,redrive]
 

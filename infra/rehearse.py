@@ -1,7 +1,7 @@
-"""Rehearse the README's deploy of a stage against a local AWS, and check what it made:
+"""Rehearse the documented deploy of a stage against a local AWS, and check what it made:
 ``make deploy-local`` (python -m infra.rehearse [--stage dev] [--keep]).
 
-The README's steps ("Running on Lambda", "Deploying a stage"), as they are, against a moto
+The steps of docs/deploying.md ("Deploying a stage"), as they are, against a moto
 server this command starts (every AWS call goes to it: ``AWS_ENDPOINT_URL``, dummy
 credentials, us-east-1):
 
@@ -70,7 +70,7 @@ SETTINGS = ROOT / "zappa_settings.json"
 ZAPPA = packaging.VENV / "bin" / "zappa"
 WORKDIR = packaging.WORKDIR / "rehearsal"
 REGION = "us-east-1"
-# The README's step 1 deploys the stack with AlertEmail=<address>: the alarms' subscription.
+# The documented step 1 deploys the stack with AlertEmail=<address>: the alarms' subscription.
 ALERT_EMAIL = "oncall@example.com"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # Credentials or settings of a real account that must not leak into the rehearsal.
@@ -285,7 +285,7 @@ def throwaway_value(name: str) -> str:
 
 
 def create_secrets(aws: Aws, functions: list[Function]) -> tuple[dict[str, str], list[str]]:
-    """The README's step 2 for the references in ``aws_environment_variables``: one
+    """The documented step 2 for the references in ``aws_environment_variables``: one
     Secrets Manager secret per secret id (a JSON object of its keys), one SSM String
     parameter per name. Returns the value each variable should get, and the calls made."""
     expected: dict[str, str] = {}
@@ -337,7 +337,7 @@ def zappa_deploy(function: Function, package: Path, *, gateway: "LocalGateway", 
         "PATH": f"{packaging.VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
         **gateway.client_environment(),
     }
-    env.pop("PYTHONPATH", None)  # Zappa runs on its own virtualenv only, as in the README
+    env.pop("PYTHONPATH", None)  # Zappa runs on its own virtualenv only, as documented
     started = time.monotonic()
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     output = result.stdout + result.stderr
@@ -1207,7 +1207,7 @@ def check_zappa_runs(findings: Findings, context: dict[str, Any]) -> None:
 
 
 def rehearse(*, stage: str = "dev", build: bool = True, keep: bool = False, say=print) -> Findings:
-    """Run the README's deploy against a local AWS this call starts, and check the result.
+    """Run the documented deploy against a local AWS this call starts, and check the result.
 
     Points this process's AWS environment at the local AWS (run it in a process of its
     own). ``build=False`` deploys the packages ``make package`` left in ``.lambda/``.
@@ -1226,7 +1226,7 @@ def rehearse(*, stage: str = "dev", build: bool = True, keep: bool = False, say=
         point_at(endpoint)
         aws = Aws(endpoint)
         account = aws.sts.get_caller_identity()["Account"]
-        say(f"Rehearsing the README's deploy of stage {stage} against a local AWS at {endpoint} (account {account})")
+        say(f"Rehearsing the documented deploy of stage {stage} against a local AWS at {endpoint} (account {account})")
 
         def step(text: str) -> None:
             findings.steps.append(text)
@@ -1278,7 +1278,7 @@ def rehearse(*, stage: str = "dev", build: bool = True, keep: bool = False, say=
         copies = [Path(shutil.copy(path, WORKDIR / path.name)) for path in packages.values()]
         package_sha256 = {name: _code_sha256(path) for name, path in zip(packages, copies, strict=True)}
 
-        # 4. zappa deploy, API function first (as the README).
+        # 4. zappa deploy, API function first (as documented).
         gateway = LocalGateway(aws, endpoint=endpoint, packages=copies, workdir=WORKDIR).start()
         runs = []
         for function in functions:
@@ -1357,7 +1357,7 @@ def _wait_for_interrupt() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Rehearse the README's deploy against a local AWS, and check it.")
+    parser = argparse.ArgumentParser(description="Rehearse the documented deploy against a local AWS, and check it.")
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--keep", action="store_true", help="leave the local AWS running afterwards (Ctrl-C stops it)")
     parser.add_argument(

@@ -8,7 +8,7 @@ front of the API function) on http://127.0.0.1:8000. Every line of output is pre
 the process it came from. Ctrl-C stops them all.
 
 ``--celery-worker`` runs the jobs queue with a Celery worker process instead of the
-worker function, as a team running workers on ECS or EC2 would (README, "Jobs").
+worker function, as a team running workers on ECS or EC2 would (docs/deploying.md, "A Celery worker instead").
 
 The local AWS keeps its state in memory, so each run starts both it and the database
 empty (``--keep-data`` keeps the database).

@@ -245,13 +245,13 @@ APPROVAL_BULK_MAX = env_int("APPROVAL_BULK_MAX", 50)
 # compensations; off in production unless asked for.
 SAGA_FAILURE_DRILLS = env_bool("SAGA_FAILURE_DRILLS", False)
 
-# --- REST API for clients, login throttling, order events ------
+# --- REST API for clients, login throttling, order events -----------------------------------
 
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "console.platform.auth_backend.ModelBackend"]
 
-# Per API client (token user; source IP when anonymous), as the reference architecture's API Gateway stage
-# settings: 50 requests/s with bursts of 100. The bucket lives in the database, the one
-# thing every Lambda instance shares (see console/api/throttling.py).
+# Per API client (token user; source IP when anonymous): 50 requests/s with bursts of 100
+# by default. The bucket lives in the database, the one thing every Lambda instance shares
+# (see console/api/throttling.py).
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["console.api.throttling.ClientRateThrottle"]
 API_THROTTLE_RATE = float(env("API_THROTTLE_RATE", "50"))
 API_THROTTLE_BURST = env_int("API_THROTTLE_BURST", 100)

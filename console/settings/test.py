@@ -20,7 +20,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 AWS_ENDPOINT_URL = "http://127.0.0.1:9"
 WORKFLOW_INVENTORY_RECHECK_SECONDS = 1
 
-# --- Orders: PostgreSQL for tests that need it ---------------------------------------------
+# --- Order events ---------------------------------------------------------------------
 # Nothing listens at the test AWS endpoint: tests that publish order events turn this on
 # with the local AWS fixture.
 ORDER_EVENTS_PUBLISH_ON_COMMIT = False

@@ -1,4 +1,4 @@
-"""The README's deploy rehearsed against a local AWS (infra/rehearse.py, ``make
+"""The documented deploy rehearsed against a local AWS (infra/rehearse.py, ``make
 deploy-local``), and the AWS answer the local AWS gives differently.
 
 The rehearsal runs as ``make deploy-local`` runs it, in a process of its own, on the
