@@ -60,7 +60,7 @@ APP_HANDLER = "console.runtime.lambda_handler.lambda_handler"
 HELLO_HANDLER = "handler.lambda_handler"  # Zappa's own entry point, as Zappa deploys it
 HELLO_DEFERRED_HANDLER = "hello_deferred.lambda_handler"
 HELLO_DEFERRED_FILES = {
-    "deferred_imports.py": (ROOT / "console" / "deferred_imports.py").read_text(),
+    "deferred_imports.py": (ROOT / "console" / "runtime" / "deferred_imports.py").read_text(),
     "hello_deferred.py": (
         '"""The hello-world, with boto3 and botocore deferred as the console defers them."""\n\n'
         "from deferred_imports import defer_aws_sdk\n\n"
