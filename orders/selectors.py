@@ -84,6 +84,8 @@ TOTAL_BRACKETS: dict[str, tuple[Decimal | None, Decimal | None]] = {
 }
 # Parameters of the list's address that do not filter: page, sort, popup and the like.
 _LIST_DISPLAY_PARAMS = {"p", "o", "e", "all", "_to_field", "_popup", "_changelist_filters"}
+_STATUS_PARAMS = {"status", "status__exact"}
+_CREATED_LOOKUPS = ("created_at__gte", "created_at__gt", "created_at__lt", "created_at__lte")
 
 
 class OrderListInvalid(ValueError):
@@ -112,25 +114,25 @@ def order_total_bracket(queryset: QuerySet[Order], bracket: str | None) -> Query
 
 
 def order_console_list(*, params: Mapping[str, str]) -> QuerySet[Order]:
-    """The console's order list for the parameters of its address (``status__exact``,
-    ``created_at__gte`` / ``created_at__lt``, ``total``, ``q``), newest first: what the
-    changelist shows and what an export writes. Raises ``OrderListInvalid`` for a
-    parameter the list does not have or a value it cannot read."""
-    unknown = set(params) - _LIST_DISPLAY_PARAMS - {"status__exact", "created_at__gte", "created_at__lt", "total", "q"}
+    """The console's order list for the parameters of its address (``status`` or
+    ``status__exact``; ``created_at__gte``, ``__gt``, ``__lt``, ``__lte``; ``total``;
+    ``q``), newest first: what the changelist shows and what an export writes. Raises
+    ``OrderListInvalid`` for a parameter the list does not have or a value it cannot read."""
+    unknown = set(params) - _LIST_DISPLAY_PARAMS - _STATUS_PARAMS - set(_CREATED_LOOKUPS) - {"total", "q"}
     if unknown:
         raise OrderListInvalid(f"Not a filter of the order list: {', '.join(sorted(unknown))}")
     queryset = Order.objects.all()
-    if status := params.get("status__exact"):
-        if status not in OrderStatus.values:
-            raise OrderListInvalid(f"Not an order status: {status}")
-        queryset = queryset.filter(status=status)
-    for name, lookup in (("created_at__gte", "created_at__gte"), ("created_at__lt", "created_at__lt")):
+    for name in _STATUS_PARAMS & set(params):
+        if params[name] not in OrderStatus.values:
+            raise OrderListInvalid(f"Not an order status: {params[name]}")
+        queryset = queryset.filter(status=params[name])
+    for name in _CREATED_LOOKUPS:
         if value := params.get(name):
             try:
                 moment = Order._meta.get_field("created_at").to_python(value)
             except ValidationError:
                 raise OrderListInvalid(f"Not a date: {value}") from None
-            queryset = queryset.filter(**{lookup: moment})
+            queryset = queryset.filter(**{name: moment})
     if (bracket := params.get("total")) and bracket not in TOTAL_BRACKETS:
         raise OrderListInvalid(f"Not a total bracket: {bracket}")
     queryset = order_total_bracket(queryset, params.get("total"))

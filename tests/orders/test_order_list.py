@@ -49,6 +49,7 @@ def changelist_ids(client, query: dict) -> list:
         ({}, {"failed_small", "failed_big", "created_mid", "old_failed"}),
         ({"status__exact": "FAILED"}, {"failed_small", "failed_big", "old_failed"}),
         ({"status__exact": "FAILED", "total": "1000-10000"}, {"failed_big"}),
+        ({"status": "CREATED"}, {"created_mid"}),
         ({"total": "lt100"}, {"failed_small"}),
         ({"q": "ana"}, {"failed_small", "created_mid"}),
         ({"q": "ana", "status__exact": "CREATED"}, {"created_mid"}),
