@@ -86,10 +86,10 @@ def test_the_package_holds_the_runtime_only_and_fits_lambda(lambda_package):
     assert not top_level & {"moto", "pytest", "_pytest", "factory", "ruff", "cfnlint", "tests", "bench", "infra"}
     assert not top_level & {"troposphere", "setuptools", "pip", "requests", "pycurl"}
     assert not [name for name in top_level if name.startswith(".")], "hidden files of the project went in"
-    assert "console/__pycache__/lambda_handler.cpython-312.pyc" in names
+    assert "console/runtime/__pycache__/lambda_handler.cpython-312.pyc" in names
     # Bytecode is hash-based and unchecked (flags 0b01), so file times do not matter.
     with zipfile.ZipFile(lambda_package.path) as archive:
-        header = archive.read("console/__pycache__/lambda_handler.cpython-312.pyc")[:8]
+        header = archive.read("console/runtime/__pycache__/lambda_handler.cpython-312.pyc")[:8]
     assert int.from_bytes(header[4:8], "little") == 0b01
     # Only the function's services keep their botocore models.
     models = {name.split("/")[2] for name in names if name.startswith("botocore/data/") and name.count("/") > 3}
