@@ -22,7 +22,7 @@ from console.models import AuditEntry
 from console.pages.filters import InboxChoiceFilter
 from console.pages.readonly import ReadOnlyAdminMixin
 from console.platform.timefmt import ago
-from ops import decoding, selectors, services, sns, sqs
+from ops import decoding, selectors, services, sqs, subscriptions
 from ops.apis import queue_rows
 from ops.models import Alarm, DeadLetter, RedriveJob
 
@@ -530,7 +530,7 @@ class AlarmAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return str(alarm.acknowledged_by) if alarm.acknowledged_by else "-"
 
     def changelist_view(self, request, extra_context=None):
-        extra = {"alert_topic": sns.alert_topic_name(), **_alert_routing()}
+        extra = {"alert_topic": subscriptions.alert_topic_name(), **_alert_routing()}
         return super().changelist_view(request, {**(extra_context or {}), **extra})
 
     def get_urls(self):
@@ -609,7 +609,7 @@ def _alert_routing() -> dict:
     """Where the stage's alarms notify, for the Alarms page: the alert topic's subscriptions,
     or why they are unknown (the page still lists the alarms when SNS does not answer)."""
     try:
-        return {"alert_subscriptions": sns.alert_subscriptions(), "alert_error": ""}
+        return {"alert_subscriptions": subscriptions.alert_subscriptions(), "alert_error": ""}
     except LookupError:
         return {"alert_subscriptions": [], "alert_error": "The alert topic is not deployed."}
     except Exception as exc:  # botocore's errors: the alarms themselves are still worth showing

@@ -3,9 +3,9 @@ their depths, and the batch calls a redrive makes.
 
 Dead-letter queues are found, not listed: the redrive policies of the stage's queues
 name their DLQs, ``ListDeadLetterSourceQueues`` finds the sources of each (and DLQs whose
-sources live outside the stage's name prefix), SNS subscriptions' redrive policies and
-the Lambda function's dead-letter target (``dead_letter_arn`` in zappa_settings.json)
-add DLQs that no queue feeds.
+sources live outside the stage's name prefix), SNS subscriptions' redrive policies
+(``ops.subscriptions``) and the Lambda function's dead-letter target (``dead_letter_arn``
+in zappa_settings.json) add DLQs that no queue feeds.
 """
 
 import json
@@ -21,6 +21,7 @@ from django.core.cache import cache
 from console.aws import clients as aws
 from console.aws.resources import resource_name
 from console.runtime import stage
+from ops import subscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -148,10 +149,7 @@ def discover_dead_letter_queues() -> list[DeadLetterQueue]:
             if name_of(source_url) not in dlq.sources:
                 dlq.sources.append(name_of(source_url))
                 dlq.fed_by.append("sqs")
-
-    from ops import sns
-
-    for dlq_arn, subscription in sns.subscription_dead_letter_targets():
+    for dlq_arn, subscription in subscriptions.subscription_dead_letter_targets():
         if dlq_arn in by_arn:
             dlq = entry(by_arn[dlq_arn])
             dlq.fed_by.append("sns")

@@ -10,6 +10,7 @@ from functools import lru_cache
 from django.conf import settings
 
 from console.aws import clients as aws
+from console.aws import sns
 
 STEPS_QUEUE = "steps"
 APPROVALS_QUEUE = "approvals"
@@ -88,9 +89,7 @@ def topic_arn(suffix: str) -> str:
 
 @lru_cache(maxsize=16)
 def _topic_arn(name: str, endpoint: str | None) -> str:
-    paginator = aws.client("sns").get_paginator("list_topics")
-    for page in paginator.paginate():
-        for topic in page["Topics"]:
-            if topic["TopicArn"].rsplit(":", 1)[-1] == name:
-                return topic["TopicArn"]
+    for arn in sns.topic_arns():
+        if arn.rsplit(":", 1)[-1] == name:
+            return arn
     raise LookupError(f"SNS topic {name!r} is not deployed")

@@ -1,4 +1,7 @@
-"""The only module that talks to SNS."""
+"""The only module that talks to SNS: publishing (the order events outbox), and the reads
+others build on: the topics (``console.aws.resources`` finds a stage topic's ARN by its
+name) and subscriptions (``ops.subscriptions``: which dead-letter into a queue, who the
+alert topic reaches)."""
 
 import json
 from dataclasses import dataclass, field
@@ -44,3 +47,31 @@ def publish_batch(*, topic_arn: str, messages: list[Message]) -> tuple[list[str]
         published += [entry["Id"] for entry in response.get("Successful", [])]
         failed.update({entry["Id"]: entry.get("Code", "Failed") for entry in response.get("Failed", [])})
     return published, failed
+
+
+# --- Reads (every page; botocore's errors propagate) -------------------------------------------
+
+
+def topic_arns() -> list[str]:
+    """Every topic's ARN in the account and region (ListTopics)."""
+    pages = aws.client("sns").get_paginator("list_topics").paginate()
+    return [topic["TopicArn"] for page in pages for topic in page.get("Topics", [])]
+
+
+def subscriptions() -> list[dict[str, Any]]:
+    """Every subscription in the account and region (ListSubscriptions): TopicArn,
+    SubscriptionArn, Protocol, Endpoint."""
+    pages = aws.client("sns").get_paginator("list_subscriptions").paginate()
+    return [item for page in pages for item in page.get("Subscriptions", [])]
+
+
+def subscription_attributes(*, subscription_arn: str) -> dict[str, str]:
+    """A subscription's attributes (GetSubscriptionAttributes), its RedrivePolicy among them."""
+    return aws.client("sns").get_subscription_attributes(SubscriptionArn=subscription_arn)["Attributes"]
+
+
+def topic_subscriptions(*, topic_arn: str) -> list[dict[str, Any]]:
+    """The subscriptions of one topic (ListSubscriptionsByTopic); a subscription nobody
+    confirmed yet has "PendingConfirmation" for its SubscriptionArn."""
+    pages = aws.client("sns").get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn)
+    return [item for page in pages for item in page.get("Subscriptions", [])]

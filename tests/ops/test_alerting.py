@@ -13,7 +13,7 @@ from console.aws import clients as aws
 from console.aws import resources
 from console.aws.resources import resource_name
 from ops import services
-from ops import sns as ops_sns
+from ops import subscriptions as ops_subscriptions
 from orders.models import OrderEvent
 from orders.selectors import order_event_oldest_unpublished_age
 from tests.cloudwatch import alarm_metric_maximums
@@ -40,7 +40,7 @@ NEW_ALARMS = {
 
 
 def alert_topic_arn() -> str:
-    return resources.topic_arn(ops_sns.ALERT_TOPIC)
+    return resources.topic_arn(ops_subscriptions.ALERT_TOPIC)
 
 
 # --- The outbox's oldest event age -----------------------------------------------------------
@@ -119,7 +119,7 @@ def test_the_alarms_page_says_who_the_alarms_notify_and_warns_when_nobody(local_
     console_client.force_login(support)
 
     # Deployed without AlertEmail: the topic has no subscriber.
-    assert ops_sns.alert_subscriptions(refresh=True) == []
+    assert ops_subscriptions.alert_subscriptions(refresh=True) == []
     page = console_client.get(page_url).content.decode()
     assert "alarms notify nobody" in page and "AlertEmail=" in page and resource_name("alerts") in page
 
@@ -130,8 +130,8 @@ def test_the_alarms_page_says_who_the_alarms_notify_and_warns_when_nobody(local_
     try:
         # Reused briefly: the page asks SNS again once the cached answer expires.
         assert "alarms notify nobody" in console_client.get(page_url).content.decode()
-        assert ops_sns.alert_subscriptions(refresh=True) == [
-            ops_sns.AlertSubscription(protocol="email", endpoint="on-call@example.com", pending=False)
+        assert ops_subscriptions.alert_subscriptions(refresh=True) == [
+            ops_subscriptions.AlertSubscription(protocol="email", endpoint="on-call@example.com", pending=False)
         ]
         page = console_client.get(page_url).content.decode()
         assert "Alerts go to:" in page and "on-call@example.com" in page and "alarms notify nobody" not in page
@@ -165,7 +165,7 @@ def test_an_unconfirmed_email_shows_as_pending_and_webhook_secrets_stay_hidden(l
     }
     with Stubber(sns) as stub:
         stub.add_response("list_subscriptions_by_topic", answer, {"TopicArn": topic})
-        found = ops_sns.alert_subscriptions(refresh=True)
+        found = ops_subscriptions.alert_subscriptions(refresh=True)
     assert [(s.protocol, s.endpoint, s.pending) for s in found] == [
         ("email", "new-hire@example.com", True),
         ("https", "https://events.pagerduty.com/…", False),
@@ -182,7 +182,7 @@ def test_the_alarms_page_still_lists_the_alarms_when_sns_does_not_answer(support
     def refuse(**kwargs):
         raise LookupError("SNS topic 'ops-console-dev-alerts' is not deployed")
 
-    monkeypatch.setattr(ops_sns, "alert_subscriptions", refuse)
+    monkeypatch.setattr(ops_subscriptions, "alert_subscriptions", refuse)
     client.force_login(support)
     response = client.get(reverse("admin:ops_alarm_changelist"))
     assert response.status_code == 200

@@ -1,5 +1,6 @@
-"""The only module of ``ops`` that talks to SNS: which subscriptions of the stage's topics
-dead-letter into a queue, and who the alert topic (where every alarm notifies) reaches."""
+"""SNS subscriptions as ``ops`` reads them: which subscriptions of the stage's topics
+dead-letter into a queue (how a DLQ fed by SNS is found), and who the alert topic (where
+every alarm notifies) reaches. The SNS calls are the platform's (``console.aws.sns``)."""
 
 import json
 import logging
@@ -11,7 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from console.aws import clients as aws
-from console.aws import resources
+from console.aws import resources, sns
 from console.aws.resources import resource_name
 
 logger = logging.getLogger(__name__)
@@ -20,12 +21,10 @@ logger = logging.getLogger(__name__)
 def subscription_dead_letter_targets() -> list[tuple[str, str]]:
     """``(dead-letter queue ARN, "topic → endpoint")`` for each subscription of a stage
     topic that has a redrive policy."""
-    sns = aws.client("sns")
     prefix = resource_name("")
     found = []
     try:
-        pages = sns.get_paginator("list_subscriptions").paginate()
-        subscriptions = [item for page in pages for item in page.get("Subscriptions", [])]
+        subscriptions = sns.subscriptions()
     except ClientError as exc:
         logger.warning("ListSubscriptions: %s", aws.error_code(exc))
         return []
@@ -35,7 +34,7 @@ def subscription_dead_letter_targets() -> list[tuple[str, str]]:
         if not topic.startswith(prefix) or not arn.startswith("arn:"):
             continue
         try:
-            attributes = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+            attributes = sns.subscription_attributes(subscription_arn=arn)
         except ClientError:
             continue
         target = json.loads(attributes.get("RedrivePolicy") or "{}").get("deadLetterTargetArn")
@@ -82,18 +81,15 @@ def alert_subscriptions(*, refresh: bool = False) -> list[AlertSubscription]:
         cached = cache.get(_ALERTS_CACHE_KEY)
         if cached is not None:
             return [AlertSubscription(**item) for item in cached]
-    sns = aws.client("sns")
-    topic_arn = resources.topic_arn(ALERT_TOPIC)
     found = []
-    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
-        for subscription in page.get("Subscriptions", []):
-            protocol = subscription.get("Protocol", "")
-            found.append(
-                AlertSubscription(
-                    protocol=protocol,
-                    endpoint=_shown_endpoint(protocol, subscription.get("Endpoint", "")),
-                    pending=subscription.get("SubscriptionArn") == PENDING_CONFIRMATION,
-                )
+    for subscription in sns.topic_subscriptions(topic_arn=resources.topic_arn(ALERT_TOPIC)):
+        protocol = subscription.get("Protocol", "")
+        found.append(
+            AlertSubscription(
+                protocol=protocol,
+                endpoint=_shown_endpoint(protocol, subscription.get("Endpoint", "")),
+                pending=subscription.get("SubscriptionArn") == PENDING_CONFIRMATION,
             )
+        )
     cache.set(_ALERTS_CACHE_KEY, [asdict(item) for item in found], settings.OPS_DISCOVERY_CACHE_SECONDS)
     return found
