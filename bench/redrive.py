@@ -52,8 +52,10 @@ def ours(sqs, dlq: str, dlq_url: str, parallelism: int, rate: int | None) -> tup
     import threading
 
     from console.devtools.local_consumer import QueuePoller, SqsRoute
-    from ops import handlers, services
+    from console.runtime import jobs as job_queue
+    from ops import handlers
     from ops.models import RedriveJob
+    from ops.redrive import jobs, runner
 
     arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     poller = QueuePoller(SqsRoute("ops.handlers.dead_letters_archive", dlq, 10), threading.Event(), wait_seconds=0)
@@ -66,12 +68,12 @@ def ours(sqs, dlq: str, dlq_url: str, parallelism: int, rate: int | None) -> tup
         archived += moved
     archive_seconds = time.perf_counter() - started
 
-    services._enqueue = lambda job_id: None  # run the job here, not on a worker
+    job_queue.enqueue = lambda *args, **kwargs: None  # run the job here, not on a worker
     started = time.perf_counter()
-    job = services.redrive_start(
+    job = jobs.redrive_start(
         queue_name=dlq, mode="all", actor=None, parallelism=parallelism, rate_limit=rate, source="system"
     )
-    job = services.redrive_job_run(job_id=job.pk)
+    job = runner.redrive_job_run(job_id=job.pk)
     redrive_seconds = time.perf_counter() - started
     assert job.status == RedriveJob.Status.SUCCEEDED, (job.status, job.last_error)
     return archive_seconds, redrive_seconds, archived

@@ -45,8 +45,10 @@ def main() -> None:
         from console.aws import clients as aws
         from console.aws.resources import resource_name
         from console.devtools.local_consumer import QueuePoller, SqsRoute
-        from ops import handlers, services
+        from console.runtime import jobs as job_queue
+        from ops import handlers
         from ops.models import DeadLetter, RedriveJob
+        from ops.redrive import jobs
 
         sqs = aws.client("sqs")
         n = args.messages
@@ -60,8 +62,8 @@ def main() -> None:
             pass
         assert DeadLetter.objects.filter(queue_name=dlq).count() == n
 
-        services._enqueue = lambda job_id: None  # the runs below are this script's processes
-        job = services.redrive_start(
+        job_queue.enqueue = lambda *args, **kwargs: None  # the runs below are this script's processes
+        job = jobs.redrive_start(
             queue_name=dlq,
             mode="all",
             actor=None,

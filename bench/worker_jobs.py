@@ -271,8 +271,8 @@ def run_redrive(messages: int, consumer: Consumer | None, tag: str) -> list[str]
 
     from console.aws import clients as aws
     from console.aws.resources import resource_name
-    from ops import services
     from ops.models import DeadLetter, RedriveJob
+    from ops.redrive import jobs
 
     sqs = aws.client("sqs")
     dlq = resource_name("async-dlq")  # archived by the worker function, fed by Lambda only
@@ -296,7 +296,7 @@ def run_redrive(messages: int, consumer: Consumer | None, tag: str) -> list[str]
     print_invocations(archive := invocations(since, datetime.now(), source=dlq))
     user, _ = get_user_model().objects.get_or_create(username="bench-support", defaults={"is_staff": True})
     since, started = datetime.now(), time.perf_counter()
-    job = services.redrive_start(queue_name=dlq, mode="all", target_queue=target, actor=user, parallelism=4)
+    job = jobs.redrive_start(queue_name=dlq, mode="all", target_queue=target, actor=user, parallelism=4)
     if consumer:
         wait(lambda: RedriveJob.objects.get(pk=job.pk).moved >= messages // 4, "a quarter redriven", interval=0.1)
         consumer.kill()

@@ -22,9 +22,12 @@ from console.models import AuditEntry
 from console.pages.filters import InboxChoiceFilter
 from console.pages.readonly import ReadOnlyAdminMixin
 from console.platform.timefmt import ago
-from ops import decoding, selectors, services, sqs, subscriptions
-from ops.apis import queue_rows
+from ops import alarms, archive, decoding, selectors, sqs, subscriptions
+from ops.errors import OpsError
 from ops.models import Alarm, DeadLetter, RedriveJob
+from ops.queues import queue_rows
+from ops.redrive import jobs, move_tasks
+from workflows.models import Approval, Execution, StepRun
 
 REDRIVE = "ops.redrive_deadletter"
 PURGE = "ops.purge_deadletter"
@@ -221,14 +224,12 @@ class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         plan, error = None, ""
         target = form.cleaned_target() if request.method == "POST" and form.is_valid() else ""
         try:
-            plan = services.redrive_plan(
-                queue_name=queue, mode=mode, filters=filters, message_ids=ids, target_queue=target
-            )
-        except services.OpsError as exc:
+            plan = jobs.redrive_plan(queue_name=queue, mode=mode, filters=filters, message_ids=ids, target_queue=target)
+        except OpsError as exc:
             error = str(exc)
         if request.method == "POST" and form.is_valid() and request.POST.get("start") and not error:
             try:
-                job = services.redrive_start(
+                job = jobs.redrive_start(
                     queue_name=queue,
                     mode=mode,
                     actor=request.user,
@@ -240,7 +241,7 @@ class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     reason=form.cleaned_data["reason"],
                     source=AuditEntry.Source.CONSOLE,
                 )
-            except services.OpsError as exc:
+            except OpsError as exc:
                 error = str(exc)
             else:
                 messages.success(request, f"Redrive of {job.total} message(s) from {queue} started.")
@@ -270,7 +271,7 @@ class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ids = [int(pk) for pk in source.get("ids", "").split(",") if pk.strip().isdigit()]
         selected = DeadLetter.objects.filter(queue_name=queue, pk__in=ids, state=DeadLetter.State.PRESENT)
         if request.method == "POST" and request.POST.get("confirm") == "yes":
-            deleted = services.dead_letters_delete(
+            deleted = archive.dead_letters_delete(
                 queue_name=queue, message_ids=ids, actor=request.user, reason=request.POST.get("reason", "")
             )
             messages.success(request, f"Deleted {deleted} message(s) from {queue}.")
@@ -294,13 +295,13 @@ class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         error = ""
         if request.method == "POST":
             try:
-                result = services.dead_letter_queue_purge(
+                result = archive.dead_letter_queue_purge(
                     queue_name=queue,
                     confirm=request.POST.get("confirm", ""),
                     actor=request.user,
                     reason=request.POST.get("reason", ""),
                 )
-            except services.OpsError as exc:
+            except OpsError as exc:
                 error = str(exc)
             else:
                 messages.success(
@@ -320,7 +321,7 @@ class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         queue = request.POST.get("queue", "")
         if queue not in {q.name for q in sqs.dead_letter_queues()}:
             raise PermissionDenied("Not a dead-letter queue of the stage.")
-        services.dead_letter_queue_archive_request(
+        archive.dead_letter_queue_archive_request(
             queue_name=queue, actor=request.user, source=AuditEntry.Source.CONSOLE
         )
         messages.success(
@@ -335,10 +336,10 @@ class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return HttpResponse(status=405)
         queue = request.POST.get("queue", "")
         try:
-            job = services.redrive_move_task_start(
+            job = move_tasks.redrive_move_task_start(
                 queue_name=queue, actor=request.user, reason=request.POST.get("reason", "")
             )
-        except services.OpsError as exc:
+        except OpsError as exc:
             messages.error(request, str(exc))
             return HttpResponseRedirect(reverse("admin:ops_deadletter_changelist"))
         messages.success(request, f"AWS is moving the messages still in {queue} back to their source queues.")
@@ -365,8 +366,6 @@ def _workflow_context(message: DeadLetter) -> dict:
     digest = (message.summary or {}).get("taskTokenSha256")
     if message.kind != DeadLetter.Kind.STEP or not digest:
         return {}
-    from workflows.models import Approval, Execution, StepRun
-
     context = {
         "step_run": StepRun.objects.filter(token_sha256=digest).select_related("execution").first(),
         "approval": Approval.objects.filter(token_sha256=digest).first(),
@@ -418,7 +417,7 @@ class RedriveJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_label(self, job: RedriveJob) -> str:
-        return "Interrupted" if services.redrive_is_stale(job) else job.get_status_display()
+        return "Interrupted" if jobs.redrive_is_stale(job) else job.get_status_display()
 
     @admin.display(description="Progress")
     def progress(self, job: RedriveJob) -> str:
@@ -443,12 +442,12 @@ class RedriveJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         job = get_object_or_404(RedriveJob, pk=object_id)
         if job.mode == RedriveJob.Mode.MOVE_TASK and job.is_active:
             try:
-                job = services.redrive_move_task_refresh(job=job)
+                job = move_tasks.redrive_move_task_refresh(job=job)
             except Exception as exc:
                 messages.warning(request, f"SQS did not report the move task's progress ({type(exc).__name__}).")
         extra = {
             "job": job,
-            "interrupted": services.redrive_is_stale(job),
+            "interrupted": jobs.redrive_is_stale(job),
             "can_act": request.user.has_perm(REDRIVE),
             "failed_messages": job.messages.filter(state=DeadLetter.State.PRESENT).exclude(redrive_error="")[:20],
         }
@@ -460,17 +459,17 @@ class RedriveJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return HttpResponse(status=405)
         try:
             operation(job_id=job_id, actor=request.user)
-        except services.OpsError as exc:
+        except OpsError as exc:
             messages.warning(request, str(exc))
         else:
             messages.success(request, done)
         return HttpResponseRedirect(reverse("admin:ops_redrivejob_change", args=[job_id]))
 
     def cancel_view(self, request, job_id):
-        return self._act(request, job_id, services.redrive_cancel, "Cancelling: the job stops after its current batch.")
+        return self._act(request, job_id, jobs.redrive_cancel, "Cancelling: the job stops after its current batch.")
 
     def resume_view(self, request, job_id):
-        return self._act(request, job_id, services.redrive_resume, "Resumed: the job continues with what is left.")
+        return self._act(request, job_id, jobs.redrive_resume, "Resumed: the job continues with what is left.")
 
 
 # --- Alarms ---------------------------------------------------------------------------------
@@ -544,7 +543,7 @@ class AlarmAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         _require(request, "ops.view_alarm")
         if request.method != "POST":
             return HttpResponse(status=405)
-        count = services.alarms_sync()
+        count = alarms.alarms_sync()
         messages.success(request, f"{count} alarm(s) read from CloudWatch.")
         return HttpResponseRedirect(reverse("admin:ops_alarm_changelist"))
 
@@ -556,31 +555,31 @@ class AlarmAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         action = request.POST.get("action", "")
         back = HttpResponseRedirect(reverse("admin:ops_alarm_change", args=[alarm.pk]))
         if action == "fill":
-            added = services.alarm_history_fill(name=alarm.name)
+            added = alarms.alarm_history_fill(name=alarm.name)
             messages.success(request, f"{added} state change(s) added from CloudWatch's history.")
             return back
         _require(request, MANAGE_ALARM)
         try:
             if action == "mute":
                 minutes = int(request.POST.get("minutes") or 0)
-                services.alarm_mute(
+                alarms.alarm_mute(
                     name=alarm.name, minutes=minutes, reason=request.POST.get("reason", ""), actor=request.user
                 )
                 messages.success(request, f"Notifications of {alarm.name} muted for {minutes} minute(s).")
             elif action == "unmute":
-                services.alarm_unmute(name=alarm.name, actor=request.user)
+                alarms.alarm_unmute(name=alarm.name, actor=request.user)
                 messages.success(request, f"Notifications of {alarm.name} are on again.")
             elif action == "acknowledge":
-                services.alarm_acknowledge(name=alarm.name, actor=request.user, note=request.POST.get("note", ""))
+                alarms.alarm_acknowledge(name=alarm.name, actor=request.user, note=request.POST.get("note", ""))
                 messages.success(request, "Acknowledged.")
             elif action == "assign":
                 username = request.POST.get("owner", "")
                 owner = get_user_model().objects.filter(username=username, is_staff=True).first() if username else None
-                services.alarm_assign(name=alarm.name, owner=owner, actor=request.user)
+                alarms.alarm_assign(name=alarm.name, owner=owner, actor=request.user)
                 messages.success(request, f"Owner: {owner or 'nobody'}.")
             else:
                 messages.error(request, "Unknown action.")
-        except (services.OpsError, ValueError) as exc:
+        except (OpsError, ValueError) as exc:
             messages.error(request, str(exc))
         return back
 

@@ -13,13 +13,10 @@ GET  /api/alarms/{name}/history         recorded state changes; ?fill=true adds 
 POST /api/alarms/{name}/mute|unmute|acknowledge|assign
 """
 
-import logging
 import uuid
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.contrib.auth import get_user_model
 from django.http import Http404
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -30,10 +27,10 @@ from console.api.openapi import PROBLEM, extend_schema
 from console.api.pagination import KeysetPagination
 from console.api.rest import problem
 from console.models import AuditEntry
-from ops import decoding, selectors, services, sqs
+from ops import alarms, archive, decoding, queues, selectors
+from ops.errors import AwsRefused, OpsError
 from ops.models import Alarm, AlarmEvent, DeadLetter, RedriveJob
-
-logger = logging.getLogger(__name__)
+from ops.redrive import jobs, move_tasks
 
 # --- Serializers ----------------------------------------------------------------------------
 
@@ -152,7 +149,7 @@ class RedriveJobSerializer(serializers.Serializer):
     finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
 
     def get_interrupted(self, job: RedriveJob) -> bool:
-        return services.redrive_is_stale(job)
+        return jobs.redrive_is_stale(job)
 
 
 class RedrivePlanSerializer(serializers.Serializer):
@@ -250,12 +247,12 @@ class AlarmAssignInputSerializer(serializers.Serializer):
 # --- Helpers --------------------------------------------------------------------------------
 
 
-def _ops_problem(exc: services.OpsError) -> Response:
+def _ops_problem(exc: OpsError) -> Response:
     return problem(status.HTTP_400_BAD_REQUEST, "Invalid input.", "invalid", str(exc), {exc.field: [str(exc)]})
 
 
-def _conflict(exc: services.OpsError) -> Response:
-    if isinstance(exc, services.AwsRefused):
+def _conflict(exc: OpsError) -> Response:
+    if isinstance(exc, AwsRefused):
         # AWS's code, as every AWS error the API answers carries (console.api.rest.aws_problem).
         return problem(
             status.HTTP_409_CONFLICT,
@@ -268,66 +265,12 @@ def _conflict(exc: services.OpsError) -> Response:
     return problem(status.HTTP_409_CONFLICT, "Conflict.", "conflict", str(exc), {exc.field: [str(exc)]})
 
 
-def _discovered(*, refresh: bool = False) -> list[sqs.DeadLetterQueue]:
-    """The stage's DLQs, or none when SQS does not answer: the archive still does."""
-    try:
-        return sqs.dead_letter_queues(refresh=refresh)
-    except (ClientError, BotoCoreError):
-        logger.warning("SQS did not answer; answering from the archive only", exc_info=True)
-        return []
-
-
 def _known_queue(name: str) -> None:
-    if name in {q.name for q in _discovered()}:
+    if name in {q.name for q in queues.dead_letter_queues_discovered()}:
         return
     if DeadLetter.objects.filter(queue_name=name).exists():
         return
     raise Http404("No dead-letter queue with this name.")
-
-
-def queue_rows(*, refresh: bool = False) -> list[dict]:
-    counts = selectors.dead_letter_counts()
-    now = timezone.now()
-    rows = []
-    seen = set()
-    for queue in _discovered(refresh=refresh):
-        seen.add(queue.name)
-        summary = counts.get(queue.name)
-        oldest = summary.oldest_at if summary else None
-        rows.append(
-            {
-                "name": queue.name,
-                "fifo": queue.fifo,
-                "sources": queue.sources,
-                "fedBy": queue.fed_by,
-                "otherSources": queue.other_sources,
-                "waiting": summary.waiting if summary else 0,
-                "inSqs": queue.visible + queue.delayed,
-                "inFlight": queue.in_flight,
-                "oldestAt": oldest,
-                "oldestAgeSeconds": int((now - oldest).total_seconds()) if oldest else None,
-                "moveTaskSupported": queue.move_task_supported,
-            }
-        )
-    # Archived messages of a queue no longer discovered (deleted, renamed) stay visible.
-    for name, summary in counts.items():
-        if name not in seen:
-            rows.append(
-                {
-                    "name": name,
-                    "fifo": name.endswith(".fifo"),
-                    "sources": [],
-                    "fedBy": [],
-                    "otherSources": [],
-                    "waiting": summary.waiting,
-                    "inSqs": 0,
-                    "inFlight": 0,
-                    "oldestAt": summary.oldest_at,
-                    "oldestAgeSeconds": int((now - summary.oldest_at).total_seconds()) if summary.oldest_at else None,
-                    "moveTaskSupported": False,
-                }
-            )
-    return rows
 
 
 class DeadLetterPagination(KeysetPagination):
@@ -352,7 +295,7 @@ class DeadLetterQueueListApi(APIView):
     def get(self, request: Request) -> Response:
         filters = DeadLetterQueueListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        rows = queue_rows(refresh=filters.validated_data["refresh"])
+        rows = queues.queue_rows(refresh=filters.validated_data["refresh"])
         return Response(DeadLetterQueueSerializer(rows, many=True).data)
 
 
@@ -422,8 +365,8 @@ class DeadLetterRedriveApi(APIView):
         try:
             if data["mode"] == RedriveJob.Mode.MOVE_TASK:
                 if data["dryRun"]:
-                    raise services.OpsError("A move task has no dry run: AWS moves what is in the queue.", "dryRun")
-                job = services.redrive_move_task_start(
+                    raise OpsError("A move task has no dry run: AWS moves what is in the queue.", "dryRun")
+                job = move_tasks.redrive_move_task_start(
                     queue_name=name,
                     actor=request.user,
                     rate_limit=data.get("rateLimit"),
@@ -431,7 +374,7 @@ class DeadLetterRedriveApi(APIView):
                     source=AuditEntry.Source.API,
                 )
             elif data["dryRun"]:
-                plan = services.redrive_plan(
+                plan = jobs.redrive_plan(
                     queue_name=name,
                     mode=data["mode"],
                     filters=filters,
@@ -447,7 +390,7 @@ class DeadLetterRedriveApi(APIView):
                 }
                 return Response(RedrivePlanSerializer(body).data)
             else:
-                job = services.redrive_start(
+                job = jobs.redrive_start(
                     queue_name=name,
                     mode=data["mode"],
                     actor=request.user,
@@ -459,9 +402,9 @@ class DeadLetterRedriveApi(APIView):
                     reason=data["reason"],
                     source=AuditEntry.Source.API,
                 )
-        except services.AwsRefused as exc:
+        except AwsRefused as exc:
             return _conflict(exc)
-        except services.OpsError as exc:
+        except OpsError as exc:
             return _ops_problem(exc)
         location = request.build_absolute_uri(f"/api/redrives/{job.pk}")
         return Response(RedriveJobSerializer(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
@@ -481,14 +424,14 @@ class DeadLetterDeleteApi(APIView):
         payload = DeadLetterDeleteInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            deleted = services.dead_letters_delete(
+            deleted = archive.dead_letters_delete(
                 queue_name=name,
                 message_ids=payload.validated_data["messageIds"],
                 actor=request.user,
                 reason=payload.validated_data["reason"],
                 source=AuditEntry.Source.API,
             )
-        except services.OpsError as exc:
+        except OpsError as exc:
             return _ops_problem(exc)
         return Response({"deleted": deleted})
 
@@ -507,14 +450,14 @@ class DeadLetterPurgeApi(APIView):
         payload = DeadLetterPurgeInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            result = services.dead_letter_queue_purge(
+            result = archive.dead_letter_queue_purge(
                 queue_name=name,
                 confirm=payload.validated_data["confirm"],
                 actor=request.user,
                 reason=payload.validated_data["reason"],
                 source=AuditEntry.Source.API,
             )
-        except services.OpsError as exc:
+        except OpsError as exc:
             return _ops_problem(exc)
         return Response({"deleted": result.archived, "inSqs": result.in_sqs})
 
@@ -536,7 +479,7 @@ class RedriveJobApi(APIView):
     def get(self, request: Request, job_id: str) -> Response:
         job = _job_or_404(job_id)
         if job.mode == RedriveJob.Mode.MOVE_TASK:
-            job = services.redrive_move_task_refresh(job=job)
+            job = move_tasks.redrive_move_task_refresh(job=job)
         return Response(RedriveJobSerializer(job).data)
 
 
@@ -548,10 +491,10 @@ class RedriveJobActionApi(APIView):
     @extend_schema(request=None, responses={200: RedriveJobSerializer, 404: PROBLEM, 409: PROBLEM})
     def post(self, request: Request, job_id: str) -> Response:
         job = _job_or_404(job_id)
-        operation = services.redrive_cancel if self.action == "cancel" else services.redrive_resume
+        operation = jobs.redrive_cancel if self.action == "cancel" else jobs.redrive_resume
         try:
             job = operation(job_id=job.pk, actor=request.user, source=AuditEntry.Source.API)
-        except services.OpsError as exc:
+        except OpsError as exc:
             return _conflict(exc)
         return Response(RedriveJobSerializer(job).data)
 
@@ -606,11 +549,11 @@ class AlarmListApi(APIView):
         filters = AlarmFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         if filters.validated_data["refresh"]:
-            services.alarms_sync()
-        alarms = selectors.alarm_list(
+            alarms.alarms_sync()
+        found = selectors.alarm_list(
             state=filters.validated_data.get("state"), include_deleted=filters.validated_data["includeDeleted"]
         )
-        return Response(AlarmSerializer(alarms, many=True).data)
+        return Response(AlarmSerializer(found, many=True).data)
 
 
 class AlarmHistoryApi(APIView):
@@ -627,7 +570,7 @@ class AlarmHistoryApi(APIView):
         filters = AlarmHistoryFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         if filters.validated_data["fill"]:
-            services.alarm_history_fill(name=name)
+            alarms.alarm_history_fill(name=name)
         return Response(AlarmEventSerializer(selectors.alarm_history(name=name), many=True).data)
 
 
@@ -645,10 +588,10 @@ class AlarmMuteApi(APIView):
         payload = AlarmMuteInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            alarm = services.alarm_mute(
+            alarm = alarms.alarm_mute(
                 name=name, actor=request.user, source=AuditEntry.Source.API, **payload.validated_data
             )
-        except services.OpsError as exc:
+        except OpsError as exc:
             return _ops_problem(exc)
         return Response(AlarmSerializer(alarm).data)
 
@@ -661,7 +604,7 @@ class AlarmUnmuteApi(APIView):
     def post(self, request: Request, name: str) -> Response:
         _alarm_or_404(name)
         return Response(
-            AlarmSerializer(services.alarm_unmute(name=name, actor=request.user, source=AuditEntry.Source.API)).data
+            AlarmSerializer(alarms.alarm_unmute(name=name, actor=request.user, source=AuditEntry.Source.API)).data
         )
 
 
@@ -679,10 +622,10 @@ class AlarmAcknowledgeApi(APIView):
         payload = AlarmAcknowledgeInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            alarm = services.alarm_acknowledge(
+            alarm = alarms.alarm_acknowledge(
                 name=name, actor=request.user, note=payload.validated_data["note"], source=AuditEntry.Source.API
             )
-        except services.OpsError as exc:
+        except OpsError as exc:
             return _conflict(exc)
         return Response(AlarmSerializer(alarm).data)
 
@@ -712,5 +655,5 @@ class AlarmAssignApi(APIView):
                     "No active staff user with this name.",
                     {"owner": ["No active staff user with this name."]},
                 )
-        alarm = services.alarm_assign(name=name, owner=owner, actor=request.user, source=AuditEntry.Source.API)
+        alarm = alarms.alarm_assign(name=name, owner=owner, actor=request.user, source=AuditEntry.Source.API)
         return Response(AlarmSerializer(alarm).data)

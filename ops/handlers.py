@@ -8,26 +8,33 @@ locally by the queue consumer from the same table).
   "CloudWatch Alarm State Change".
 * ``alarm_action``: target of an alarm's Lambda action (the payload is the alarm data).
 * ``refresh``: scheduled; publishes DLQ depths, syncs alarms, ends expired mutes.
+
+Zappa imports this module on the first event routed to one of these functions, after
+Django is set up; by then the admin has loaded the services imported here, so importing
+them at the top costs a cold start nothing.
 """
 
 import json
 import logging
 from typing import Any
 
+from ops import archive
+from ops import refresh as schedule
+from ops.alarms import alarm_state_change_record
+
 logger = logging.getLogger(__name__)
 
 
 def dead_letters_archive(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    from ops.services import IncomingMessage
-    from ops.services import dead_letters_archive as archive
-
     by_queue: dict[str, list[dict[str, Any]]] = {}
     for record in event.get("Records", []):
         by_queue.setdefault(record.get("eventSourceARN", "").rsplit(":", 1)[-1], []).append(record)
     failures = []
     for queue_name, records in by_queue.items():
         try:
-            archive(queue_name=queue_name, messages=[IncomingMessage.from_lambda_record(r) for r in records])
+            archive.dead_letters_archive(
+                queue_name=queue_name, messages=[archive.IncomingMessage.from_lambda_record(r) for r in records]
+            )
         except Exception:
             logger.exception("could not archive %d message(s) of %s; they stay in the queue", len(records), queue_name)
             failures.extend({"itemIdentifier": r["messageId"]} for r in records)
@@ -35,8 +42,6 @@ def dead_letters_archive(event: dict[str, Any], context: Any = None) -> dict[str
 
 
 def alarm_state_changes(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    from ops.services import alarm_state_change_record
-
     failures = []
     for record in event.get("Records", []):
         try:
@@ -48,13 +53,9 @@ def alarm_state_changes(event: dict[str, Any], context: Any = None) -> dict[str,
 
 
 def alarm_action(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    from ops.services import alarm_state_change_record
-
     recorded = alarm_state_change_record(event=event)
     return {"recorded": recorded is not None}
 
 
 def refresh(event: dict[str, Any], context: Any = None) -> dict[str, int]:
-    from ops.services import ops_refresh
-
-    return ops_refresh()
+    return schedule.ops_refresh()

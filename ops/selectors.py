@@ -9,6 +9,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from ops.models import Alarm, AlarmEvent, DeadLetter, RedriveJob
+from workflows.models import Execution
 
 FILTER_FIELDS = ("order", "task", "error", "kind", "older_than_hours", "newer_than_hours", "fingerprint", "text")
 
@@ -141,8 +142,6 @@ def alarm_function(alarm: Alarm) -> str:
 def alarm_affected_orders(alarm: Alarm, limit: int = 50) -> list[uuid.UUID]:
     """Orders behind an alarm: those of the waiting messages of its DLQ, or for a function
     alarm, those of messages dead-lettered and executions failed since it went off."""
-    from workflows.models import Execution
-
     queue = alarm_dead_letter_queue(alarm)
     if queue:
         ids = (

@@ -1,13 +1,22 @@
 """Background jobs of ``ops``. They take ids only and are safe to run twice: a redrive
-job is claimed by one runner at a time and only sends messages still waiting."""
+job is claimed by one runner at a time and only sends messages still waiting.
+
+The services queue these by name (``console.runtime.jobs``); a job out of time queues its
+own continuation the same way."""
 
 import logging
 import time
 
 from celery.signals import task_failure, task_retry
+from django.contrib.auth import get_user_model
 
+from console.runtime import jobs as job_queue
 from console.runtime.celery import app
 from console.runtime.deadlines import stop_by
+from ops.archive import dead_letter_queue_drain
+from ops.failures import task_failure_record
+from ops.models import RedriveJob
+from ops.redrive.runner import redrive_job_run
 
 logger = logging.getLogger(__name__)
 
@@ -21,15 +30,12 @@ ARCHIVE_MAX_PER_RUN = 10_000
 
 @app.task(name="ops.redrive_run", acks_late=True)
 def redrive_run(job_id: str, continues: int | None = None) -> dict:
-    from ops.models import RedriveJob
-    from ops.services import redrive_job_run
-
     job = redrive_job_run(job_id=job_id, continues=continues, deadline=stop_by(INVOCATION_MARGIN_SECONDS))
     if job is None:
         return {"job": job_id, "ran": False}
     if job.status == RedriveJob.Status.RUNNING:
         # Out of time with messages left: the next run takes over from this one.
-        redrive_run.delay(job_id, continues=job.runs)
+        job_queue.enqueue("ops.redrive_run", job_id, job.runs)
     return {"job": job_id, "status": job.status, "moved": job.moved, "failed": job.failed}
 
 
@@ -37,23 +43,17 @@ def redrive_run(job_id: str, continues: int | None = None) -> dict:
 def archive_drain(queue_name: str, user_id: int | None = None) -> dict:
     """The "Archive now" job: what is still in the DLQ, until it is empty; out of time, a
     continuation goes on."""
-    from django.contrib.auth import get_user_model
-
-    from ops.services import dead_letter_queue_drain
-
     actor = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     deadline = stop_by(INVOCATION_MARGIN_SECONDS)
     moved = dead_letter_queue_drain(queue_name=queue_name, limit=ARCHIVE_MAX_PER_RUN, actor=actor, deadline=deadline)
     out_of_time = deadline is not None and time.monotonic() >= deadline
     continued = bool(moved) and (out_of_time or moved >= ARCHIVE_MAX_PER_RUN)
     if continued:
-        archive_drain.delay(queue_name, user_id)
+        job_queue.enqueue("ops.archive_drain", queue_name, user_id)
     return {"queue": queue_name, "archived": moved, "continued": continued}
 
 
 def _record(task_id: str, task, exc: BaseException, traceback: str, retries: int) -> None:
-    from ops.services import task_failure_record
-
     try:
         task_failure_record(
             task_id=task_id or "",

@@ -51,7 +51,7 @@ APPROVAL_FUNCTIONS = [
 # What `mutmut run` is given (globs of mangled names): module, then function.
 NAMES = [
     "console.api.idempotency.*",
-    "ops.redrive.*",
+    "ops.redrive.runner.*",
     "orders.lifecycle.*",
     "media.csv_format.*",
     "media.csv_rows.*",

@@ -221,9 +221,9 @@ def test_each_role_gets_what_the_table_says(key, objects, users):
         mock.patch("ops.sqs.stage_queue_names", return_value=[ROLES_DLQ, "ops-console-dev-jobs"]),
         mock.patch("ops.sqs.purge", return_value="req-3"),
         mock.patch("ops.sqs.start_message_move_task", return_value="handle-1"),
-        mock.patch("ops.services.dead_letter_queue_drain", return_value=0),
-        mock.patch("ops.services.alarms_sync", return_value=0),
-        mock.patch("ops.services._enqueue"),
+        mock.patch("ops.alarms.alarms_sync", return_value=0),
+        # The jobs the actions queue by name (a redrive's run, "Archive now"): not run here.
+        mock.patch("console.runtime.jobs.enqueue"),
         mock.patch("ops.cloudwatch.disable_actions", return_value="req-4"),
         mock.patch("ops.cloudwatch.enable_actions", return_value="req-5"),
         mock.patch("ops.cloudwatch.alarm_history", return_value=[]),

@@ -13,7 +13,8 @@ from django.utils import timezone
 from console.aws import clients as aws
 from console.aws.resources import resource_name
 from console.models import AuditEntry
-from ops import cloudwatch, handlers, selectors, services
+from ops import alarms, cloudwatch, handlers, selectors
+from ops.errors import OpsError
 from ops.models import Alarm, AlarmEvent, DeadLetter
 from tests.aws_samples import aws_event
 from tests.conftest import wait_for
@@ -54,7 +55,7 @@ def state_change_event(name: str, state: str, previous: str, when: datetime, rea
 @pytest.mark.stack
 @pytest.mark.django_db(transaction=True)
 def test_the_stage_has_the_seed_alarms_and_one_depth_alarm_per_dlq(local_aws):
-    assert services.alarms_sync() >= len(ALARMS)
+    assert alarms.alarms_sync() >= len(ALARMS)
     names = set(Alarm.objects.values_list("name", flat=True))
     assert {resource_name(n) for n in ALARMS} <= names
     errors = Alarm.objects.get(name=resource_name("lambda-errors"))
@@ -68,17 +69,17 @@ def test_the_stage_has_the_seed_alarms_and_one_depth_alarm_per_dlq(local_aws):
 @pytest.mark.django_db
 def test_a_sync_never_turns_back_a_newer_state_change_from_an_event(local_aws):
     name = resource_name("jobs-dlq-depth")
-    services.alarms_sync()
+    alarms.alarms_sync()
     detail = json.loads(state_change_event(name, "ALARM", "OK", datetime.now(UTC))["Detail"])
-    services.alarm_state_change_record(event={"detail-type": "CloudWatch Alarm State Change", "detail": detail})
+    alarms.alarm_state_change_record(event={"detail-type": "CloudWatch Alarm State Change", "detail": detail})
 
-    services.alarms_sync()  # DescribeAlarms still answers OK, as of before the event
+    alarms.alarms_sync()  # DescribeAlarms still answers OK, as of before the event
 
     alarm = Alarm.objects.get(name=name)
     assert (alarm.state, alarm.state_reason) == ("ALARM", "Threshold Crossed")
     # A change AWS reports later than the event is taken.
     aws.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue="OK", StateReason="Back to normal")
-    services.alarms_sync()
+    alarms.alarms_sync()
     alarm.refresh_from_db()
     assert (alarm.state, alarm.state_reason) == ("OK", "Back to normal")
 
@@ -87,7 +88,7 @@ def test_a_sync_never_turns_back_a_newer_state_change_from_an_event(local_aws):
 @pytest.mark.django_db(transaction=True)
 def test_state_changes_from_eventbridge_are_recorded_and_outlive_a_deleted_alarm(stack, support):
     name = resource_name("jobs-dlq-depth")
-    services.alarms_sync()
+    alarms.alarms_sync()
     DeadLetter.objects.create(
         queue_name=resource_name("jobs-dlq"),
         message_id="m1",
@@ -107,7 +108,7 @@ def test_state_changes_from_eventbridge_are_recorded_and_outlive_a_deleted_alarm
     assert [str(o) for o in selectors.alarm_affected_orders(alarm)] == ["3f1c9a52-6a7e-4c1e-9a55-111111111111"]
 
     # The same event delivered twice is one history entry.
-    services.alarm_state_change_record(
+    alarms.alarm_state_change_record(
         event={
             **json.loads(json.dumps({"detail-type": "CloudWatch Alarm State Change"})),
             "detail": json.loads(state_change_event(name, "ALARM", "OK", went_off)["Detail"]),
@@ -116,7 +117,7 @@ def test_state_changes_from_eventbridge_are_recorded_and_outlive_a_deleted_alarm
     assert AlarmEvent.objects.filter(alarm_name=name, state="ALARM").count() == 1
 
     aws.client("cloudwatch").delete_alarms(AlarmNames=[name])
-    services.alarms_sync()
+    alarms.alarms_sync()
     alarm.refresh_from_db()
     assert alarm.exists is False
     assert [e.state for e in selectors.alarm_history(name=name)] == ["ALARM"]
@@ -146,9 +147,9 @@ def test_an_alarm_lambda_action_payload_is_recorded_like_an_event():
 @pytest.mark.django_db(transaction=True)
 def test_describe_alarm_history_fills_gaps_where_aws_has_it(local_aws, monkeypatch):
     name = resource_name("lambda-throttles")
-    services.alarms_sync()
+    alarms.alarms_sync()
     # moto has no DescribeAlarmHistory (it answers 500): nothing is added, nothing breaks.
-    assert services.alarm_history_fill(name=name) == 0
+    assert alarms.alarm_history_fill(name=name) == 0
 
     client = aws._client.__wrapped__("cloudwatch", aws.settings.AWS_ENDPOINT_URL, "us-east-1")
     monkeypatch.setattr(cloudwatch, "_cloudwatch", lambda: client)
@@ -172,9 +173,9 @@ def test_describe_alarm_history_fills_gaps_where_aws_has_it(local_aws, monkeypat
     }
     with Stubber(client) as stub:
         stub.add_response("describe_alarm_history", history, {"AlarmName": name, "HistoryItemType": "StateUpdate"})
-        assert services.alarm_history_fill(name=name) == 1
+        assert alarms.alarm_history_fill(name=name) == 1
         stub.add_response("describe_alarm_history", history, {"AlarmName": name, "HistoryItemType": "StateUpdate"})
-        assert services.alarm_history_fill(name=name) == 0  # already known
+        assert alarms.alarm_history_fill(name=name) == 0  # already known
     event = AlarmEvent.objects.get(alarm_name=name, occurred_at=went_off)
     assert (event.state, event.previous_state, event.source) == ("ALARM", "OK", "history")
 
@@ -183,32 +184,32 @@ def test_describe_alarm_history_fills_gaps_where_aws_has_it(local_aws, monkeypat
 @pytest.mark.django_db(transaction=True)
 def test_mute_acknowledge_and_assign_are_audited_and_a_mute_ends_by_itself(local_aws, support, operator):
     name = resource_name("lambda-errors")
-    services.alarms_sync()
-    with pytest.raises(services.OpsError, match="reason"):
-        services.alarm_mute(name=name, minutes=30, reason=" ", actor=support)
-    services.alarm_mute(name=name, minutes=30, reason="deploying a fix", actor=support)
+    alarms.alarms_sync()
+    with pytest.raises(OpsError, match="reason"):
+        alarms.alarm_mute(name=name, minutes=30, reason=" ", actor=support)
+    alarms.alarm_mute(name=name, minutes=30, reason="deploying a fix", actor=support)
     described = aws.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
     assert described["ActionsEnabled"] is False
     mute = AuditEntry.objects.get(action="alarm.mute")
     assert mute.actor == support and mute.reason == "deploying a fix" and mute.after["minutes"] == 30
 
     Alarm.objects.filter(name=name).update(muted_until=timezone.now() - timedelta(seconds=1))
-    assert services.alarms_unmute_expired() == 1
+    assert alarms.alarms_unmute_expired() == 1
     assert aws.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["ActionsEnabled"] is True
     assert AuditEntry.objects.filter(action="alarm.unmute", reason="Mute period ended").exists()
 
-    with pytest.raises(services.OpsError, match="Only an alarm in ALARM"):
-        services.alarm_acknowledge(name=name, actor=support)
+    with pytest.raises(OpsError, match="Only an alarm in ALARM"):
+        alarms.alarm_acknowledge(name=name, actor=support)
     aws.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="errors")
-    services.alarms_sync()
-    services.alarm_acknowledge(name=name, actor=support, note="looking")
-    services.alarm_assign(name=name, owner=operator, actor=support)
+    alarms.alarms_sync()
+    alarms.alarm_acknowledge(name=name, actor=support, note="looking")
+    alarms.alarm_assign(name=name, owner=operator, actor=support)
     alarm = Alarm.objects.get(name=name)
     assert alarm.acknowledged_by == support and alarm.owner == operator
     assert AuditEntry.objects.get(action="alarm.assign").after == {"owner": operator.username}
     # A new state episode needs a new acknowledgement.
     aws.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue="OK", StateReason="recovered")
-    services.alarms_sync()
+    alarms.alarms_sync()
     alarm.refresh_from_db()
     assert alarm.state == "OK" and alarm.acknowledged_by is None and alarm.owner == operator
     assert AlarmEvent.objects.filter(alarm_name=name, state="OK").exists()

@@ -12,7 +12,7 @@ from django.utils import timezone
 from console.aws import clients as aws
 from console.aws import resources
 from console.aws.resources import resource_name
-from ops import services
+from ops import refresh
 from ops import subscriptions as ops_subscriptions
 from orders.models import OrderEvent
 from orders.selectors import order_event_oldest_unpublished_age
@@ -69,7 +69,7 @@ def test_ops_refresh_publishes_the_outbox_age_where_its_alarm_looks(local_aws):
     order = OrderFactory()
     OrderEvent.objects.filter(order=order).update(created_at=timezone.now() - timedelta(hours=2))
 
-    result = services.ops_refresh()
+    result = refresh.ops_refresh()
 
     assert 7200 <= result["outbox_age"] < 7300
     cloudwatch = aws.client("cloudwatch")

@@ -108,9 +108,9 @@ def test_an_operator_cannot_redrive_or_purge(local_aws, operator, console_client
 
 
 def test_the_alarm_page_links_to_what_is_behind_it_and_mutes_with_a_reason(local_aws, support, console_client):
-    from ops import services
+    from ops import alarms
 
-    services.alarms_sync()
+    alarms.alarms_sync()
     alarm = Alarm.objects.get(name=resource_name("steps-dlq-depth"))
     console_client.force_login(support)
     page_url = reverse("admin:ops_alarm_change", args=[alarm.pk])

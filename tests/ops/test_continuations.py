@@ -9,9 +9,11 @@ import pytest
 from console.aws import clients as aws
 from console.aws.resources import resource_name
 from console.models import AuditEntry
+from console.runtime import jobs as job_queue
 from console.runtime import deadlines
-from ops import services, tasks
+from ops import archive, tasks
 from ops.models import DeadLetter, RedriveJob
+from ops.redrive import jobs, runner
 from tests.ops.conftest import drain, put_in_dlq, queue_url, unique
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db]
@@ -28,10 +30,10 @@ def out_of_time():
 
 @pytest.fixture
 def continuations(monkeypatch):
-    """What the jobs queue would receive: the continuation messages, captured."""
+    """What the jobs queue would receive: the continuation messages (task name and
+    arguments, as ``console.runtime.jobs.enqueue`` is given them), captured."""
     queued = []
-    monkeypatch.setattr(tasks.redrive_run, "delay", lambda *args, **kwargs: queued.append((args, kwargs)))
-    monkeypatch.setattr(tasks.archive_drain, "delay", lambda *args, **kwargs: queued.append((args, kwargs)))
+    monkeypatch.setattr(job_queue, "enqueue", lambda name, *args, countdown=None: queued.append((name, args)))
     return queued
 
 
@@ -41,9 +43,9 @@ def archived_job(local_aws, support, count: int) -> tuple[RedriveJob, str]:
     target = resource_name(unique("continued"))
     aws.client("sqs").create_queue(QueueName=target)
     dlq = resource_name("steps-dlq")
-    services.dead_letters_archive(
+    archive.dead_letters_archive(
         queue_name=dlq,
-        messages=[services.IncomingMessage(f"m-{unique('id')}", f'{{"n": {n}}}') for n in range(count)],
+        messages=[archive.IncomingMessage(f"m-{unique('id')}", f'{{"n": {n}}}') for n in range(count)],
     )
     job = RedriveJob.objects.create(
         queue_name=dlq, target_queue=target, mode="all", total=count, rate_limit=10, created_by=support
@@ -62,7 +64,7 @@ def test_a_redrive_out_of_time_stops_between_rounds_and_its_continuation_finishe
     job.refresh_from_db()
     # One round (one batch of ten at parallelism 1), then the time was up.
     assert (job.status, job.moved, result["moved"]) == (RedriveJob.Status.RUNNING, 10, 10)
-    assert continuations == [((str(job.pk),), {"continues": job.runs})]
+    assert continuations == [("ops.redrive_run", (str(job.pk), job.runs))]
 
     deadlines._deadline.set(None)  # the next invocation has all the time it needs
     tasks.redrive_run.run(str(job.pk), continues=job.runs)
@@ -83,7 +85,7 @@ def test_archive_now_runs_in_the_background_and_goes_on_when_out_of_time(
     first = tasks.archive_drain.run(queue, support.pk)
 
     assert first == {"queue": queue, "archived": 10, "continued": True}
-    assert continuations == [((queue, support.pk), {})]
+    assert continuations == [("ops.archive_drain", (queue, support.pk))]
 
     deadlines._deadline.set(None)
     assert tasks.archive_drain.run(queue, support.pk) == {"queue": queue, "archived": 13, "continued": False}
@@ -99,9 +101,7 @@ def test_a_redrive_whose_runner_died_is_taken_over_by_the_scheduled_refresh(loca
 
     from django.utils import timezone
 
-    from ops import redrive
-
-    long_ago = timezone.now() - timedelta(seconds=redrive.TAKEOVER_SECONDS + 5)
+    long_ago = timezone.now() - timedelta(seconds=runner.TAKEOVER_SECONDS + 5)
     dead, _ = archived_job(local_aws, support, 3)
     RedriveJob.objects.filter(pk=dead.pk).update(status=RedriveJob.Status.RUNNING, heartbeat_at=long_ago, runs=1)
     alive, _ = archived_job(local_aws, support, 3)
@@ -110,8 +110,8 @@ def test_a_redrive_whose_runner_died_is_taken_over_by_the_scheduled_refresh(loca
         queue_name="q", target_queue="", mode=RedriveJob.Mode.MOVE_TASK, status="running", heartbeat_at=long_ago
     )
 
-    assert services.redrives_take_over_stalled() == 1
-    assert continuations == [((str(dead.pk),), {"continues": 1})]
+    assert jobs.redrives_take_over_stalled() == 1
+    assert continuations == [("ops.redrive_run", (str(dead.pk), 1))]
 
     # The continuation finishes the job; the dead run's own message, back later, does nothing.
     tasks.redrive_run.run(str(dead.pk), continues=1)
@@ -127,14 +127,12 @@ def test_a_redrive_whose_runner_died_while_cancelling_is_taken_over_and_ends_can
 
     from django.utils import timezone
 
-    from ops import redrive
-
-    long_ago = timezone.now() - timedelta(seconds=redrive.TAKEOVER_SECONDS + 5)
+    long_ago = timezone.now() - timedelta(seconds=runner.TAKEOVER_SECONDS + 5)
     job, target = archived_job(local_aws, support, 3)
     RedriveJob.objects.filter(pk=job.pk).update(status=RedriveJob.Status.CANCELLING, heartbeat_at=long_ago, runs=2)
 
-    assert services.redrives_take_over_stalled() == 1
-    assert continuations == [((str(job.pk),), {"continues": 2})]
+    assert jobs.redrives_take_over_stalled() == 1
+    assert continuations == [("ops.redrive_run", (str(job.pk), 2))]
 
     tasks.redrive_run.run(str(job.pk), continues=2)
     job.refresh_from_db()

@@ -10,8 +10,9 @@ from botocore.stub import Stubber
 
 from console.aws import clients as aws
 from console.models import AuditEntry
-from ops import services, sqs
+from ops import sqs
 from ops.models import RedriveJob
+from ops.redrive import jobs, move_tasks
 
 QUEUE = "ops-console-dev-steps-dlq"
 QUEUE_URL = f"https://sqs.us-east-1.amazonaws.com/123456789012/{QUEUE}"
@@ -68,7 +69,7 @@ def refreshed(job: RedriveJob, tasks: list[dict]) -> RedriveJob:
             {"QueueUrl": QUEUE_URL, "AttributeNames": ["All"]},
         )
         stub.add_response("list_message_move_tasks", {"Results": tasks}, {"SourceArn": QUEUE_ARN, "MaxResults": 10})
-        services.redrive_move_task_refresh(job=job)
+        move_tasks.redrive_move_task_refresh(job=job)
         stub.assert_no_pending_responses()
     return RedriveJob.objects.get(pk=job.pk)
 
@@ -148,7 +149,7 @@ def test_cancelling_a_move_task_job_cancels_the_task_in_sqs(support):
     job = move_task_job()
     with Stubber(aws.client("sqs")) as stub:
         stub.add_response("cancel_message_move_task", {"ApproximateNumberOfMessagesMoved": 4}, {"TaskHandle": HANDLE})
-        services.redrive_cancel(job_id=job.pk, actor=support)
+        jobs.redrive_cancel(job_id=job.pk, actor=support)
         stub.assert_no_pending_responses()
 
     job.refresh_from_db()

@@ -10,8 +10,11 @@ from botocore.stub import Stubber
 from console.aws import clients as aws
 from console.aws.resources import resource_name
 from console.models import AuditEntry
-from ops import services, sqs
+from console.runtime import jobs as job_queue
+from ops import archive, sqs
+from ops.errors import OpsError
 from ops.models import DeadLetter, RedriveJob
+from ops.redrive import jobs, move_tasks, runner
 from orders.services import order_create
 from tests.conftest import wait_for
 from tests.ops.conftest import archived, dead_letter_source, drain, fail_once, put_in_dlq, unique
@@ -71,11 +74,11 @@ def test_a_dead_lettered_workflow_job_is_redriven_by_a_worker_job_and_runs_again
     )
     assert message.task == "workflows.order_workflow_start"
 
-    plan = services.redrive_plan(
+    plan = jobs.redrive_plan(
         queue_name=message.queue_name, mode="selected", message_ids=[message.pk], target_queue=resource_name("jobs")
     )
     assert plan.count == 1 and plan.targets == {resource_name("jobs"): 1} and plan.samples[0].pk == message.pk
-    job = services.redrive_start(
+    job = jobs.redrive_start(
         queue_name=message.queue_name,
         mode="selected",
         message_ids=[message.pk],
@@ -117,10 +120,10 @@ def test_redrive_back_to_the_source_keeps_message_attributes_and_filters_by_erro
         error_type="Timeout", error="gateway 504 after 30s"
     )
 
-    plan = services.redrive_plan(queue_name=resource_name("steps-dlq"), mode="filtered", filters={"error": "504"})
+    plan = jobs.redrive_plan(queue_name=resource_name("steps-dlq"), mode="filtered", filters={"error": "504"})
     assert plan.count == 4 and plan.targets == {resource_name(source): 4} and not plan.problems
     job = job_done(
-        services.redrive_start(
+        jobs.redrive_start(
             queue_name=resource_name("steps-dlq"), mode="filtered", filters={"error": "504"}, actor=support
         )
     )
@@ -150,18 +153,16 @@ def test_a_fifo_redrive_keeps_groups_and_a_resumed_send_is_not_duplicated(stack,
         )
     fail_once(url, expected=6)
     # This DLQ is not routed to the archiver: "Archive now" takes its messages in.
-    assert services.dead_letter_queue_drain(queue_name=resource_name(dlq), actor=support) == 6
+    assert archive.dead_letter_queue_drain(queue_name=resource_name(dlq), actor=support) == 6
     rows = list(DeadLetter.objects.filter(queue_name=resource_name(dlq)).order_by("id"))
     assert {r.group_id for r in rows} == {"order-0", "order-1"}
 
-    job = services.redrive_start(queue_name=resource_name(dlq), mode="all", actor=support)
+    job = jobs.redrive_start(queue_name=resource_name(dlq), mode="all", actor=support)
     job = job_done(job)
     assert job.moved == 6
     # A process killed after sending but before marking sends the same batch again on resume:
     # the deduplication id (job, archive row) makes SQS drop the copies.
-    from ops import redrive
-
-    again = [redrive.send_entry(r, job=job, fifo=True) for r in rows]
+    again = [runner.send_entry(r, job=job, fifo=True) for r in rows]
     sqs.send_batch(sqs.queue_url(resource_name(name)), again[:6])
     arrived = drain(resource_name(name))
     assert len(arrived) == 6
@@ -179,7 +180,7 @@ def test_cancel_stops_a_rate_limited_redrive_and_resume_finishes_it(stack, suppo
     rows = [r for r in archived(resource_name("approvals-dlq"), 30) if target in r.body]
     assert len(rows) == 30
 
-    job = services.redrive_start(
+    job = jobs.redrive_start(
         queue_name=resource_name("approvals-dlq"),
         mode="filtered",
         filters={"text": ""} | {"task": ""} | {"error": ""} | {"kind": "unknown"},
@@ -188,11 +189,11 @@ def test_cancel_stops_a_rate_limited_redrive_and_resume_finishes_it(stack, suppo
         actor=support,
     )
     wait_for(lambda: RedriveJob.objects.get(pk=job.pk).moved >= 10, timeout=30, what="the first batches")
-    services.redrive_cancel(job_id=job.pk, actor=support)
+    jobs.redrive_cancel(job_id=job.pk, actor=support)
     job = job_done(job)
     assert job.status == "cancelled" and 10 <= job.moved < 30
 
-    services.redrive_resume(job_id=job.pk, actor=support)
+    jobs.redrive_resume(job_id=job.pk, actor=support)
     job = job_done(job)
     assert job.status == "succeeded" and job.moved == 30 and job.runs == 2
     assert len(drain(resource_name(target))) == 30
@@ -202,20 +203,20 @@ def test_cancel_stops_a_rate_limited_redrive_and_resume_finishes_it(stack, suppo
 
 def test_bad_redrive_requests_are_refused_with_reasons(local_aws, support):
     dlq = resource_name("steps-dlq")
-    with pytest.raises(services.OpsError, match="not one of the stage's queues"):
-        services.redrive_plan(queue_name=dlq, mode="all", target_queue="somewhere-else")
-    with pytest.raises(services.OpsError, match="dead-letter queue"):
-        services.redrive_plan(queue_name=dlq, mode="all", target_queue=resource_name("jobs-dlq"))
-    with pytest.raises(services.OpsError, match="Select at least one"):
-        services.redrive_plan(queue_name=dlq, mode="selected", message_ids=[])
-    with pytest.raises(services.OpsError, match="Parallelism"):
-        services.redrive_start(queue_name=dlq, mode="all", actor=support, parallelism=99)
+    with pytest.raises(OpsError, match="not one of the stage's queues"):
+        jobs.redrive_plan(queue_name=dlq, mode="all", target_queue="somewhere-else")
+    with pytest.raises(OpsError, match="dead-letter queue"):
+        jobs.redrive_plan(queue_name=dlq, mode="all", target_queue=resource_name("jobs-dlq"))
+    with pytest.raises(OpsError, match="Select at least one"):
+        jobs.redrive_plan(queue_name=dlq, mode="selected", message_ids=[])
+    with pytest.raises(OpsError, match="Parallelism"):
+        jobs.redrive_start(queue_name=dlq, mode="all", actor=support, parallelism=99)
 
 
 def test_delete_and_purge_need_confirmation_and_are_audited_with_counts(stack, support):
     put_in_dlq(resource_name("approvals-dlq"), [json.dumps({"purge": n}) for n in range(5)])
     rows = [r for r in archived(resource_name("approvals-dlq"), 5) if "purge" in r.body]
-    deleted = services.dead_letters_delete(
+    deleted = archive.dead_letters_delete(
         queue_name=resource_name("approvals-dlq"),
         message_ids=[rows[0].pk, rows[1].pk],
         actor=support,
@@ -224,11 +225,11 @@ def test_delete_and_purge_need_confirmation_and_are_audited_with_counts(stack, s
     assert deleted == 2
     assert AuditEntry.objects.get(action="dlq.delete").after == {"requested": 2, "deleted": 2}
 
-    with pytest.raises(services.OpsError, match="Type the queue's name"):
-        services.dead_letter_queue_purge(
+    with pytest.raises(OpsError, match="Type the queue's name"):
+        archive.dead_letter_queue_purge(
             queue_name=resource_name("approvals-dlq"), confirm="yes", actor=support, reason="x"
         )
-    result = services.dead_letter_queue_purge(
+    result = archive.dead_letter_queue_purge(
         queue_name=resource_name("approvals-dlq"), confirm=resource_name("approvals-dlq"), actor=support, reason="x"
     )
     assert (
@@ -255,7 +256,7 @@ def test_the_aws_message_move_task_path_against_aws_answers(local_aws, support, 
             {"TaskHandle": "eyJ0YXNrSWQiOiJkYjE"},
             {"SourceArn": steps.arn, "MaxNumberOfMessagesPerSecond": 50},
         )
-        job = services.redrive_move_task_start(queue_name=steps.name, actor=support, rate_limit=50)
+        job = move_tasks.redrive_move_task_start(queue_name=steps.name, actor=support, rate_limit=50)
         assert job.mode == "move_task" and job.status == "running" and job.total == 7
         stub.add_response("get_queue_url", {"QueueUrl": steps.url}, {"QueueName": steps.name})
         stub.add_response(
@@ -279,13 +280,13 @@ def test_the_aws_message_move_task_path_against_aws_answers(local_aws, support, 
             {"SourceArn": steps.arn, "MaxResults": 10},
         )
         sqs.reset_cache()
-        job = services.redrive_move_task_refresh(job=job)
+        job = move_tasks.redrive_move_task_refresh(job=job)
         stub.assert_no_pending_responses()
     assert (job.status, job.moved) == ("succeeded", 7)
     assert AuditEntry.objects.get(action="dlq.redrive", object_id=str(job.pk)).after["mode"] == "move_task"
     # A Lambda-fed DLQ is refused with the reason, before any AWS call.
-    with pytest.raises(services.OpsError, match="only serves DLQs fed by SQS"):
-        services.redrive_move_task_start(queue_name=resource_name("async-dlq"), actor=support)
+    with pytest.raises(OpsError, match="only serves DLQs fed by SQS"):
+        move_tasks.redrive_move_task_start(queue_name=resource_name("async-dlq"), actor=support)
 
 
 def test_a_lambda_fed_dlq_is_redriven_to_a_chosen_queue(stack, support):
@@ -300,12 +301,12 @@ def test_a_lambda_fed_dlq_is_redriven_to_a_chosen_queue(stack, support):
     )
     rows = [r for r in archived(dlq, 2) if "send_receipt" in r.body]
     ids = [r.pk for r in rows]
-    plan = services.redrive_plan(queue_name=dlq, mode="selected", message_ids=ids)
+    plan = jobs.redrive_plan(queue_name=dlq, mode="selected", message_ids=ids)
     assert plan.problems and "no known source queue" in plan.problems[0]
-    with pytest.raises(services.OpsError, match="choose a target"):
-        services.redrive_start(queue_name=dlq, mode="selected", message_ids=ids, actor=support)
+    with pytest.raises(OpsError, match="choose a target"):
+        jobs.redrive_start(queue_name=dlq, mode="selected", message_ids=ids, actor=support)
     job = job_done(
-        services.redrive_start(
+        jobs.redrive_start(
             queue_name=dlq, mode="selected", message_ids=ids, target_queue=resource_name(target), actor=support
         )
     )
@@ -315,18 +316,18 @@ def test_a_lambda_fed_dlq_is_redriven_to_a_chosen_queue(stack, support):
 
 
 def test_a_message_is_in_one_redrive_job_at_a_time(local_aws, support, monkeypatch):
-    monkeypatch.setattr(services, "_enqueue", lambda job_id: None)  # jobs stay queued
+    monkeypatch.setattr(job_queue, "enqueue", lambda *args, **kwargs: None)  # jobs stay queued
     dlq = resource_name("steps-dlq")
     for n in range(3):
         DeadLetter.objects.create(
             queue_name=dlq, message_id=f"one-job-{n}", body="{}", body_sha256="s", fingerprint="f"
         )
-    first = services.redrive_start(queue_name=dlq, mode="all", actor=support, target_queue=resource_name("jobs"))
+    first = jobs.redrive_start(queue_name=dlq, mode="all", actor=support, target_queue=resource_name("jobs"))
     assert first.total == 3
-    with pytest.raises(services.OpsError, match="nothing to redrive"):
-        services.redrive_start(queue_name=dlq, mode="all", actor=support, target_queue=resource_name("jobs"))
-    assert services.redrive_cancel(job_id=first.pk, actor=support).status == "cancelled"
-    second = services.redrive_start(queue_name=dlq, mode="all", actor=support, target_queue=resource_name("jobs"))
+    with pytest.raises(OpsError, match="nothing to redrive"):
+        jobs.redrive_start(queue_name=dlq, mode="all", actor=support, target_queue=resource_name("jobs"))
+    assert jobs.redrive_cancel(job_id=first.pk, actor=support).status == "cancelled"
+    second = jobs.redrive_start(queue_name=dlq, mode="all", actor=support, target_queue=resource_name("jobs"))
     assert second.total == 3 and set(DeadLetter.objects.values_list("redrive_job", flat=True)) == {second.pk}
 
 
@@ -380,7 +381,7 @@ def test_a_job_that_failed_for_good_on_the_worker_function_is_archived_then_redr
     clerk.groups.add(Group.objects.get(name=roles.OPERATOR))
     # This session's tests also feed jobs-dlq from a queue of their own: name the target.
     job = job_done(
-        services.redrive_start(
+        jobs.redrive_start(
             queue_name=resource_name("jobs-dlq"),
             mode="selected",
             message_ids=[row.pk],

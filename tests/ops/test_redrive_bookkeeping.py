@@ -18,8 +18,9 @@ from django.utils import timezone
 from console.aws import clients as aws
 from console.aws.resources import resource_name
 from console.models import AuditEntry
-from ops import redrive, services, sqs
+from ops import sqs
 from ops.models import DeadLetter, RedriveJob
+from ops.redrive import jobs, runner
 from tests.ops.conftest import drain, unique
 from tests.ops.test_redrive_failures import BOUND_SECONDS, FakeClock, job_with_messages, run_to_the_end, sent
 
@@ -54,7 +55,7 @@ def test_a_claim_a_takeover_and_a_continuation_each_touch_their_own_job_only():
     job = job_with_messages(1, target="anywhere")
     other = job_with_messages(1, target="anywhere")
 
-    redrive.job_claim(job.pk)
+    runner.job_claim(job.pk)
     other_now = fresh(other)
     assert (other_now.status, other_now.runs, other_now.started_at, other_now.heartbeat_at) == (
         RedriveJob.Status.QUEUED,
@@ -63,12 +64,12 @@ def test_a_claim_a_takeover_and_a_continuation_each_touch_their_own_job_only():
         None,
     )
 
-    claimed_other = redrive.job_claim(other.pk)  # both running, run 1 each
-    redrive.job_claim(job.pk, takeover=True)
+    claimed_other = runner.job_claim(other.pk)  # both running, run 1 each
+    runner.job_claim(job.pk, takeover=True)
     assert fresh(other).runs == 1
-    redrive.job_claim(job.pk, continues=2)
+    runner.job_claim(job.pk, continues=2)
     RedriveJob.objects.filter(pk=other.pk).update(runs=3)  # the same run number as the job's now
-    redrive.job_claim(job.pk, continues=3)
+    runner.job_claim(job.pk, continues=3)
     other_now = fresh(other)
     assert (other_now.runs, other_now.heartbeat_at, other_now.started_at) == (
         3,
@@ -80,11 +81,11 @@ def test_a_claim_a_takeover_and_a_continuation_each_touch_their_own_job_only():
 
 def test_a_continuation_of_a_job_that_has_ended_does_nothing():
     job = job_with_messages(1, target="anywhere")
-    claimed = redrive.job_claim(job.pk)
+    claimed = runner.job_claim(job.pk)
     for status in (RedriveJob.Status.SUCCEEDED, RedriveJob.Status.FAILED, RedriveJob.Status.CANCELLED):
         RedriveJob.objects.filter(pk=job.pk).update(status=status)
 
-        assert redrive.job_claim(job.pk, continues=claimed.runs) is None
+        assert runner.job_claim(job.pk, continues=claimed.runs) is None
         assert (fresh(job).status, fresh(job).runs) == (status, claimed.runs)
 
 
@@ -95,12 +96,12 @@ def test_a_sent_message_is_marked_with_when_and_where_its_old_refusal_is_cleared
     target = target_queue()
     job = job_with_messages(12, target=target)
     job.messages.filter(body="m-1").update(redrive_error="RequestThrottled: try again")
-    claimed = redrive.job_claim(job.pk)
+    claimed = runner.job_claim(job.pk)
     long_ago = timezone.now() - timedelta(hours=1)
     RedriveJob.objects.filter(pk=job.pk).update(heartbeat_at=long_ago)
     before = timezone.now()
 
-    job = redrive.run(claimed, deadline=time.monotonic())  # one round: ten of the twelve
+    job = runner.run(claimed, deadline=time.monotonic())  # one round: ten of the twelve
 
     after = timezone.now()
     assert (job.status, job.moved, job.failed) == (RedriveJob.Status.RUNNING, 10, 0)
@@ -187,13 +188,13 @@ class BoundedClock(FakeClock):
 
 def test_a_run_keeps_to_the_jobs_rate_limit_batch_by_batch(local_aws, monkeypatch):
     clock = BoundedClock(real_seconds=BOUND_SECONDS * 4)
-    monkeypatch.setattr(redrive, "time", clock)
+    monkeypatch.setattr(runner, "time", clock)
     target = target_queue()
     job = job_with_messages(25, target=target, rate_limit=10)
 
     # On the fake clock only the waits pass time: three rounds take two seconds, well
     # before this deadline (a runner that loops is stopped at it).
-    job = redrive.run(redrive.job_claim(job.pk), deadline=clock.monotonic() + 5)
+    job = runner.run(runner.job_claim(job.pk), deadline=clock.monotonic() + 5)
 
     # Batches of 10, 10 and 5 at ten messages a second: the first at once, each next one a
     # second after the one before it.
@@ -212,11 +213,11 @@ def test_a_batch_sqs_fails_whole_is_logged_with_the_job_the_queue_and_the_reason
         http_status_code=400,
     )
 
-    with caplog.at_level(logging.WARNING, logger="ops.redrive"):
+    with caplog.at_level(logging.WARNING, logger="ops.redrive.runner"):
         job = run_to_the_end(job)
 
     assert (job.status, job.moved, job.failed) == (RedriveJob.Status.FAILED, 0, 2)
-    [record] = [r for r in caplog.records if r.name == "ops.redrive"]
+    [record] = [r for r in caplog.records if r.name == "ops.redrive.runner"]
     assert record.levelno == logging.WARNING
     message = record.getMessage()
     assert message.startswith(f"redrive {job.pk}: batch to orders-retry failed: ")
@@ -231,12 +232,12 @@ def test_a_batch_sqs_fails_whole_is_logged_with_the_job_the_queue_and_the_reason
 def test_a_cancel_asked_for_between_two_runs_is_carried_out_by_the_continuation(local_aws, support):
     target = target_queue()
     job = job_with_messages(15, target=target)
-    left = services.redrive_job_run(job_id=job.pk, deadline=time.monotonic())  # out of time after a round
+    left = runner.redrive_job_run(job_id=job.pk, deadline=time.monotonic())  # out of time after a round
     assert (left.status, left.moved) == (RedriveJob.Status.RUNNING, 10)
 
     # Support cancels while the continuation is on its way (the runner is not stale).
-    assert services.redrive_cancel(job_id=job.pk, actor=support).status == RedriveJob.Status.CANCELLING
-    job = services.redrive_job_run(job_id=job.pk, continues=left.runs, deadline=time.monotonic() + BOUND_SECONDS)
+    assert jobs.redrive_cancel(job_id=job.pk, actor=support).status == RedriveJob.Status.CANCELLING
+    job = runner.redrive_job_run(job_id=job.pk, continues=left.runs, deadline=time.monotonic() + BOUND_SECONDS)
 
     assert job is not None, "the continuation left the job 'cancelling' for good"
     job = fresh(job)
@@ -245,4 +246,4 @@ def test_a_cancel_asked_for_between_two_runs_is_carried_out_by_the_continuation(
     assert len(drain(target)) == 10
     assert AuditEntry.objects.filter(action="dlq.redrive_cancelled", object_id=str(job.pk)).count() == 1
     # The same continuation delivered again does nothing.
-    assert services.redrive_job_run(job_id=job.pk, continues=left.runs) is None
+    assert runner.redrive_job_run(job_id=job.pk, continues=left.runs) is None

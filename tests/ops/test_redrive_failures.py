@@ -17,8 +17,9 @@ from django.test import override_settings
 from console.aws import clients as aws
 from console.aws.resources import resource_name
 from console.models import AuditEntry
-from ops import redrive, services, sqs
+from ops import sqs
 from ops.models import DeadLetter, RedriveJob
+from ops.redrive import jobs, runner
 from tests.ops.conftest import drain, unique
 
 pytestmark = pytest.mark.django_db
@@ -49,9 +50,9 @@ def job_with_messages(count: int, *, target: str = "", sources: list[str] | None
 
 
 def run_to_the_end(job: RedriveJob) -> RedriveJob:
-    claimed = redrive.job_claim(job.pk)
+    claimed = runner.job_claim(job.pk)
     assert claimed is not None
-    return redrive.run(claimed, deadline=time.monotonic() + BOUND_SECONDS)
+    return runner.run(claimed, deadline=time.monotonic() + BOUND_SECONDS)
 
 
 def states(job: RedriveJob) -> list[tuple[str, str, str]]:
@@ -149,7 +150,7 @@ def test_a_batch_refused_whole_fails_each_of_its_messages_once_and_a_resume_send
     # Nothing was lost: once the queue exists, resuming the job sends every one of them.
     aws.client("sqs").create_queue(QueueName=target)
     sqs.reset_cache()
-    services.redrive_resume(job_id=job.pk, actor=support, enqueue=False)
+    jobs.redrive_resume(job_id=job.pk, actor=support, enqueue=False)
     job = run_to_the_end(job)
 
     assert (job.status, job.moved, job.failed, job.runs) == (RedriveJob.Status.SUCCEEDED, 3, 0, 2)
@@ -215,11 +216,11 @@ def test_each_round_sends_one_batch_per_sender_and_a_continuation_finishes(local
     job = job_with_messages(25, target=target, parallelism=2)
 
     # Out of time at once: one round, then the job is left running for a continuation.
-    after_one_round = redrive.run(redrive.job_claim(job.pk), deadline=time.monotonic())
+    after_one_round = runner.run(runner.job_claim(job.pk), deadline=time.monotonic())
 
     assert (after_one_round.status, after_one_round.moved) == (RedriveJob.Status.RUNNING, 20)
-    continued = redrive.job_claim(job.pk, continues=after_one_round.runs)
-    job = redrive.run(continued, deadline=time.monotonic() + BOUND_SECONDS)
+    continued = runner.job_claim(job.pk, continues=after_one_round.runs)
+    job = runner.run(continued, deadline=time.monotonic() + BOUND_SECONDS)
     assert (job.status, job.moved, job.runs) == (RedriveJob.Status.SUCCEEDED, 25, 2)
     assert len(drain(target)) == 25
 
@@ -231,7 +232,7 @@ def test_parallel_senders_are_kept_between_one_and_the_configured_maximum(local_
     aws.client("sqs").create_queue(QueueName=target)
     job = job_with_messages(30, target=target, parallelism=asked)
 
-    after_one_round = redrive.run(redrive.job_claim(job.pk), deadline=time.monotonic())
+    after_one_round = runner.run(runner.job_claim(job.pk), deadline=time.monotonic())
 
     assert after_one_round.moved == per_round
 
@@ -251,9 +252,9 @@ def test_a_fifo_target_gets_one_batch_a_round_in_the_order_the_messages_were_fir
         row.attributes = {"MessageGroupId": "order-1"} if n % 2 else {}
         row.save(update_fields=["sent_at", "attributes"])
 
-    after_one_round = redrive.run(redrive.job_claim(job.pk), deadline=time.monotonic())
+    after_one_round = runner.run(runner.job_claim(job.pk), deadline=time.monotonic())
     assert after_one_round.moved == 10
-    job = redrive.run(redrive.job_claim(job.pk, continues=after_one_round.runs), deadline=time.monotonic() + 5)
+    job = runner.run(runner.job_claim(job.pk, continues=after_one_round.runs), deadline=time.monotonic() + 5)
 
     arrived = drain(target)
     by_group: dict[str, list[str]] = {}
@@ -273,27 +274,27 @@ def test_a_fifo_target_gets_one_batch_a_round_in_the_order_the_messages_were_fir
 def test_a_job_is_claimed_once_and_taken_over_or_continued_only_as_asked():
     job = job_with_messages(1, target="anywhere")
 
-    claimed = redrive.job_claim(job.pk)
+    claimed = runner.job_claim(job.pk)
     assert (claimed.status, claimed.runs) == (RedriveJob.Status.RUNNING, 1)
     assert claimed.started_at is not None and claimed.heartbeat_at is not None
-    assert redrive.job_claim(job.pk) is None  # a second delivery of the same job
+    assert runner.job_claim(job.pk) is None  # a second delivery of the same job
 
-    taken_over = redrive.job_claim(job.pk, takeover=True)
+    taken_over = runner.job_claim(job.pk, takeover=True)
     assert (taken_over.runs, taken_over.started_at) == (2, claimed.started_at)
-    assert redrive.job_claim(job.pk, continues=1) is None  # a continuation of a run that is over
-    assert redrive.job_claim(job.pk, continues=2).runs == 3
+    assert runner.job_claim(job.pk, continues=1) is None  # a continuation of a run that is over
+    assert runner.job_claim(job.pk, continues=2).runs == 3
     RedriveJob.objects.filter(pk=job.pk).update(status=RedriveJob.Status.CANCELLED)
-    assert redrive.job_claim(job.pk, takeover=True) is None
+    assert runner.job_claim(job.pk, takeover=True) is None
 
 
 def test_a_job_cancelled_before_its_first_round_sends_nothing(local_aws):
     target = resource_name(unique("cancelled"))
     aws.client("sqs").create_queue(QueueName=target)
     job = job_with_messages(3, target=target)
-    claimed = redrive.job_claim(job.pk)
+    claimed = runner.job_claim(job.pk)
     RedriveJob.objects.filter(pk=job.pk).update(status=RedriveJob.Status.CANCELLING)
 
-    job = redrive.run(claimed)
+    job = runner.run(claimed)
 
     assert (job.status, job.moved) == (RedriveJob.Status.CANCELLED, 0) and job.finished_at is not None
     assert drain(target) == []
@@ -302,7 +303,7 @@ def test_a_job_cancelled_before_its_first_round_sends_nothing(local_aws):
 def test_a_job_that_is_not_running_is_left_as_it_is():
     job = job_with_messages(3, target="anywhere")
 
-    left = redrive.run(job)  # never claimed: still queued
+    left = runner.run(job)  # never claimed: still queued
 
     assert (left.status, left.moved, left.runs) == (RedriveJob.Status.QUEUED, 0, 0)
 
@@ -326,8 +327,8 @@ def test_a_message_is_sent_back_as_it_arrived():
         },
     )
 
-    plain = redrive.send_entry(message, job=job, fifo=False)
-    fifo = redrive.send_entry(message, job=job, fifo=True)
+    plain = runner.send_entry(message, job=job, fifo=False)
+    fifo = runner.send_entry(message, job=job, fifo=True)
 
     assert plain == {
         "Id": str(message.pk),
@@ -340,7 +341,7 @@ def test_a_message_is_sent_back_as_it_arrived():
     }
     assert fifo == plain | {"MessageGroupId": "order-7", "MessageDeduplicationId": f"{job.pk.hex}-{message.pk}"}
     bare = DeadLetter(pk=5, body="x")
-    assert redrive.send_entry(bare, job=job, fifo=True) == {
+    assert runner.send_entry(bare, job=job, fifo=True) == {
         "Id": "5",
         "MessageBody": "x",
         "MessageGroupId": "redrive",
@@ -362,8 +363,8 @@ class FakeClock:
 
 def test_the_rate_limit_spaces_batches_to_the_messages_a_second_asked(monkeypatch):
     clock = FakeClock()
-    monkeypatch.setattr(redrive, "time", clock)
-    limiter = redrive.RateLimiter(20)
+    monkeypatch.setattr(runner, "time", clock)
+    limiter = runner.RateLimiter(20)
 
     limiter.acquire(10)  # the first batch goes at once
     limiter.acquire(10)  # ten messages at 20 a second: half a second later
@@ -377,8 +378,8 @@ def test_the_rate_limit_spaces_batches_to_the_messages_a_second_asked(monkeypatc
 
 def test_without_a_rate_limit_nothing_waits(monkeypatch):
     clock = FakeClock()
-    monkeypatch.setattr(redrive, "time", clock)
-    limiter = redrive.RateLimiter(None)
+    monkeypatch.setattr(runner, "time", clock)
+    limiter = runner.RateLimiter(None)
 
     for _ in range(5):
         limiter.acquire(10)

@@ -352,11 +352,11 @@ def test_the_backlog_counts_requests_waiting_longer_than_the_setting(settings, d
 @pytest.mark.django_db
 def test_ops_refresh_publishes_the_backlog_where_its_alarm_looks(local_aws):
 
-    from ops import services as ops_services
+    from ops import refresh
 
     requested_orders(3, age=timedelta(minutes=5))
 
-    result = ops_services.ops_refresh()
+    result = refresh.ops_refresh()
 
     assert result["start_backlog"] == 3
     cloudwatch = aws.client("cloudwatch")

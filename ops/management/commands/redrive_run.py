@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ops.services import redrive_job_run
+from ops.redrive.runner import redrive_job_run
 
 
 class Command(BaseCommand):

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 
 from console.aws import clients as aws
 from console.aws.resources import resource_name
+from console.runtime.celery import app
 from orders.models import Order
 
 
@@ -12,8 +13,6 @@ class Command(BaseCommand):
     help = "Dead-letter a few realistic messages and set off a DLQ alarm on the local AWS (make run's demo)."
 
     def handle(self, *args, **options):
-        from console.runtime.celery import app
-
         sqs = aws.client("sqs")
         order = Order.objects.order_by("created_at").first()
         order_id = str(order.pk) if order else str(uuid.uuid4())

@@ -1,4 +1,4 @@
-"""The redrive engine: sends a job's archived messages to their queue in batches of ten,
+"""The redrive runner: sends a job's archived messages to their queue in batches of ten,
 in parallel and within a rate limit, and marks each one redriven only after SQS accepted it.
 
 Crash safety: a message is marked after the send, so a process killed between the two
@@ -21,6 +21,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from console.models import AuditEntry
+from console.platform.audit import audit_record
 from ops import sqs
 from ops.models import DeadLetter, RedriveJob
 
@@ -206,6 +208,31 @@ def _record(job: RedriveJob, results, failed_here: set[int]) -> None:
 
 
 def _finish(job: RedriveJob, status: str) -> RedriveJob:
-    from ops.services import redrive_job_finished
-
     return redrive_job_finished(job_id=job.pk, status=status)
+
+
+def redrive_job_finished(*, job_id, status: str) -> RedriveJob:
+    """End the job with ``status`` (succeeded, failed or cancelled), audited with its counts."""
+    with transaction.atomic():
+        job = RedriveJob.objects.select_for_update().get(pk=job_id)
+        job.status, job.finished_at = status, timezone.now()
+        job.save(update_fields=["status", "finished_at"])
+        audit_record(
+            action=f"dlq.redrive_{status}",
+            obj=job,
+            source=AuditEntry.Source.SYSTEM,
+            after={"queue": job.queue_name, "moved": job.moved, "failed": job.failed, "total": job.total},
+        )
+    return job
+
+
+def redrive_job_run(
+    *, job_id, takeover: bool = False, continues: int | None = None, deadline: float | None = None
+) -> RedriveJob | None:
+    """The background job's body: run the redrive if it is this process's to run, until it
+    ends or ``deadline`` (``time.monotonic()``) passes; then the job is left running, and
+    its caller queues a continuation (``continues=job.runs``)."""
+    job = job_claim(job_id, takeover=takeover, continues=continues)
+    if job is None:
+        return None
+    return run(job, deadline=deadline)
