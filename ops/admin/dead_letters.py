@@ -1,13 +1,12 @@
-"""Console pages for support staff: the failure inbox (every DLQ's archived messages,
-grouped and searchable), redrive with a dry run, delete and purge with confirmation,
-redrive jobs with progress, cancel and resume, and alarms with their history."""
+"""The failure inbox: every DLQ's archived messages, grouped and searchable, and the pages
+acting on them: redrive with a dry run, AWS's move task, "Archive now", delete and purge
+with confirmation."""
 
 import json
 from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -17,29 +16,17 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from console.aws.resources import resource_name
 from console.models import AuditEntry
 from console.pages.filters import InboxChoiceFilter
 from console.pages.readonly import ReadOnlyAdminMixin
 from console.platform.timefmt import ago
-from ops import alarms, archive, decoding, selectors, sqs, subscriptions
+from ops import archive, decoding, selectors, sqs
+from ops.admin.common import PURGE, REDRIVE, require
 from ops.errors import OpsError
-from ops.models import Alarm, DeadLetter, RedriveJob
+from ops.models import DeadLetter, RedriveJob
 from ops.queues import queue_rows
 from ops.redrive import jobs, move_tasks
 from workflows.models import Approval, Execution, StepRun
-
-REDRIVE = "ops.redrive_deadletter"
-PURGE = "ops.purge_deadletter"
-MANAGE_ALARM = "ops.manage_alarm"
-
-
-def _require(request: HttpRequest, permission: str) -> None:
-    if not request.user.has_perm(permission):
-        raise PermissionDenied
-
-
-# --- Dead letters -------------------------------------------------------------------------
 
 
 class StateFilter(InboxChoiceFilter):
@@ -214,7 +201,7 @@ class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return {**self.admin_site.each_context(request), "title": title, "opts": self.model._meta, **extra}
 
     def redrive_view(self, request: HttpRequest) -> HttpResponse:
-        _require(request, REDRIVE)
+        require(request, REDRIVE)
         source = request.POST if request.method == "POST" else request.GET
         queue = source.get("queue", "")
         ids = [int(pk) for pk in source.get("ids", "").split(",") if pk.strip().isdigit()]
@@ -265,7 +252,7 @@ class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return response
 
     def delete_view_confirm(self, request: HttpRequest) -> HttpResponse:
-        _require(request, PURGE)
+        require(request, PURGE)
         source = request.POST if request.method == "POST" else request.GET
         queue = source.get("queue", "")
         ids = [int(pk) for pk in source.get("ids", "").split(",") if pk.strip().isdigit()]
@@ -287,7 +274,7 @@ class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/ops/delete.html", context)
 
     def purge_view(self, request: HttpRequest) -> HttpResponse:
-        _require(request, PURGE)
+        require(request, PURGE)
         queue = (request.POST if request.method == "POST" else request.GET).get("queue", "")
         row = next((r for r in queue_rows() if r["name"] == queue), None)
         if row is None:
@@ -315,7 +302,7 @@ class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return response
 
     def archive_now_view(self, request: HttpRequest) -> HttpResponse:
-        _require(request, REDRIVE)
+        require(request, REDRIVE)
         if request.method != "POST":
             return HttpResponse(status=405)
         queue = request.POST.get("queue", "")
@@ -331,7 +318,7 @@ class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:ops_deadletter_changelist") + f"?queue_name={queue}")
 
     def move_task_view(self, request: HttpRequest) -> HttpResponse:
-        _require(request, REDRIVE)
+        require(request, REDRIVE)
         if request.method != "POST":
             return HttpResponse(status=405)
         queue = request.POST.get("queue", "")
@@ -399,217 +386,3 @@ class RedriveForm(forms.Form):
 
     def cleaned_target(self) -> str:
         return self.cleaned_data.get("target") or ""
-
-
-# --- Redrive jobs -----------------------------------------------------------------------------
-
-
-@admin.register(RedriveJob)
-class RedriveJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "queue_name", "target_label", "mode", "status_label", "progress", "created_by"]
-    list_filter = ["status", "queue_name"]
-    change_form_template = "admin/ops/redrivejob/change_form.html"
-    list_select_related = ["created_by"]
-
-    @admin.display(description="Target")
-    def target_label(self, job: RedriveJob) -> str:
-        return job.target_queue or "source queue(s)"
-
-    @admin.display(description="Status", ordering="status")
-    def status_label(self, job: RedriveJob) -> str:
-        return "Interrupted" if jobs.redrive_is_stale(job) else job.get_status_display()
-
-    @admin.display(description="Progress")
-    def progress(self, job: RedriveJob) -> str:
-        return format_html(
-            '<progress max="100" value="{}"></progress> {}/{}{}',
-            job.percent,
-            job.moved,
-            job.total,
-            f" ({job.failed} failed)" if job.failed else "",
-        )
-
-    def get_urls(self):
-        view = self.admin_site.admin_view
-        return [
-            path("<uuid:job_id>/cancel/", view(self.cancel_view), name="ops_redrivejob_cancel"),
-            path("<uuid:job_id>/resume/", view(self.resume_view), name="ops_redrivejob_resume"),
-        ] + super().get_urls()
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        job = get_object_or_404(RedriveJob, pk=object_id)
-        if job.mode == RedriveJob.Mode.MOVE_TASK and job.is_active:
-            try:
-                job = move_tasks.redrive_move_task_refresh(job=job)
-            except Exception as exc:
-                messages.warning(request, f"SQS did not report the move task's progress ({type(exc).__name__}).")
-        extra = {
-            "job": job,
-            "interrupted": jobs.redrive_is_stale(job),
-            "can_act": request.user.has_perm(REDRIVE),
-            "failed_messages": job.messages.filter(state=DeadLetter.State.PRESENT).exclude(redrive_error="")[:20],
-        }
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
-
-    def _act(self, request, job_id, operation, done: str) -> HttpResponse:
-        _require(request, REDRIVE)
-        if request.method != "POST":
-            return HttpResponse(status=405)
-        try:
-            operation(job_id=job_id, actor=request.user)
-        except OpsError as exc:
-            messages.warning(request, str(exc))
-        else:
-            messages.success(request, done)
-        return HttpResponseRedirect(reverse("admin:ops_redrivejob_change", args=[job_id]))
-
-    def cancel_view(self, request, job_id):
-        return self._act(request, job_id, jobs.redrive_cancel, "Cancelling: the job stops after its current batch.")
-
-    def resume_view(self, request, job_id):
-        return self._act(request, job_id, jobs.redrive_resume, "Resumed: the job continues with what is left.")
-
-
-# --- Alarms ---------------------------------------------------------------------------------
-
-
-@admin.register(Alarm)
-class AlarmAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = [
-        "short_name",
-        "state_badge",
-        "reason_line",
-        "metric",
-        "last_change",
-        "muted",
-        "acknowledged",
-        "owner",
-    ]
-    list_display_links = ["short_name"]
-    list_filter = ["state", "exists", "owner"]
-    search_fields = ["name", "description"]
-    list_select_related = ["owner", "acknowledged_by"]
-    change_list_template = "admin/ops/alarm/change_list.html"
-    change_form_template = "admin/ops/alarm/change_form.html"
-
-    @admin.display(description="State", ordering="state")
-    def state_badge(self, alarm: Alarm) -> str:
-        colour = {"ALARM": "#ba2121", "OK": "#2e7d32"}.get(alarm.state, "#777")
-        label = alarm.state if alarm.exists else f"{alarm.state} (deleted)"
-        return format_html('<strong style="color:{}">{}</strong>', colour, label)
-
-    @admin.display(description="Name", ordering="name")
-    def short_name(self, alarm: Alarm) -> str:
-        # The stage's alarms share its prefix (ops-console-dev-): shown without it, whole on hover.
-        return format_html('<span title="{}">{}</span>', alarm.name, alarm.name.removeprefix(resource_name("")))
-
-    @admin.display(description="Reason")
-    def reason_line(self, alarm: Alarm) -> str:
-        return (alarm.state_reason or "")[:120]
-
-    @admin.display(description="Metric and threshold")
-    def metric(self, alarm: Alarm) -> str:
-        if not alarm.metric_name:
-            return "-"
-        threshold = "" if alarm.threshold is None else f" {alarm.comparison_symbol} {alarm.threshold:g}"
-        return f"{alarm.namespace}/{alarm.metric_name} {alarm.statistic}{threshold}"
-
-    @admin.display(description="Last change", ordering="state_changed_at")
-    def last_change(self, alarm: Alarm) -> str:
-        return ago(alarm.state_changed_at) if alarm.state_changed_at else "-"
-
-    @admin.display(description="Muted until")
-    def muted(self, alarm: Alarm) -> str:
-        return timezone.localtime(alarm.muted_until).strftime("%Y-%m-%d %H:%M") if alarm.muted_until else "-"
-
-    @admin.display(description="Acknowledged")
-    def acknowledged(self, alarm: Alarm) -> str:
-        return str(alarm.acknowledged_by) if alarm.acknowledged_by else "-"
-
-    def changelist_view(self, request, extra_context=None):
-        extra = {"alert_topic": subscriptions.alert_topic_name(), **_alert_routing()}
-        return super().changelist_view(request, {**(extra_context or {}), **extra})
-
-    def get_urls(self):
-        view = self.admin_site.admin_view
-        return [
-            path("refresh/", view(self.refresh_view), name="ops_alarm_refresh"),
-            path("<int:alarm_id>/act/", view(self.act_view), name="ops_alarm_act"),
-        ] + super().get_urls()
-
-    def refresh_view(self, request):
-        _require(request, "ops.view_alarm")
-        if request.method != "POST":
-            return HttpResponse(status=405)
-        count = alarms.alarms_sync()
-        messages.success(request, f"{count} alarm(s) read from CloudWatch.")
-        return HttpResponseRedirect(reverse("admin:ops_alarm_changelist"))
-
-    def act_view(self, request, alarm_id: int):
-        _require(request, "ops.view_alarm")
-        if request.method != "POST":
-            return HttpResponse(status=405)
-        alarm = get_object_or_404(Alarm, pk=alarm_id)
-        action = request.POST.get("action", "")
-        back = HttpResponseRedirect(reverse("admin:ops_alarm_change", args=[alarm.pk]))
-        if action == "fill":
-            added = alarms.alarm_history_fill(name=alarm.name)
-            messages.success(request, f"{added} state change(s) added from CloudWatch's history.")
-            return back
-        _require(request, MANAGE_ALARM)
-        try:
-            if action == "mute":
-                minutes = int(request.POST.get("minutes") or 0)
-                alarms.alarm_mute(
-                    name=alarm.name, minutes=minutes, reason=request.POST.get("reason", ""), actor=request.user
-                )
-                messages.success(request, f"Notifications of {alarm.name} muted for {minutes} minute(s).")
-            elif action == "unmute":
-                alarms.alarm_unmute(name=alarm.name, actor=request.user)
-                messages.success(request, f"Notifications of {alarm.name} are on again.")
-            elif action == "acknowledge":
-                alarms.alarm_acknowledge(name=alarm.name, actor=request.user, note=request.POST.get("note", ""))
-                messages.success(request, "Acknowledged.")
-            elif action == "assign":
-                username = request.POST.get("owner", "")
-                owner = get_user_model().objects.filter(username=username, is_staff=True).first() if username else None
-                alarms.alarm_assign(name=alarm.name, owner=owner, actor=request.user)
-                messages.success(request, f"Owner: {owner or 'nobody'}.")
-            else:
-                messages.error(request, "Unknown action.")
-        except (OpsError, ValueError) as exc:
-            messages.error(request, str(exc))
-        return back
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        alarm = get_object_or_404(Alarm, pk=object_id)
-        queue = selectors.alarm_dead_letter_queue(alarm)
-        extra = {
-            "alarm": alarm,
-            "history": selectors.alarm_history(name=alarm.name, limit=100),
-            "queue": queue,
-            "queue_waiting": DeadLetter.objects.filter(queue_name=queue, state=DeadLetter.State.PRESENT).count()
-            if queue
-            else 0,
-            "function": selectors.alarm_function(alarm),
-            "orders": selectors.alarm_affected_orders(alarm),
-            "can_manage": request.user.has_perm(MANAGE_ALARM),
-            "staff": get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username"),
-            "now": timezone.now(),
-        }
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
-
-
-def _alert_routing() -> dict:
-    """Where the stage's alarms notify, for the Alarms page: the alert topic's subscriptions,
-    or why they are unknown (the page still lists the alarms when SNS does not answer)."""
-    try:
-        return {"alert_subscriptions": subscriptions.alert_subscriptions(), "alert_error": ""}
-    except LookupError:
-        return {"alert_subscriptions": [], "alert_error": "The alert topic is not deployed."}
-    except Exception as exc:  # botocore's errors: the alarms themselves are still worth showing
-        return {"alert_subscriptions": [], "alert_error": f"SNS did not answer ({type(exc).__name__})."}

@@ -1,0 +1,12 @@
+"""Console pages for support staff, one module per concept:
+
+* ``dead_letters``: the failure inbox (every DLQ's archived messages, grouped and
+  searchable), with its pages: redrive with a dry run, AWS's move task, "Archive now",
+  delete and purge with confirmation;
+* ``redrives``: redrive jobs with progress, cancel and resume;
+* ``alarms``: alarms with their history, who they notify, mute, acknowledge and assign.
+
+Django's admin autodiscovery imports this package; importing it registers the pages.
+"""
+
+from ops.admin import alarms, dead_letters, redrives  # noqa: F401  (registers the pages)
