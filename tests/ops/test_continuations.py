@@ -9,8 +9,8 @@ import pytest
 from console.aws import clients as aws
 from console.aws.resources import resource_name
 from console.models import AuditEntry
-from console.runtime import jobs as job_queue
 from console.runtime import deadlines
+from console.runtime import jobs as job_queue
 from ops import archive, tasks
 from ops.models import DeadLetter, RedriveJob
 from ops.redrive import jobs, runner
