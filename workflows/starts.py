@@ -42,6 +42,7 @@ from django.utils import timezone
 
 from console.api.throttling import bucket_take
 from console.aws import resources
+from console.runtime.jobs import enqueue
 from workflows import sfn
 from workflows.models import Execution
 
@@ -60,6 +61,8 @@ RETRY_SECONDS = 15
 # to run this long after its signal, so it runs after every commit it stands for.
 SIGNAL_SECONDS = 1
 BUDGET_KEY = "workflows:start-execution"
+# The starter's job (``workflows.tasks.order_workflow_starts``), queued by its name.
+STARTER_JOB = "workflows.order_workflow_starts"
 SIGNAL_KEY = "workflows:starter"
 
 
@@ -174,9 +177,7 @@ def workflow_starts_signal(*, countdown: float | None = None) -> bool:
             with _memo.lock:
                 _memo.covered_until = max(_memo.covered_until, now + wait)
             return False
-        from workflows.tasks import order_workflow_starts
-
-        order_workflow_starts.apply_async(countdown=delay)
+        enqueue(STARTER_JOB, countdown=delay)
     except Exception:
         logger.exception("could not queue the workflow starter; the next signal or the sweep will")
         return False
@@ -253,10 +254,8 @@ def workflow_starts_follow_up(run: StartsRun) -> None:
     if run.busy:
         workflow_starts_signal(countdown=run.again_in)
         return
-    from workflows.tasks import order_workflow_starts
-
     try:
-        order_workflow_starts.apply_async(countdown=math.ceil(run.again_in))
+        enqueue(STARTER_JOB, countdown=math.ceil(run.again_in))
     except Exception:
         logger.exception("could not queue the starter's continuation; the next signal or the sweep will")
 

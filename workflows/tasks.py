@@ -2,6 +2,8 @@
 
 from console.runtime.celery import app
 from console.runtime.deadlines import stop_by
+from workflows.services import workflow_start
+from workflows.starts import workflow_starts_follow_up, workflow_starts_run
 
 # The starter stops between batches this long before its invocation's timeout and goes on
 # in a new message (a continuation), so no batch is cut off halfway.
@@ -18,8 +20,6 @@ INVOCATION_MARGIN_SECONDS = 60
 def order_workflow_start(order_id: str) -> str:
     """One order's start, in this job (messages queued before the batched starter, and
     redriven dead letters of them); new orders go through ``order_workflow_starts``."""
-    from workflows.services import workflow_start
-
     return workflow_start(order_id=order_id).arn
 
 
@@ -27,8 +27,6 @@ def order_workflow_start(order_id: str) -> str:
 def order_workflow_starts() -> dict:
     """The batched starter (``workflows.starts``): starts waiting requests until none
     waits, then queues what comes next (its continuation when out of time)."""
-    from workflows.starts import workflow_starts_follow_up, workflow_starts_run
-
     run = workflow_starts_run(deadline=stop_by(INVOCATION_MARGIN_SECONDS))
     workflow_starts_follow_up(run)
     return run.as_dict()

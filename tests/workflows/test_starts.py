@@ -27,7 +27,6 @@ from tests.cloudwatch import alarm_metric_maximums
 from workflows import handlers, sfn, starts
 from workflows.models import Execution
 from workflows.starts import StartPacer, workflow_start_request, workflow_starts_run, workflow_starts_signal
-from workflows.tasks import order_workflow_starts
 
 ITEMS = [{"product_id": "p", "name": "Widget", "quantity": 1, "price": Decimal("20")}]
 
@@ -139,13 +138,13 @@ def test_a_real_run_starts_no_more_than_the_rate_in_any_second(pass_machine, set
 
 @pytest.mark.django_db
 def test_signals_queue_one_starter_job_a_second_for_the_stage(django_assert_num_queries):
-    with mock.patch.object(order_workflow_starts, "apply_async") as queued:
+    with mock.patch("workflows.starts.enqueue") as queued:
         for _ in range(30):  # thirty processes, each signalling once within the second
             starts._memo.clear()
             workflow_starts_signal()
         assert queued.call_count == 1
         # Queued to run a second later: after every commit whose signal it stood for.
-        assert queued.call_args.kwargs == {"countdown": 1.0}
+        assert queued.call_args == mock.call("workflows.order_workflow_starts", countdown=1.0)
 
         # A process that knows of a job still to run asks nothing of anyone.
         with django_assert_num_queries(0):
@@ -161,7 +160,7 @@ def test_signals_queue_one_starter_job_a_second_for_the_stage(django_assert_num_
 
 @pytest.mark.django_db
 def test_orders_created_record_their_requests_and_queue_one_job(django_capture_on_commit_callbacks):
-    with mock.patch.object(order_workflow_starts, "apply_async") as queued:
+    with mock.patch("workflows.starts.enqueue") as queued:
         for n in range(25):
             with django_capture_on_commit_callbacks(execute=True):
                 order_create(user_id=f"burst-{n}", items=ITEMS)
@@ -183,7 +182,7 @@ def test_a_starter_leaves_the_work_to_one_that_is_claiming(django_assert_num_que
     assert run.busy and run.started == 0
     # It looks again once that claim would be stale, through the signal (not a chain of its own).
     assert starts.ACTIVE_SECONDS <= run.again_in <= starts.ACTIVE_SECONDS + 1
-    with mock.patch.object(order_workflow_starts, "apply_async") as queued:
+    with mock.patch("workflows.starts.enqueue") as queued:
         starts.workflow_starts_follow_up(run)
     assert queued.call_args.kwargs["countdown"] == run.again_in
 
@@ -195,9 +194,9 @@ def test_out_of_time_a_starter_hands_on_to_a_continuation():
     run = workflow_starts_run(deadline=time.monotonic() - 1)
 
     assert (run.started, run.claims, run.again_in) == (0, 0, 0.0)
-    with mock.patch.object(order_workflow_starts, "apply_async") as queued:
+    with mock.patch("workflows.starts.enqueue") as queued:
         starts.workflow_starts_follow_up(run)
-    queued.assert_called_once_with(countdown=0)
+    queued.assert_called_once_with("workflows.order_workflow_starts", countdown=0)
 
 
 # --- Failures and idempotency ------------------------------------------------------------------------
@@ -303,7 +302,7 @@ def test_the_sweep_starts_a_backlog_of_any_size_in_one_run(pass_machine):
     lost = Order.objects.bulk_create(Order(user_id=f"lost-{n}", total=Decimal("5")) for n in range(3))
     Order.objects.filter(pk__in=[o.pk for o in lost]).update(created_at=timezone.now() - timedelta(minutes=3))
 
-    with mock.patch.object(order_workflow_starts, "apply_async") as queued:
+    with mock.patch("workflows.starts.enqueue") as queued:
         result = handlers.start_missing_executions({"source": "aws.events"}, Context())
 
     assert result == {"started": 753}
@@ -319,9 +318,9 @@ def test_the_sweep_stops_before_its_timeout_and_a_continuation_goes_on():
         def get_remaining_time_in_millis(self):
             return 30_000  # less than the minute the sweep keeps in hand
 
-    with mock.patch.object(order_workflow_starts, "apply_async") as queued:
+    with mock.patch("workflows.starts.enqueue") as queued:
         assert handlers.start_missing_executions({"source": "aws.events"}, EndingContext()) == {"started": 0}
-    queued.assert_called_once_with(countdown=0)
+    queued.assert_called_once_with("workflows.order_workflow_starts", countdown=0)
 
 
 @pytest.mark.django_db
