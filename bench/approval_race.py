@@ -43,8 +43,8 @@ def main() -> int:
         from django.db import connection
 
         from console.aws import clients as aws
+        from workflows.approvals import ApprovalNotPending, approval_decide
         from workflows.models import Approval
-        from workflows.services import ApprovalNotPending, approval_decide
 
         # 48 threads share one boto3 client pool of 10; the discarded-connection warnings are noise here.
         logging.getLogger("urllib3").setLevel(logging.ERROR)

@@ -141,8 +141,8 @@ def start_orders_to_approval(count: int, *, total_of=lambda index: 20, timeout: 
     approval. Returns the pending approvals, oldest first."""
     from console.models import AuditEntry
     from orders.services import order_create
+    from workflows.executions import workflow_start
     from workflows.models import Approval
-    from workflows.services import workflow_start
 
     for index in range(count):
         order = order_create(

@@ -91,7 +91,7 @@ def pass_machine() -> str:
 def moto_ceiling(machine_arn: str, tag: str, seconds: float = 8.0) -> float:
     """StartExecution calls a second from a plain boto3 loop, for ``seconds``."""
     from console.aws import clients as aws
-    from workflows.services import workflow_policy
+    from workflows.starts import workflow_policy
 
     sfn = aws.client("stepfunctions")
     policy = workflow_policy()

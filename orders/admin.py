@@ -302,8 +302,8 @@ class OrderAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _workflow_context(self, object_id) -> dict:
+        from workflows.executions import execution_refresh
         from workflows.models import Approval, Execution
-        from workflows.services import execution_refresh
 
         try:
             order_id = uuid.UUID(str(object_id))

@@ -2,7 +2,7 @@
 
 mutmut 3 (configured in pyproject.toml, [tool.mutmut]) copies the project into mutants/,
 mutates the modules below and runs, for each mutant, the fast tests that call the mutated
-function. Of workflows/services.py only the approval path is run. One local AWS serves
+function (of workflows, the approvals package: workflows/approvals/). One local AWS serves
 every mutant's pytest session (TEST_LOCAL_AWS_ENDPOINT; starting and deploying one per
 mutant would triple the run), and one mutant runs at a time: they share the test database.
 
@@ -36,18 +36,6 @@ sys.path.insert(0, str(BASE_DIR))
 from console.devtools import devstack  # noqa: E402
 
 MUTMUT = str(Path(sys.executable).with_name("mutmut"))
-APPROVAL_FUNCTIONS = [
-    "x_approval_",
-    "x__approval_",
-    "x__refusal",
-    "x__when",
-    "x__claimed_message",
-    "x__iso",
-    "x__refuse_if_not_open",
-    "x__not_pending_message",
-    "x__name",
-    "xǁApprovalNotPendingǁ",
-]
 # What `mutmut run` is given (globs of mangled names): module, then function.
 NAMES = [
     "console.api.idempotency.*",
@@ -57,7 +45,7 @@ NAMES = [
     "media.csv_rows.*",
     "media.ingest.*",
     "media.ingest_generic.*",
-    *(f"workflows.services.{prefix}*" for prefix in APPROVAL_FUNCTIONS),
+    "workflows.approvals.*",
 ]
 KILLED = {"killed", "timeout"}
 MUTANTS_DIR = BASE_DIR / "mutants"
@@ -66,12 +54,10 @@ TABLE_LINE = re.compile(r"^(    S\.(\w+): |CLIENT_SETTABLE = )frozenset\((?:\{(.
 
 
 def module_of(mutant: str) -> str:
-    """``media.ingest.x_parse__mutmut_3`` → ``media.ingest``; the approval path and the
-    lifecycle's table apart."""
+    """``media.ingest.x_parse__mutmut_3`` → ``media.ingest``; the lifecycle's table apart."""
     if ".TRANSITIONS[" in mutant or ".CLIENT_SETTABLE " in mutant:
         return "orders.lifecycle (table)"
-    module = mutant.split(".x", 1)[0]
-    return f"{module} (approvals)" if module == "workflows.services" else module
+    return mutant.split(".x", 1)[0]
 
 
 def results() -> dict[str, str]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -22,6 +23,7 @@ from console.aws import clients as aws
 from console.aws import resources
 from console.devtools import devstack
 from console.platform import roles
+from orders.signals import orders_submitted
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Logs, screenshots and the AWS call log of a run; TEST_ARTIFACTS_DIR keeps concurrent runs
@@ -259,6 +261,21 @@ def console_client(client):
     from django.test import Client
 
     return Client(enforce_csrf_checks=True)
+
+
+@pytest.fixture
+def submitted_orders() -> list:
+    """The ids of the orders that orders tells of as submitted (``orders_submitted``), in
+    the order told; the apps that listen (workflows, which starts their workflows) are not
+    told, so tests about orders run no workflow."""
+    submitted: list = []
+
+    def send(sender, *, order_ids, **kwargs) -> list:
+        submitted.extend(order_ids)
+        return []
+
+    with mock.patch.object(orders_submitted, "send", side_effect=send):
+        yield submitted
 
 
 # --- Tests that need PostgreSQL ---------------------------------

@@ -29,15 +29,11 @@ from console.pages.filters import InboxChoiceFilter
 from console.pages.readonly import ReadOnlyAdminMixin
 from console.platform.timefmt import duration
 from workflows import selectors, sfn
-from workflows.models import Approval, Execution, StepRun
-from workflows.notifications import LinkInvalid, approval_link_read
-from workflows.services import (
+from workflows.approvals import (
     ASSIGN_PERMISSION,
     DECIDE_PERMISSION,
-    RESTARTABLE_STATUSES,
     ApprovalNotPending,
     AssigneeNotAllowed,
-    ExecutionNotRestartable,
     ReasonRequired,
     TooManyForBulk,
     approval_assign,
@@ -45,9 +41,11 @@ from workflows.services import (
     approval_claim,
     approval_decide,
     approval_unclaim,
-    execution_refresh,
-    execution_restart,
 )
+from workflows.approvals.notifications import LinkInvalid, approval_link_read
+from workflows.executions import execution_refresh
+from workflows.models import Approval, Execution, StepRun
+from workflows.restarts import RESTARTABLE_STATUSES, ExecutionNotRestartable, execution_restart
 
 logger = logging.getLogger(__name__)
 RESTART_PERMISSION = "workflows.restart_execution"

@@ -26,7 +26,7 @@ from console.api.openapi import PROBLEM, extend_schema
 from console.api.pagination import KeysetPagination
 from console.api.rest import problem
 from console.models import AuditEntry
-from workflows import selectors, services
+from workflows import approvals, selectors
 from workflows.models import Approval
 
 logger = logging.getLogger(__name__)
@@ -146,8 +146,8 @@ class ApprovalListApi(APIView):
         filters = ApprovalListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         paginator = self.pagination_class()
-        approvals = selectors.approval_list(filters=filters.validated_data, user=request.user)
-        page = paginator.paginate_queryset(approvals, request, self)
+        listed = selectors.approval_list(filters=filters.validated_data, user=request.user)
+        page = paginator.paginate_queryset(listed, request, self)
         return paginator.get_paginated_response(ApprovalOutputSerializer(page, many=True).data)
 
 
@@ -202,12 +202,12 @@ class ApprovalRejectApi(APIView):
 
 def _decide(request: Request, approval: Approval, *, approve: bool, reason: str) -> Response:
     try:
-        services.approval_decide(
+        approvals.approval_decide(
             approval_id=approval.pk, approve=approve, actor=request.user, reason=reason, source=AuditEntry.Source.API
         )
-    except services.ReasonRequired as exc:
+    except approvals.ReasonRequired as exc:
         return problem(400, "Invalid input.", "invalid", str(exc), {"reason": [str(exc)]})
-    except services.ApprovalNotPending as exc:
+    except approvals.ApprovalNotPending as exc:
         return _conflict(exc)
     except Exception:
         logger.exception("decision on approval %s recorded but not delivered", approval.pk)
@@ -225,8 +225,8 @@ class ApprovalClaimApi(APIView):
     def post(self, request: Request, approval_id: int) -> Response:
         approval = _approval_or_404(approval_id)
         try:
-            services.approval_claim(approval_id=approval.pk, actor=request.user, source=AuditEntry.Source.API)
-        except services.ApprovalNotPending as exc:
+            approvals.approval_claim(approval_id=approval.pk, actor=request.user, source=AuditEntry.Source.API)
+        except approvals.ApprovalNotPending as exc:
             return _conflict(exc)
         return _output(approval.pk)
 
@@ -241,8 +241,8 @@ class ApprovalUnclaimApi(APIView):
     def post(self, request: Request, approval_id: int) -> Response:
         approval = _approval_or_404(approval_id)
         try:
-            services.approval_unclaim(approval_id=approval.pk, actor=request.user, source=AuditEntry.Source.API)
-        except services.ApprovalNotPending as exc:
+            approvals.approval_unclaim(approval_id=approval.pk, actor=request.user, source=AuditEntry.Source.API)
+        except approvals.ApprovalNotPending as exc:
             return _conflict(exc)
         return _output(approval.pk)
 
@@ -265,11 +265,11 @@ class ApprovalAssignApi(APIView):
             detail = "No such user."
             return problem(400, "Invalid input.", "invalid", detail, {"username": [detail]})
         try:
-            services.approval_assign(
+            approvals.approval_assign(
                 approval_id=approval.pk, assignee=assignee, actor=request.user, source=AuditEntry.Source.API
             )
-        except services.AssigneeNotAllowed as exc:
+        except approvals.AssigneeNotAllowed as exc:
             return problem(400, "Invalid input.", "invalid", str(exc), {"username": [str(exc)]})
-        except services.ApprovalNotPending as exc:
+        except approvals.ApprovalNotPending as exc:
             return _conflict(exc)
         return _output(approval.pk)

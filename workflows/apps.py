@@ -7,4 +7,4 @@ class WorkflowsConfig(AppConfig):
 
     def ready(self) -> None:
         # Orders tell, workflows listen: orders.signals' receivers.
-        from workflows import receivers  # noqa: F401
+        from workflows import receivers  # noqa: F401  # lazy: app loading (connected once the apps are ready)

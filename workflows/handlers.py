@@ -12,14 +12,10 @@ from typing import Any
 
 from console.platform import observability
 from console.runtime.deadlines import stop_by
-from workflows.services import (
-    TaskMessage,
-    approval_request,
-    approval_sweep,
-    execution_sweep,
-    step_task_run,
-    workflow_start_missing,
-)
+from workflows.approvals import approval_request, approval_sweep
+from workflows.executions import TaskMessage, execution_sweep, workflow_start_missing
+from workflows.saga import SAGA_STEPS
+from workflows.step_tasks import step_task_run
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +53,6 @@ def start_missing_executions(event: dict[str, Any], context: Any = None) -> dict
 
 def saga_tasks(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Runs the order saga's steps and compensations and answers Step Functions."""
-    from workflows.saga import SAGA_STEPS
-
     return _each_record(event, lambda message: step_task_run(message=message, steps=SAGA_STEPS, terminal_steps={}))
 
 

@@ -12,14 +12,14 @@ from orders.signals import order_cancelled, orders_submitted
 
 @receiver(orders_submitted, dispatch_uid="workflows-start-submitted-orders")
 def start_submitted_orders(sender, *, order_ids, **kwargs) -> None:
-    from workflows import services  # lazy: cold start (the workflow engine's clients)
+    from workflows import executions  # lazy: cold start (the workflow engine's clients)
 
     for order_id in order_ids:
-        services.workflow_enqueue_start(order_id=order_id)
+        executions.workflow_enqueue_start(order_id=order_id)
 
 
 @receiver(order_cancelled, dispatch_uid="workflows-end-cancelled-order")
 def end_cancelled_order(sender, *, order, actor=None, reason: str = "", **kwargs) -> None:
-    from workflows import services  # lazy: cold start (the workflow engine's clients)
+    from workflows import approvals  # lazy: cold start (the workflow engine's clients)
 
-    services.workflow_order_cancelled(order=order, actor=actor, reason=reason)
+    approvals.workflow_order_cancelled(order=order, actor=actor, reason=reason)

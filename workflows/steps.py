@@ -1,5 +1,5 @@
-"""What each workflow step does to an order. The handler answers Step Functions with
-the returned output, or with the error of a ``StepFailed``.
+"""What each workflow step does to an order. ``workflows.step_tasks`` runs them and answers
+Step Functions with the returned output, or with the error of a ``StepFailed``.
 
 Steps run once per task (the handler records each run), but also tolerate running again.
 Payment, shipping and notification have no external provider in this project: their steps
@@ -18,6 +18,7 @@ from django.db.models import F
 from orders.lifecycle import OrderStatus
 from orders.models import Order, StockLevel
 from orders.services import order_transition
+from workflows.models import StepRun
 
 
 class StepFailed(Exception):
@@ -117,8 +118,6 @@ def record_failure(order: Order, message: dict[str, Any]) -> dict[str, Any]:
 def _recorded_cause(execution_arn: str, error: str) -> str:
     """The cause our own step recorded for ``error`` (the local engine drops the cause
     of SendTaskFailure from the error it hands to Catch; AWS keeps it)."""
-    from workflows.models import StepRun
-
     run = (
         StepRun.objects.filter(execution__arn=execution_arn, status=StepRun.Status.FAILED, error=error)
         .order_by("-finished_at")

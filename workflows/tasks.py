@@ -2,7 +2,7 @@
 
 from console.runtime.celery import app
 from console.runtime.deadlines import stop_by
-from workflows.services import workflow_start
+from workflows.executions import workflow_start
 from workflows.starts import workflow_starts_follow_up, workflow_starts_run
 
 # The starter stops between batches this long before its invocation's timeout and goes on

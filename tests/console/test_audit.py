@@ -2,8 +2,6 @@
 (actor, action, object, reason, before/after, time, request id), it can be found and
 filtered in the console, and nobody can change or delete it."""
 
-from unittest import mock
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
@@ -21,9 +19,8 @@ pytestmark = pytest.mark.django_db
 WIDGETS = {"userId": "u", "items": [{"productId": "p1", "name": "Widget", "quantity": 1, "price": 5}]}
 
 
-def test_api_changes_are_recorded_with_actor_request_id_and_before_after(api, api_user):
-    with mock.patch("workflows.services.workflow_enqueue_start"):
-        created = api.post("/api/orders", WIDGETS, format="json", HTTP_X_REQUEST_ID="req-create-1")
+def test_api_changes_are_recorded_with_actor_request_id_and_before_after(api, api_user, submitted_orders):
+    created = api.post("/api/orders", WIDGETS, format="json", HTTP_X_REQUEST_ID="req-create-1")
     order_id = created.json()["orderId"]
     api.delete(f"/api/orders/{order_id}", HTTP_X_REQUEST_ID="req-cancel-1")
 

@@ -18,12 +18,13 @@ from console.platform.audit import audit_record
 from media.models import Import, MediaAsset
 from orders.lifecycle import OrderStatus
 from orders.models import StockLevel
+from orders.signals import orders_submitted
 from tests.conftest import make_user
 from tests.console import role_expectations as table
 from tests.factories import OrderFactory
 from tests.workflows.test_approvals import make_approval
+from workflows.approvals.notifications import approval_link_token
 from workflows.models import Execution
-from workflows.notifications import approval_link_token
 
 pytestmark = pytest.mark.django_db
 
@@ -215,7 +216,7 @@ def test_each_role_gets_what_the_table_says(key, objects, users):
         mock.patch("workflows.sfn.send_task_failure", return_value="req-2"),
         mock.patch("workflows.sfn.describe_execution", return_value={"status": "RUNNING"}),
         mock.patch("workflows.sfn.current_state", return_value="RequestApproval"),
-        mock.patch("workflows.services.workflow_enqueue_start"),
+        mock.patch.object(orders_submitted, "send", return_value=[]),  # no workflow starts
         # Dead-letter queues and alarms: the stage's queues, and the AWS calls their actions make.
         mock.patch("ops.sqs.dead_letter_queues", side_effect=lambda refresh=False: [_ops_queue()]),
         mock.patch("ops.sqs.stage_queue_names", return_value=[ROLES_DLQ, "ops-console-dev-jobs"]),

@@ -17,6 +17,7 @@ from media.services import csv_import_object, import_chunk_run, import_run_inlin
 from orders.lifecycle import OrderStatus
 from orders.models import Order, OrderEvent, OrderItem
 from orders.services import order_create
+from orders.signals import orders_submitted
 from tests.media.conftest import HEADER
 
 pytestmark = pytest.mark.django_db
@@ -450,7 +451,7 @@ def test_workflow_starts_of_imported_orders_are_handed_on_in_paced_batches(
     import_run = run_import(HEADER + b"".join(b"WF-%d,c,p,n,1,1\n" % n for n in range(5)), mode="workflow")
     started, queued = [], []
     with (
-        mock.patch("workflows.services.workflow_enqueue_start", side_effect=lambda order_id: started.append(order_id)),
+        mock.patch.object(orders_submitted, "send", side_effect=lambda sender, order_ids: started.extend(order_ids)),
         mock.patch("media.tasks.import_workflows_job.apply_async", side_effect=lambda **kw: queued.append(kw)),
     ):
         for expected in (2, 2, 1, 0):

@@ -18,8 +18,8 @@ from console.devtools.local_consumer import LambdaContext
 from console.platform import observability
 from console.platform.context import set_request_id
 from tests.workflows.test_approvals import make_approval
+from workflows.approvals import approval_decide
 from workflows.models import Approval
-from workflows.services import approval_decide
 
 
 def capture(formatter: logging.Formatter) -> tuple[logging.Logger, io.StringIO]:

@@ -140,7 +140,7 @@ def test_the_order_page_shows_one_timeline_of_events_steps_approvals_and_who_act
         execution=approval.execution, step="ValidateOrder", token_sha256="b" * 64, status="SUCCEEDED"
     )
     with mock.patch("workflows.sfn.send_task_success", return_value="req-9"):
-        from workflows.services import approval_decide
+        from workflows.approvals import approval_decide
 
         approval_decide(approval_id=approval.pk, approve=True, actor=operator, reason="known customer")
     services.order_note_add(order_id=order.pk, note="customer called back", actor=operator)

@@ -1,5 +1,4 @@
 import uuid
-from unittest import mock
 
 import pytest
 from rest_framework.test import APIClient
@@ -14,10 +13,9 @@ WIDGETS = {"userId": "test-user", "items": [{"productId": "p1", "name": "Widget"
 
 
 @pytest.fixture(autouse=True)
-def no_workflow_start():
+def no_workflow_start(submitted_orders):
     # These tests are about the HTTP contract; the workflow has its own (stack) tests.
-    with mock.patch("workflows.services.workflow_enqueue_start"):
-        yield
+    return submitted_orders
 
 
 def test_create_answers_201_with_the_seed_fields(api):

@@ -30,16 +30,13 @@ def test_order_create_computes_the_total_and_audits(api_user):
     assert entry.actor == api_user and entry.source == AuditEntry.Source.API
 
 
-def test_order_create_queues_the_workflow_start_only_after_commit(django_capture_on_commit_callbacks):
-    with mock.patch("workflows.services.workflow_enqueue_start") as enqueue:
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            order = services.order_create(
-                user_id="c", items=[{"product_id": "p", "name": "n", "quantity": 1, "price": 1}]
-            )
-        enqueue.assert_not_called()
-        for callback in callbacks:
-            callback()
-    enqueue.assert_called_once_with(order_id=order.pk)
+def test_order_create_tells_of_the_submission_only_after_commit(submitted_orders, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        order = services.order_create(user_id="c", items=[{"product_id": "p", "name": "n", "quantity": 1, "price": 1}])
+    assert submitted_orders == []
+    for callback in callbacks:
+        callback()
+    assert submitted_orders == [order.pk]
 
 
 def test_transition_bumps_the_version_and_records_before_and_after():

@@ -10,7 +10,7 @@ from workflows.models import Approval, Execution, token_digest
 
 def make_pending_approval(token: str, *, total: Decimal | None = None, **order_fields) -> Approval:
     """A pending approval as approval_request stores it (four-eyes from the order's total)."""
-    from workflows.services import approval_required_count
+    from workflows.approvals import approval_required_count
 
     items = None
     if total is not None:

@@ -16,8 +16,8 @@ from console.models import AuditEntry
 from orders.lifecycle import OrderStatus
 from orders.models import Order
 from tests.workflows.conftest import make_pending_approval
+from workflows.approvals import ApprovalNotPending, approval_deliver, approval_sweep
 from workflows.models import Approval
-from workflows.services import ApprovalNotPending, approval_deliver, approval_sweep
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,7 @@ from console.models import AuditEntry
 from console.platform import roles
 from tests.conftest import make_user
 from tests.workflows.conftest import make_pending_approval
-from workflows.models import Approval, Execution
-from workflows.services import (
+from workflows.approvals import (
     ApprovalNotPending,
     AssigneeNotAllowed,
     ClaimedByAnother,
@@ -28,6 +27,7 @@ from workflows.services import (
     approval_decide,
     approval_unclaim,
 )
+from workflows.models import Approval, Execution
 
 pytestmark = pytest.mark.django_db
 
@@ -188,8 +188,8 @@ def test_bulk_approve_says_which_decisions_are_recorded_but_undelivered_and_whic
 
     with (
         mock.patch("workflows.sfn.send_task_success", side_effect=send),
-        mock.patch("workflows.services.order_transition", side_effect=transition),
-        caplog.at_level(logging.ERROR, logger="workflows.services"),
+        mock.patch("workflows.approvals.decisions.order_transition", side_effect=transition),
+        caplog.at_level(logging.ERROR, logger="workflows.approvals.bulk"),
     ):
         outcome = approval_bulk_approve(approval_ids=[undelivered.pk, not_made.pk, fine.pk], actor=operator)
 
@@ -203,7 +203,7 @@ def test_bulk_approve_says_which_decisions_are_recorded_but_undelivered_and_whic
         ),
         (not_made.pk, Approval.Status.PENDING, "Not approved: OperationalError"),
     ]
-    assert [r.getMessage() for r in caplog.records if r.name == "workflows.services"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "workflows.approvals.bulk"] == [
         f"bulk approve: approval {undelivered.pk} could not be delivered",
         f"bulk approve: approval {not_made.pk} could not be delivered",
     ]

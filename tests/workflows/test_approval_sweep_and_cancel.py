@@ -24,14 +24,9 @@ from orders.services import order_cancel
 from tests.factories import OrderFactory
 from tests.workflows.conftest import make_pending_approval
 from workflows import sfn
+from workflows.approvals import ApprovalNotPending, approval_deliver, approval_request, approval_sweep
+from workflows.executions import TaskMessage
 from workflows.models import Approval, Execution, token_digest
-from workflows.services import (
-    ApprovalNotPending,
-    TaskMessage,
-    approval_deliver,
-    approval_request,
-    approval_sweep,
-)
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +69,7 @@ def entries(approval: Approval) -> list[AuditEntry]:
 
 
 def logged_messages(caplog) -> list[str]:
-    return [record.getMessage() for record in caplog.records if record.name == "workflows.services"]
+    return [record.getMessage() for record in caplog.records if record.name.startswith("workflows.approvals.")]
 
 
 def selects(queries: CaptureQueriesContext) -> int:
@@ -106,7 +101,7 @@ def test_an_approval_task_is_stored_with_what_the_workflow_sent(django_capture_o
         heartbeatSeconds="600",
     )
 
-    with mock.patch("workflows.notifications.approval_notify") as notify:
+    with mock.patch("workflows.approvals.notifications.approval_notify") as notify:
         with django_capture_on_commit_callbacks(execute=True):
             approval = approval_request(message=message)
 
@@ -134,7 +129,7 @@ def test_an_approval_task_without_timeout_or_heartbeat_waits_unbounded_under_its
     )
     before = timezone.now()
 
-    with mock.patch("workflows.notifications.approval_notify"):
+    with mock.patch("workflows.approvals.notifications.approval_notify"):
         with django_capture_on_commit_callbacks(execute=True):
             approval_request(message=task_message(order))
 
@@ -149,7 +144,7 @@ def test_an_approval_task_delivered_again_returns_the_stored_approval_and_emails
 ):
     order = OrderFactory(status=OrderStatus.VALIDATED)
 
-    with mock.patch("workflows.notifications.approval_notify") as notify:
+    with mock.patch("workflows.approvals.notifications.approval_notify") as notify:
         with django_capture_on_commit_callbacks(execute=True):
             first = approval_request(message=task_message(order, timeoutSeconds=60))
         with django_capture_on_commit_callbacks(execute=True):
@@ -163,15 +158,14 @@ def test_an_approval_task_delivered_again_returns_the_stored_approval_and_emails
 def test_an_email_that_cannot_be_sent_loses_nothing_and_is_logged(django_capture_on_commit_callbacks, caplog):
     order = OrderFactory(status=OrderStatus.VALIDATED)
 
-    with mock.patch("workflows.notifications.approval_notify", side_effect=ConnectionError("smtp down")):
-        with caplog.at_level(logging.ERROR, logger="workflows.services"):
+    with mock.patch("workflows.approvals.notifications.approval_notify", side_effect=ConnectionError("smtp down")):
+        with caplog.at_level(logging.ERROR, logger="workflows.approvals"):
             with django_capture_on_commit_callbacks(execute=True):
                 approval = approval_request(message=task_message(order))
 
     assert Approval.objects.get().status == Approval.Status.PENDING
-    assert [(r.levelno, r.getMessage(), r.exc_info[0]) for r in caplog.records if r.name == "workflows.services"] == [
-        (logging.ERROR, f"could not email the approvers of approval {approval.pk}", ConnectionError)
-    ]
+    logged = [(r.levelno, r.getMessage(), r.exc_info[0]) for r in caplog.records if r.name.startswith("workflows.")]
+    assert logged == [(logging.ERROR, f"could not email the approvers of approval {approval.pk}", ConnectionError)]
 
 
 @pytest.mark.parametrize(("status_reason", "detail"), [("customer asked", "customer asked"), ("", "Order cancelled")])
@@ -181,7 +175,7 @@ def test_an_approval_task_for_a_cancelled_order_is_closed_and_failed_with_the_re
     order = OrderFactory(status=OrderStatus.CANCELLED, status_reason=status_reason)
 
     with (
-        mock.patch("workflows.notifications.approval_notify") as notify,
+        mock.patch("workflows.approvals.notifications.approval_notify") as notify,
         mock.patch("workflows.sfn.send_task_failure") as fail,
     ):
         with django_capture_on_commit_callbacks(execute=True):
@@ -228,7 +222,7 @@ def test_a_task_that_cannot_be_failed_does_not_undo_the_cancellation(
     approval = make_pending_approval("t-cancel")
 
     with mock.patch("workflows.sfn.send_task_failure", side_effect=error) as fail:
-        with caplog.at_level(logging.ERROR, logger="workflows.services"):
+        with caplog.at_level(logging.ERROR, logger="workflows.approvals"):
             with django_capture_on_commit_callbacks(execute=True):
                 order_cancel(order_id=approval.order_id, actor=operator, reason="")
 
@@ -242,7 +236,7 @@ def test_an_approval_decided_meanwhile_is_not_cancelled_nor_its_task_failed(
     operator, django_capture_on_commit_callbacks
 ):
     """The cancellation read the approval as pending; a decision committed before its update."""
-    from workflows.services import _approval_cancel
+    from workflows.approvals.requests import _approval_cancel
 
     stale = make_pending_approval("t-raced")
     Approval.objects.filter(pk=stale.pk).update(status=Approval.Status.APPROVED, decided_by=operator)
@@ -528,7 +522,7 @@ def test_each_approval_that_cannot_be_checked_is_counted_and_logged(caplog):
     broken = [pending(f"broken-{index}", heartbeat_seconds=60, checked_at=long_ago) for index in range(2)]
 
     with mock.patch("workflows.sfn.send_task_heartbeat", side_effect=RuntimeError("network")):
-        with caplog.at_level(logging.ERROR, logger="workflows.services"):
+        with caplog.at_level(logging.ERROR, logger="workflows.approvals"):
             assert approval_sweep() == swept(errors=2)
 
     assert sorted(logged_messages(caplog)) == sorted(
@@ -605,7 +599,7 @@ def test_each_held_back_decision_aws_still_refuses_counts_as_an_error_and_is_log
             "send_task_success", service_error_code="ServiceUnavailable", http_status_code=503
         )
 
-    with caplog.at_level(logging.ERROR, logger="workflows.services"):
+    with caplog.at_level(logging.ERROR, logger="workflows.approvals"):
         assert approval_sweep() == swept(errors=2)
 
     assert sorted(logged_messages(caplog)) == sorted(

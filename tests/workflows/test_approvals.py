@@ -14,8 +14,8 @@ from orders.lifecycle import OrderStatus
 from tests.conftest import csrf_post
 from tests.factories import OrderFactory
 from workflows import sfn
+from workflows.approvals import ApprovalNotPending, ReasonRequired, approval_decide
 from workflows.models import Approval, Execution, token_digest
-from workflows.services import ApprovalNotPending, ReasonRequired, approval_decide
 
 
 def make_approval(token: str = "token-1", **order_fields) -> Approval:
@@ -106,7 +106,7 @@ def test_a_transient_aws_error_keeps_the_decision_for_redelivery(operator):
     from botocore.stub import Stubber
 
     from console.aws import clients as aws
-    from workflows.services import approval_deliver
+    from workflows.approvals import approval_deliver
 
     approval = make_approval()
     client = aws.client("stepfunctions")

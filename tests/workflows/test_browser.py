@@ -107,7 +107,7 @@ def test_a_four_eyes_order_needs_a_second_operator(
 
 
 def test_an_email_link_opened_by_a_scanner_decides_nothing(stack, live_server, api_token, browser):
-    from workflows.notifications import approval_link_url
+    from workflows.approvals.notifications import approval_link_url
 
     order_id = create_order(live_server, api_token, WIDGETS, user_id="browser-dan")
     approval = pending_approval(order_id)

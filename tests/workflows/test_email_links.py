@@ -10,9 +10,9 @@ from django.urls import reverse
 
 from tests.conftest import csrf_post
 from tests.workflows.conftest import make_pending_approval
+from workflows.approvals.notifications import approval_link_token
 from workflows.handlers import approval_tasks
 from workflows.models import Approval
-from workflows.notifications import approval_link_token
 
 pytestmark = pytest.mark.django_db
 TOKEN = "AAAAKgAAAAIAAAAAAAAAAVeryLongSecretTaskToken=="
@@ -141,7 +141,7 @@ def test_altered_expired_or_foreign_links_are_refused(operator, client, settings
 def test_a_link_to_a_decided_approval_says_who_decided(operator, second_operator, client):
     approval = make_pending_approval(TOKEN)
     with mock.patch("workflows.sfn.send_task_success", return_value="req"):
-        from workflows.services import approval_decide
+        from workflows.approvals import approval_decide
 
         approval_decide(approval_id=approval.pk, approve=True, actor=second_operator)
     client.force_login(operator)

@@ -17,8 +17,10 @@ from orders.models import Order
 from tests.conftest import csrf_post, wait_for
 from tests.factories import OrderFactory
 from workflows import selectors, sfn
+from workflows.approvals import approval_decide
+from workflows.executions import workflow_start
 from workflows.models import Approval, Execution
-from workflows.services import ExecutionNotRestartable, approval_decide, execution_restart, workflow_start
+from workflows.restarts import ExecutionNotRestartable, execution_restart
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:ops-console-dev-order-saga:saga-x-1"
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:ops-console-dev-order-saga"

@@ -11,8 +11,7 @@ from django.db import connection
 from console.models import AuditEntry
 from orders.lifecycle import OrderStatus
 from tests.workflows.conftest import make_pending_approval
-from workflows.models import Approval
-from workflows.services import (
+from workflows.approvals import (
     ApprovalNotPending,
     AssigneeNotAllowed,
     ClaimedByAnother,
@@ -23,6 +22,7 @@ from workflows.services import (
     approval_decide,
     approval_unclaim,
 )
+from workflows.models import Approval
 
 BIG = Decimal("9000.00")  # above the default four-eyes limit of 5000
 

@@ -153,7 +153,7 @@ def test_the_sweep_starts_orders_whose_start_job_was_lost(settings):
     started = OrderFactory()
     Order.objects.filter(pk=started.pk).update(created_at=timezone.now() - timedelta(minutes=5))
     Execution.objects.create(order=started, name=f"order-{started.pk}", state_machine="order-processing")
-    with mock.patch("workflows.services.workflow_start") as start:
+    with mock.patch("workflows.executions.workflow_start") as start:
         assert handlers.start_missing_executions({"source": "aws.events"}) == {"started": 1}
     start.assert_called_once_with(order_id=stuck.pk)
     assert fresh.pk != stuck.pk

@@ -18,7 +18,7 @@ from tests.conftest import csrf_post
 from tests.workflows.test_executions import ARN, MACHINE, NOW, SAGA_DEFINITION, failed_saga_execution, stub_failed
 from workflows import sfn
 from workflows.models import Execution
-from workflows.services import execution_restart
+from workflows.restarts import execution_restart
 
 
 def failed_order_execution() -> Execution:

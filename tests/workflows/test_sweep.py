@@ -12,8 +12,8 @@ from console.aws import clients as aws
 from console.models import AuditEntry
 from orders.lifecycle import OrderStatus
 from tests.workflows.conftest import make_pending_approval
+from workflows.approvals import approval_sweep
 from workflows.models import Approval, Execution
-from workflows.services import approval_sweep
 
 pytestmark = pytest.mark.django_db
 
@@ -112,7 +112,7 @@ def test_one_failing_approval_does_not_stop_the_sweep():
 @pytest.mark.django_db(transaction=True)
 def test_the_local_engine_accepts_heartbeats_for_a_waiting_approval(stack, live_server, api_token, operator):
     from tests.workflows.test_journeys import WIDGETS, create_order, pending_approval, wait_until_finished
-    from workflows.services import approval_decide
+    from workflows.approvals import approval_decide
 
     order_id = create_order(live_server, api_token, WIDGETS)
     approval = pending_approval(order_id)
