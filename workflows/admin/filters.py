@@ -1,0 +1,82 @@
+"""The list filters of the approvals inbox and the executions list."""
+
+from datetime import timedelta
+
+from django.contrib import admin
+from django.utils import timezone
+
+from console.pages.filters import InboxChoiceFilter
+from workflows.models import Approval
+
+
+class ApprovalStatusFilter(InboxChoiceFilter):
+    """Pending approvals by default: that is the operator's inbox."""
+
+    title = "status"
+    parameter_name = "status"
+    field = "status"
+    default = Approval.Status.PENDING
+    choices_list = Approval.Status.choices
+
+
+class ClaimFilter(admin.SimpleListFilter):
+    title = "claimed"
+    parameter_name = "claimed"
+
+    def lookups(self, request, model_admin):
+        return [("me", "By me"), ("unclaimed", "Unclaimed"), ("others", "By colleagues")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "me":
+            return queryset.filter(claimed_by=request.user)
+        if self.value() == "unclaimed":
+            return queryset.filter(claimed_by__isnull=True)
+        if self.value() == "others":
+            return queryset.filter(claimed_by__isnull=False).exclude(claimed_by=request.user)
+        return queryset
+
+
+class FourEyesFilter(admin.SimpleListFilter):
+    title = "approvals needed"
+    parameter_name = "four_eyes"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Two (four-eyes)"), ("second", "Waiting for a second approver"), ("no", "One")]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "yes":
+                return queryset.filter(required_approvals__gt=1)
+            case "second":
+                return queryset.filter(required_approvals__gt=1, first_approved_by__isnull=False)
+            case "no":
+                return queryset.filter(required_approvals=1)
+        return queryset
+
+
+class ExpiryFilter(admin.SimpleListFilter):
+    title = "expires"
+    parameter_name = "expires"
+    WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "3d": timedelta(days=3)}
+
+    def lookups(self, request, model_admin):
+        return [("1h", "Within an hour"), ("24h", "Within a day"), ("3d", "Within 3 days")]
+
+    def queryset(self, request, queryset):
+        window = self.WINDOWS.get(self.value() or "")
+        return queryset.filter(expires_at__lte=timezone.now() + window) if window else queryset
+
+
+class RestartedFilter(admin.SimpleListFilter):
+    title = "restarts"
+    parameter_name = "restarted"
+
+    def lookups(self, request, model_admin):
+        return [("restart", "Restarts (new executions)"), ("redriven", "Redriven")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "restart":
+            return queryset.filter(restarted_from__isnull=False)
+        if self.value() == "redriven":
+            return queryset.filter(redrive_count__gt=0)
+        return queryset
