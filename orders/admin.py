@@ -1,13 +1,13 @@
 """Console pages for orders: the list (status, date and total filters, search by order id or
-customer, CSV export), and an order page with its items, its workflow execution, any
-approval it waits for, and its timeline (events, steps, approvals, actions).
+customer, CSV export), and an order page with its items, its timeline (events, actions),
+and what the apps built on orders add there (``orders.pages``: workflows shows the order's
+execution, the approval it waits for, and its steps and approvals in the timeline).
 
 The list stays fast at a million orders: estimated counts instead of COUNT(*), no date
 drill-down (it scans the table for its dates), searches that are index lookups, and only
 the order's own columns (no related rows per line).
 """
 
-import logging
 import uuid
 
 from django.conf import settings
@@ -17,6 +17,7 @@ from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import (
+    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseNotAllowed,
@@ -35,10 +36,9 @@ from console.platform.audit import audit_record
 from console.platform.counts import EstimatedCountPaginator
 from orders import exports, lifecycle, selectors
 from orders.models import Order, OrderItem, StockLevel
+from orders.pages import order_panels
 from orders.selectors import order_timeline
 from orders.services import ConcurrentUpdate, order_cancel, order_note_add
-
-logger = logging.getLogger(__name__)
 
 # The cancel action runs one service call per order: beyond this, narrow the selection.
 MAX_ACTION_ORDERS = 500
@@ -290,42 +290,22 @@ class OrderAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
-        extra_context["workflow"] = self._workflow_context(object_id)
         try:
-            extra_context["timeline"] = order_timeline(order_id=uuid.UUID(str(object_id)))
+            order_id = uuid.UUID(str(object_id))
         except ValueError:
-            extra_context["timeline"] = []
+            extra_context.update(panels=[], timeline=[])
+        else:
+            # What the apps built on orders add (orders.pages): the workflow's panel, its steps.
+            extra_context["panels"] = order_panels(order_id=order_id)
+            extra_context["timeline"] = order_timeline(order_id=order_id)
         extra_context["can_annotate"] = request.user.has_perm("orders.annotate_order")
         # Every field is read-only: orders change through their actions (cancel, notes, the
         # workflow), so the page offers Close, not a Save that would change nothing.
         extra_context.update(show_save=False, show_save_and_continue=False, show_save_and_add_another=False)
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def _workflow_context(self, object_id) -> dict:
-        from workflows.executions import execution_refresh
-        from workflows.models import Approval, Execution
-
-        try:
-            order_id = uuid.UUID(str(object_id))
-        except ValueError:
-            return {}
-        execution = Execution.objects.filter(order_id=order_id).order_by("-created_at").first()
-        live_error = ""
-        if execution is not None and execution.is_open and execution.arn:
-            try:
-                execution = execution_refresh(execution=execution)
-            except Exception as exc:  # the page still shows what we know
-                logger.warning("could not refresh %s: %s", execution.name, exc)
-                live_error = type(exc).__name__
-        approvals = (
-            Approval.objects.filter(order_id=order_id).select_related("decided_by", "order").order_by("-requested_at")
-        )
-        return {"execution": execution, "approvals": list(approvals), "live_error": live_error}
-
 
 def _uuid_or_404(object_id: str) -> uuid.UUID:
-    from django.http import Http404
-
     try:
         return uuid.UUID(str(object_id))
     except ValueError:

@@ -12,8 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
+from console.models import AuditEntry
+from orders.events import ReplayError, order_differences, order_replay
 from orders.lifecycle import OrderStatus
 from orders.models import CHANGE_ALL_ORDERS, VIEW_ALL_ORDERS, Order, OrderEvent, OrderItem
+from orders.pages import TimelineEntry, order_timeline_sources
 
 
 def order_visible_to(*, user) -> QuerySet[Order]:
@@ -149,26 +152,13 @@ def order_id_range(term: str) -> tuple[UUID, UUID] | None:
     return UUID(digits.ljust(32, "0")), UUID(digits.ljust(32, "f"))
 
 
-@dataclass
-class TimelineEntry:
-    """One thing that happened to an order, for its page's timeline."""
-
-    at: datetime
-    kind: str  # "event", "step", "approval", "audit"
-    title: str
-    actor: str = ""
-    detail: str = ""
-    extra: dict = field(default_factory=dict)
-
-
 def order_timeline(*, order_id: UUID) -> list[TimelineEntry]:
     """Everything that happened to an order, oldest first, in one list: its events (with
-    who caused them, from where, and the request id), the workflow's steps, approval
-    requests and decisions (who decided), and other console/API actions from the audit log
-    (exports, repairs). Four queries, whatever the history's size."""
-    from console.models import AuditEntry
-    from workflows.models import Approval, StepRun
-
+    who caused them, from where, and the request id), other console/API actions from the
+    audit log (exports, repairs), and the entries of the apps built on orders (the
+    timeline sources registered in ``orders.pages``: the workflow's steps, approval
+    requests and decisions). Two queries, and each source's own, whatever the history's
+    size."""
     entries: list[TimelineEntry] = []
     by_version: dict[int, TimelineEntry] = {}
     for event in OrderEvent.objects.filter(order_id=order_id).order_by("version"):
@@ -187,26 +177,7 @@ def order_timeline(*, order_id: UUID) -> list[TimelineEntry]:
         )
         by_version[event.version] = entry
         entries.append(entry)
-    steps = StepRun.objects.filter(execution__order_id=order_id).select_related("execution").order_by("started_at")
-    for run in steps:
-        detail = f"{run.error}: {run.cause}" if run.error else ""
-        entries.append(
-            TimelineEntry(run.started_at, "step", f"Step {run.step}: {run.get_status_display()}", "", detail)
-        )
-    approvals = Approval.objects.filter(order_id=order_id).select_related("decided_by").order_by("requested_at")
-    for approval in approvals:
-        entries.append(TimelineEntry(approval.requested_at, "approval", f"Approval requested ({approval.state_name})"))
-        if approval.decided_at:
-            who = approval.decided_by.get_username() if approval.decided_by else ""
-            entries.append(
-                TimelineEntry(
-                    approval.decided_at,
-                    "approval",
-                    f"Approval {approval.get_status_display().lower()}",
-                    who,
-                    approval.reason or approval.outcome_detail,
-                )
-            )
+    entries.extend(order_timeline_sources(order_id=order_id))
     audit = AuditEntry.objects.filter(object_type="orders.order", object_id=str(order_id)).order_by("created_at")
     for record in audit:
         version = 1 if record.action == "order.create" else (record.after or {}).get("version")
@@ -243,8 +214,6 @@ def order_events_check(*, batch_size: int = 1000, order_ids: list[UUID] | None =
     """Replay every order's events (or those of ``order_ids``) and yield each order that
     disagrees with its replay. Three queries per ``batch_size`` orders, walking the
     primary key, so it runs in constant memory over any number of orders."""
-    from orders.events import ReplayError, order_differences, order_replay
-
     base = Order.objects.order_by("pk")
     if order_ids is not None:
         base = base.filter(pk__in=order_ids)

@@ -1,4 +1,4 @@
-"""Reads for the approval inbox and the execution pages."""
+"""Reads for the approval inbox, the execution pages and the order page's timeline."""
 
 import json
 from dataclasses import dataclass, field
@@ -10,8 +10,37 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from orders.models import OrderItem
+from orders.pages import TimelineEntry
 from workflows import sfn
-from workflows.models import Approval, Execution
+from workflows.models import Approval, Execution, StepRun
+
+
+def order_workflow_timeline(*, order_id: UUID) -> list[TimelineEntry]:
+    """An order's workflow, for its page's timeline (``orders.pages``): each step our
+    handlers ran, each approval requested and decided (and by whom). Two queries, whatever
+    the number of executions, steps and approvals."""
+    entries = []
+    steps = StepRun.objects.filter(execution__order_id=order_id).select_related("execution").order_by("started_at")
+    for run in steps:
+        detail = f"{run.error}: {run.cause}" if run.error else ""
+        entries.append(
+            TimelineEntry(run.started_at, "step", f"Step {run.step}: {run.get_status_display()}", "", detail)
+        )
+    approvals = Approval.objects.filter(order_id=order_id).select_related("decided_by").order_by("requested_at")
+    for approval in approvals:
+        entries.append(TimelineEntry(approval.requested_at, "approval", f"Approval requested ({approval.state_name})"))
+        if approval.decided_at:
+            who = approval.decided_by.get_username() if approval.decided_by else ""
+            entries.append(
+                TimelineEntry(
+                    approval.decided_at,
+                    "approval",
+                    f"Approval {approval.get_status_display().lower()}",
+                    who,
+                    approval.reason or approval.outcome_detail,
+                )
+            )
+    return entries
 
 
 def approval_list(*, filters: dict | None = None, user=None) -> QuerySet[Approval]:

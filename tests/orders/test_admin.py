@@ -18,7 +18,7 @@ from django.utils import timezone
 from console.api.pagination import keyset_chunks
 from console.models import AuditEntry
 from console.platform import roles
-from orders import services
+from orders import pages, services
 from orders.lifecycle import OrderStatus
 from orders.models import Order
 from tests.conftest import csrf_post, make_user
@@ -182,6 +182,52 @@ def test_the_timeline_does_not_query_per_entry(logged_in):
     with CaptureQueriesContext(connection) as long:
         assert "note 14" in logged_in.get(url).content.decode()
     assert len(long.captured_queries) == len(short.captured_queries)
+
+
+@pytest.fixture
+def order_page_registry():
+    """orders.pages' registries as they are (workflows' panel and timeline source), restored after."""
+    with mock.patch.dict(pages._panels), mock.patch.dict(pages._timeline_sources):
+        yield
+
+
+def test_a_registered_timeline_source_appears_in_the_order_timeline_in_time_order(logged_in, order_page_registry):
+    order = OrderFactory()
+    asked = []
+
+    def parcels(order_id):
+        asked.append(order_id)
+        at = order.created_at + timedelta(minutes=1)
+        return [pages.TimelineEntry(at, "parcel", "Parcel scanned at the depot", "depot-7", "bay 3")]
+
+    pages.register_timeline_source(key="parcels", source=parcels)
+    services.order_note_add(order_id=order.pk, note="customer called back")
+
+    page = logged_in.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    timeline = page[page.index('id="timeline"') :]
+    assert asked == [order.pk]
+    assert 'class="timeline-parcel"' in timeline and "depot-7" in timeline and "bay 3" in timeline
+    positions = [timeline.index(text) for text in ("v1 OrderCreated", "customer called back", "Parcel scanned")]
+    assert positions == sorted(positions)
+
+
+def test_order_panels_come_in_their_order_and_those_with_nothing_to_show_are_left_out(order_page_registry):
+    order = OrderFactory()
+    pages._panels.clear()
+    pages.register_panel(key="later", panel=lambda order_id: pages.OrderPanel("later.html", {"id": order_id}), order=20)
+    pages.register_panel(key="empty", panel=lambda order_id: None, order=5)
+    pages.register_panel(key="first", panel=lambda order_id: pages.OrderPanel("first.html", {}), order=10)
+
+    panels = pages.order_panels(order_id=order.pk)
+
+    assert [panel.template for panel in panels] == ["first.html", "later.html"]
+    assert panels[1].context == {"id": order.pk}
+
+
+def test_the_order_page_shows_the_workflow_panel_registered_by_workflows(logged_in):
+    order = OrderFactory()
+    page = logged_in.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    assert 'class="module workflow-panel"' in page and "No execution yet" in page
 
 
 def test_adding_a_note_from_the_order_page(logged_in, operator):

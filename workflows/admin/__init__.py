@@ -8,4 +8,4 @@ decide (``workflows.decide_approval``): approve, reject, claim, release, assign,
 restart a failed execution. Links from approval emails only show a confirmation page.
 """
 
-from workflows.admin import approvals, executions  # noqa: F401 (they register the pages)
+from workflows.admin import approvals, executions, order_page  # noqa: F401 (they register the pages)
