@@ -1,5 +1,5 @@
-"""An order's event history: rebuilding its state by replaying events, and comparing that
-with the order's row.
+"""An order's event history: the event that starts it (``order_created_event``), rebuilding
+an order's state by replaying its events, and comparing that with the order's row.
 
 The event log is the order's history and its truth; the ``Order`` row is what the events
 add up to, kept for fast reads. ``order_replay`` folds the events in version order:
@@ -16,10 +16,46 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from orders.lifecycle import OrderStatus
+from orders.models import Order, OrderEvent, OrderItem
 
 ORDER_CREATED = "OrderCreated"
+
+
+def order_created_data(*, order: Order, items: Iterable[OrderItem]) -> dict[str, Any]:
+    """The data of an order's ``OrderCreated`` event: its first status, customer, total
+    and items (amounts as strings, as written: ``"10.50"``). The one definition, used by
+    ``orders.services.order_create``, an order's repair and the imports' bulk inserts;
+    the imports' SQL (``orders.imports.bulk_postgres``) builds the same JSON, and the
+    suite holds it to this."""
+    return {
+        "status": order.status,
+        "userId": order.user_id,
+        "total": str(order.total),
+        "items": [
+            {"productId": item.product_id, "name": item.name, "quantity": item.quantity, "price": str(item.price)}
+            for item in items
+        ],
+    }
+
+
+def order_created_event(
+    *, order: Order, items: Iterable[OrderItem], correlation_id: str, causation_id: str, actor_name: str
+) -> OrderEvent:
+    """An order's first event (version 1, ``OrderCreated``), not saved: the caller saves
+    it with the order, in the same transaction, and publishes it after the commit (or
+    leaves it to the outbox schedule)."""
+    return OrderEvent(
+        order=order,
+        version=1,
+        event_type=ORDER_CREATED,
+        data=order_created_data(order=order, items=items),
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        actor_name=actor_name,
+    )
 
 
 class ReplayError(Exception):

@@ -17,6 +17,7 @@ from console.models import AuditEntry
 from console.platform.audit import audit_record
 from console.platform.context import current_request_id
 from orders import lifecycle
+from orders.events import ReplayError, order_created_data, order_created_event, order_differences, order_replay
 from orders.lifecycle import OrderStatus
 from orders.models import (
     ITEM_PRICE_MAX,
@@ -196,23 +197,14 @@ def order_create(
             )
             for item in items
         )
-        created_event = OrderEvent.objects.create(
+        created_event = order_created_event(
             order=order,
-            version=order.version,
-            event_type=EVENT_TYPES[OrderStatus.CREATED],
-            data={
-                "status": order.status,
-                "userId": user_id,
-                "total": str(total),
-                "items": [
-                    {"productId": i.product_id, "name": i.name, "quantity": i.quantity, "price": str(i.price)}
-                    for i in order_items
-                ],
-            },
+            items=order_items,
             correlation_id=current_request_id() or str(order.pk),
             causation_id=current_request_id(),
             actor_name=_actor_name(created_by),
         )
+        created_event.save(force_insert=True)
         publish_after_commit(created_event)
         audit_record(
             action="order.create",
@@ -460,8 +452,6 @@ def order_repair(*, order_id: UUID, actor=None) -> RepairOutcome:
     update is conditional on the version read, so a concurrent writer either waits for
     the repair or retries against the repaired row.
     """
-    from orders.events import ReplayError, order_differences, order_replay
-
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         items = list(OrderItem.objects.filter(order=order))
@@ -472,14 +462,8 @@ def order_repair(*, order_id: UUID, actor=None) -> RepairOutcome:
                 version=1,
                 event_type=EVENT_TYPES[OrderStatus.CREATED],
                 data={
-                    "status": order.status,
+                    **order_created_data(order=order, items=items),
                     "reason": order.status_reason,
-                    "userId": order.user_id,
-                    "total": str(order.total),
-                    "items": [
-                        {"productId": i.product_id, "name": i.name, "quantity": i.quantity, "price": str(i.price)}
-                        for i in items
-                    ],
                     "baseline": True,
                 },
                 correlation_id=current_request_id() or str(order.pk),
