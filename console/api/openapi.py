@@ -82,6 +82,9 @@ class ProblemSerializer(serializers.Serializer):
 
 
 PROBLEM = OpenApiResponse(ProblemSerializer, description="Problem details")
+# Answers a route documents besides its own, in the problem shape.
+BAD_INPUT = OpenApiResponse(PROBLEM.response, description="Invalid input: `errors` names each field and what is wrong.")
+FORBIDDEN = OpenApiResponse(PROBLEM.response, description="The user may not do this (a permission is missing).")
 
 
 # --- Errors every route can answer ------------------------------------------------------------

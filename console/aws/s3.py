@@ -6,8 +6,10 @@ an object replaced halfway through an import fails the import instead of mixing 
 """
 
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from console.aws import clients as aws
@@ -43,6 +45,12 @@ class ObjectInfo:
 
 def _s3():
     return aws.client("s3")
+
+
+def safe_filename(filename: str, default: str = "upload") -> str:
+    """A file name for a key: the last path part, letters, digits, ``.-_`` only."""
+    name = PurePosixPath(filename.replace("\\", "/")).name
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")[:120] or default
 
 
 def head(*, bucket: str, key: str) -> ObjectInfo:
@@ -108,13 +116,21 @@ def put(*, bucket: str, key: str, body: bytes, content_type: str, metadata: dict
 
 
 def put_stream(
-    *, bucket: str, key: str, blocks: Iterable[bytes], part_bytes: int, content_type: str, content_disposition: str
+    *,
+    bucket: str,
+    key: str,
+    blocks: Iterable[bytes],
+    part_bytes: int,
+    content_type: str,
+    content_disposition: str = "",
 ) -> int:
     """Store an object of any size from a stream of blocks: a multipart upload in parts of
     ``part_bytes`` (S3's minimum is 5 MiB), aborted if anything fails, or one PutObject
     when it fits in one part. Memory holds one part. Returns the bytes written."""
     s3 = _s3()
-    extra = {"ContentType": content_type, "ContentDisposition": content_disposition}
+    extra = {"ContentType": content_type}
+    if content_disposition:
+        extra["ContentDisposition"] = content_disposition
     parts: list[dict[str, Any]] = []
     buffer, written, upload_id = bytearray(), 0, None
 
