@@ -68,6 +68,7 @@ def empty_tables() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(
+            # The imports' tables keep their names from the media app (orders.imports.models).
             "TRUNCATE orders_order, orders_orderitem, orders_orderevent, media_import, media_importchunk, "
             "media_rejectedrow, media_importedorder, console_auditentry CASCADE"
         )
@@ -151,8 +152,8 @@ def import_on_lambda(info) -> tuple[float, object]:
     """The import run by the worker function (the stack's consumer is already polling)."""
     from django.db import transaction
 
-    from media.models import Import
-    from media.services import csv_import_object
+    from orders.imports.services import csv_import_object
+    from orders.models import Import
 
     started = time.perf_counter()
     with transaction.atomic():
@@ -162,8 +163,8 @@ def import_on_lambda(info) -> tuple[float, object]:
 
 
 def import_with_workers(info, workers: int, env: dict[str, str]) -> tuple[float, object]:
-    from media.models import Import
-    from media.services import csv_import_object
+    from orders.imports.services import csv_import_object
+    from orders.models import Import
 
     log = open(ROOT / ".local" / "bench" / "csv-worker.log", "w")
     worker = subprocess.Popen(
@@ -217,8 +218,8 @@ def peak_rss_kib() -> int:
 def child_inline(key: str) -> None:
     """In a child process: import one object, print seconds and peak RSS as JSON."""
     from console.aws import resources, s3
-    from media.models import Import
-    from media.services import csv_import_object, import_run_inline
+    from orders.imports.services import csv_import_object, import_run_inline
+    from orders.models import Import
 
     info = s3.head(bucket=resources.files_bucket(), key=key)
     started = time.perf_counter()
@@ -272,7 +273,7 @@ def main(argv=None) -> None:
     with local_stack(args.database_url, **stack_options):
         # Processes started from here on (worker, memory runs) log warnings only, unless asked.
         os.environ["LOG_LEVEL"] = args.log_level
-        logging.getLogger("media").setLevel(args.log_level)
+        logging.getLogger("orders.imports").setLevel(args.log_level)
         workdir = Path(tempfile.mkdtemp(prefix="bench-csv-"))
 
         if "end-to-end" not in skip:

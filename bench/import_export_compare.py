@@ -18,8 +18,8 @@ def import_export_run(path: Path) -> tuple[float, int, int]:
     from django.db.models import F
     from import_export import fields, resources, widgets
 
-    from media.models import Import, ImportedOrder
-    from orders.models import Order, OrderEvent, OrderItem
+    from orders.events import order_created_data
+    from orders.models import Import, ImportedOrder, Order, OrderEvent, OrderItem
 
     import_run = Import.objects.create(
         bucket="local", key=str(path), version="import-export", chunk_bytes=0, dry_run=True, mode="history"
@@ -58,15 +58,7 @@ def import_export_run(path: Path) -> tuple[float, int, int]:
                     order=order,
                     version=1,
                     event_type="OrderCreated",
-                    data={
-                        "status": order.status,
-                        "userId": order.user_id,
-                        "total": str(order.total),
-                        "items": [
-                            {"productId": i.product_id, "name": i.name, "quantity": i.quantity, "price": str(i.price)}
-                            for i in items
-                        ],
-                    },
+                    data=order_created_data(order=order, items=items),
                     causation_id=str(import_run.pk),
                 )
 
@@ -81,9 +73,8 @@ def import_export_run(path: Path) -> tuple[float, int, int]:
 
 def compare(workdir: Path, rows: int, write_csv, upload, empty_tables) -> tuple[float, float]:
     """Seconds for ``rows`` rows: this import's, and django-import-export's."""
-    from media.models import Import
-    from media.services import csv_import_object, import_run_inline
-    from orders.models import Order
+    from orders.imports.services import csv_import_object, import_run_inline
+    from orders.models import Import, Order
 
     path = workdir / f"compare-{rows}.csv"
     orders = write_csv(path, rows, seed=rows)

@@ -156,9 +156,8 @@ def run_import(rows: int, workdir: Path, consumer: Consumer | None, tag: str) ->
     from django.db import transaction
 
     from bench.csv_ingest import empty_tables, upload, write_csv
-    from media.models import Import, ImportChunk
-    from media.services import csv_import_object
-    from orders.models import Order
+    from orders.imports.services import csv_import_object
+    from orders.models import Import, ImportChunk, Order
 
     path = workdir / "orders.csv"
     orders = write_csv(path, rows)

@@ -20,17 +20,23 @@ def lazy_include(module: str) -> tuple[str, None, None]:
     return (module, None, None)
 
 
-def _admin_path_redirect(request, rest: str):
+def _moved_redirect(request, rest: str, prefix: str = "/"):
+    """The page at ``prefix`` + ``rest``, with the request's query string."""
     # Leading slashes dropped: "/admin//example.com" must not become "//example.com",
     # which a browser reads as another site.
     query = request.META.get("QUERY_STRING", "")
-    return redirect("/" + rest.lstrip("/\\") + (f"?{query}" if query else ""))
+    return redirect(prefix + rest.lstrip("/\\") + (f"?{query}" if query else ""))
 
 
 urlpatterns = [
     # The console is the admin site, served at the root: /admin/... (a Django habit, old
     # bookmarks) leads to the same page there, with its query string.
-    re_path(r"^admin/(?P<rest>.*)$", _admin_path_redirect, name="admin-path-redirect"),
+    re_path(r"^admin/(?P<rest>.*)$", _moved_redirect, name="admin-path-redirect"),
+    # Order CSV imports moved from the media app to orders, and their pages with them:
+    # links to the old pages (bookmarks, emails) lead to the same page, query string kept.
+    re_path(
+        r"^media/import/(?P<rest>.*)$", _moved_redirect, {"prefix": "/orders/import/"}, name="media-import-redirect"
+    ),
     re_path(r"^api/schema/?$", api_docs.schema, name="api-schema"),
     # Docs for people: a console login (the page's requests then use that session).
     re_path(r"^api/docs/?$", login_required(api_docs.docs, login_url="admin:login"), name="api-docs"),
@@ -39,8 +45,9 @@ urlpatterns = [
     path("api/", lazy_include("workflows.urls")),
     # Dead-letter queues and alarms.
     path("api/", lazy_include("ops.urls")),
-    # Media and CSV ingestion
+    # Uploads (media), and order CSV imports
     path("api/", lazy_include("media.urls")),
+    path("api/", lazy_include("orders.imports.urls")),
     # The console's pages (the admin site, and on Lambda the apps' admin modules).
     path("", lazy_include("console.pages.urls")),
 ]

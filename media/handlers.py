@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from console.aws import resources
+from media.services import s3_object_created
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +25,6 @@ def _object_created(record: dict[str, Any]) -> str:
     if bucket != resources.files_bucket():
         logger.warning("an event of bucket %s, not the files bucket; ignored", bucket)
         return "ignored"
-    from media.services import s3_object_created
-
     return s3_object_created(bucket=bucket, key=record["s3"]["object"]["key"])
 
 
@@ -46,10 +45,3 @@ def files_events(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             logger.exception("files event %s failed", message_id)
             failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}
-
-
-def resume_stalled_imports(event: dict[str, Any], context: Any = None) -> dict[str, int]:
-    """Scheduled: queue again the work of imports nobody has touched for a while."""
-    from media.services import imports_resume_stalled
-
-    return {"queued": imports_resume_stalled()}

@@ -1,7 +1,8 @@
 """Console pages for orders: the list (status, date and total filters, search by order id or
 customer, CSV export), and an order page with its items, its timeline (events, actions),
 and what the apps built on orders add there (``orders.pages``: workflows shows the order's
-execution, the approval it waits for, and its steps and approvals in the timeline).
+execution, the approval it waits for, and its steps and approvals in the timeline). Order
+CSV imports have their pages in ``orders.imports.admin``, registered from here.
 
 The list stays fast at a million orders: estimated counts instead of COUNT(*), no date
 drill-down (it scans the table for its dates), searches that are index lookups, and only
@@ -35,6 +36,7 @@ from console.pages.change_audit import AuditedModelAdmin
 from console.platform.audit import audit_record
 from console.platform.counts import EstimatedCountPaginator
 from orders import exports, lifecycle, selectors
+from orders.imports import admin as imports_admin  # noqa: F401 (registers the imports' pages)
 from orders.models import Order, OrderItem, StockLevel
 from orders.pages import order_panels
 from orders.selectors import order_timeline

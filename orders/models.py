@@ -170,3 +170,7 @@ class StockLevel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id}: {self.available}"
+
+
+# Order CSV imports (orders.imports): their models, registered here under the orders app.
+from orders.imports.models import CsvUpload, Import, ImportChunk, ImportedOrder, RejectedRow  # noqa: E402, F401

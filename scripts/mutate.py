@@ -16,7 +16,7 @@ call the lifecycle (``orders.lifecycle (table)``).
     .venv/bin/python scripts/mutate.py --table       # only the table, in mutants/ of a run
     .venv/bin/python scripts/mutate.py --scores [--survivors]   # the last run's scores
 
-NAME: globs of mutmut's mangled names, e.g. ``'media.ingest.*'``.
+NAME: globs of mutmut's mangled names, e.g. ``'orders.imports.rules.*'``.
 """
 
 import argparse
@@ -41,11 +41,12 @@ NAMES = [
     "console.api.idempotency.*",
     "ops.redrive.runner.*",
     "orders.lifecycle.*",
-    "media.csv_format.*",
-    "media.csv_rows.*",
-    "media.ingest.*",
-    "media.ingest_generic.*",
     "workflows.approvals.*",
+    "orders.imports.format.*",
+    "orders.imports.rows.*",
+    "orders.imports.rules.*",
+    "orders.imports.bulk.*",
+    "orders.imports.bulk_generic.*",
 ]
 KILLED = {"killed", "timeout"}
 MUTANTS_DIR = BASE_DIR / "mutants"
@@ -54,7 +55,7 @@ TABLE_LINE = re.compile(r"^(    S\.(\w+): |CLIENT_SETTABLE = )frozenset\((?:\{(.
 
 
 def module_of(mutant: str) -> str:
-    """``media.ingest.x_parse__mutmut_3`` → ``media.ingest``; the lifecycle's table apart."""
+    """``orders.imports.rules.x_parse__mutmut_3`` → ``orders.imports.rules``; the lifecycle's table apart."""
     if ".TRANSITIONS[" in mutant or ".CLIENT_SETTABLE " in mutant:
         return "orders.lifecycle (table)"
     return mutant.split(".x", 1)[0]

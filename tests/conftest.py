@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from django.contrib.auth.models import Group
 from django.db import connection
 
 from console.aws import clients as aws
-from console.aws import resources
+from console.aws import resources, s3
 from console.devtools import devstack
 from console.platform import roles
 from orders.signals import orders_submitted
@@ -177,6 +178,52 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         roles.sync_roles(apps)
+
+
+# --- The files bucket (media, and order CSV imports) -------------------------------------------
+
+_FILES_NOTIFICATIONS: dict = {}
+
+
+@pytest.fixture
+def files_bucket_notifications(request):
+    """The files bucket notifies its queue only during stack tests (media's and the imports'
+    tests use this for every test).
+
+    Other tests put objects under media/ and incoming/orders/ and call the handler
+    themselves; their notifications would wait in the queue until a stack test starts the
+    consumer, which would then import or process them into a later test's database.
+    """
+    if "local_aws" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("local_aws")
+    client, bucket = aws.client("s3"), resources.files_bucket()
+    if not _FILES_NOTIFICATIONS:
+        configuration = client.get_bucket_notification_configuration(Bucket=bucket)
+        configuration.pop("ResponseMetadata", None)
+        _FILES_NOTIFICATIONS.update(configuration)
+    wanted = _FILES_NOTIFICATIONS if request.node.get_closest_marker("stack") else {}
+    client.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=wanted)
+    yield
+
+
+@pytest.fixture
+def files_bucket(local_aws) -> str:
+    return resources.files_bucket()
+
+
+@pytest.fixture
+def put_object(files_bucket):
+    """Put ``data`` in the files bucket (at ``key``, or a new key under tests/); returns
+    what S3 says of the object."""
+
+    def put(data: bytes, key: str | None = None, content_type: str = "text/csv") -> s3.ObjectInfo:
+        key = key or f"tests/{uuid.uuid4()}.csv"
+        aws.client("s3").put_object(Bucket=files_bucket, Key=key, Body=data, ContentType=content_type)
+        return s3.head(bucket=files_bucket, key=key)
+
+    return put
 
 
 # --- Users ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ An app adds a panel in its own ``dashboard.py`` (found by autodiscovery)::
 
     from console.pages.dashboard import Row, register
 
-    @register(key="imports", title="Failed imports", order=50, permission="media.view_import")
+    @register(key="imports", title="Failed imports", order=50, permission="orders.view_import")
     def failed_imports(request):
         return [Row("orders.csv", 3, reverse(...), tone="bad")]
 
@@ -147,7 +147,8 @@ def my_recent_actions(request: HttpRequest, limit: int = 10) -> list[MyAction]:
     actions = []
     for entry in entries:
         name, url = audited_ref(request.user, entry.object_type, entry.object_id)
-        obj = found.get((entry.object_type, entry.object_id))
+        model = audited_model(entry.object_type)
+        obj = found.get((model._meta.label_lower, entry.object_id)) if model is not None else None
         if obj is None:
             url = ""  # gone since: named by kind and id, not linked
         else:

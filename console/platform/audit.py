@@ -41,12 +41,17 @@ def audit_record(
 # --- Reading: what an entry is about ------------------------------------------------------
 
 
+# Models that moved to another app: the entries written before name them by their old
+# label, and keep it (the log is append-only). Order CSV imports moved from media to orders.
+MOVED_OBJECT_TYPES = {"media.import": "orders.import"}
+
+
 def audited_model(object_type: str) -> Any:
     """The model an entry's ``object_type`` ("orders.order") names, or None."""
     from django.apps import apps
 
     try:
-        return apps.get_model(object_type)
+        return apps.get_model(MOVED_OBJECT_TYPES.get(object_type, object_type))
     except (LookupError, ValueError):
         return None
 

@@ -85,12 +85,14 @@ ROLE_PERMISSIONS[ADMIN] += [
 
 # --- Media and CSV ingestion ---------------------------------------------------------------
 # Console staff see every client's imports and media; an API client only its own
-# (media.selectors), as with orders.
+# (orders.imports.selectors, media.selectors), as with orders. Order CSV imports are the
+# orders app's (they were the media app's: a migration moved their permissions, so the
+# groups kept them).
 _SEE_MEDIA_AND_IMPORTS = [
     "media.view_mediaasset",
-    "media.view_import",
-    "media.view_importchunk",
-    "media.view_all_imports",
+    "orders.view_import",
+    "orders.view_importchunk",
+    "orders.view_all_imports",
     "media.view_all_mediaassets",
 ]
 ROLE_PERMISSIONS[OPERATOR] += _SEE_MEDIA_AND_IMPORTS
@@ -99,15 +101,15 @@ ROLE_PERMISSIONS[SUPPORT] += _SEE_MEDIA_AND_IMPORTS
 # Importing as decided history (orders APPROVED with no workflow or approval): admins only.
 ROLE_PERMISSIONS[ADMIN] += _SEE_MEDIA_AND_IMPORTS + [
     "media.add_mediaasset",
-    "media.add_import",
-    "media.change_import",
-    "media.import_history",
+    "orders.add_import",
+    "orders.change_import",
+    "orders.import_history",
 ]
 ROLE_PERMISSIONS[API_CLIENT] += [
     "media.view_mediaasset",
     "media.add_mediaasset",
-    "media.view_import",
-    "media.add_import",
+    "orders.view_import",
+    "orders.add_import",
 ]
 
 

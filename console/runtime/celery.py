@@ -57,9 +57,8 @@ def configure_broker(sender: Celery = app) -> None:
 app.autodiscover_tasks(["workflows"])
 # Dead-letter queues: redrive jobs, and the failure records dead-lettered tasks are shown with.
 app.autodiscover_tasks(["ops"])
-# Media and CSV ingestion: import plan, chunk and workflow-start jobs.
-app.autodiscover_tasks(["media"])
-# Orders: exports of the order list written to a file.
+# Orders: exports of the order list written to a file; order CSV imports' plan, chunk and
+# workflow-start jobs.
 app.autodiscover_tasks(["orders"])
 
 

@@ -1,31 +1,8 @@
-"""Writes of the media app (``uploads``: uploads, media processing, S3 events;
-``imports``: order CSV imports; ``jobs``: their follow-up jobs), importable from here."""
+"""Writes of the media app (``uploads``: uploads, media processing, S3 events),
+importable from here. Order CSV imports are the orders app's (``orders.imports``)."""
 
-from media.services.import_options import (
-    ImportForbidden,
-    ImportOptionsConflict,
-    ImportRefused,
-    import_options_check,
-)
-from media.services.imports import (
-    csv_import_get_or_create,
-    csv_import_object,
-    import_chunk_failed,
-    import_chunk_run,
-    import_fail,
-    import_from_dry_run,
-    import_plan,
-    import_resume,
-    import_run_inline,
-    import_upload,
-    import_workflows_advance,
-    imports_resume_stalled,
-)
-from media.services.jobs import inline_jobs
 from media.services.uploads import (
     CSV_CONTENT_TYPES,
-    CSV_PREFIX,
-    DRY_RUN_PREFIX,
     MEDIA_PREFIX,
     THUMBNAIL_SUFFIX,
     UploadRefused,
@@ -41,29 +18,10 @@ from media.services.uploads import (
 
 __all__ = [
     "CSV_CONTENT_TYPES",
-    "CSV_PREFIX",
-    "DRY_RUN_PREFIX",
-    "ImportForbidden",
-    "ImportOptionsConflict",
-    "ImportRefused",
     "MEDIA_PREFIX",
     "THUMBNAIL_SUFFIX",
     "UploadRefused",
     "UploadTicket",
-    "csv_import_get_or_create",
-    "csv_import_object",
-    "import_chunk_failed",
-    "import_chunk_run",
-    "import_fail",
-    "import_from_dry_run",
-    "import_options_check",
-    "import_plan",
-    "import_resume",
-    "import_run_inline",
-    "import_upload",
-    "import_workflows_advance",
-    "imports_resume_stalled",
-    "inline_jobs",
     "media_asset_process",
     "media_asset_upload",
     "s3_object_created",

@@ -1,10 +1,10 @@
 """Uploads: presigned POST forms for REST clients, console uploads through the storage,
-and what S3 events make of new objects (media processing; order CSVs start imports)."""
+and what S3 events make of new objects (media processing; an order CSV is handed to the
+orders app's import, ``orders.imports.services.csv_object_received``)."""
 
 import hashlib
 import io
 import logging
-import re
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -21,15 +21,14 @@ from console.aws import resources, s3
 from console.models import AuditEntry
 from console.platform.audit import audit_record
 from media.content_check import ContentCheck
-from media.models import CsvUpload, MediaAsset
-from media.services.import_options import import_options_check
+from media.models import MediaAsset
 from media.storage import files_storage
+from orders.imports.options import import_options_check
+from orders.imports.services import CSV_PREFIX, csv_object_received, csv_upload_record
 
 logger = logging.getLogger(__name__)
 
 MEDIA_PREFIX = "media/"
-CSV_PREFIX = "incoming/orders/"
-DRY_RUN_PREFIX = "uploads/dry-runs/"
 THUMBNAIL_SUFFIX = ".thumb.jpg"
 CSV_CONTENT_TYPES = ("text/csv", "application/vnd.ms-excel", "text/plain")
 
@@ -62,11 +61,9 @@ class UploadTicket:
 
 
 def safe_filename(filename: str, default: str = "upload") -> str:
-    """A file name for a key: the last path part, letters, digits, ``.-_`` only."""
-    name = PurePosixPath(filename.replace("\\", "/")).name
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")[:120] or default
-    # Never collide with the thumbnails we store beside originals.
-    return name.replace(".thumb.", ".")
+    """A file name for a key (``console.aws.s3.safe_filename``) that never collides with
+    the thumbnails we store beside originals."""
+    return s3.safe_filename(filename, default).replace(".thumb.", ".")
 
 
 def upload_request(
@@ -85,7 +82,7 @@ def upload_request(
     reports it, with the ``mode`` and ``strict`` chosen here, else the defaults).
 
     Raises UploadRefused (a limit, or import options for a media upload) and
-    ImportForbidden (history mode without ``media.import_history``)."""
+    ImportForbidden (history mode without ``orders.import_history``)."""
     if purpose == "media" and (mode is not None or strict is not None):
         field = "mode" if mode is not None else "strict"
         raise UploadRefused(field, f"{field} is an option of order CSV imports (purpose 'orders-csv') only.")
@@ -122,8 +119,8 @@ def upload_request(
             if not name.lower().endswith(".csv"):
                 name += ".csv"
             key = f"{CSV_PREFIX}{upload_id}-{name}"
-            CsvUpload.objects.create(
-                key=key, uploaded_by=user, content_type=content_type, declared_size=size, mode=mode or "", strict=strict
+            csv_upload_record(
+                key=key, uploaded_by=user, content_type=content_type, declared_size=size, mode=mode, strict=strict
             )
             after.update(mode=mode, strict=strict)
         audit_record(
@@ -186,9 +183,10 @@ def media_asset_upload(*, uploaded_file, actor) -> MediaAsset:
 
 
 def s3_object_created(*, bucket: str, key: str) -> str:
-    """Route a new object of the files bucket: media is processed, order CSVs imported.
-    ``key`` is as S3 events carry it (URL-encoded). What the object is (size, ETag,
-    version) is read from S3 itself, not trusted from the event. Returns what was done."""
+    """Route a new object of the files bucket: media is processed, order CSVs handed to
+    the orders app's import. ``key`` is as S3 events carry it (URL-encoded). What the
+    object is (size, ETag, version) is read from S3 itself, not trusted from the event.
+    Returns what was done."""
     key = unquote_plus(key)
     if key.startswith(MEDIA_PREFIX):
         if key.endswith(THUMBNAIL_SUFFIX):
@@ -196,10 +194,7 @@ def s3_object_created(*, bucket: str, key: str) -> str:
         media_asset_process(bucket=bucket, key=key)
         return "media"
     if key.startswith(CSV_PREFIX):
-        from media.services.imports import csv_import_object
-
-        info = s3.head(bucket=bucket, key=key)
-        csv_import_object(info=info, source=AuditEntry.Source.SYSTEM)
+        csv_object_received(bucket=bucket, key=key)
         return "import"
     return "ignored"
 

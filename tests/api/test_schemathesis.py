@@ -199,9 +199,9 @@ def api_data(stack, settings) -> dict[str, list]:
     alarm with history, a redrive job, an import; their ids and names, by kind."""
     from console.aws import clients as aws
     from console.aws import resources, s3
-    from media.services import csv_import_object, import_run_inline
     from ops import sqs as ops_sqs
     from ops.models import Alarm, AlarmEvent, DeadLetter, RedriveJob
+    from orders.imports.services import csv_import_object, import_run_inline
     from orders.models import Order
     from tests.ops.conftest import archived, put_in_dlq
     from tests.workflows.conftest import make_pending_approval

@@ -113,6 +113,8 @@ URLS: dict[str, list[Case]] = {
     "api-docs": [Case(console(*STAFF))],
     # /admin/... redirects anyone to the same path at the root (where the checks are made).
     "admin-path-redirect": [Case(everyone(OK), kwargs=lambda o: {"rest": "orders/order/"})],
+    # The import pages' old addresses (/media/import/...) redirect anyone to the new ones.
+    "media-import-redirect": [Case(everyone(OK), kwargs=lambda o: {"rest": ""})],
     "order-list": [
         Case(api(*SEE_ORDERS, API_CLIENT)),
         Case(
@@ -352,7 +354,7 @@ URLS: dict[str, list[Case]] = {
     **model_pages("knox.authtoken", "token", view=(ADMIN,), delete=(ADMIN,)),
     **model_pages("axes.accessattempt", "attempt", view=(ADMIN,), delete=(ADMIN,)),
     # --- Media and CSV ingestion --------------------------------------------------------
-    # Presigned uploads: an order CSV needs media.add_import (admins, API clients).
+    # Presigned uploads: an order CSV needs orders.add_import (admins, API clients).
     "upload-create": [
         Case(
             api(ADMIN, API_CLIENT),
@@ -373,11 +375,11 @@ URLS: dict[str, list[Case]] = {
     ],
     "import-detail": [Case(owned(api(*STAFF, API_CLIENT)), kwargs=obj("import_run", "import_id"))],
     "import-rejected-rows": [Case(owned(api(*STAFF, API_CLIENT)), kwargs=obj("import_run", "import_id"))],
-    **model_pages("media.import", "import_run", view=STAFF, add=(ADMIN,)),
-    "admin:media_import_rejected_rows": [Case(console(*STAFF), kwargs=obj("import_run", "import_id"))],
-    "admin:media_import_resume": [Case(console(ADMIN), method="POST", kwargs=obj("import_run", "import_id"))],
+    **model_pages("orders.import", "import_run", view=STAFF, add=(ADMIN,)),
+    "admin:orders_import_rejected_rows": [Case(console(*STAFF), kwargs=obj("import_run", "import_id"))],
+    "admin:orders_import_resume": [Case(console(ADMIN), method="POST", kwargs=obj("import_run", "import_id"))],
     # Only dry runs can be imported for real: the sample is not one (404 once allowed).
-    "admin:media_import_promote": [
+    "admin:orders_import_promote": [
         Case(
             console(ADMIN) | {ADMIN: MISSING, SUPERUSER: MISSING}, method="POST", kwargs=obj("import_run", "import_id")
         )
@@ -404,7 +406,7 @@ ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "ops.redrivejob": {"delete_selected": ()},
     "ops.alarm": {"delete_selected": ()},
-    "media.import": {"delete_selected": ()},
+    "orders.import": {"delete_selected": ()},
     "media.mediaasset": {"delete_selected": ()},
 }
 

@@ -47,7 +47,7 @@ def test_a_stage_has_an_api_function_and_a_worker_function_as_zappa_deploys_them
     # Schedules that may run long run on the worker; the API function keeps API Gateway's 30 s.
     assert api.schedules == () and {s.function for s in worker.schedules} >= {
         "workflows.handlers.sweep_workflows",
-        "media.handlers.resume_stalled_imports",
+        "orders.imports.handlers.resume_stalled_imports",
         "orders.outbox.publish_pending_events",
     }
     assert api.dead_letter_arn == worker.dead_letter_arn and api.dead_letter_arn.endswith(":ops-console-dev-async-dlq")

@@ -15,7 +15,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from console.platform import roles
 from console.platform.audit import audit_record
-from media.models import Import, MediaAsset
+from media.models import MediaAsset
+from orders.imports.models import Import
 from orders.lifecycle import OrderStatus
 from orders.models import StockLevel
 from orders.signals import orders_submitted

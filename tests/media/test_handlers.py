@@ -1,5 +1,5 @@
 """S3 ObjectCreated events (the real AWS sample, directly and as the files-events queue
-delivers them) into media processing and imports."""
+delivers them) into media processing, and order CSVs handed to the orders app's import."""
 
 import hashlib
 import io
@@ -11,10 +11,11 @@ from PIL import Image
 
 from console.aws import clients as aws
 from media import handlers
-from media.models import Import, MediaAsset
+from media.models import MediaAsset
 from media.services import media_asset_process, thumbnail_key
+from orders.imports.models import Import
 from tests.aws_samples import aws_event
-from tests.media.conftest import HEADER
+from tests.orders.imports.conftest import HEADER
 
 pytestmark = pytest.mark.django_db
 

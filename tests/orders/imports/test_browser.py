@@ -7,11 +7,11 @@ Skipped with a reason where /usr/bin/chromium is missing; CI installs it (.ci/ru
 import re
 
 from console.platform import roles
-from media.models import Import
+from orders.imports.models import Import
 from orders.models import Order
 from tests.browser import JOURNEY_MARKS
 from tests.conftest import make_user
-from tests.media.conftest import HEADER
+from tests.orders.imports.conftest import HEADER
 
 pytestmark = JOURNEY_MARKS
 
@@ -32,11 +32,11 @@ def test_an_admin_dry_runs_then_imports_a_csv_and_downloads_the_rejected_rows(
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(15_000)
-    page.goto(f"{live_server.url}/login/?next=/media/import/add/")
+    page.goto(f"{live_server.url}/login/?next=/orders/import/add/")
     page.fill("#id_username", admin.username)
     page.fill("#id_password", "x-" + admin.username)
     page.click("input[type=submit]")
-    page.wait_for_url(re.compile(r".*/media/import/add/"))
+    page.wait_for_url(re.compile(r".*/orders/import/add/"))
 
     page.set_input_files("#id_file", str(csv_file))
     page.select_option("#id_mode", "history")

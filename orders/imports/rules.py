@@ -1,13 +1,8 @@
-"""Turning one chunk of an order CSV into orders: what both database paths share.
-
-``chunk_ingest`` runs inside the caller's transaction and either writes the chunk's
-orders (items, ``OrderCreated`` events, external references) and rejected rows, or, when
-``write`` is false (dry runs, the check pass of strict imports), only finds the rejected
-rows. PostgreSQL takes the set-based path (COPY into a staging table, then INSERT ...
-SELECT); other databases take batched bulk inserts. Both apply the same rules:
+"""What both ways of creating a chunk's orders share (``bulk_postgres``, ``bulk_generic``):
+the rules they apply, how a problem is worded, and what every order of an import gets.
 
 * a row failing a cell check is rejected with its line, column and reason;
-* a row whose line total (quantity x price) is above ``csv_format.order_total_max()`` is
+* a row whose line total (quantity x price) is above ``orders.models.ORDER_TOTAL_MAX`` is
   rejected (``Order.total`` could not hold it);
 * a row repeating another row of the same order exactly is rejected as a duplicate;
 * a row that cannot be split into the header's fields is rejected, and counts against
@@ -22,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 
-from media import csv_format as fmt
-from media.models import Import, ImportChunk
+from orders.imports import format as fmt
+from orders.imports.models import Import
 from orders.lifecycle import OrderStatus
+from orders.models import ORDER_TOTAL_MAX
 
 PREVIEW_ROWS = 20
 
@@ -74,10 +69,9 @@ def reason_text(code: int, detail: str = "") -> tuple[str, str]:
     if check is not None:
         return check.column, f"{check.column} {check.reason}"
     if code in (fmt.LINE_TOTAL_TOO_LARGE, fmt.ORDER_TOTAL_TOO_LARGE):
-        limit = fmt.order_total_max()
         if code == fmt.LINE_TOTAL_TOO_LARGE:
-            return fmt.PRICE, f"quantity x price is {detail}, more than an order may total ({limit})"
-        return "", f"not imported: the order's total {detail} is more than an order may total ({limit})"
+            return fmt.PRICE, f"quantity x price is {detail}, more than an order may total ({ORDER_TOTAL_MAX})"
+        return "", f"not imported: the order's total {detail} is more than an order may total ({ORDER_TOTAL_MAX})"
     return {
         fmt.DUPLICATE_ROW: ("", f"duplicate: repeats line {detail} of the same order"),
         fmt.CUSTOMER_CONFLICT: (fmt.USER, f"the rows of this order name different customers ({detail})"),
@@ -95,11 +89,3 @@ def structural_reference(cells: list[str] | None, position: int) -> str:
     if not cells or position >= len(cells):
         return ""
     return cells[position].strip(" \t")
-
-
-def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview: bool = False) -> ChunkResult:
-    if connection.vendor == "postgresql":
-        from media import ingest_postgres as path
-    else:
-        from media import ingest_generic as path
-    return path.chunk_ingest(import_run=import_run, chunk=chunk, write=write, preview=preview)

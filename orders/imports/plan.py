@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from media.csv_format import MAX_HEADER_BYTES, REFERENCE, FileRejected, Header, header_parse
+from orders.imports.format import MAX_HEADER_BYTES, REFERENCE, FileRejected, Header, header_parse
 
 UTF8 = "utf-8"
 # Longer than this without a record end, the file is not CSV we can read in bounded memory.

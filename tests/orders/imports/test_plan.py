@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from media.csv_format import COLUMNS, FileRejected, cell_problem, header_parse
-from media.csv_plan import LATIN1, UTF8, plan_file
+from orders.imports.format import COLUMNS, FileRejected, cell_problem, header_parse
+from orders.imports.plan import LATIN1, UTF8, plan_file
 
 HEADER = b"order_reference,user_id,product_id,name,quantity,price\n"
 
@@ -149,7 +149,7 @@ def test_formula_like_cells_pass_the_checks_as_text():
 
 
 def test_a_quote_that_never_closes_fails_the_file_instead_of_filling_memory(monkeypatch):
-    from media import csv_plan
+    from orders.imports import plan as csv_plan
 
     monkeypatch.setattr(csv_plan, "MAX_RECORD_BYTES", 1024)
     data = HEADER + b'R1,u,p,"never closed,1,1\n' + b"R2,u,p,n,1,1\n" * 200

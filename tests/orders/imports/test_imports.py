@@ -10,15 +10,15 @@ from unittest import mock
 import pytest
 
 from console.models import AuditEntry
-from media import csv_format as fmt
-from media.models import Import, ImportedOrder, RejectedRow
-from media.selectors import rejected_rows_csv
-from media.services import csv_import_object, import_chunk_run, import_run_inline
+from orders.imports import format as fmt
+from orders.imports.models import Import, ImportedOrder, RejectedRow
+from orders.imports.selectors import rejected_rows_csv
+from orders.imports.services import csv_import_object, import_chunk_run, import_run_inline
 from orders.lifecycle import OrderStatus
 from orders.models import Order, OrderEvent, OrderItem
 from orders.services import order_create
 from orders.signals import orders_submitted
-from tests.media.conftest import HEADER
+from tests.orders.imports.conftest import HEADER
 
 pytestmark = pytest.mark.django_db
 
@@ -407,7 +407,7 @@ def test_a_chunk_that_crashes_halfway_leaves_nothing_and_the_import_resumes_with
     lines = [f"K-{n // 2},c,p{n % 2},n,1,1" for n in range(200)]
     info = put_object(HEADER + "\n".join(lines).encode() + b"\n")
     import_run = csv_import_object(info=info, mode="history", chunk_bytes=512)
-    write_path = "media.ingest_postgres._write" if _postgres() else "media.ingest_generic._write_orders"
+    write_path = "orders.imports.bulk_postgres._write" if _postgres() else "orders.imports.bulk_generic._write_orders"
     from importlib import import_module
 
     module_name, function_name = write_path.rsplit(".", 1)
@@ -444,7 +444,7 @@ def _postgres() -> bool:
 def test_workflow_starts_of_imported_orders_are_handed_on_in_paced_batches(
     run_import, settings, django_capture_on_commit_callbacks
 ):
-    from media.services import import_workflows_advance
+    from orders.imports.services import import_workflows_advance
 
     settings.CSV_IMPORT_WORKFLOW_BATCH = 2
     settings.CSV_IMPORT_WORKFLOW_STARTS_PER_SECOND = 4
@@ -452,7 +452,7 @@ def test_workflow_starts_of_imported_orders_are_handed_on_in_paced_batches(
     started, queued = [], []
     with (
         mock.patch.object(orders_submitted, "send", side_effect=lambda sender, order_ids: started.extend(order_ids)),
-        mock.patch("media.tasks.import_workflows_job.apply_async", side_effect=lambda **kw: queued.append(kw)),
+        mock.patch("console.runtime.jobs.enqueue", side_effect=lambda *args, **kw: queued.append((args, kw))),
     ):
         for expected in (2, 2, 1, 0):
             with django_capture_on_commit_callbacks(execute=True):
@@ -460,7 +460,7 @@ def test_workflow_starts_of_imported_orders_are_handed_on_in_paced_batches(
     assert sorted(started) == sorted(ImportedOrder.objects.values_list("order_id", flat=True))
     assert len(set(started)) == 5
     # A full batch queues the next one after batch / rate seconds; the last, short batch does not.
-    assert queued == [{"args": (str(import_run.pk),), "countdown": 0.5}] * 2
+    assert queued == [(("orders.import_workflows", str(import_run.pk)), {"countdown": 0.5})] * 2
     import_run.refresh_from_db()
     assert import_run.workflows_started == 5
 

@@ -1,10 +1,10 @@
 """Who may choose an order CSV import's options, and the refusals of import requests.
 
-Used where options are chosen: the upload request (REST), the console upload, and the
-import request itself (``media.services.imports``).
+Used where options are chosen: the upload request (REST, the media app's), the console
+upload, and the import request itself (``orders.imports.services``).
 """
 
-from media.models import IMPORT_HISTORY, Import
+from orders.imports.models import IMPORT_HISTORY, Import
 
 
 class ImportRefused(Exception):
@@ -16,7 +16,7 @@ class ImportRefused(Exception):
 
 
 class ImportForbidden(ImportRefused):
-    """The user lacks the permission the request needs (history mode: media.import_history)."""
+    """The user lacks the permission the request needs (history mode: orders.import_history)."""
 
 
 class ImportOptionsConflict(ImportRefused):
@@ -26,7 +26,7 @@ class ImportOptionsConflict(ImportRefused):
 
 def import_options_check(*, mode: str | None, actor) -> None:
     """Raises ImportForbidden when a user asks for history mode without
-    ``media.import_history``: history orders are APPROVED without workflow or approval,
+    ``orders.import_history``: history orders are APPROVED without workflow or approval,
     an admin's decision. Without a user (the S3 event, the command line) the request was
     made by whoever set the options before (the upload, ``CSV_IMPORT_MODE``)."""
     if mode is not None and mode not in Import.Mode.values:

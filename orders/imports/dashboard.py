@@ -1,4 +1,5 @@
-"""Home page panel for order CSV imports: those running and those that failed lately."""
+"""Home page panel for order CSV imports: those running and those that failed lately
+(found through ``orders.dashboard``)."""
 
 from datetime import timedelta
 
@@ -6,23 +7,23 @@ from django.urls import reverse
 from django.utils import timezone
 
 from console.pages.dashboard import Row, register
-from media import selectors
-from media.models import Import
+from orders.imports import selectors
+from orders.imports.models import Import
 
 
 @register(
     key="imports",
     title="Imports running or failed",
     order=40,
-    permission="media.view_import",
-    url=lambda: reverse("admin:media_import_changelist"),
+    permission="orders.view_import",
+    url=lambda: reverse("admin:orders_import_changelist"),
     empty="No import is running, none failed in the last 7 days.",
 )
 def imports_running_or_failed(request) -> list[Row]:
     rows = []
     watched = selectors.imports_to_watch(user=request.user, failed_since=timezone.now() - timedelta(days=7))
     for import_run in watched:
-        url = reverse("admin:media_import_change", args=[import_run.pk])
+        url = reverse("admin:orders_import_change", args=[import_run.pk])
         name = import_run.original_name or import_run.key
         if import_run.status == Import.Status.FAILED:
             rows.append(Row(name, "failed", url, tone="bad", detail=import_run.error[:120]))

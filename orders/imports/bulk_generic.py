@@ -1,19 +1,28 @@
 """A chunk into orders with the ORM's bulk inserts (databases other than PostgreSQL).
 
-The chunk's records are read in Python (``media.csv_rows``), checked with the format's
-Python checks, grouped into orders, and written in batches. Memory is bounded by the
-chunk's size, not the file's.
+The chunk's records are read in Python (``orders.imports.rows``), checked with the
+format's Python checks, grouped into orders, and written in batches, each order's event
+made by ``orders.events.order_created_event``. Memory is bounded by the chunk's size,
+not the file's.
 """
 
 from decimal import Decimal
 
 from console.aws import s3
-from media import csv_format as fmt
-from media.csv_rows import iter_records, kept_cells
-from media.ingest import PREVIEW_ROWS, ChunkResult, OrderDefaults, order_defaults, reason_text, structural_reference
-from media.models import Import, ImportChunk, ImportedOrder, RejectedRow
-from orders.models import Order, OrderEvent, OrderItem
-from orders.services import CENTS, EVENT_TYPES
+from orders.events import order_created_event
+from orders.imports import format as fmt
+from orders.imports.models import Import, ImportChunk, ImportedOrder, RejectedRow
+from orders.imports.rows import iter_records, kept_cells
+from orders.imports.rules import (
+    PREVIEW_ROWS,
+    ChunkResult,
+    OrderDefaults,
+    order_defaults,
+    reason_text,
+    structural_reference,
+)
+from orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderItem
+from orders.services import CENTS
 
 BATCH = 1000
 
@@ -41,7 +50,6 @@ class _Row:
 
 def _read_rows(import_run: Import, chunk: ImportChunk) -> list[_Row]:
     positions = {column: index for column, index in zip(fmt.COLUMNS, _positions(import_run), strict=True)}
-    limit = fmt.order_total_max()
     blocks = s3.read_blocks(
         bucket=import_run.bucket,
         key=import_run.key,
@@ -63,16 +71,14 @@ def _read_rows(import_run: Import, chunk: ImportChunk) -> list[_Row]:
         row = _Row(record.line, record.cells, values, values[fmt.REFERENCE], check.code if check else 0)
         if not row.problem:
             row.amount = Decimal(values[fmt.PRICE]).quantize(CENTS) * int(values[fmt.QUANTITY])
-            if row.amount > limit:
+            if row.amount > ORDER_TOTAL_MAX:
                 row.problem, row.detail = fmt.LINE_TOTAL_TOO_LARGE, str(row.amount)
         rows.append(row)
     return rows
 
 
 def _positions(import_run: Import) -> list[int]:
-    from media.csv_format import header_parse
-
-    header = header_parse(import_run.columns)
+    header = fmt.header_parse(import_run.columns)
     return [header.positions[column] for column in fmt.COLUMNS]
 
 
@@ -87,7 +93,6 @@ def _group(rows: list[_Row]) -> dict[str, list[_Row]]:
 def _judge_orders(orders: dict[str, list[_Row]]) -> None:
     """Mark duplicates, customer conflicts and the rows of orders that cannot be imported.
     Any rejected row (a duplicate too) keeps its whole order out: none is imported half."""
-    limit = fmt.order_total_max()
     previously = {
         ref: (import_id, line)
         for ref, import_id, line in _chunks_of(
@@ -118,7 +123,7 @@ def _judge_orders(orders: dict[str, list[_Row]]) -> None:
             problem, detail = fmt.CUSTOMER_CONFLICT, ", ".join(customers[:5])
         elif bad_line is not None:
             problem, detail = fmt.ORDER_HAS_REJECTED_ROW, str(bad_line)
-        elif total > limit:
+        elif total > ORDER_TOTAL_MAX:
             problem, detail = fmt.ORDER_TOTAL_TOO_LARGE, str(total)
         else:
             continue
@@ -191,7 +196,7 @@ def _write_orders(import_run: Import, orders: dict[str, list[_Row]], defaults: O
                 created_by_id=defaults.created_by_id,
             )
             new_orders.append(order)
-            items.extend(
+            order_items = [
                 OrderItem(
                     order=order,
                     product_id=row.values[fmt.PRODUCT],
@@ -200,26 +205,12 @@ def _write_orders(import_run: Import, orders: dict[str, list[_Row]], defaults: O
                     price=price,
                 )
                 for row, price, quantity in lines
-            )
+            ]
+            items.extend(order_items)
             events.append(
-                OrderEvent(
+                order_created_event(
                     order=order,
-                    version=1,
-                    event_type=EVENT_TYPES["CREATED"],
-                    data={
-                        "status": defaults.status,
-                        "userId": order.user_id,
-                        "total": str(total),
-                        "items": [
-                            {
-                                "productId": row.values[fmt.PRODUCT],
-                                "name": row.values[fmt.NAME],
-                                "quantity": quantity,
-                                "price": str(price),
-                            }
-                            for row, price, quantity in lines
-                        ],
-                    },
+                    items=order_items,
                     correlation_id=defaults.correlation_id,
                     causation_id=defaults.causation_id,
                     actor_name=defaults.actor_name,

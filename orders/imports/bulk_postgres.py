@@ -3,14 +3,16 @@
 1. The chunk's bytes go from S3 straight into COPY (psycopg 3) into a temporary staging
    table: PostgreSQL parses the CSV; Python only moves blocks. A chunk COPY cannot take
    as it is (a malformed record, a quoted line break, mixed line endings) is re-read by
-   Python's csv module instead (``media.csv_rows``), which finds the exact line of every
-   record, and its well-formed records are copied in.
+   Python's csv module instead (``orders.imports.rows``), which finds the exact line of
+   every record, and its well-formed records are copied in.
 2. One UPDATE marks every row failing a cell check (the same checks as the Python path,
-   ``media.csv_format.CHECKS``), one more the rows whose line total is too large, then
-   duplicates, then the orders that cannot be imported (the rules: ``media.ingest``).
+   ``orders.imports.format.CHECKS``), one more the rows whose line total is too large,
+   then duplicates, then the orders that cannot be imported (the rules:
+   ``orders.imports.rules``).
 3. INSERT ... SELECT writes orders, external references, ``OrderCreated`` events (data
-   built by ``jsonb_build_object`` in the shape ``orders.services.order_create`` writes),
-   items and rejected rows, a handful of statements per chunk whatever its size.
+   built by ``jsonb_build_object`` in the shape of ``orders.events.order_created_data``,
+   which the suite holds this SQL to), items and rejected rows, a handful of statements
+   per chunk whatever its size.
 
 Column lists come from the models' metadata; columns we do not set get the field's
 default, so a column added to the orders tables later does not break the import.
@@ -24,19 +26,18 @@ import psycopg
 from django.db import connection, models
 
 from console.aws import s3
-from media import csv_format as fmt
-from media.csv_rows import KEPT_CELL_CHARS, iter_records, kept_cells
-from media.ingest import PREVIEW_ROWS, ChunkResult, order_defaults, reason_text, structural_reference
-from media.models import Import, ImportChunk, ImportedOrder, RejectedRow
-from orders.lifecycle import OrderStatus
-from orders.models import Order, OrderEvent, OrderItem
-from orders.services import EVENT_TYPES
+from orders.events import ORDER_CREATED
+from orders.imports import format as fmt
+from orders.imports.models import Import, ImportChunk, ImportedOrder, RejectedRow
+from orders.imports.rows import KEPT_CELL_CHARS, iter_records, kept_cells
+from orders.imports.rules import PREVIEW_ROWS, ChunkResult, order_defaults, reason_text, structural_reference
+from orders.models import ORDER_TOTAL_MAX, Order, OrderEvent, OrderItem
 
 logger = logging.getLogger(__name__)
 
-STAGE = "media_csv_stage"
-ORDERS = "media_csv_stage_orders"
-DUPLICATES = "media_csv_stage_duplicates"
+STAGE = "orders_csv_stage"
+ORDERS = "orders_csv_stage_orders"
+DUPLICATES = "orders_csv_stage_duplicates"
 PG_ENCODINGS = {"utf-8": "UTF8", "latin-1": "LATIN1"}
 
 # Ids of imported orders and events: random UUIDs whose first 48 bits are the time in
@@ -115,11 +116,11 @@ def _session_tuning(cursor) -> None:
     cursor.execute("SET LOCAL work_mem = '128MB'")
     cursor.execute("SET LOCAL jit = off")
     try:
-        cursor.execute("SAVEPOINT media_tuning")
+        cursor.execute("SAVEPOINT import_tuning")
         cursor.execute("SET temp_buffers = '256MB'")
-        cursor.execute("RELEASE SAVEPOINT media_tuning")
+        cursor.execute("RELEASE SAVEPOINT import_tuning")
     except psycopg.Error:
-        cursor.execute("ROLLBACK TO SAVEPOINT media_tuning")
+        cursor.execute("ROLLBACK TO SAVEPOINT import_tuning")
 
 
 def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview: bool = False) -> ChunkResult:
@@ -155,11 +156,10 @@ def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview
         # cast: the CASE guards the casts (SQL does not promise to test conditions in order).
         defaults = order_defaults(import_run)
         quantity, price = f"({cell[fmt.QUANTITY]})::integer", f"({cell[fmt.PRICE]})::numeric(12,2)"
-        limit = fmt.order_total_max()
         cursor.execute(
             f"UPDATE {STAGE} s SET problem = {fmt.LINE_TOTAL_TOO_LARGE}, detail = ({quantity} * {price})::text "
             f"WHERE CASE WHEN s.problem IS NULL THEN {quantity} * {price} > %s ELSE false END",
-            [limit],
+            [ORDER_TOTAL_MAX],
         )
         timer("checks")
 
@@ -224,7 +224,7 @@ def chunk_ingest(*, import_run: Import, chunk: ImportChunk, write: bool, preview
         cursor.execute(
             f"UPDATE {ORDERS} SET problem = {fmt.ORDER_TOTAL_TOO_LARGE}, detail = total::text "
             "WHERE problem IS NULL AND total > %s",
-            [limit],
+            [ORDER_TOTAL_MAX],
         )
         cursor.execute(
             f"UPDATE {STAGE} s SET problem = o.problem, detail = o.detail FROM {ORDERS} o "
@@ -271,7 +271,7 @@ def _stage(raw, import_run: Import, chunk: ImportChunk, cells: list[str], header
         )
 
     if not chunk.needs_python_reader:
-        raw.execute("SAVEPOINT media_copy")
+        raw.execute("SAVEPOINT import_copy")
         try:
             with raw.copy(
                 f"COPY {STAGE} ({columns}) FROM STDIN WITH (FORMAT csv, ENCODING '{encoding}', "
@@ -285,9 +285,9 @@ def _stage(raw, import_run: Import, chunk: ImportChunk, cells: list[str], header
             copied = -1
         # Every line a record: otherwise (blank lines, an end-of-data marker) read it again.
         if copied == chunk.lines:
-            raw.execute("RELEASE SAVEPOINT media_copy")
+            raw.execute("RELEASE SAVEPOINT import_copy")
             return _StructuralRejects(import_run, header.positions[fmt.REFERENCE])
-        raw.execute("ROLLBACK TO SAVEPOINT media_copy")
+        raw.execute("ROLLBACK TO SAVEPOINT import_copy")
 
     structural = _StructuralRejects(import_run, header.positions[fmt.REFERENCE])
     records = iter_records(blocks(), encoding=import_run.encoding, first_line=chunk.first_line, field_count=len(cells))
@@ -435,7 +435,7 @@ def _write(cursor, import_run: Import, defaults, cell: dict[str, str], quantity:
                 "id": TIME_ORDERED_UUID,
                 "order": "o.id",
                 "version": "1",
-                "event_type": ("%s", [EVENT_TYPES[OrderStatus.CREATED]]),
+                "event_type": ("%s", [ORDER_CREATED]),
                 "data": (
                     "jsonb_build_object('status', %s::text, 'userId', o.user_id, 'total', o.total::text, "
                     "'items', o.items)",

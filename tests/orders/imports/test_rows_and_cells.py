@@ -8,11 +8,11 @@ import csv
 import pytest
 from django.db import connection
 
-from media import csv_format as fmt
-from media import ingest, ingest_generic, ingest_postgres
-from media.csv_rows import iter_records
-from media.models import Import, ImportedOrder, RejectedRow
-from tests.media.conftest import HEADER
+from orders.imports import bulk_generic, bulk_postgres, rules
+from orders.imports import format as fmt
+from orders.imports.models import Import, ImportedOrder, RejectedRow
+from orders.imports.rows import iter_records
+from tests.orders.imports.conftest import HEADER
 
 
 def records(reads: list[bytes], *, encoding: str = "utf-8", first_line: int = 2, field_count: int = 3) -> list[tuple]:
@@ -102,7 +102,7 @@ def test_a_header_cell_that_only_contains_a_column_name_is_another_column():
     ids=["spaces-and-tabs", "no-break-spaces", "line-break"],
 )
 def test_a_broken_rows_reference_is_trimmed_like_every_cell_of_spaces_and_tabs_only(cell, reference):
-    assert ingest.structural_reference([cell, "c"], 0) == reference
+    assert rules.structural_reference([cell, "c"], 0) == reference
 
 
 @pytest.mark.django_db
@@ -135,7 +135,7 @@ def test_a_broken_row_counts_against_the_order_its_reference_cell_names_exactly(
 @pytest.mark.django_db
 def test_postgresql_takes_the_set_based_path_and_other_databases_the_bulk_insert_one(run_import, monkeypatch):
     taken = []
-    for name, module in (("set-based", ingest_postgres), ("bulk-insert", ingest_generic)):
+    for name, module in (("set-based", bulk_postgres), ("bulk-insert", bulk_generic)):
 
         def spy(*, _real=module.chunk_ingest, _name=name, **options):
             taken.append(_name)

@@ -13,7 +13,6 @@ they are defined, and the suite runs the same bad-input tests against both.
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 
 REFERENCE = "order_reference"
 USER = "user_id"
@@ -28,16 +27,6 @@ MAX_QUANTITY = 1_000_000  # the REST API's limit
 MAX_PRICE_INTEGER_DIGITS = 10
 # A header longer than this is not an order CSV header.
 MAX_HEADER_BYTES = 64 * 1024
-
-
-def order_total_max() -> Decimal:
-    """The largest total an order may have (``orders.models.ORDER_TOTAL_MAX``, what
-    ``Order.total`` holds): a line (quantity x price) or an order's sum above it is
-    rejected, never written. Imported when called: the format itself needs no models
-    (nor Django set up) to be imported."""
-    from orders.models import ORDER_TOTAL_MAX
-
-    return ORDER_TOTAL_MAX
 
 
 class FileRejected(Exception):

@@ -11,8 +11,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from console.aws import resources, s3
 from console.models import AuditEntry
-from media.models import Import
-from media.services import csv_import_object, import_resume, import_run_inline
+from orders.imports.models import Import
+from orders.imports.services import csv_import_object, import_resume, import_run_inline
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""The bulk-insert path of order CSV imports (``media.ingest_generic``), which databases
+"""The bulk-insert path of order CSV imports (``orders.imports.bulk_generic``), which databases
 other than PostgreSQL take, forced here on every database: what each imported order is
 made of, the row-level reasons and lines of what is refused, the counters, and the
 batches and chunks a large file is written in."""
@@ -10,12 +10,12 @@ import pytest
 
 from console.aws import clients as aws
 from console.aws import s3
-from media import ingest, ingest_generic
-from media.models import Import, ImportChunk, ImportedOrder, RejectedRow
-from media.services import csv_import_object, import_chunk_run, import_plan, import_run_inline
+from orders.imports import bulk, bulk_generic
+from orders.imports.models import Import, ImportChunk, ImportedOrder, RejectedRow
+from orders.imports.services import csv_import_object, import_chunk_run, import_plan, import_run_inline
 from orders.lifecycle import OrderStatus
 from orders.models import Order, OrderEvent, OrderItem
-from tests.media.conftest import HEADER
+from tests.orders.imports.conftest import HEADER
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def generic_path(monkeypatch):
     """Every chunk through the bulk-insert path, PostgreSQL included."""
-    monkeypatch.setattr(ingest, "chunk_ingest", ingest_generic.chunk_ingest)
+    monkeypatch.setattr(bulk, "bulk_postgres", bulk_generic)
 
 
 def rejected(import_run: Import) -> list[tuple[int, str, str]]:
@@ -322,7 +322,7 @@ def test_an_order_imported_before_is_reported_so_even_when_its_rows_are_bad_now(
 
 def test_orders_are_looked_up_and_written_in_batches_each_with_its_own_items(run_import, monkeypatch):
     first = run_import(HEADER + b"O-0,c,p,n,1,1\nO-3,c,p,n,1,1\nO-6,c,p,n,1,1\n")
-    monkeypatch.setattr(ingest_generic, "BATCH", 2)
+    monkeypatch.setattr(bulk_generic, "BATCH", 2)
     data = HEADER + b"".join(
         b"O-%d,c%d,p%d,n,%d,1\n" % (order, order, item, item + 1) for order in range(7) for item in range(order % 3 + 1)
     )

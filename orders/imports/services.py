@@ -1,4 +1,4 @@
-"""Order CSV imports.
+"""Order CSV imports: their state changes.
 
 An import runs as jobs: ``import_plan`` reads the object once and splits it into chunks
 (fan-out, one job per chunk); each ``import_chunk_run`` writes its chunk in one
@@ -7,32 +7,106 @@ transaction (fan-in), so an import is closed exactly once. Strict imports run th
 twice: a check pass that writes nothing but the rejected rows, then, if none was
 rejected, the ingest pass. Every job is safe to run again: a finished chunk is skipped,
 an unfinished one left nothing behind.
+
+Jobs are queued by their task's name after the commit (``orders.imports.tasks`` defines
+them and calls these functions; nothing here imports it). While an import runs in this
+process (``import_run_inline``: tests, benchmarks, ``manage.py import_csv --inline``),
+nothing is queued: the runner drives the chunks itself.
+
+The file arrives through S3, whose events the media app receives: it hands an object
+under ``CSV_PREFIX`` to ``csv_object_received``, and records presigned uploads of order
+CSVs with ``csv_upload_record``.
 """
 
+import contextlib
+import contextvars
 import logging
 import uuid
 from datetime import timedelta
 from pathlib import PurePosixPath
+from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from console.aws import resources, s3
 from console.models import AuditEntry
 from console.platform.audit import audit_record
-from media.csv_format import FileRejected
-from media.csv_plan import plan_file
-from media.models import CsvUpload, Import, ImportChunk, ImportedOrder
-from media.services.import_options import ImportOptionsConflict, import_options_check
-from media.services.jobs import after_commit, inline_jobs
-from media.services.uploads import CSV_PREFIX, DRY_RUN_PREFIX, safe_filename
-from media.storage import files_storage
+from console.platform.context import current_request_id
+from console.runtime.jobs import enqueue_on_commit
+from orders.imports.bulk import orders_bulk_create
+from orders.imports.format import FileRejected
+from orders.imports.models import CsvUpload, Import, ImportChunk, ImportedOrder
+from orders.imports.options import ImportOptionsConflict, import_options_check
+from orders.imports.plan import plan_file
 from orders.models import Order
 from orders.signals import orders_submitted
 
 logger = logging.getLogger(__name__)
+
+# Where order CSVs go in the files bucket: objects under CSV_PREFIX are imported when S3
+# reports them; dry runs are stored apart, where S3 events start nothing.
+CSV_PREFIX = "incoming/orders/"
+DRY_RUN_PREFIX = "uploads/dry-runs/"
+
+# The jobs (orders.imports.tasks), by name.
+PLAN_JOB = "orders.import_plan"
+CHUNK_JOB = "orders.import_chunk"
+WORKFLOWS_JOB = "orders.import_workflows"
+# What queues a job again that could not be queued (zappa_settings.json, every 5 minutes).
+SWEEP = "the stalled-import sweep (orders.imports.handlers.resume_stalled_imports) queues it again"
+
+# Set while an import runs in this process: the runner drives the chunks, nothing is queued.
+_inline = contextvars.ContextVar("orders_inline_import", default=False)
+
+
+@contextlib.contextmanager
+def inline_jobs():
+    """Queue no import job inside this block (``import_run_inline``; tests that run an
+    import's steps themselves)."""
+    token = _inline.set(True)
+    try:
+        yield
+    finally:
+        _inline.reset(token)
+
+
+def _queue(name: str, *args: Any, countdown: float | None = None) -> None:
+    if not _inline.get():
+        enqueue_on_commit(name, *args, countdown=countdown, sweep=SWEEP)
+
+
+# --- Files arriving: what the media app hands on ---------------------------------------------------
+
+
+def csv_object_received(*, bucket: str, key: str) -> Import:
+    """An order CSV arrived under ``CSV_PREFIX`` (an S3 event; ``key`` decoded): start its
+    import, with the options of the upload that brought it (``csv_upload_record``), else
+    the defaults. The object is read from S3 itself (size, ETag, version), not trusted from
+    the event. Idempotent per object version: the same event again returns the same
+    import. Raises ``console.aws.s3.ObjectMissing`` for an object deleted meanwhile."""
+    info = s3.head(bucket=bucket, key=key)
+    return csv_import_object(info=info, source=AuditEntry.Source.SYSTEM)
+
+
+def csv_upload_record(
+    *, key: str, uploaded_by, content_type: str, declared_size: int, mode: str | None, strict: bool | None
+) -> CsvUpload:
+    """Record an order CSV someone is about to upload to ``key`` (a presigned POST), with
+    the options they chose (None: no choice): the S3 event that reports the object then
+    creates the import as theirs, with these. Call inside the transaction that audits the
+    upload request; ``import_options_check`` first (history mode needs its permission)."""
+    return CsvUpload.objects.create(
+        key=key,
+        uploaded_by=uploaded_by,
+        content_type=content_type,
+        declared_size=declared_size,
+        mode=mode or "",
+        strict=strict,
+    )
+
 
 # --- Imports: start ------------------------------------------------------------------------------
 
@@ -63,11 +137,9 @@ def csv_import_get_or_create(
     (``CSV_IMPORT_MODE``, not strict). Once named by a request or an upload they are fixed;
     the defaults the S3 event took may still be changed by a request naming others while the
     import waits to start (audited as ``import.options``). Raises ImportForbidden (history
-    mode without ``media.import_history``) and ImportOptionsConflict (other options than
+    mode without ``orders.import_history``) and ImportOptionsConflict (other options than
     the import's, which can no longer change).
     """
-    from console.platform.context import current_request_id
-
     import_options_check(mode=mode, actor=actor)
     user = actor if getattr(actor, "is_authenticated", False) else None
     if not dry_run:
@@ -121,7 +193,7 @@ def csv_import_get_or_create(
             )
             if mode == Import.Mode.HISTORY and not dry_run:
                 _audit_history(import_run, actor=chosen_by, source=source, by_setting=chosen_mode is None)
-            after_commit("import_plan_job", str(import_run.pk))
+            _queue(PLAN_JOB, str(import_run.pk))
     except IntegrityError:
         # The same object, started concurrently (the S3 event and a request, an event
         # redelivered, a second click): one import, whose options this request may not change.
@@ -192,35 +264,38 @@ def _audit_history(import_run: Import, *, actor, source: str, by_setting: bool) 
 
 
 def _default_chunk_bytes() -> int:
-    from django.db import connection
-
     if connection.vendor == "postgresql":
         return settings.CSV_IMPORT_CHUNK_BYTES
     # The bulk-insert path holds a chunk's rows in memory while it groups them.
     return min(settings.CSV_IMPORT_CHUNK_BYTES, 4 * 1024 * 1024)
 
 
+# Parts of a console upload's multipart upload to S3 (S3's minimum part is 5 MiB).
+UPLOAD_PART_BYTES = 8 * 1024 * 1024
+
+
 def import_upload(
     *, uploaded_file, actor, strict: bool = False, dry_run: bool = False, mode: str | None = None
 ) -> Import:
-    """A console upload of an order CSV: stored in S3 through django-storages, then
-    imported (or dry-run: stored apart, where S3 events do not start imports).
+    """A console upload of an order CSV: stored in the files bucket, then imported (or
+    dry-run: stored apart, where S3 events do not start imports).
 
     The upload and its options are recorded before the object is stored: the S3 event
     reporting it may come first, and then creates the import with them. Raises
     ImportForbidden (history mode without the permission) before storing anything."""
     import_options_check(mode=mode, actor=actor)
-    name = safe_filename(uploaded_file.name, "orders.csv")
+    name = s3.safe_filename(uploaded_file.name, "orders.csv")
     prefix = DRY_RUN_PREFIX if dry_run else CSV_PREFIX
     key = f"{prefix}{uuid.uuid4()}-{name}"
+    content_type = getattr(uploaded_file, "content_type", "") or "text/csv"
     if not dry_run:
         with transaction.atomic():
-            CsvUpload.objects.create(
+            csv_upload_record(
                 key=key,
                 uploaded_by=actor,
-                content_type=getattr(uploaded_file, "content_type", "") or "text/csv",
+                content_type=content_type,
                 declared_size=uploaded_file.size,
-                mode=mode or "",
+                mode=mode,
                 strict=strict,
             )
             audit_record(
@@ -231,8 +306,15 @@ def import_upload(
                 source=AuditEntry.Source.CONSOLE,
                 after={"purpose": "orders-csv", "key": key, "size": uploaded_file.size, "mode": mode, "strict": strict},
             )
-    key = files_storage().save(key, uploaded_file)
-    info = s3.head(bucket=resources.files_bucket(), key=key)
+    bucket = resources.files_bucket()
+    s3.put_stream(
+        bucket=bucket,
+        key=key,
+        blocks=uploaded_file.chunks(UPLOAD_PART_BYTES),
+        part_bytes=UPLOAD_PART_BYTES,
+        content_type=content_type,
+    )
+    info = s3.head(bucket=bucket, key=key)
     return csv_import_object(
         info=info,
         actor=actor,
@@ -326,7 +408,7 @@ def _version_id(import_run: Import) -> str:
 
 def _queue_open_chunks(import_run: Import) -> None:
     for chunk_id in import_run.chunks.exclude(status=ImportChunk.Status.DONE).values_list("pk", flat=True):
-        after_commit("import_chunk_job", chunk_id, import_run.phase)
+        _queue(CHUNK_JOB, chunk_id, import_run.phase)
 
 
 # --- Imports: chunks and fan-in ------------------------------------------------------------------
@@ -335,8 +417,6 @@ def _queue_open_chunks(import_run: Import) -> None:
 def import_chunk_run(*, chunk_id: int, phase: str) -> ImportChunk:
     """Run one chunk of one pass, in one transaction with its "done" mark and the import's
     counters. A chunk already done (or of another pass) is left alone."""
-    from media.ingest import chunk_ingest
-
     with transaction.atomic():
         chunk = ImportChunk.objects.select_for_update().get(pk=chunk_id)
         if chunk.phase != phase or chunk.status == ImportChunk.Status.DONE:
@@ -355,7 +435,7 @@ def import_chunk_run(*, chunk_id: int, phase: str) -> ImportChunk:
             return chunk
         first_pass = not (import_run.strict and not import_run.dry_run and phase == Import.Phase.INGEST)
         write = phase == Import.Phase.INGEST
-        result = chunk_ingest(import_run=import_run, chunk=chunk, write=write, preview=chunk.index == 0)
+        result = orders_bulk_create(import_run=import_run, chunk=chunk, write=write, preview=chunk.index == 0)
         chunk.status = ImportChunk.Status.DONE
         chunk.finished_at = timezone.now()
         chunk.rows = result.rows
@@ -421,7 +501,7 @@ def _import_close(import_run: Import) -> Import:
         },
     )
     if status in {Import.Status.SUCCEEDED, Import.Status.PARTIAL} and import_run.mode == Import.Mode.WORKFLOW:
-        after_commit("import_workflows_job", str(import_run.pk))
+        _queue(WORKFLOWS_JOB, str(import_run.pk))
     return import_run
 
 
@@ -470,7 +550,7 @@ def import_resume(*, import_id, actor=None, source: str = AuditEntry.Source.CONS
             import_run.save(update_fields=["status", "error", "updated_at"])
         audit_record(action="import.resume", obj=import_run, actor=actor, source=source, before={"status": was})
         if import_run.status == Import.Status.PENDING:
-            after_commit("import_plan_job", str(import_run.pk))
+            _queue(PLAN_JOB, str(import_run.pk))
         else:
             _queue_open_chunks(import_run)
     return import_run
@@ -487,7 +567,7 @@ def imports_resume_stalled(*, older_than_seconds: int | None = None) -> int:
         )
         for import_id in unplanned.values_list("pk", flat=True)[:100]:
             Import.objects.filter(pk=import_id).update(updated_at=timezone.now())
-            after_commit("import_plan_job", str(import_id))
+            _queue(PLAN_JOB, str(import_id))
             queued += 1
         stalled = ImportChunk.objects.filter(
             import_run__status=Import.Status.RUNNING,
@@ -496,7 +576,7 @@ def imports_resume_stalled(*, older_than_seconds: int | None = None) -> int:
         ).values_list("pk", "phase")[:1000]
         for chunk_id, phase in stalled:
             ImportChunk.objects.filter(pk=chunk_id).update(updated_at=timezone.now())
-            after_commit("import_chunk_job", chunk_id, phase)
+            _queue(CHUNK_JOB, chunk_id, phase)
             queued += 1
     return queued
 
@@ -527,8 +607,8 @@ def import_workflows_advance(*, import_id) -> int:
 
         transaction.on_commit(lambda: orders_submitted.send(sender=Order, order_ids=order_ids))
         if len(batch) == batch_size:
-            after_commit(
-                "import_workflows_job",
+            _queue(
+                WORKFLOWS_JOB,
                 str(import_run.pk),
                 countdown=batch_size / max(1, settings.CSV_IMPORT_WORKFLOW_STARTS_PER_SECOND),
             )

@@ -3,7 +3,7 @@
 Used by databases without COPY, and on PostgreSQL for chunks its COPY cannot take as
 they are (a quoted line break, mixed line endings, a malformed record). Structural
 problems (wrong number of fields, unreadable records) are reported per record here; cell
-checks are the format's (``media.csv_format``).
+checks are the format's (``orders.imports.format``).
 """
 
 import csv
@@ -11,7 +11,7 @@ import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from media.csv_format import UNREADABLE_ROW, WRONG_FIELD_COUNT
+from orders.imports.format import UNREADABLE_ROW, WRONG_FIELD_COUNT
 
 # One field may be as long as a record we accept at all (a 10 MB line is read, then
 # rejected by the cell checks, instead of stopping the parser).

@@ -13,13 +13,13 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from media import csv_format as fmt
-from media import ingest
-from media.csv_rows import iter_records
-from media.models import Import, ImportedOrder, RejectedRow
+from orders.imports import bulk, bulk_generic, rules
+from orders.imports import format as fmt
+from orders.imports.models import Import, ImportedOrder, RejectedRow
+from orders.imports.rows import iter_records
 from orders.lifecycle import OrderStatus
 from orders.models import Order
-from tests.media.conftest import HEADER
+from tests.orders.imports.conftest import HEADER
 
 pytestmark = pytest.mark.django_db
 
@@ -107,9 +107,7 @@ def test_the_sql_checks_give_the_same_answer_as_python_at_every_limit():
 def ingest_path(request, monkeypatch):
     """The bulk-insert path wherever the suite runs; the set-based one on PostgreSQL."""
     if request.param == "generic":
-        from media import ingest_generic
-
-        monkeypatch.setattr(ingest, "chunk_ingest", ingest_generic.chunk_ingest)
+        monkeypatch.setattr(bulk, "bulk_postgres", bulk_generic)
     return request.param
 
 
@@ -333,18 +331,18 @@ def test_history_imports_take_the_configured_status_and_refuse_one_that_is_not_a
     history = Import(mode=Import.Mode.HISTORY, created_by=operator, correlation_id="")
 
     with override_settings(CSV_IMPORT_HISTORY_STATUS="COMPLETED"):
-        defaults = ingest.order_defaults(history)
+        defaults = rules.order_defaults(history)
     with override_settings(CSV_IMPORT_HISTORY_STATUS="SHIPPED-ISH"), pytest.raises(ValueError, match="SHIPPED-ISH"):
-        ingest.order_defaults(history)
+        rules.order_defaults(history)
 
-    assert defaults == ingest.OrderDefaults(
+    assert defaults == rules.OrderDefaults(
         status=OrderStatus.COMPLETED,
         created_by_id=operator.pk,
         actor_name="olivia-operator",
         correlation_id=f"import-{history.pk}",
         causation_id=str(history.pk),
     )
-    workflow = ingest.order_defaults(Import(mode=Import.Mode.WORKFLOW, correlation_id="req-42"))
+    workflow = rules.order_defaults(Import(mode=Import.Mode.WORKFLOW, correlation_id="req-42"))
     assert (workflow.status, workflow.created_by_id, workflow.actor_name, workflow.correlation_id) == (
         OrderStatus.CREATED,
         None,
@@ -358,4 +356,4 @@ def test_history_imports_take_the_configured_status_and_refuse_one_that_is_not_a
     [(["R-1 ", "c"], 0, "R-1"), (["\tR-2", "c"], 0, "R-2"), (["R-3"], 1, ""), (None, 0, ""), ([], 0, "")],
 )
 def test_a_row_that_cannot_be_split_still_names_its_order_when_it_has_a_cell_there(cells, position, reference):
-    assert ingest.structural_reference(cells, position) == reference
+    assert rules.structural_reference(cells, position) == reference
