@@ -14,6 +14,8 @@ from django.conf import settings
 from django.core.files.storage import Storage
 from django.utils.deconstruct import deconstructible
 
+from console.aws.resources import files_bucket
+
 
 @cache
 def _s3_storage_class():
@@ -39,8 +41,6 @@ def _s3_storage_class():
 
         @property
         def bucket_name(self) -> str:
-            from console.aws.resources import files_bucket
-
             return files_bucket()
 
         @property
