@@ -176,7 +176,7 @@ def test_the_lists_are_documented_as_the_pages_they_answer(schema, path, rows, m
     assert page["required"] == ["next", "previous", "results"]
     assert page["properties"]["results"] == {"type": "array", "items": {"$ref": f"#/components/schemas/{rows}"}}
     assert page["properties"]["next"]["nullable"] is True
-    if maximum is not None:  # /api/imports pages with media's own paginator (media/apis.py)
+    if maximum is not None:  # /api/imports pages with the imports' own paginator (orders/imports/apis.py)
         (limit,) = [parameter for parameter in operation["parameters"] if parameter["name"] == "limit"]
         assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": maximum}
 
