@@ -5,7 +5,8 @@
 
 Each entry of ``npm.json`` names a package, an exact version, the registry's ``integrity``
 of its tarball (sha512, checked before anything is written), and the files to copy out of
-it (path in the package -> path under ``console/static/console/vendor/<package>/``). The
+it (path in the package -> path under ``console/static/console/vendor/<package>/``, or
+under ``into``, a directory of the repository, for a package only the tests use). The
 package's licence file is copied beside them. A version bump is: change the version, set
 ``integrity`` to "" once, run this, and commit what it printed into ``integrity``.
 """
@@ -20,7 +21,8 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
-VENDOR_DIR = Path(__file__).resolve().parent.parent / "console" / "static" / "console" / "vendor"
+ROOT = Path(__file__).resolve().parent.parent
+VENDOR_DIR = ROOT / "console" / "static" / "console" / "vendor"
 MANIFEST = VENDOR_DIR / "npm.json"
 REGISTRY = "https://registry.npmjs.org"
 LICENCE_NAMES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "LICENCE", "license", "LICENSE-MIT")
@@ -64,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     differing = []
     for entry in json.loads(MANIFEST.read_text()):
-        directory = VENDOR_DIR / entry["package"].replace("/", "__").lstrip("@")
+        base = ROOT / entry["into"] if entry.get("into") else VENDOR_DIR
+        directory = base / entry["package"].replace("/", "__").lstrip("@")
         for target, content in _files(entry).items():
             path = directory / target
             if args.check:
