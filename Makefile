@@ -22,10 +22,16 @@ install: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(PY) -m console.devtools.devstack $(if $(filter-out 0,$(CELERY_WORKER)),--celery-worker)
 
+# The suite runs in TEST_WORKERS pytest-xdist workers (each with its own local AWS, consumer
+# and test database; 0 runs it in this process). The IAM policy tests then read the AWS calls
+# every worker recorded (tests/on_lambda/conftest.py).
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-logo
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
+	$(if $(filter-out 0,$(TEST_WORKERS)),OPS_AWS_CALLS_KEEP=1 $(PY) -m pytest tests/on_lambda/test_iam_policy.py)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -30,6 +30,16 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # Logs, screenshots and the AWS call log of a run; TEST_ARTIFACTS_DIR keeps concurrent runs
 # in one checkout apart.
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR") or BASE_DIR / "test-artifacts")
+# Under pytest-xdist (make test runs two workers) each worker has its own local AWS, consumer
+# and test database; the logs of its processes carry its name.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def log_name(stem: str) -> str:
+    """``consumer.log``, or ``consumer-gw1.log`` in xdist worker gw1."""
+    return f"{stem}-{WORKER}.log" if WORKER else f"{stem}.log"
+
+
 # The browser journeys' Chromium fixture.
 pytest_plugins = ["tests.browser"]
 T = TypeVar("T")
@@ -83,13 +93,13 @@ def local_aws(artifacts_dir: Path):
     process = log = None
     if not endpoint:
         port = devstack.free_port()
-        log = open(artifacts_dir / "moto.log", "w")
+        log = open(artifacts_dir / log_name("moto"), "w")
         process = subprocess.Popen(
             devstack.moto_command(port), cwd=BASE_DIR, env=_process_env(), stdout=log, stderr=subprocess.STDOUT
         )
         devstack.wait_for_port(port, process=process)
         endpoint = f"http://127.0.0.1:{port}"
-        wait_for(lambda: "ready" in (artifacts_dir / "moto.log").read_text(), timeout=15, what="moto to be ready")
+        wait_for(lambda: "ready" in (artifacts_dir / log_name("moto")).read_text(), timeout=15, what="moto ready")
     previous = settings.AWS_ENDPOINT_URL
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
     settings.AWS_ENDPOINT_URL = endpoint
@@ -165,7 +175,7 @@ def start_consumer(env: dict[str, str], log_path: Path, *, skip_queues: list[str
 @pytest.fixture(scope="session")
 def stack(local_aws: LocalAws, django_db_setup, django_db_blocker, artifacts_dir: Path):
     """The local AWS plus the consumer running the stage's functions, on the test database."""
-    consumer = start_consumer(stack_env(local_aws), artifacts_dir / "consumer.log")
+    consumer = start_consumer(stack_env(local_aws), artifacts_dir / log_name("consumer"))
     yield local_aws
     devstack.stop_process(consumer)
 

@@ -138,15 +138,21 @@ def lambda_hosts(settings):
 AWS_CALL_LOG = Path(os.environ.get("TEST_ARTIFACTS_DIR") or ROOT / "test-artifacts") / "aws-calls"
 RECORDER = ROOT / "tests" / "aws_calls"
 FULL_SUITE = pytest.StashKey[bool]()
+WHOLE_SUITE_NOTE = "whole-suite"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Record the AWS calls of this process and of every process it starts (through
-    tests/aws_calls/sitecustomize.py on PYTHONPATH)."""
+    tests/aws_calls/sitecustomize.py on PYTHONPATH).
+
+    A run starts an empty log, except in pytest-xdist's workers (their controller did) and
+    in the run of the IAM policy tests that follows an xdist run (``OPS_AWS_CALLS_KEEP=1``,
+    as ``make test`` does): it reads the calls the workers recorded."""
     import shutil
 
-    shutil.rmtree(AWS_CALL_LOG, ignore_errors=True)
-    AWS_CALL_LOG.mkdir(parents=True)
+    if not (os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get("OPS_AWS_CALLS_KEEP") == "1"):
+        shutil.rmtree(AWS_CALL_LOG, ignore_errors=True)
+    AWS_CALL_LOG.mkdir(parents=True, exist_ok=True)
     os.environ["OPS_AWS_CALL_LOG"] = str(AWS_CALL_LOG)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RECORDER), os.environ.get("PYTHONPATH", "")]))
     sys.path.insert(0, str(RECORDER))
@@ -157,14 +163,31 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """The IAM policy tests go last, after every other test made its AWS calls. Whether the
-    whole suite runs decides if "every granted action was used" can be checked."""
+    whole suite runs decides if "every granted action was used" can be checked.
+
+    Under pytest-xdist no test can wait for the other workers' calls: the policy tests are
+    left out there, and ``make test`` runs them next with ``OPS_AWS_CALLS_KEEP=1``; the xdist
+    run leaves a note in the call log when it was the whole suite."""
     policy_tests = [item for item in items if item.path.name == "test_iam_policy.py"]
     items[:] = [item for item in items if item.path.name != "test_iam_policy.py"] + policy_tests
     whole = {Path(arg.split("::", 1)[0]).resolve() for arg in config.args} <= {ROOT / "tests", ROOT}
-    config.stash[FULL_SUITE] = bool(
+    whole = bool(
         whole
         and not config.option.keyword
         and not config.option.markexpr
         and not config.getoption("deselect", None)
         and not config.getoption("lf", False)
     )
+    note = AWS_CALL_LOG / WHOLE_SUITE_NOTE
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        if policy_tests:
+            items[:] = items[: len(items) - len(policy_tests)]
+            config.hook.pytest_deselected(items=policy_tests)
+        if whole:
+            note.write_text("whole suite\n")
+        else:
+            note.unlink(missing_ok=True)
+        whole = False
+    elif os.environ.get("OPS_AWS_CALLS_KEEP") == "1":
+        whole = note.exists()
+    config.stash[FULL_SUITE] = whole

@@ -16,7 +16,7 @@ from console.models import AuditEntry
 from console.platform import roles
 from orders import exports
 from orders.lifecycle import OrderStatus
-from tests.conftest import csrf_post, make_user, wait_for
+from tests.conftest import csrf_post, log_name, make_user, wait_for
 from tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -186,7 +186,7 @@ def test_the_real_worker_writes_the_export_and_emails_its_link(stack, settings, 
     assert {row[0] for row in list(csv.reader(io.StringIO(body)))[1:]} == {str(o.pk) for o in orders}
     # The worker function's email backend writes to the consumer's log (console backend in dev settings).
     wait_for(
-        lambda: "Your order export is ready: 3 orders" in (artifacts_dir / "consumer.log").read_text(),
+        lambda: "Your order export is ready: 3 orders" in (artifacts_dir / log_name("consumer")).read_text(),
         timeout=10,
         what="the email in the consumer's log",
     )
