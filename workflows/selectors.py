@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from orders.models import OrderItem
@@ -243,3 +243,38 @@ def execution_list(*, filters: dict | None = None) -> QuerySet[Execution]:
     if order_id := filters.get("order_id"):
         qs = qs.filter(order_id_filter(order_id))
     return qs.order_by("-created_at", "-id")
+
+
+def approval_inbox_fingerprint(*, now: datetime | None = None) -> str:
+    """What the inbox of pending approvals shows, in one aggregate query over the pending
+    rows (``status`` is indexed, and pending ones are few): it changes when an approval
+    arrives, is decided, expires, is claimed, released or reassigned, or gets its first of
+    two approvals, and every minute (the rows' "waiting" and "expires in" times). For a live
+    poll's short cut (console.pages.live.live_not_modified)."""
+    now = now or timezone.now()
+    pending = Approval.objects.filter(status=Approval.Status.PENDING).aggregate(
+        n=Count("id"),
+        first=Min("id"),
+        last=Max("id"),
+        claimed=Count("claimed_by"),
+        last_claim=Max("claimed_at"),
+        halfway=Count("first_approved_by"),
+        last_halfway=Max("first_approved_at"),
+    )
+    return json.dumps([pending, int(now.timestamp()) // 60], default=str, sort_keys=True)
+
+
+def execution_page_fingerprint(*, execution: Execution, now: datetime | None = None) -> str:
+    """What an execution's page shows from the database (its row, its steps, its approvals,
+    its restarts), in three aggregate queries. An open execution's page also reads Step
+    Functions, so its fingerprint also changes every 30 s: a live poll reaches AWS at most
+    that often while nothing is recorded here."""
+    now = now or timezone.now()
+    steps = execution.steps.aggregate(n=Count("id"), last=Max("id"), done=Count("finished_at"))
+    approvals = execution.approvals.aggregate(
+        n=Count("id"), decided=Max("decided_at"), delivered=Max("delivered_at"), halfway=Max("first_approved_at")
+    )
+    restarts = execution.restarts.aggregate(n=Count("id"), changed=Max("updated_at"))
+    row = [execution.status, execution.current_state, execution.updated_at, execution.error, execution.redrive_count]
+    bucket = int(now.timestamp()) // 30 if execution.is_open else None
+    return json.dumps([row, steps, approvals, restarts, bucket], default=str, sort_keys=True)

@@ -66,7 +66,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "console.platform.context.RequestIdMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's, except that a live page's poll leaves the session alone (console.platform.live).
+    "console.platform.live.SessionMiddleware",
     # CORS answers preflights before anything else handles the request.
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -75,6 +76,8 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "console.platform.access.ConsoleSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Inside messages and the session: a live poll's page becomes its region (console.pages.live).
+    "console.pages.live.LiveRegionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Login throttling goes last.
     "axes.middleware.AxesMiddleware",
@@ -421,6 +424,9 @@ def content_security_policy(aws_endpoint_url: str | None) -> dict:
 
 
 SECURE_CSP = content_security_policy(AWS_ENDPOINT_URL)
+
+# Live pages (console.pages.live) poll their regions this often while their tab is visible.
+LIVE_POLL_SECONDS = env_int("LIVE_POLL_SECONDS", 3)
 
 # Console sessions end after CONSOLE_SESSION_IDLE_SECONDS without a request (every request
 # renews the cookie and the session row), and CONSOLE_SESSION_MAX_SECONDS after the login

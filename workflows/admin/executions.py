@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from console.aws import resources
+from console.pages.live import live_not_modified
 from console.pages.readonly import ReadOnlyAdminMixin
 from console.platform.timefmt import duration
 from workflows import selectors, sfn
@@ -149,6 +150,14 @@ class ExecutionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         execution = Execution.objects.filter(pk=object_id).select_related("order", "restarted_from").first()
+        if execution is not None and self.has_view_or_change_permission(request, execution):
+            # A live poll: the page reads Step Functions, so it is rendered only when what the
+            # console recorded changed (or, for an open execution, every 30 s).
+            not_modified = live_not_modified(
+                request, fingerprint=lambda: selectors.execution_page_fingerprint(execution=execution)
+            )
+            if not_modified is not None:
+                return not_modified
         if execution is not None:
             extra_context.update(self._history_context(request, execution))
         return super().change_view(request, object_id, form_url, extra_context)
