@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # pip warns about the machine's optional extra indexes; the noise hides real messages.
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint topology install reference-test clean bench-approvals bench-redrive bench-redrive-crash bench-ingest bench-worker package deploy-local bench-lambda
+.PHONY: run test lint topology install reference-test clean bench-approvals bench-live bench-redrive bench-redrive-crash bench-ingest bench-worker package deploy-local bench-lambda
 
 $(VENV)/.installed: requirements.txt requirements-worker.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench-approvals: $(VENV)/.installed
 # Its own database: the approval race benchmark flushes the one it is given.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_orders
 .PHONY: bench-load bench-api bench-changelist bench-events bench-export
+
+# Live pages (docs/benchmarks.md): requests per minute of an idle open page, bytes per poll.
+bench-live: $(VENV)/.installed
+	$(PY) bench/live_pages.py $(BENCH_ARGS)
 
 bench-load: $(VENV)/.installed
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.load_orders
