@@ -19,6 +19,10 @@ its schedules. Then, as Lambda does:
   raises or times out; the rest are deleted. SQS itself moves a message to its dead-letter
   queue after maxReceiveCount receives. A queue gets more pollers, up to the function's
   concurrency, while its polls come back with messages.
+* **Event source mappings.** At start the functions and their SQS mappings are created in
+  the local AWS's Lambda where missing, as ``zappa deploy`` creates them on AWS, and their
+  states are read again every few seconds: a disabled (paused) mapping's queue is not
+  polled, so the console pauses and resumes a queue with the same Lambda call on both.
 * **Schedules.** ``rate(...)`` expressions invoke the function asynchronously; a failed
   invocation is retried twice, one and then two minutes later, and then its event goes to
   the function's ``dead_letter_arn`` queue, as Lambda's asynchronous invocation does
@@ -30,6 +34,7 @@ duration, the function's timeout and the outcome.
 
 import contextlib
 import importlib
+import io
 import json
 import logging
 import multiprocessing
@@ -39,6 +44,7 @@ import signal
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +85,9 @@ class LocalFunction:
     dead_letter_arn: str
     routes: tuple[SqsRoute, ...] = field(default=())
     schedules: tuple[Schedule, ...] = field(default=())
+    role_name: str = ""
+    handler: str = ""
+    runtime: str = "python3.12"
 
 
 def _routes(config: dict[str, Any]) -> list[SqsRoute]:
@@ -118,6 +127,9 @@ def stage_functions(stage: str, path: Path | None = None) -> list[LocalFunction]
                 dead_letter_arn=config.get("dead_letter_arn", ""),
                 routes=tuple(_routes(config)),
                 schedules=tuple(_schedules(config)),
+                role_name=config.get("role_name", ""),
+                handler=config.get("lambda_handler", ""),
+                runtime=config.get("runtime", "python3.12"),
             )
         )
     return functions
@@ -373,6 +385,111 @@ def lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str
     }
 
 
+# --- Event source mappings -------------------------------------------------------------------
+
+# A mapping in these states is not polled (Lambda's own states; the local AWS answers
+# Enabled or Disabled).
+NOT_POLLED = {"Disabled", "Disabling", "Deleting"}
+# How often the mappings' states are read again: how long a pause takes to be seen.
+MAPPING_REFRESH_SECONDS = 2.0
+# Lambda needs code to create a function; the local one never runs it (this process does).
+_PLACEHOLDER_CODE = b"# The local consumer (console.devtools.local_consumer) runs this function.\n"
+
+
+def _placeholder_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("local_consumer_runs_this.py", _PLACEHOLDER_CODE)
+    return buffer.getvalue()
+
+
+def _function_name(function_arn: str) -> str:
+    return function_arn.split(":function:", 1)[-1].split(":", 1)[0]
+
+
+class EventSourceMappings(threading.Thread):
+    """The stage's SQS event source mappings, held by the local AWS's Lambda as by AWS's.
+
+    ``register`` creates the functions and their mappings where they are missing, as
+    ``zappa deploy`` does (a mapping that exists keeps its state: a paused queue stays
+    paused when the consumer restarts). Running, the thread reads every mapping's state
+    each ``MAPPING_REFRESH_SECONDS``, so the console's pause and resume (Lambda's
+    UpdateEventSourceMapping, the same call on AWS) stop and start the pollers.
+    """
+
+    def __init__(self, functions: list[LocalFunction], stop: threading.Event, *, refresh_seconds: float = 0):
+        super().__init__(name="event-source-mappings", daemon=True)
+        self.functions = functions
+        self.stop_event = stop
+        self.refresh_seconds = refresh_seconds or MAPPING_REFRESH_SECONDS
+        self._states: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def register(self) -> None:
+        lam, sqs = aws.client("lambda"), aws.client("sqs")
+        account = aws.client("sts").get_caller_identity()["Account"]
+        for function in self.functions:
+            if not function.routes:
+                continue
+            function_arn = self._function(lam, function, account)
+            for route in function.routes:
+                url = sqs.get_queue_url(QueueName=route.queue_name)["QueueUrl"]
+                attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+                queue_arn = attributes["QueueArn"]
+                existing = lam.list_event_source_mappings(EventSourceArn=queue_arn)["EventSourceMappings"]
+                if any(_function_name(mapping["FunctionArn"]) == function.name for mapping in existing):
+                    continue
+                # As Zappa does: the function by its ARN, the batch size of zappa_settings.json.
+                lam.create_event_source_mapping(
+                    FunctionName=function_arn, EventSourceArn=queue_arn, BatchSize=route.batch_size, Enabled=True
+                )
+                logger.info("event source mapping created: %s -> %s", route.queue_name, function.name)
+        self.refresh()
+
+    def _function(self, lam, function: LocalFunction, account: str) -> str:
+        try:
+            return lam.get_function(FunctionName=function.name)["Configuration"]["FunctionArn"]
+        except lam.exceptions.ResourceNotFoundException:
+            pass
+        return lam.create_function(
+            FunctionName=function.name,
+            Runtime=function.runtime,
+            Role=f"arn:aws:iam::{account}:role/{function.role_name}",
+            Handler=function.handler,
+            Code={"ZipFile": _placeholder_zip()},
+            Timeout=function.timeout_seconds,
+            Description="Played by the local consumer",
+        )["FunctionArn"]
+
+    def refresh(self) -> None:
+        names = {function.name for function in self.functions}
+        states = {}
+        for page in aws.client("lambda").get_paginator("list_event_source_mappings").paginate():
+            for mapping in page["EventSourceMappings"]:
+                function_name = _function_name(mapping["FunctionArn"])
+                if function_name in names:
+                    states[(function_name, mapping["EventSourceArn"].rsplit(":", 1)[-1])] = mapping["State"]
+        with self._lock:
+            changed = {key: state for key, state in states.items() if self._states.get(key) != state}
+            self._states = states
+        for (function_name, queue_name), state in sorted(changed.items()):
+            logger.info("event source mapping %s -> %s: %s", queue_name, function_name, state)
+
+    def polled(self, function_name: str, queue_name: str) -> bool:
+        """Whether the queue's mapping to the function lets it be polled: not paused, and
+        there (a deleted mapping is not polled, as on AWS)."""
+        with self._lock:
+            state = self._states.get((function_name, queue_name))
+        return state is not None and state not in NOT_POLLED
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.refresh_seconds):
+            try:
+                self.refresh()
+            except Exception:
+                logger.warning("could not read the event source mappings; keeping their last states", exc_info=True)
+
+
 class QueuePoller(threading.Thread):
     """One poller of a queue's event source. ``function`` is called as Lambda would call
     the routed function: in-process for tests and benchmarks, or through a function's
@@ -390,6 +507,7 @@ class QueuePoller(threading.Thread):
         max_pollers: int = 1,
         extra: bool = False,
         siblings: list | None = None,
+        mapping: Callable[[], bool] | None = None,
     ):
         super().__init__(name=f"poll-{route.queue_name}{'+' if extra else ''}", daemon=True)
         self.route = route
@@ -399,6 +517,9 @@ class QueuePoller(threading.Thread):
         self.max_pollers = max_pollers
         self.extra = extra
         self.siblings = siblings if siblings is not None else []
+        # Whether the queue's event source mapping is enabled (None: always, as in tests
+        # that run a poller alone).
+        self.mapping = mapping
 
     def run(self) -> None:
         sqs = aws.client("sqs")
@@ -408,6 +529,11 @@ class QueuePoller(threading.Thread):
         if not self.extra:
             logger.info("polling %s for %s", self.route.queue_name, self.route.function)
         while not self.stop_event.is_set():
+            if self.mapping is not None and not self.mapping():
+                if self.extra:
+                    return
+                self.stop_event.wait(1)  # paused: Lambda does not poll a disabled mapping
+                continue
             try:
                 received = self.poll_once(sqs, function, queue_url, queue_arn)
             except Exception:
@@ -424,7 +550,13 @@ class QueuePoller(threading.Thread):
         if len(self.siblings) + 1 >= self.max_pollers:
             return
         poller = QueuePoller(
-            self.route, self.stop_event, self.wait_seconds, function=self.function, extra=True, siblings=self.siblings
+            self.route,
+            self.stop_event,
+            self.wait_seconds,
+            function=self.function,
+            extra=True,
+            siblings=self.siblings,
+            mapping=self.mapping,
         )
         self.siblings.append(poller)
         poller.start()
@@ -540,7 +672,17 @@ def consume(stop: threading.Event, stage: str | None = None, *, skip_queues: set
     worker). Returns what to join or close."""
     stage = stage or settings.STAGE
     started: list[Any] = []
-    for local_function in stage_functions(stage):
+    functions = stage_functions(stage)
+    mappings: EventSourceMappings | None = EventSourceMappings(functions, stop)
+    try:
+        mappings.register()
+    except Exception:
+        # The local AWS without the stack's role (deploy_infra not run): poll regardless.
+        logger.warning("could not register the event source mappings; every queue is polled", exc_info=True)
+        mappings = None
+    else:
+        started.append(mappings)
+    for local_function in functions:
         environments = FunctionEnvironments(local_function, local_concurrency(local_function))
         started.append(environments)
         for route in local_function.routes:
@@ -551,7 +693,12 @@ def consume(stop: threading.Event, stage: str | None = None, *, skip_queues: set
             def invoke(event, context, _route=route, _environments=environments):
                 return _environments.invoke(_route.function, event, source=_route.queue_name)
 
-            started.append(QueuePoller(route, stop, function=invoke, max_pollers=environments.size))
+            polled = (
+                None
+                if mappings is None
+                else lambda _name=local_function.name, _queue=route.queue_name: mappings.polled(_name, _queue)
+            )
+            started.append(QueuePoller(route, stop, function=invoke, max_pollers=environments.size, mapping=polled))
         for schedule in local_function.schedules:
 
             def invoke_scheduled(event, context, _schedule=schedule, _environments=environments):

@@ -1,4 +1,5 @@
-"""The local AWS: a moto server process with Step Functions execution turned on.
+"""The local AWS: a moto server process with Step Functions execution turned on, and
+SQS event source mappings left to the local consumer (which plays Lambda's poller).
 
     python -m console.devtools.localaws [--host 127.0.0.1] [--port 5000]
 
@@ -25,6 +26,35 @@ def enable_state_machine_execution(endpoint: str) -> None:
     urllib.request.urlopen(request, timeout=10).read()
 
 
+def leave_sqs_event_sources_to_the_local_consumer() -> None:
+    """Keep moto from delivering SQS messages to event source mappings itself.
+
+    moto's SQS hands each new message to every enabled Lambda mapping of its queue
+    (``Queue.add_message``), invoking the function in Docker, which is not here: the message
+    is received and put back, its receive count spent, and after maxReceiveCount it lands in
+    the DLQ. Locally the consumer (``console.devtools.local_consumer``) is Lambda's poller:
+    it registers the stage's mappings, as Zappa does on deploy, and polls while they are
+    enabled. So mappings are stored (listed, updated, paused) but never attached to their
+    queue. Patched in this process only: the moto server's.
+    """
+    from moto.awslambda.models import LambdaBackend
+    from moto.sqs.models import sqs_backends
+
+    create = LambdaBackend.create_event_source_mapping
+    if getattr(create, "_leaves_sqs_to_the_local_consumer", False):
+        return
+
+    def create_event_source_mapping(self, spec):
+        mapping = create(self, spec)
+        for queue in sqs_backends[self.account_id][self.region_name].queues.values():
+            if queue.lambda_event_source_mappings.get(mapping.function_arn) is mapping:
+                del queue.lambda_event_source_mappings[mapping.function_arn]
+        return mapping
+
+    create_event_source_mapping._leaves_sqs_to_the_local_consumer = True
+    LambdaBackend.create_event_source_mapping = create_event_source_mapping
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -43,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from moto.server import ThreadedMotoServer
 
+    leave_sqs_event_sources_to_the_local_consumer()
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     endpoint = f"http://{args.host}:{args.port}"
