@@ -1,11 +1,13 @@
 """The only module of ``ops`` that talks to CloudWatch: the stage's alarms, their
-history where AWS keeps it, muting their actions, and the metrics the console's own alarms
-watch (dead-letter depth, the outbox's oldest event age)."""
+history where AWS keeps it, muting their actions, the metrics the console's own alarms
+watch (dead-letter depth, the outbox's oldest event age), and the age of each queue's
+oldest message."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from console.aws import clients as aws
 from console.aws.resources import resource_name
@@ -106,3 +108,50 @@ def put_workflow_start_backlog(*, waiting: int) -> int:
         ],
     )
     return waiting
+
+
+# SQS publishes ApproximateAgeOfOldestMessage every minute; locally the stack's sampler
+# publishes it to the local AWS under the same name. A queue without a datapoint in this
+# window is shown without an age, not as empty.
+QUEUE_AGE_WINDOW = timedelta(minutes=15)
+
+
+def queue_oldest_message_ages(queue_names: list[str]) -> dict[str, float | None]:
+    """The latest ``AWS/SQS`` ``ApproximateAgeOfOldestMessage`` (seconds) of each queue, or
+    None where CloudWatch has no datapoint in the last ``QUEUE_AGE_WINDOW``: one
+    GetMetricData call per 500 queues."""
+    ages: dict[str, float | None] = dict.fromkeys(queue_names)
+    # The minute under way included: its datapoint is the latest there is.
+    end = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+    for start in range(0, len(queue_names), 500):
+        names = queue_names[start : start + 500]
+        queries = [
+            {
+                "Id": f"q{index}",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/SQS",
+                        "MetricName": "ApproximateAgeOfOldestMessage",
+                        "Dimensions": [{"Name": "QueueName", "Value": name}],
+                    },
+                    "Period": 60,
+                    "Stat": "Maximum",
+                },
+                "ReturnData": True,
+            }
+            for index, name in enumerate(names)
+        ]
+        pages = (
+            _cloudwatch()
+            .get_paginator("get_metric_data")
+            .paginate(
+                MetricDataQueries=queries, StartTime=end - QUEUE_AGE_WINDOW, EndTime=end, ScanBy="TimestampDescending"
+            )
+        )
+        for page in pages:
+            for result in page.get("MetricDataResults", []):
+                name = names[int(result["Id"][1:])]
+                points = sorted(zip(result.get("Timestamps", []), result.get("Values", []), strict=False))
+                if points and ages[name] is None:
+                    ages[name] = float(points[-1][1])
+    return ages

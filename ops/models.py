@@ -173,6 +173,22 @@ class TaskFailure(models.Model):
         return f"{self.task} {self.task_id}: {self.error_type}"
 
 
+class Queue(models.Model):
+    """The stage's SQS queues, which live in SQS, not here: no table (``managed = False``).
+    The model gives the console's queue page its place among the ops pages, and the
+    permissions to see the queues and to pause and resume their consumers."""
+
+    name = models.CharField(max_length=80, primary_key=True)
+
+    class Meta:
+        managed = False
+        default_permissions = ("view",)
+        permissions = [("pause_queue", "Can pause and resume a queue's consumer")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Alarm(models.Model):
     """A CloudWatch alarm of the stage as last seen, with what support staff did about it.
     Kept after the alarm is deleted in AWS (``exists`` turns false) so its history stays."""

@@ -1,13 +1,15 @@
-"""Reads for the dead-letter archive and alarms (no AWS calls unless a name says so)."""
+"""Reads for the dead-letter archive, alarms and queue pauses (no AWS calls unless a name
+says so)."""
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from console.models import AuditEntry
 from ops.models import Alarm, AlarmEvent, DeadLetter, RedriveJob
 from workflows.models import Execution
 
@@ -165,3 +167,17 @@ def alarm_affected_orders(alarm: Alarm, limit: int = 50) -> list[uuid.UUID]:
     ).values_list("order_id", flat=True)[:limit]
     ids.update(failed)
     return sorted(ids, key=str)[:limit]
+
+
+QUEUE_CONSUMER_ACTIONS = ("queue.pause", "queue.resume")
+
+
+def queue_last_consumer_changes(*, queue_names: list[str]) -> dict[str, AuditEntry]:
+    """The latest pause or resume of each named queue's consumer (its audit entry), for
+    the queue page's "paused by whom, since when, why": one query."""
+    changes = AuditEntry.objects.filter(object_type="ops.queue", action__in=QUEUE_CONSUMER_ACTIONS)
+    newest = changes.filter(object_id=OuterRef("object_id")).order_by("-created_at", "-pk").values("pk")[:1]
+    entries = changes.filter(object_id__in=queue_names, pk=Subquery(newest))
+    return {
+        entry.object_id: entry for entry in entries.only("object_id", "action", "actor_name", "reason", "created_at")
+    }

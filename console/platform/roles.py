@@ -113,6 +113,13 @@ ROLE_PERMISSIONS[API_CLIENT] += [
 ]
 
 
+# --- Queues ---------------------------------------------------------------------------------
+# Every queue of the stage with its consumer; pausing and resuming a consumer is support
+# staff's and admins' work, like redriving.
+ROLE_PERMISSIONS[SUPPORT] += ["ops.view_queue", "ops.pause_queue"]
+ROLE_PERMISSIONS[ADMIN] += ["ops.view_queue", "ops.pause_queue"]
+
+
 def sync_roles(apps, schema_editor=None) -> None:
     """Create the groups and give each exactly its role's permissions.
 

@@ -41,3 +41,26 @@ def function_stages(stage: str, path: Path | None = None) -> list[str]:
     if stage.endswith(WORKER_SUFFIX):
         return [stage]
     return [name for name in (stage, stage + WORKER_SUFFIX) if name in names]
+
+
+def sqs_event_sources(stage: str, path: Path | None = None) -> list[dict[str, Any]]:
+    """The SQS event sources of a deployment stage's functions: for each, the Lambda
+    function (``<project_name>-<zappa stage>``, as Zappa names it), the Python function
+    Zappa routes its records to, the queue's ARN, the batch size and whether zappa_settings
+    has it enabled. Raises ``KeyError`` for a stage it does not have."""
+    sources = []
+    for zappa_stage in function_stages(stage, path):
+        config = zappa_stage_settings(zappa_stage, path)
+        for event in config.get("events", []):
+            source = event.get("event_source", {})
+            if source.get("arn", "").startswith("arn:aws:sqs:"):
+                sources.append(
+                    {
+                        "function": f"{config['project_name']}-{zappa_stage}",
+                        "handler": event["function"],
+                        "queue_arn": source["arn"],
+                        "batch_size": int(source.get("batch_size", 10)),
+                        "enabled": bool(source.get("enabled", True)),
+                    }
+                )
+    return sources

@@ -4,9 +4,11 @@
   searchable), with its pages: redrive with a dry run, AWS's move task, "Archive now",
   delete and purge with confirmation;
 * ``redrives``: redrive jobs with progress, cancel and resume;
-* ``alarms``: alarms with their history, who they notify, mute, acknowledge and assign.
+* ``alarms``: alarms with their history, who they notify, mute, acknowledge and assign;
+* ``queues``: every queue of the stage with its depth, consumer and DLQ; pause and resume
+  a queue's consumer.
 
 Django's admin autodiscovery imports this package; importing it registers the pages.
 """
 
-from ops.admin import alarms, dead_letters, redrives  # noqa: F401  (registers the pages)
+from ops.admin import alarms, dead_letters, queues, redrives  # noqa: F401  (registers the pages)

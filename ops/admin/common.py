@@ -6,6 +6,7 @@ from django.http import HttpRequest
 REDRIVE = "ops.redrive_deadletter"
 PURGE = "ops.purge_deadletter"
 MANAGE_ALARM = "ops.manage_alarm"
+PAUSE_QUEUE = "ops.pause_queue"
 
 
 def require(request: HttpRequest, permission: str) -> None:

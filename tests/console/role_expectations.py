@@ -82,6 +82,7 @@ def obj(name: str, key: str = "object_id") -> Callable[[object], dict]:
 
 
 SEE_ORDERS = STAFF
+REASON = lambda o: {"reason": "maintenance"}  # noqa: E731
 
 
 def model_pages(
@@ -196,6 +197,13 @@ URLS: dict[str, list[Case]] = {
     "redrive-cancel": [Case(api(SUPPORT, ADMIN), method="POST", kwargs=obj("redrive_job", "job_id"), json=True)],
     "redrive-resume": [
         Case(api(SUPPORT, ADMIN), method="POST", kwargs=obj("cancelled_redrive_job", "job_id"), json=True)
+    ],
+    "queue-list": [Case(api(SUPPORT, ADMIN))],
+    "queue-pause": [
+        Case(api(SUPPORT, ADMIN), method="POST", kwargs=lambda o: {"name": o.queue}, data=REASON, json=True)
+    ],
+    "queue-resume": [
+        Case(api(SUPPORT, ADMIN), method="POST", kwargs=lambda o: {"name": o.queue}, data=REASON, json=True)
     ],
     "alarm-list": [Case(api(SUPPORT, ADMIN), query=lambda o: {"state": "ALARM"})],
     "alarm-history": [Case(api(SUPPORT, ADMIN), kwargs=lambda o: {"name": o.alarm.name})],
@@ -327,6 +335,14 @@ URLS: dict[str, list[Case]] = {
     "admin:ops_redrivejob_resume": [
         Case(console(SUPPORT, ADMIN), method="POST", kwargs=obj("cancelled_redrive_job", "job_id"))
     ],
+    # Every queue (no model pages: the queues live in SQS), pause and resume.
+    "admin:ops_queue_changelist": [Case(console(SUPPORT, ADMIN))],
+    "admin:ops_queue_pause": [
+        Case(console(SUPPORT, ADMIN), method="POST", data=lambda o: {"queue": o.queue, "reason": "deploying"})
+    ],
+    "admin:ops_queue_resume": [
+        Case(console(SUPPORT, ADMIN), method="POST", data=lambda o: {"queue": o.queue, "reason": "deployed"})
+    ],
     **model_pages("ops.alarm", "alarm", view=(SUPPORT, ADMIN)),
     "admin:ops_alarm_refresh": [Case(console(SUPPORT, ADMIN), method="POST")],
     "admin:ops_alarm_act": [
@@ -406,6 +422,7 @@ ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "ops.redrivejob": {"delete_selected": ()},
     "ops.alarm": {"delete_selected": ()},
+    "ops.queue": {"delete_selected": ()},
     "orders.import": {"delete_selected": ()},
     "media.mediaasset": {"delete_selected": ()},
 }

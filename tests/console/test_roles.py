@@ -16,6 +16,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from console.platform import roles
 from console.platform.audit import audit_record
 from media.models import MediaAsset
+from ops.event_sources import Mapping
+from ops.queues import QueueOverview
 from orders.imports.models import Import
 from orders.lifecycle import OrderStatus
 from orders.models import StockLevel
@@ -146,6 +148,7 @@ def ops_objects(n: int) -> dict:
             queue_name=f"{ROLES_DLQ}-other", target_queue="ops-console-dev-jobs", mode="all"
         ),
         "cancelled_redrive_job": cancelled,
+        "queue": "ops-console-dev-roles",
         "alarm": Alarm.objects.create(
             name=f"ops-console-dev-roles-{n}", state="ALARM", state_changed_at=timezone.now()
         ),
@@ -164,6 +167,39 @@ def _ops_queue():
         fed_by=["sqs"],
         visible=1,
     )
+
+
+ROLES_QUEUE = "ops-console-dev-roles"
+
+
+def _queue_mappings() -> list:
+    arn = f"arn:aws:sqs:us-east-1:123:{ROLES_QUEUE}"
+    return [
+        Mapping(uuid="m-running", function="ops-console-dev", queue_arn=arn, state="Enabled", batch_size=10),
+        Mapping(uuid="m-paused", function="ops-console-dev-worker", queue_arn=arn, state="Disabled", batch_size=10),
+    ]
+
+
+def _queue_overview():
+    row = {
+        "name": ROLES_QUEUE,
+        "arn": f"arn:aws:sqs:us-east-1:123:{ROLES_QUEUE}",
+        "fifo": False,
+        "messages": 1,
+        "inFlight": 0,
+        "delayed": 0,
+        "oldestAgeSeconds": None,
+        "deadLetterQueue": ROLES_DLQ,
+        "maxReceiveCount": 3,
+        "isDeadLetterQueue": False,
+        "consumers": [
+            {"function": m.function, "handler": "", "state": m.state, "mappingId": m.uuid, "batchSize": 10}
+            for m in _queue_mappings()
+        ],
+        "paused": False,
+        "lastConsumerChange": None,
+    }
+    return QueueOverview(rows=[row])
 
 
 @pytest.fixture
@@ -229,6 +265,12 @@ def test_each_role_gets_what_the_table_says(key, objects, users):
         mock.patch("ops.cloudwatch.disable_actions", return_value="req-4"),
         mock.patch("ops.cloudwatch.enable_actions", return_value="req-5"),
         mock.patch("ops.cloudwatch.alarm_history", return_value=[]),
+        # Queues: one mapping running and one paused, so both pause and resume change one.
+        mock.patch("ops.queues.queue_mappings", side_effect=lambda name: _queue_mappings()),
+        mock.patch(
+            "ops.event_sources.mapping_set_enabled", side_effect=lambda uuid, enabled: (_queue_mappings()[0], "r")
+        ),
+        mock.patch("ops.queues.stage_queue_overview", side_effect=lambda: _queue_overview()),
     ):
         for case in table.URLS[key]:
             for role in table.ROLES:
