@@ -12,6 +12,10 @@ POST /api/dlqs/{name}/redrive           dry run (200) or a background job (202, 
 GET  /api/redrives/{id}                 a redrive job's progress
 POST /api/redrives/{id}/cancel|resume
 
+``queues``:
+GET  /api/queues                        every queue of the stage: depth, consumer, DLQ
+POST /api/queues/{name}/pause|resume    its consumer's event source mapping off or on (a reason)
+
 ``alarms``:
 GET  /api/alarms                        ?state=ALARM; ?refresh=true asks CloudWatch first
 GET  /api/alarms/{name}/history         recorded state changes; ?fill=true adds CloudWatch's
