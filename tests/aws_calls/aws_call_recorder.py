@@ -134,6 +134,8 @@ def resources(service: str, operation: str, params: dict, region: str) -> list[s
     if service == "cloudwatch" and ("AlarmName" in params or "AlarmNames" in params):
         names = params.get("AlarmNames") or [params["AlarmName"]]
         return [f"arn:aws:cloudwatch:{region}:{ACCOUNT_ID}:alarm:{name}" for name in names]
+    if service == "lambda" and "UUID" in params:  # an event source mapping, by its id
+        return [f"arn:aws:lambda:{region}:{ACCOUNT_ID}:event-source-mapping:{params['UUID']}"]
     if service == "lambda" and "FunctionName" in params:
         name = params["FunctionName"]
         return [name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"]
