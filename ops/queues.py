@@ -6,12 +6,14 @@ queues with what waits in each: archived messages (the database) and messages st
 SQS (the failure inbox), and the depth every DLQ alarm watches (``DeadLetterDepth``).
 """
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,6 +23,8 @@ from console.platform.audit import audit_record
 from console.runtime import stage
 from ops import cloudwatch, event_sources, selectors, sqs
 from ops.errors import AwsRefused, OpsError
+
+QUEUE_AGES_CACHE_SECONDS = 60
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +166,13 @@ def stage_queue_overview() -> QueueOverview:
     }
     dead_letter_queues |= {queue.name for queue in dead_letter_queues_discovered()}
     try:
-        ages = cloudwatch.queue_oldest_message_ages(names)
+        # CloudWatch has one datapoint a minute and GetMetricData is paid per metric: a page
+        # polled every few seconds (live pages) reads it once a minute.
+        ages = cache.get_or_set(
+            "ops:queue-ages:" + hashlib.sha256(",".join(sorted(names)).encode()).hexdigest(),
+            lambda: cloudwatch.queue_oldest_message_ages(names),
+            QUEUE_AGES_CACHE_SECONDS,
+        )
     except (ClientError, BotoCoreError) as exc:
         logger.warning("CloudWatch did not answer: no ages of oldest messages", exc_info=True)
         overview.warnings.append(f"CloudWatch did not answer ({aws.error_code(exc) or type(exc).__name__}): no ages.")

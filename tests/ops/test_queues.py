@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from botocore.stub import Stubber
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 
 from console.aws import clients as aws
 from console.aws.resources import resource_name
@@ -67,6 +68,13 @@ def row_of(name: str) -> dict:
 
 def mapping_states(name: str) -> set[str]:
     return {consumer["state"] for consumer in row_of(name)["consumers"]}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_queue_ages():
+    """The page reads the ages of oldest messages once a minute (a cache): each test its own."""
+    cache.clear()
+    yield
 
 
 @pytest.fixture
