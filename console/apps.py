@@ -1,3 +1,4 @@
+from axes.apps import AppConfig as AxesAppConfig
 from django.apps import AppConfig
 from django.conf import settings
 from django.contrib.admin.apps import SimpleAdminConfig
@@ -32,3 +33,14 @@ class ConsoleAdminConfig(SimpleAdminConfig):
         super().ready()
         if not settings.ON_LAMBDA:
             self.module.autodiscover()
+
+
+# Third-party apps show in the console's app list and breadcrumbs under their package's name
+# ("Axes", "Knox"), which tells an operator nothing: these say what their pages hold.
+class AxesConfig(AxesAppConfig):
+    verbose_name = "Sign-in attempts and lockouts"
+
+
+class KnoxConfig(AppConfig):
+    name = "knox"
+    verbose_name = "API tokens"

@@ -30,6 +30,8 @@ class ConsoleAdminSite(admin.AdminSite):
     site_title = "Ops console"
     index_title = "Orders, approvals and operations"
     login_form = ConsoleAuthenticationForm
+    # The console is the site (it serves the root): a "View site" link would lead back here.
+    site_url = None
 
     # API clients never use the console.
     def has_permission(self, request) -> bool:

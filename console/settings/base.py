@@ -45,7 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "knox",
+    "console.apps.KnoxConfig",
     "drf_spectacular",
     # The second factor (TOTP, console.platform.two_factor) before the console, whose admin module
     # replaces django-otp's device admin.
@@ -58,7 +58,7 @@ INSTALLED_APPS = [
     "django_filters",
     "corsheaders",
     "drf_spectacular_sidecar",
-    "axes",
+    "console.apps.AxesConfig",
     "ops",
 ]
 
