@@ -11,6 +11,9 @@ from console.platform.timefmt import duration
 from workflows.models import Approval, Execution
 
 FAILED = [Execution.Status.FAILED, Execution.Status.TIMED_OUT, Execution.Status.ABORTED]
+# Executions that end in these Fail states ended as designed: an operator rejected the
+# order, or it was cancelled. Step Functions calls them FAILED all the same.
+NORMAL_ENDINGS = ["OrderRejected", "OrderCancelled"]
 
 
 @register(
@@ -51,6 +54,7 @@ def failed_executions(request) -> list[Row]:
     since = timezone.now() - timedelta(days=7)
     rows = (
         Execution.objects.filter(status__in=FAILED, created_at__gte=since)
+        .exclude(error__in=NORMAL_ENDINGS)
         .values("status")
         .annotate(n=Count("id"))
         .order_by("status")
