@@ -82,6 +82,7 @@ class ApprovalAdmin(
         extra_context = extra_context or {}
         if request.GET.get("status", Approval.Status.PENDING) == Approval.Status.PENDING:
             extra_context.setdefault("title", "Approvals waiting for a decision (oldest first)")
+            extra_context.setdefault("inbox_pending", not set(request.GET) - {"status"})
         return super().changelist_view(request, extra_context)
 
     @staticmethod
