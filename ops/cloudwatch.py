@@ -1,9 +1,11 @@
 """The only module of ``ops`` that talks to CloudWatch: the stage's alarms, their
 history where AWS keeps it, muting their actions, the metrics the console's own alarms
-watch (dead-letter depth, the outbox's oldest event age), and the age of each queue's
-oldest message."""
+watch (dead-letter depth, the outbox's oldest event age), the console's own metrics for
+its charts, reading metrics back over time (GetMetricData) for the charts, and the age of
+each queue's oldest message."""
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -110,6 +112,61 @@ def put_workflow_start_backlog(*, waiting: int) -> int:
     return waiting
 
 
+def put_metrics(data: list[dict[str, Any]]) -> None:
+    """Publish ``data`` (PutMetricData ``MetricData`` entries) into the console's namespace,
+    1,000 entries a call (AWS's limit)."""
+    for start in range(0, len(data), 1000):
+        _cloudwatch().put_metric_data(Namespace=settings.OPS_METRIC_NAMESPACE, MetricData=data[start : start + 1000])
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    """One series to read: a metric (namespace, name, dimensions), its statistic and its
+    period in seconds. ``id`` is the series' key in ``metric_series``'s answer."""
+
+    id: str
+    namespace: str
+    name: str
+    dimensions: tuple[tuple[str, str], ...] = ()
+    stat: str = "Maximum"
+    period: int = 300
+
+
+Points = list[tuple[datetime, float]]
+
+
+def metric_series(*, queries: list[MetricQuery], start: datetime, end: datetime) -> dict[str, Points]:
+    """Each query's points between ``start`` and ``end`` (oldest first), one per period
+    that has data: periods without data are left out, as CloudWatch leaves them out.
+    500 queries a call (AWS's limit), pages followed. Raises botocore's errors."""
+    found: dict[str, Points] = {query.id: [] for query in queries}
+    for first in range(0, len(queries), 500):
+        batch = [
+            {
+                "Id": query.id,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": query.namespace,
+                        "MetricName": query.name,
+                        "Dimensions": [{"Name": k, "Value": v} for k, v in query.dimensions],
+                    },
+                    "Period": query.period,
+                    "Stat": query.stat,
+                },
+                "ReturnData": True,
+            }
+            for query in queries[first : first + 500]
+        ]
+        arguments = {"MetricDataQueries": batch, "StartTime": start, "EndTime": end, "ScanBy": "TimestampAscending"}
+        for page in _cloudwatch().get_paginator("get_metric_data").paginate(**arguments):
+            for result in page.get("MetricDataResults", []):
+                points = zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
+                found[result["Id"]].extend((stamp.astimezone(UTC), float(value)) for stamp, value in points)
+    for points in found.values():
+        points.sort()  # pages may split a series; AWS returns each page in ScanBy's order
+    return found
+
+
 # SQS publishes ApproximateAgeOfOldestMessage every minute; locally the stack's sampler
 # publishes it to the local AWS under the same name. A queue without a datapoint in this
 # window is shown without an age, not as empty.
@@ -118,40 +175,19 @@ QUEUE_AGE_WINDOW = timedelta(minutes=15)
 
 def queue_oldest_message_ages(queue_names: list[str]) -> dict[str, float | None]:
     """The latest ``AWS/SQS`` ``ApproximateAgeOfOldestMessage`` (seconds) of each queue, or
-    None where CloudWatch has no datapoint in the last ``QUEUE_AGE_WINDOW``: one
-    GetMetricData call per 500 queues."""
-    ages: dict[str, float | None] = dict.fromkeys(queue_names)
+    None where CloudWatch has no datapoint in the last ``QUEUE_AGE_WINDOW``."""
     # The minute under way included: its datapoint is the latest there is.
     end = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
-    for start in range(0, len(queue_names), 500):
-        names = queue_names[start : start + 500]
-        queries = [
-            {
-                "Id": f"q{index}",
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": "AWS/SQS",
-                        "MetricName": "ApproximateAgeOfOldestMessage",
-                        "Dimensions": [{"Name": "QueueName", "Value": name}],
-                    },
-                    "Period": 60,
-                    "Stat": "Maximum",
-                },
-                "ReturnData": True,
-            }
-            for index, name in enumerate(names)
-        ]
-        pages = (
-            _cloudwatch()
-            .get_paginator("get_metric_data")
-            .paginate(
-                MetricDataQueries=queries, StartTime=end - QUEUE_AGE_WINDOW, EndTime=end, ScanBy="TimestampDescending"
-            )
+    queries = [
+        MetricQuery(
+            id=f"q{index}",
+            namespace="AWS/SQS",
+            name="ApproximateAgeOfOldestMessage",
+            dimensions=(("QueueName", name),),
+            stat="Maximum",
+            period=60,
         )
-        for page in pages:
-            for result in page.get("MetricDataResults", []):
-                name = names[int(result["Id"][1:])]
-                points = sorted(zip(result.get("Timestamps", []), result.get("Values", []), strict=False))
-                if points and ages[name] is None:
-                    ages[name] = float(points[-1][1])
-    return ages
+        for index, name in enumerate(queue_names)
+    ]
+    series = metric_series(queries=queries, start=end - QUEUE_AGE_WINDOW, end=end)
+    return {name: (series[f"q{i}"][-1][1] if series[f"q{i}"] else None) for i, name in enumerate(queue_names)}

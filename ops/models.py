@@ -274,3 +274,15 @@ class AlarmEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alarm_name}: {self.previous_state or '?'} → {self.state} at {self.occurred_at}"
+
+
+class MetricMark(models.Model):
+    """How far the console's own per-minute metrics were published (``ops.metrics``): the
+    next run publishes the minutes after ``published_until``, so no minute counts twice
+    and none is skipped while the schedule runs late."""
+
+    name = models.CharField(max_length=64, unique=True)
+    published_until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} until {self.published_until}"

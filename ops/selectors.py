@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from console.models import AuditEntry
@@ -181,3 +182,15 @@ def queue_last_consumer_changes(*, queue_names: list[str]) -> dict[str, AuditEnt
     return {
         entry.object_id: entry for entry in entries.only("object_id", "action", "actor_name", "reason", "created_at")
     }
+
+def redrive_moved_per_minute(*, start: datetime, end: datetime) -> dict[datetime, int]:
+    """Archived messages a redrive sent back in each minute of [start, end):
+    ``{minute: count}``, minutes without any left out."""
+    rows = (
+        DeadLetter.objects.filter(state=DeadLetter.State.REDRIVEN, resolved_at__gte=start, resolved_at__lt=end)
+        .annotate(minute=TruncMinute("resolved_at"))
+        .values("minute")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {row["minute"]: row["n"] for row in rows}

@@ -9,7 +9,8 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
+from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from console.models import AuditEntry
@@ -93,6 +94,19 @@ _CREATED_LOOKUPS = ("created_at__gte", "created_at__gt", "created_at__lt", "crea
 
 class OrderListInvalid(ValueError):
     """The list's parameters are not ones the order list knows, or not valid values."""
+
+
+def order_event_counts_per_minute(*, event_types: list[str], start: datetime, end: datetime) -> dict[tuple, int]:
+    """How many events of each type were written in each minute of [start, end):
+    ``{(event_type, minute): count}``, minutes without events left out. One grouped
+    query on the (event_type, created_at) index."""
+    rows = (
+        OrderEvent.objects.filter(event_type__in=event_types, created_at__gte=start, created_at__lt=end)
+        .annotate(minute=TruncMinute("created_at"))
+        .values("event_type", "minute")
+        .annotate(n=Count("id"))
+    )
+    return {(row["event_type"], row["minute"]): row["n"] for row in rows}
 
 
 def order_search(queryset: QuerySet[Order], term: str) -> QuerySet[Order]:

@@ -278,3 +278,25 @@ def execution_page_fingerprint(*, execution: Execution, now: datetime | None = N
     row = [execution.status, execution.current_state, execution.updated_at, execution.error, execution.redrive_count]
     bucket = int(now.timestamp()) // 30 if execution.is_open else None
     return json.dumps([row, steps, approvals, restarts, bucket], default=str, sort_keys=True)
+
+
+def approval_waiting_count() -> int:
+    """Approvals waiting for a decision now."""
+    return Approval.objects.filter(status=Approval.Status.PENDING).count()
+
+
+def approval_decision_seconds_per_minute(*, start: datetime, end: datetime) -> dict[datetime, list[float]]:
+    """Decisions made in each minute of [start, end) by an operator (approved or rejected),
+    as seconds from request to decision: ``{minute: [seconds, ...]}``."""
+    decided = (
+        Approval.objects.filter(
+            status__in=[Approval.Status.APPROVED, Approval.Status.REJECTED], decided_at__gte=start, decided_at__lt=end
+        )
+        .values_list("requested_at", "decided_at")
+        .order_by()
+    )
+    found: dict[datetime, list[float]] = {}
+    for requested_at, decided_at in decided:
+        minute = decided_at.replace(second=0, microsecond=0)
+        found.setdefault(minute, []).append(max(0.0, (decided_at - requested_at).total_seconds()))
+    return found

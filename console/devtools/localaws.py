@@ -1,10 +1,16 @@
 """The local AWS: a moto server process with Step Functions execution turned on, and
 SQS event source mappings left to the local consumer (which plays Lambda's poller).
 
-    python -m console.devtools.localaws [--host 127.0.0.1] [--port 5000]
+    python -m console.devtools.localaws [--host 127.0.0.1] [--port 5000] [--sqs-metrics-seconds 60]
 
 Prints its endpoint once ready; point the AWS CLI or boto3 at it with AWS_ENDPOINT_URL.
 Stops on SIGINT/SIGTERM. Requests are not logged one per line.
+
+AWS publishes every queue's AWS/SQS metrics by itself; moto stores PutMetricData but
+publishes none. So this process plays that part: every ``--sqs-metrics-seconds``
+(``LOCAL_SQS_METRICS_SECONDS``, 60 like AWS's one-minute SQS metrics; 0 turns it off) it
+samples each queue and puts ApproximateNumberOfMessagesVisible, ...NotVisible, ...Delayed
+and ApproximateAgeOfOldestMessage with the QueueName dimension, as AWS does.
 """
 
 import argparse
@@ -13,7 +19,10 @@ import os
 import signal
 import sys
 import threading
+import time
 import urllib.request
+
+logger = logging.getLogger("localaws")
 
 
 def enable_state_machine_execution(endpoint: str) -> None:
@@ -54,11 +63,58 @@ def leave_sqs_event_sources_to_the_local_consumer() -> None:
     create_event_source_mapping._leaves_sqs_to_the_local_consumer = True
     LambdaBackend.create_event_source_mapping = create_event_source_mapping
 
+def sqs_metrics_sample(endpoint: str) -> int:
+    """Put the AWS/SQS metrics of every queue moto holds, as AWS would; returns how many
+    queues were sampled. Reads moto's own queue objects (this process runs the server):
+    the SQS API has no oldest message age to give."""
+    import boto3
+    from moto.sqs.models import sqs_backends
+
+    sampled = 0
+    now_ms = time.time() * 1000
+    for _account, regions in list(sqs_backends.items()):
+        for region, backend in list(regions.items()):
+            data = []
+            for name, queue in list(backend.queues.items()):
+                messages = list(queue._messages)
+                oldest = min((m.sent_timestamp for m in messages if m.sent_timestamp), default=None)
+                values = {
+                    "ApproximateNumberOfMessagesVisible": queue.approximate_number_of_messages,
+                    "ApproximateNumberOfMessagesNotVisible": queue.approximate_number_of_messages_not_visible,
+                    "ApproximateNumberOfMessagesDelayed": queue.approximate_number_of_messages_delayed,
+                    "ApproximateAgeOfOldestMessage": max(0.0, (now_ms - oldest) / 1000) if oldest else 0.0,
+                }
+                for metric, value in values.items():
+                    data.append(
+                        {
+                            "MetricName": metric,
+                            "Dimensions": [{"Name": "QueueName", "Value": name}],
+                            "Value": float(value),
+                            "Unit": "Seconds" if metric == "ApproximateAgeOfOldestMessage" else "Count",
+                        }
+                    )
+                sampled += 1
+            client = boto3.client("cloudwatch", endpoint_url=endpoint, region_name=region)
+            for start in range(0, len(data), 1000):
+                client.put_metric_data(Namespace="AWS/SQS", MetricData=data[start : start + 1000])
+    return sampled
+
+
+def sqs_metrics_loop(endpoint: str, seconds: float, stop: threading.Event) -> None:
+    while not stop.wait(seconds):
+        try:
+            sqs_metrics_sample(endpoint)
+        except Exception:  # a queue deleted mid-sample: the next sample is whole again
+            logger.warning("sampling the AWS/SQS metrics failed", exc_info=True)
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("MOTO_PORT", "5000")))
+    parser.add_argument(
+        "--sqs-metrics-seconds", type=float, default=float(os.environ.get("LOCAL_SQS_METRICS_SECONDS", "60"))
+    )
     args = parser.parse_args(argv)
 
     # The state machine interpreter calls back into this server (SQS tasks) on MOTO_PORT.
@@ -83,6 +139,10 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    if args.sqs_metrics_seconds > 0:
+        threading.Thread(
+            target=sqs_metrics_loop, args=(endpoint, args.sqs_metrics_seconds, stop), name="sqs-metrics", daemon=True
+        ).start()
     stop.wait()
     server.stop()
     sys.exit(0)

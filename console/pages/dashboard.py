@@ -11,12 +11,17 @@ An app adds a panel in its own ``dashboard.py`` (found by autodiscovery)::
 Panels read the database (or a cache), never AWS: the home page is opened often. Each
 panel's rows are cached for ``DASHBOARD_CACHE_SECONDS`` (default 10) per user, and a
 panel that fails shows "unavailable" instead of breaking the page.
+
+Charts (``register_chart``) are the exception: their points come from a metrics API
+(CloudWatch GetMetricData), so each is read at most once per ``CHART_CACHE_SECONDS`` for
+every user, and a chart that cannot be read says so.
 """
 
 import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache
@@ -169,3 +174,136 @@ def _is_pk(model, value: str) -> bool:
 def _verb(action: str) -> str:
     """The action's verb: "approval.first_approve" is "first approve"."""
     return (action.partition(".")[2] or action).replace("_", " ").replace(".", " ")
+
+
+# --- Charts: metrics over time, registered by the apps like panels ----------------------------
+
+
+@dataclass
+class Series:
+    """One line (or set of bars) of a chart: ``points`` are (epoch milliseconds, value),
+    oldest first, as Chart.js's linear time axis and the JSON block take them."""
+
+    label: str
+    points: list[tuple[int, float]]
+    dashed: bool = False  # a reference line, such as an alarm's threshold
+    stepped: bool = False  # a state held until the next change, such as an alarm's state
+
+
+@dataclass
+class Chart:
+    """What a chart function returns. ``unit`` names the y axis; ``y_labels`` names its
+    values where they are states (0: "OK"...); ``description`` is read by screen readers
+    before the data table."""
+
+    series: list[Series]
+    unit: str = ""
+    kind: str = "line"  # "line" or "bar"
+    description: str = ""
+    y_labels: dict[int, str] = field(default_factory=dict)
+    # The time axis's ends (epoch ms): the window asked for, however few points it holds.
+    window: tuple[int, int] | None = None
+
+
+@dataclass
+class ChartSpec:
+    key: str
+    title: str
+    data: Callable[[], Chart]
+    order: int = 100
+    permission: str | None = None
+
+
+@dataclass
+class RenderedChart:
+    key: str
+    title: str
+    chart: Chart | None = None
+    error: str = ""
+
+    @property
+    def dom_id(self) -> str:
+        return f"chart-{self.key}"
+
+    @property
+    def data_id(self) -> str:
+        return f"chart-{self.key}-data"
+
+    @property
+    def description(self) -> str:
+        return self.chart.description if self.chart else ""
+
+    def config(self) -> dict:
+        """The JSON block console/static/console/charts.js draws from."""
+        chart = self.chart or Chart(series=[])
+        return {
+            "title": self.title,
+            "unit": chart.unit,
+            "kind": chart.kind,
+            "yLabels": {str(k): v for k, v in chart.y_labels.items()},
+            "window": list(chart.window) if chart.window else None,
+            "series": [
+                {"label": s.label, "points": [[t, v] for t, v in s.points], "dashed": s.dashed, "stepped": s.stepped}
+                for s in chart.series
+            ],
+        }
+
+    def has_points(self) -> bool:
+        return bool(self.chart and any(s.points and not s.dashed for s in self.chart.series))
+
+    def table(self) -> dict:
+        """The same points as a table (the screen readers' fallback): one row per time, one
+        column per series, empty where a series has no point at that time."""
+        chart = self.chart or Chart(series=[])
+        series = [s for s in chart.series if s.points]
+        times = sorted({t for s in series for t, _ in s.points})
+        by_series = [dict(s.points) for s in series]
+        rows = []
+        for t in times:
+            values = []
+            for points in by_series:
+                value = points.get(t)
+                values.append("" if value is None else chart.y_labels.get(int(value), f"{value:g}"))
+            rows.append((datetime.fromtimestamp(t / 1000, UTC), values))
+        return {"columns": [s.label for s in series], "rows": rows}
+
+
+_CHARTS: dict[str, ChartSpec] = {}
+
+
+def register_chart(*, key: str, title: str, order: int = 100, permission: str | None = None):
+    """Decorator: register ``function() -> Chart`` as a home page chart. Its data is the
+    same for everyone allowed to see it, so it is cached once (``CHART_CACHE_SECONDS``,
+    default 60) for all: metrics APIs bill per metric read."""
+
+    def decorate(function: Callable[[], Chart]):
+        _CHARTS[key] = ChartSpec(key, title, function, order, permission)
+        return function
+
+    return decorate
+
+
+def chart_render(*, key: str, title: str, data: Callable[[], Chart], cache_key: str = "") -> RenderedChart:
+    """One chart, from the cache when ``cache_key`` is given and fresh; a chart whose data
+    cannot be read says so instead of breaking the page."""
+    item = RenderedChart(key, title)
+    try:
+        chart = cache.get(cache_key) if cache_key else None
+        if chart is None:
+            chart = data()
+            if cache_key:
+                cache.set(cache_key, chart, settings.CHART_CACHE_SECONDS)
+        item.chart = chart
+    except Exception:
+        logger.exception("chart %s failed", key)
+        item.error = "Unavailable right now: the metrics could not be read."
+    return item
+
+
+def charts_for(request: HttpRequest) -> list[RenderedChart]:
+    discover()
+    return [
+        chart_render(key=spec.key, title=spec.title, data=spec.data, cache_key=f"dashboard-chart:{spec.key}")
+        for spec in sorted(_CHARTS.values(), key=lambda s: (s.order, s.key))
+        if not spec.permission or request.user.has_perm(spec.permission)
+    ]

@@ -322,6 +322,8 @@ OPS_ALARM_PREFIX = env("OPS_ALARM_PREFIX", "")
 OPS_METRIC_NAMESPACE = env("OPS_METRIC_NAMESPACE", "OpsConsole")
 # How long discovered queues and their SQS depths are reused before asking SQS again.
 OPS_DISCOVERY_CACHE_SECONDS = env_int("OPS_DISCOVERY_CACHE_SECONDS", 60)
+# How long a chart's points (CloudWatch GetMetricData, billed per metric read) are reused.
+CHART_CACHE_SECONDS = env_int("CHART_CACHE_SECONDS", 60)
 # Subscribed to the stage's alert topic by `manage.py deploy_infra` (empty: nobody is).
 ALERT_EMAIL = env("ALERT_EMAIL", "")
 
