@@ -1,12 +1,13 @@
 """Home page panels for dead-letter queues and alarms: read from the archive and our alarm
-records (kept current by events and the minute schedule), never from AWS."""
+records (kept current by events and the minute schedule), never from AWS. And the home
+page's charts, read from CloudWatch (``ops.metrics``; cached for every user at once)."""
 
 from django.urls import reverse
 from django.utils import timezone
 
-from console.pages.dashboard import Row, register
+from console.pages.dashboard import Row, register, register_chart
 from console.platform.timefmt import ago, duration
-from ops import selectors
+from ops import metrics, selectors
 from ops.models import Alarm
 
 
@@ -62,3 +63,23 @@ def alarms_in_alarm(request) -> list[Row]:
             )
         )
     return rows
+
+
+register_chart(key="queue-depth", title="Queue depth (3 hours)", order=10, permission="ops.view_deadletter")(
+    metrics.queue_depth_chart
+)
+register_chart(key="queue-age", title="Oldest message age (3 hours)", order=20, permission="ops.view_deadletter")(
+    metrics.queue_age_chart
+)
+register_chart(
+    key="approvals-waiting", title="Approvals waiting (3 hours)", order=30, permission="workflows.view_approval"
+)(metrics.approvals_waiting_chart)
+register_chart(
+    key="decision-latency", title="Decision latency (24 hours)", order=40, permission="workflows.view_approval"
+)(metrics.decision_latency_chart)
+register_chart(key="orders-per-hour", title="Orders per hour (24 hours)", order=50, permission="orders.view_order")(
+    metrics.orders_per_hour_chart
+)
+register_chart(
+    key="redrive-throughput", title="Redrive throughput (24 hours)", order=60, permission="ops.view_redrivejob"
+)(metrics.redrive_throughput_chart)

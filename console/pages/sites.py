@@ -5,7 +5,7 @@ from django.urls import path, re_path
 
 from console.api.rest import not_found_view
 from console.models import AuditEntry
-from console.pages.dashboard import my_recent_actions, panels_for
+from console.pages.dashboard import charts_for, my_recent_actions, panels_for
 from console.platform.audit import audit_record
 from console.platform.roles import API_CLIENT
 
@@ -75,5 +75,9 @@ class ConsoleAdminSite(admin.AdminSite):
     index_template = "console/index.html"
 
     def index(self, request, extra_context=None):
-        context = {"dashboard_panels": panels_for(request), "my_actions": my_recent_actions(request)}
+        context = {
+            "dashboard_panels": panels_for(request),
+            "dashboard_charts": charts_for(request),
+            "my_actions": my_recent_actions(request),
+        }
         return super().index(request, {**(extra_context or {}), **context})

@@ -11,9 +11,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from console.aws.resources import resource_name
+from console.pages.dashboard import chart_render
 from console.pages.readonly import ReadOnlyAdminMixin
 from console.platform.timefmt import ago
-from ops import alarms, selectors, subscriptions
+from ops import alarms, metrics, selectors, subscriptions
 from ops.admin.common import MANAGE_ALARM, require
 from ops.errors import OpsError
 from ops.models import Alarm, DeadLetter
@@ -144,8 +145,28 @@ class AlarmAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "can_manage": request.user.has_perm(MANAGE_ALARM),
             "staff": get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username"),
             "now": timezone.now(),
+            "alarm_charts": _alarm_charts(alarm),
         }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+
+def _alarm_charts(alarm: Alarm) -> list:
+    """The alarm's metric with its threshold (from CloudWatch, cached a minute: every
+    viewer of the page sees the same points) and its state over the same hours."""
+    charts = []
+    if alarm.metric_name and alarm.namespace:
+        charts.append(
+            chart_render(
+                key="alarm-metric",
+                title=f"{alarm.metric_name} and threshold (3 hours)",
+                data=lambda: metrics.alarm_metric_chart(alarm=alarm, hours=3),
+                cache_key=f"alarm-chart:{alarm.pk}:{alarm.threshold}:{alarm.period}:{alarm.statistic}",
+            )
+        )
+    charts.append(
+        chart_render(key="alarm-state", title="State (3 hours)", data=lambda: metrics.alarm_state_chart(alarm=alarm))
+    )
+    return charts
 
 
 def _alert_routing() -> dict:
