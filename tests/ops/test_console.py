@@ -142,7 +142,7 @@ def test_the_home_page_shows_each_panel_linking_to_its_page(
     Alarm.objects.create(name=resource_name("lambda-errors"), state="ALARM", state_changed_at=timezone.now())
 
     console_client.force_login(support)
-    with django_assert_max_num_queries(20):  # database only: no AWS call on the home page
+    with django_assert_max_num_queries(20):  # panels read the database only (charts: GetMetricData, cached)
         page = console_client.get(reverse("admin:index")).content.decode()
     for panel in ("panel-approvals", "panel-dead-letters", "panel-alarms", "panel-failed-executions"):
         assert f'id="{panel}"' in page, panel
