@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ops', '0003_redrivejob_move_task_started_ms'),
+        ('ops', '0004_queue'),
     ]
 
     operations = [
