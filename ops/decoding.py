@@ -96,6 +96,12 @@ def _candidates(*values: Any) -> list[str]:
     return list(dict.fromkeys(candidate.lower() for candidate in ordered if UUID_RE.fullmatch(candidate)))
 
 
+def order_candidates(*values: Any) -> list[str]:
+    """Ids among ``values`` (a task's arguments, a payload) that may be orders: those under
+    an order key first, then any UUID, lower-cased, each once."""
+    return _candidates(*values)
+
+
 def decode(
     body: str, attributes: dict[str, Any] | None = None, message_attributes: dict[str, Any] | None = None
 ) -> Decoded:

@@ -158,19 +158,74 @@ class RedriveJob(models.Model):
 
 
 class TaskFailure(models.Model):
-    """The last exception of a Celery task, recorded by the worker, so a dead-lettered
-    task message can say why it failed."""
+    """A Celery task's failure, recorded by the worker that ran it (the worker function or a
+    Celery worker process, through Celery's signals in ``ops.tasks``): the last exception,
+    the task's arguments, and what became of it.
+
+    One row per task id: each attempt of the same task updates it. A retry from the console
+    sends the same task with the same arguments under a new id (``retry_task_id``); if that
+    fails too, it is a row of its own (``retry_of`` points back here)."""
+
+    class Status(models.TextChoices):
+        # Celery will run it again by the task's own retry policy.
+        RETRYING = "retrying", "Will be retried"
+        # No retries left (or none at all): dead-lettered on the worker function, dropped
+        # by a Celery worker. Waits for support staff.
+        FAILED = "failed", "Failed for good"
+        # Sent again from the console; its outcome is the new task's.
+        RETRIED = "retried", "Retried"
+        # A later attempt, a redrive of its message or its retry succeeded.
+        RESOLVED = "resolved", "Resolved"
+        # Support staff decided it needs no new run; the record is kept.
+        DISCARDED = "discarded", "Discarded"
 
     task_id = models.CharField(max_length=100, unique=True)
-    task = models.CharField(max_length=255)
+    task = models.CharField(max_length=255, db_index=True)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
     error_type = models.CharField(max_length=255)
     error = models.TextField()
     traceback = models.TextField(blank=True)
     retries = models.PositiveIntegerField(default=0)
-    failed_at = models.DateTimeField(auto_now=True)
+    # The task's retry policy when it failed: None is "no limit" (or unknown).
+    max_retries = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.FAILED, db_index=True)
+    # The worker function's name, or a Celery worker's hostname: which runtime ran it.
+    worker = models.CharField(max_length=255, blank=True)
+    # An order the task was about, found in its arguments (see ops.failures).
+    order_id = models.UUIDField(null=True, blank=True, db_index=True)
+    first_failed_at = models.DateTimeField(auto_now_add=True)
+    failed_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retry_failures"
+    )
+    retry_task_id = models.CharField(max_length=100, blank=True, db_index=True)
+    retried_at = models.DateTimeField(null=True, blank=True)
+    retried_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-failed_at", "-id"]
+        verbose_name = "failed job"
+        indexes = [models.Index(fields=["status", "-failed_at"], name="task_failure_status")]
+        permissions = [
+            ("retry_taskfailure", "Can retry failed jobs"),
+            ("discard_taskfailure", "Can discard failed jobs"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.task} {self.task_id}: {self.error_type}"
+
+    @property
+    def attempts(self) -> int:
+        return self.retries + 1
 
 
 class Queue(models.Model):

@@ -119,6 +119,12 @@ ROLE_PERMISSIONS[API_CLIENT] += [
 ROLE_PERMISSIONS[SUPPORT] += ["ops.view_queue", "ops.pause_queue"]
 ROLE_PERMISSIONS[ADMIN] += ["ops.view_queue", "ops.pause_queue"]
 
+# --- Failed jobs ----------------------------------------------------------------------------
+# Celery tasks that failed for good: support staff and admins see them, retry and discard them.
+_FAILED_JOBS = ["ops.view_taskfailure", "ops.retry_taskfailure", "ops.discard_taskfailure"]
+ROLE_PERMISSIONS[SUPPORT] += _FAILED_JOBS
+ROLE_PERMISSIONS[ADMIN] += _FAILED_JOBS
+
 
 def sync_roles(apps, schema_editor=None) -> None:
     """Create the groups and give each exactly its role's permissions.
