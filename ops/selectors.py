@@ -11,7 +11,7 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from console.models import AuditEntry
-from ops.models import Alarm, AlarmEvent, DeadLetter, RedriveJob
+from ops.models import Alarm, AlarmEvent, DeadLetter, RedriveJob, TaskFailure
 from workflows.models import Execution
 
 FILTER_FIELDS = ("order", "task", "error", "kind", "older_than_hours", "newer_than_hours", "fingerprint", "text")
@@ -194,3 +194,48 @@ def redrive_moved_per_minute(*, start: datetime, end: datetime) -> dict[datetime
         .order_by()
     )
     return {row["minute"]: row["n"] for row in rows}
+
+
+# --- Failed jobs --------------------------------------------------------------------------------
+
+
+def task_failure_search(failures: QuerySet[TaskFailure], text: str) -> QuerySet[TaskFailure]:
+    """Failures whose arguments (the stored args and kwargs, as JSON text), task, task id or
+    error contain ``text`` (case-insensitive); an order id also finds the failures linked
+    to that order, and a task id the retry it became."""
+    text = text.strip()
+    if not text:
+        return failures
+    condition = (
+        Q(args__icontains=text)
+        | Q(kwargs__icontains=text)
+        | Q(task__icontains=text)
+        | Q(error__icontains=text)
+        | Q(task_id=text)
+        | Q(retry_task_id=text)
+    )
+    try:
+        condition |= Q(order_id=uuid.UUID(text))
+    except ValueError:
+        pass
+    return failures.filter(condition)
+
+
+def task_failure_list(*, filters: dict[str, Any] | None = None) -> QuerySet[TaskFailure]:
+    """Failed jobs, latest failure first. ``filters`` (all optional): ``status`` (default
+    failed for good; "all" for every status), ``task`` (exact name), ``order`` (order id),
+    ``text`` (see ``task_failure_search``), ``ids``."""
+    filters = filters or {}
+    failures = TaskFailure.objects.select_related("retried_by", "resolved_by")
+    status = filters.get("status") or TaskFailure.Status.FAILED
+    if status != "all":
+        failures = failures.filter(status=status)
+    if filters.get("task"):
+        failures = failures.filter(task=filters["task"])
+    if filters.get("order"):
+        failures = failures.filter(order_id=uuid.UUID(str(filters["order"])))
+    if filters.get("ids"):
+        failures = failures.filter(pk__in=[int(pk) for pk in filters["ids"]])
+    if filters.get("text"):
+        failures = task_failure_search(failures, str(filters["text"]))
+    return failures.order_by("-failed_at", "-id")

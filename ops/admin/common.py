@@ -7,6 +7,8 @@ REDRIVE = "ops.redrive_deadletter"
 PURGE = "ops.purge_deadletter"
 MANAGE_ALARM = "ops.manage_alarm"
 PAUSE_QUEUE = "ops.pause_queue"
+RETRY_JOB = "ops.retry_taskfailure"
+DISCARD_JOB = "ops.discard_taskfailure"
 
 
 def require(request: HttpRequest, permission: str) -> None:

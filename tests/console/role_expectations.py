@@ -206,6 +206,18 @@ URLS: dict[str, list[Case]] = {
         Case(api(SUPPORT, ADMIN), method="POST", kwargs=lambda o: {"name": o.queue}, data=REASON, json=True)
     ],
     "alarm-list": [Case(api(SUPPORT, ADMIN), query=lambda o: {"state": "ALARM"})],
+    "failed-job-list": [Case(api(SUPPORT, ADMIN), query=lambda o: {"text": "k.csv"})],
+    "failed-job-detail": [Case(api(SUPPORT, ADMIN), kwargs=obj("task_failure", "failure_id"))],
+    "failed-job-retry": [Case(api(SUPPORT, ADMIN), method="POST", kwargs=obj("task_failure", "failure_id"), json=True)],
+    "failed-job-discard": [
+        Case(api(SUPPORT, ADMIN), method="POST", kwargs=obj("task_failure", "failure_id"), json=True)
+    ],
+    "failed-job-retry-bulk": [
+        Case(api(SUPPORT, ADMIN), method="POST", data=lambda o: {"ids": [o.task_failure.pk]}, json=True)
+    ],
+    "failed-job-discard-bulk": [
+        Case(api(SUPPORT, ADMIN), method="POST", data=lambda o: {"ids": [o.task_failure.pk]}, json=True)
+    ],
     "alarm-history": [Case(api(SUPPORT, ADMIN), kwargs=lambda o: {"name": o.alarm.name})],
     "alarm-mute": [
         Case(
@@ -356,6 +368,14 @@ URLS: dict[str, list[Case]] = {
             data=lambda o: {"action": "mute", "minutes": "30", "reason": "deploying"},
         ),
     ],
+    # --- Console: failed jobs (support staff and admins) -----------------------------------
+    **model_pages("ops.taskfailure", "task_failure", view=(SUPPORT, ADMIN)),
+    "admin:ops_taskfailure_retry": [
+        Case(console(SUPPORT, ADMIN), method="POST", kwargs=obj("task_failure", "failure_id"))
+    ],
+    "admin:ops_taskfailure_discard": [
+        Case(console(SUPPORT, ADMIN), method="POST", kwargs=obj("task_failure", "failure_id"))
+    ],
     # --- Console: audit log, users, API tokens, login lockouts ----------------------------
     **model_pages("console.auditentry", "audit", view=(SUPPORT, ADMIN)),
     **model_pages("auth.user", "user", view=(ADMIN,), add=(ADMIN,), change=(ADMIN,), superuser=("delete",)),
@@ -423,6 +443,11 @@ ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "ops.redrivejob": {"delete_selected": ()},
     "ops.alarm": {"delete_selected": ()},
     "ops.queue": {"delete_selected": ()},
+    "ops.taskfailure": {
+        "retry_selected": (SUPPORT, ADMIN),
+        "discard_selected": (SUPPORT, ADMIN),
+        "delete_selected": (),
+    },
     "orders.import": {"delete_selected": ()},
     "media.mediaasset": {"delete_selected": ()},
 }

@@ -125,10 +125,11 @@ def _user(username: str):
 
 
 def ops_objects(n: int) -> dict:
-    """A dead letter, a queued and a cancelled redrive job, and an alarm in ALARM."""
+    """A dead letter, a queued and a cancelled redrive job, an alarm in ALARM, and a job
+    that failed for good."""
     from django.utils import timezone
 
-    from ops.models import Alarm, DeadLetter, RedriveJob
+    from ops.models import Alarm, DeadLetter, RedriveJob, TaskFailure
 
     dead_letter = DeadLetter.objects.create(
         queue_name=ROLES_DLQ, message_id=f"m-{n}", body="{}", body_sha256="s", fingerprint="f"
@@ -151,6 +152,9 @@ def ops_objects(n: int) -> dict:
         "queue": "ops-console-dev-roles",
         "alarm": Alarm.objects.create(
             name=f"ops-console-dev-roles-{n}", state="ALARM", state_changed_at=timezone.now()
+        ),
+        "task_failure": TaskFailure.objects.create(
+            task_id=f"roles-task-{n}", task="orders.export_to_file", args=[1, "", "k.csv"], error_type="E", error="e"
         ),
     }
 
