@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from ops.apis import alarms, dead_letters, queues, redrives
+from ops.apis import alarms, dead_letters, failed_jobs, queues, redrives
 
 QUEUE = r"^dlqs/(?P<name>[A-Za-z0-9_.-]+)"  # a dead-letter queue, by name
 
@@ -24,4 +24,18 @@ urlpatterns = [
     re_path(r"^alarms/(?P<name>[^/]+)/unmute/?$", alarms.AlarmUnmuteApi.as_view(), name="alarm-unmute"),
     re_path(r"^alarms/(?P<name>[^/]+)/acknowledge/?$", alarms.AlarmAcknowledgeApi.as_view(), name="alarm-acknowledge"),
     re_path(r"^alarms/(?P<name>[^/]+)/assign/?$", alarms.AlarmAssignApi.as_view(), name="alarm-assign"),
+    re_path(r"^failed-jobs/?$", failed_jobs.FailedJobListApi.as_view(), name="failed-job-list"),
+    re_path(r"^failed-jobs/retry/?$", failed_jobs.FailedJobBulkRetryApi.as_view(), name="failed-job-retry-bulk"),
+    re_path(r"^failed-jobs/discard/?$", failed_jobs.FailedJobBulkDiscardApi.as_view(), name="failed-job-discard-bulk"),
+    re_path(r"^failed-jobs/(?P<failure_id>[0-9]+)/?$", failed_jobs.FailedJobApi.as_view(), name="failed-job-detail"),
+    re_path(
+        r"^failed-jobs/(?P<failure_id>[0-9]+)/retry/?$",
+        failed_jobs.FailedJobRetryApi.as_view(),
+        name="failed-job-retry",
+    ),
+    re_path(
+        r"^failed-jobs/(?P<failure_id>[0-9]+)/discard/?$",
+        failed_jobs.FailedJobDiscardApi.as_view(),
+        name="failed-job-discard",
+    ),
 ]

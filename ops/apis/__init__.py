@@ -20,4 +20,10 @@ POST /api/queues/{name}/pause|resume    its consumer's event source mapping off 
 GET  /api/alarms                        ?state=ALARM; ?refresh=true asks CloudWatch first
 GET  /api/alarms/{name}/history         recorded state changes; ?fill=true adds CloudWatch's
 POST /api/alarms/{name}/mute|unmute|acknowledge|assign
+
+``failed_jobs``:
+GET  /api/failed-jobs                   failed Celery jobs (?status, ?task, ?order, ?text: e.g. an order id)
+GET  /api/failed-jobs/{id}              one, with arguments and traceback
+POST /api/failed-jobs/{id}/retry|discard
+POST /api/failed-jobs/retry|discard     in bulk: ids, or every job matching a filter
 """
