@@ -62,6 +62,16 @@ def _parameters(task) -> list[str]:
         return []
 
 
+def _retry_limit(task, request, will_retry: bool) -> int | None:
+    """The retries the task's policy allows. Every task carries Celery's default limit (3),
+    used only by tasks that retry: one that failed on its first attempt without retrying
+    has none."""
+    retries = getattr(request, "retries", 0) or 0
+    if will_retry or retries or getattr(task, "autoretry_for", ()):
+        return getattr(task, "max_retries", None)
+    return 0
+
+
 def _record(task, request, exc: BaseException, traceback: str, *, will_retry: bool, args, kwargs) -> None:
     try:
         task_failure_record(
@@ -72,7 +82,7 @@ def _record(task, request, exc: BaseException, traceback: str, *, will_retry: bo
             traceback=traceback or "",
             retries=getattr(request, "retries", 0) or 0,
             will_retry=will_retry,
-            max_retries=getattr(task, "max_retries", None),
+            max_retries=_retry_limit(task, request, will_retry),
             args=args or (),
             kwargs=kwargs or {},
             parameters=_parameters(task),

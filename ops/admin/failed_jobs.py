@@ -92,17 +92,17 @@ class TaskFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_label(self, failure: TaskFailure) -> str:
-        label = failure.get_status_display()
-        if failure.status == TaskFailure.Status.RETRIED:
+        # A retried job says so whatever its retry became (resolved, or failed again).
+        retried = ""
+        if failure.retry_task_id:
             who = f" by {failure.retried_by}" if failure.retried_by else ""
-            return format_html(
-                '<span class="job-status" data-status="{}">{}{} {}</span>',
-                failure.status,
-                label,
-                who,
-                ago(failure.retried_at) if failure.retried_at else "",
-            )
-        return format_html('<span class="job-status" data-status="{}">{}</span>', failure.status, label)
+            retried = f" · retried{who} {ago(failure.retried_at)}" if failure.retried_at else f" · retried{who}"
+        return format_html(
+            '<span class="job-status" data-status="{}">{}</span><span class="job-retried">{}</span>',
+            failure.status,
+            failure.get_status_display(),
+            retried,
+        )
 
     # --- Permissions of the actions -------------------------------------------------------
 
