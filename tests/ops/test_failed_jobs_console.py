@@ -313,3 +313,28 @@ def test_a_retry_the_jobs_queue_refuses_changes_nothing_and_is_told(console_clie
     failure.refresh_from_db()
     assert (failure.status, failure.retry_task_id, failure.retried_by) == (TaskFailure.Status.FAILED, "", None)
     assert [e.action for e in AuditEntry.objects.order_by("id")] == ["job.retry", "job.retry_not_sent"]
+
+
+@pytest.mark.django_db
+def test_the_list_costs_the_same_queries_for_5_or_40_jobs(client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    support = make_user("fj-queries", roles.SUPPORT)
+    client.force_login(support)
+    order = _order()
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(reverse(CHANGELIST), {"status": "all"}).status_code == 200
+        return len(captured)
+
+    for n in range(5):
+        _failure(args=[n, f"q={order.pk}", "k.csv"])
+    few = queries()
+    for n in range(35):
+        failure = _failure(args=[n, f"q={order.pk}", "k.csv"])
+        TaskFailure.objects.filter(pk=failure.pk).update(
+            status=TaskFailure.Status.RETRIED, retry_task_id=str(uuid.uuid4()), retried_by=support
+        )
+    assert queries() == few
