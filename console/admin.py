@@ -17,6 +17,7 @@ from knox.models import AuthToken
 from console.models import AuditEntry
 from console.pages.change_audit import AuditedModelAdmin
 from console.pages.readonly import ReadOnlyAdminMixin
+from console.pages.user_links import UserLinksMixin
 from console.platform import privileges, two_factor
 from console.platform.audit import audited_ref
 from console.platform.counts import EstimatedCountPaginator
@@ -46,7 +47,7 @@ class AuditActionFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AuditEntryAdmin(UserLinksMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "actor_name", "source", "action", "target", "reason_short", "request_id"]
     list_filter = ["source", AuditActionFilter, ("created_at", admin.DateFieldListFilter)]
     search_fields = ["=object_id", "=actor_name", "=request_id", "=action"]

@@ -53,6 +53,6 @@ urlpatterns = [
 ]
 
 handler400 = "console.api.rest.bad_request"
-handler403 = "console.api.rest.permission_denied"
+handler403 = "console.pages.errors.permission_denied"
 handler404 = "console.api.rest.not_found"
 handler500 = "console.api.rest.server_error"

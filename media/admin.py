@@ -14,6 +14,7 @@ from django.utils.html import format_html
 
 from console.aws import s3
 from console.aws.resources import files_bucket
+from console.pages.user_links import UserLinksMixin
 from media import selectors, services
 from media.models import MediaAsset
 
@@ -30,7 +31,7 @@ class MediaUploadForm(forms.Form):
 
 
 @admin.register(MediaAsset)
-class MediaAssetAdmin(admin.ModelAdmin):
+class MediaAssetAdmin(UserLinksMixin, admin.ModelAdmin):
     list_display = ["preview", "original_name", "content_type", "size", "status", "uploaded_by", "created_at"]
     list_filter = ["status", "content_type"]
     search_fields = ["=id", "original_name"]

@@ -33,6 +33,7 @@ from django.views.decorators.http import require_POST
 
 from console.models import AuditEntry
 from console.pages.change_audit import AuditedModelAdmin
+from console.pages.user_links import UserLinksMixin
 from console.platform.audit import audit_record
 from console.platform.counts import EstimatedCountPaginator
 from orders import exports, lifecycle, selectors
@@ -113,7 +114,7 @@ STATUS_TONES = {
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(UserLinksMixin, admin.ModelAdmin):
     list_display = ["order_ref", "user_id", "total", "status_badge", "created_at"]
     list_display_links = ["order_ref"]
     list_filter = ["status", ("created_at", admin.DateFieldListFilter), TotalFilter]
@@ -142,7 +143,7 @@ class OrderAdmin(admin.ModelAdmin):
         )
 
     def get_readonly_fields(self, request, obj=None):
-        return self.fields
+        return self.user_fields_in(request, self.fields)
 
     def get_changelist(self, request, **kwargs):
         return OrderChangeList

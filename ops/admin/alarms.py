@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from console.aws.resources import resource_name
 from console.pages.dashboard import chart_render
 from console.pages.readonly import ReadOnlyAdminMixin
+from console.pages.user_links import UserLinksMixin
 from console.platform.timefmt import ago
 from ops import alarms, metrics, selectors, subscriptions
 from ops.admin.common import MANAGE_ALARM, require
@@ -21,7 +22,7 @@ from ops.models import Alarm, DeadLetter
 
 
 @admin.register(Alarm)
-class AlarmAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AlarmAdmin(UserLinksMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "short_name",
         "state_badge",

@@ -19,6 +19,7 @@ from django.utils.http import urlencode
 from console.models import AuditEntry
 from console.pages.filters import InboxChoiceFilter
 from console.pages.readonly import ReadOnlyAdminMixin
+from console.pages.user_links import UserLinksMixin
 from console.platform.timefmt import ago
 from ops import archive, decoding, selectors, sqs
 from ops.admin.common import PURGE, REDRIVE, require
@@ -60,7 +61,7 @@ class AgeFilter(admin.SimpleListFilter):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class DeadLetterAdmin(UserLinksMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["arrived", "queue_name", "kind", "task_link", "error_line", "order_link", "receives", "state"]
     list_display_links = ["arrived"]
     list_filter = [StateFilter, "queue_name", "kind", AgeFilter]

@@ -8,6 +8,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from console.pages.readonly import ReadOnlyAdminMixin
+from console.pages.user_links import UserLinksMixin
 from ops.admin.common import REDRIVE, require
 from ops.errors import OpsError
 from ops.models import DeadLetter, RedriveJob
@@ -15,7 +16,7 @@ from ops.redrive import jobs, move_tasks
 
 
 @admin.register(RedriveJob)
-class RedriveJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RedriveJobAdmin(UserLinksMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "queue_name", "target_label", "mode", "status_label", "progress", "created_by"]
     list_filter = ["status", "queue_name"]
     change_form_template = "admin/ops/redrivejob/change_form.html"

@@ -17,6 +17,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from console.pages.user_links import UserLinksMixin
 from orders.imports import selectors, services
 from orders.imports.apis import rejected_rows_response
 from orders.imports.models import Import, ImportChunk
@@ -56,7 +57,7 @@ class ImportChunkInline(admin.TabularInline):
 
 
 @admin.register(Import)
-class ImportAdmin(admin.ModelAdmin):
+class ImportAdmin(UserLinksMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "kind",

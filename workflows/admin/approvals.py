@@ -7,6 +7,7 @@ from django.contrib import admin
 from console.models import AuditEntry
 from console.pages.live import live_not_modified
 from console.pages.readonly import ReadOnlyAdminMixin
+from console.pages.user_links import UserLinksMixin
 from workflows import selectors
 from workflows.admin.bulk import ApprovalBulkApprove
 from workflows.admin.claims import ApprovalClaimViews
@@ -22,6 +23,7 @@ class ApprovalAdmin(
     ApprovalClaimViews,
     ApprovalBulkApprove,
     ApprovalColumns,
+    UserLinksMixin,
     ReadOnlyAdminMixin,
     admin.ModelAdmin,
 ):
@@ -59,13 +61,13 @@ class ApprovalAdmin(
         if decision:
             fieldsets.append(("Claim and decision", {"fields": decision}))
         fieldsets.append(("Step Functions", {"fields": self._delivery_fields, "classes": ["collapse"]}))
-        return fieldsets
+        return self.with_user_links(request, fieldsets)
 
     def get_queryset(self, request):
         return selectors.approval_list(filters={"status": "all"})
 
     def get_readonly_fields(self, request, obj=None):
-        return self.fields
+        return self.user_fields_in(request, self.fields)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
