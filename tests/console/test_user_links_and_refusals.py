@@ -1,5 +1,6 @@
-"""Links to users only for readers who may open them (console.pages.user_links), and the
-console's own refusal page (console.pages.errors)."""
+"""Links to users only for readers who may open them (console.pages.user_links), the
+console's own refusal page (console.pages.errors) and an object's history page made of its
+audit trail (console.pages.audit_history)."""
 
 import re
 
@@ -10,6 +11,7 @@ from django.urls import reverse
 
 from console.pages.user_links import UserLinksMixin
 from console.platform import roles
+from console.platform.audit import audit_record
 from media.models import MediaAsset
 from orders.imports.models import Import
 from tests.conftest import make_user
@@ -119,3 +121,15 @@ def test_a_refusal_under_the_api_keeps_the_problem_shape(client, operator):
     response = permission_denied(RequestFactory().get("/api/orders"), None)
     assert response.status_code == 403 and response["Content-Type"].startswith("application/json")
 
+
+def test_an_approvals_history_shows_its_request_claims_and_decisions(client, operator, decided_approval):
+    audit_record(action="approval.reject", obj=decided_approval, actor=operator, reason="fraud")
+    client.force_login(operator)
+    response = client.get(reverse("admin:workflows_approval_history", args=[decided_approval.pk]))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "doesn’t have a change history" not in page and "Nothing has happened" not in page
+    actions = re.findall(r'<tr class="history-row">.*?<td>.*?</td>\s*<td>([a-z_.]+)</td>', page, re.S)
+    assert actions == ["approval.request", "approval.claim", "approval.reject"]
+    assert "fraud" in page and "olivia-operator" in page
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", page)  # seconds, as the audit log shows them

@@ -5,6 +5,7 @@ audit trail. The decision, claim and bulk pages are the mixins it is made of."""
 from django.contrib import admin
 
 from console.models import AuditEntry
+from console.pages.audit_history import AuditHistoryMixin, HistoryRow
 from console.pages.live import live_not_modified
 from console.pages.readonly import ReadOnlyAdminMixin
 from console.pages.user_links import UserLinksMixin
@@ -23,6 +24,7 @@ class ApprovalAdmin(
     ApprovalClaimViews,
     ApprovalBulkApprove,
     ApprovalColumns,
+    AuditHistoryMixin,
     UserLinksMixin,
     ReadOnlyAdminMixin,
     admin.ModelAdmin,
@@ -100,3 +102,16 @@ class ApprovalAdmin(
                 object_type="workflows.approval", object_id=str(approval.pk)
             ).order_by("created_at", "id")
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def history_facts(self, obj: Approval) -> list[HistoryRow]:
+        # The request is stored by the approvals queue's handler, not audited: a fact of the row.
+        expires = f"; it expires {obj.expires_at:%Y-%m-%d %H:%M:%S %Z}" if obj.expires_at else ""
+        return [
+            HistoryRow(
+                at=obj.requested_at,
+                action="approval.request",
+                source="Step Functions",
+                reason=f"The workflow's {obj.state_name} state waits for a decision{expires}.",
+                audited=False,
+            )
+        ]
