@@ -146,6 +146,19 @@ class Approval(models.Model):
     def is_four_eyes(self) -> bool:
         return self.required_approvals > 1
 
+    @property
+    def waited_until(self):
+        """When it stopped waiting: its decision, or its expiry for an expired one. None while
+        pending, and where the end is not recorded (closed with its execution, cancelled
+        with its order): the pages then show no waiting time rather than one still growing."""
+        if self.is_pending:
+            return None
+        if self.decided_at:
+            return self.decided_at
+        if self.status == self.Status.EXPIRED:
+            return self.expires_at
+        return None
+
 
 def token_digest(task_token: str) -> str:
     return hashlib.sha256(task_token.encode()).hexdigest()

@@ -59,7 +59,10 @@ class ApprovalAdmin(
 
     def get_fieldsets(self, request, obj=None):
         decision = [name for name in self._decision_fields if obj is not None and getattr(obj, name) not in (None, "")]
-        fieldsets = [(None, {"fields": self._request_fields})]
+        request_fields = self._request_fields
+        if obj is not None and not obj.is_pending:
+            request_fields = [name for name in request_fields if name != "expires_at"]  # it expires no more
+        fieldsets = [(None, {"fields": request_fields})]
         if decision:
             fieldsets.append(("Claim and decision", {"fields": decision}))
         fieldsets.append(("Step Functions", {"fields": self._delivery_fields, "classes": ["collapse"]}))

@@ -56,7 +56,16 @@ class ApprovalColumns:
     @admin.display(description="Waiting", ordering="requested_at")
     def waiting(self, approval: Approval) -> str:
         if not approval.is_pending:
-            return "-"
+            # A closed approval waited until its decision (or expiry); it waits no more.
+            ended = approval.waited_until
+            if ended is None:
+                return "-"
+            return format_html(
+                '<span class="waited" title="{} to {}">waited {}</span>',
+                timezone.localtime(approval.requested_at).strftime("%Y-%m-%d %H:%M"),
+                timezone.localtime(ended).strftime("%Y-%m-%d %H:%M"),
+                duration(approval.requested_at, ended, depth=2),
+            )
         return format_html(
             '<span title="since {}">{}</span>',
             timezone.localtime(approval.requested_at).strftime("%Y-%m-%d %H:%M"),
@@ -65,8 +74,8 @@ class ApprovalColumns:
 
     @admin.display(description="Expires", ordering="expires_at")
     def expiry(self, approval: Approval) -> str:
-        if not approval.expires_at:
-            return "-"
+        if not approval.expires_at or not approval.is_pending:
+            return "-"  # a closed approval expires no more
         now = timezone.now()
         at = timezone.localtime(approval.expires_at).strftime("%Y-%m-%d %H:%M")
         if approval.expires_at <= now:
