@@ -24,7 +24,6 @@ def row_of(page: str, approval: Approval) -> str:
     return next(row for row in rows if f'title="{approval.order_id}"' in row)
 
 
-
 def test_a_decided_approval_shows_how_long_it_waited_and_no_expiry(operator, client):
     approval = make_pending_approval("done")
     requested = timezone.now() - timedelta(days=2)
