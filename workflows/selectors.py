@@ -73,6 +73,38 @@ def approval_list(*, filters: dict | None = None, user=None) -> QuerySet[Approva
     return qs.order_by("requested_at", "id")
 
 
+@dataclass(frozen=True)
+class PendingNeighbours:
+    """Around one approval, in the inbox's order (oldest first): the pending approvals
+    just before and after it, the oldest other one, and how many are waiting."""
+
+    previous: Approval | None
+    next: Approval | None
+    oldest: Approval | None
+    waiting: int
+
+
+def approval_pending_neighbours(*, approval: Approval, open_to=None) -> PendingNeighbours:
+    """The pending approvals just before and after ``approval`` in the inbox's order, for
+    the approval page's previous/next and the landing after a decision. With ``open_to``
+    (an operator), only those they could decide now: not claimed by a colleague, and not a
+    four-eyes order they gave the first approval of. Four queries, each on the status index."""
+    pending = Approval.objects.filter(status=Approval.Status.PENDING).exclude(pk=approval.pk)
+    if open_to is not None:
+        pending = pending.filter(Q(claimed_by__isnull=True) | Q(claimed_by=open_to)).exclude(
+            required_approvals__gt=1, first_approved_by=open_to
+        )
+    at = approval.requested_at
+    after = Q(requested_at__gt=at) | Q(requested_at=at, id__gt=approval.pk)
+    before = Q(requested_at__lt=at) | Q(requested_at=at, id__lt=approval.pk)
+    return PendingNeighbours(
+        previous=pending.filter(before).order_by("-requested_at", "-id").first(),
+        next=pending.filter(after).order_by("requested_at", "id").first(),
+        oldest=pending.order_by("requested_at", "id").first(),
+        waiting=pending.count() + (1 if approval.is_pending else 0),
+    )
+
+
 def order_id_filter(term: str) -> Q:
     """An order id, whole or its first characters (as the console shows it, e.g. 1a2b3c4d)."""
     term = term.strip().lower()

@@ -73,7 +73,9 @@ def test_claiming_from_the_inbox_and_a_colleague_is_told(operator, second_operat
 
     console_client.force_login(second_operator)
     page = console_client.get(INBOX).content.decode()
-    assert "olivia-operator" in page and ">Release</button>" in page
+    # Her claim is hers: no Release button for a colleague, and the reason instead of a refusal later.
+    assert "olivia-operator" in page and ">Release</button>" not in page
+    assert "Claimed by olivia-operator: only they or an admin can release it." in page
     with mock.patch("workflows.sfn.send_task_success") as send:
         refused = csrf_post(console_client, INBOX, reverse("admin:workflows_approval_approve", args=[approval.pk]))
     send.assert_not_called()

@@ -10,6 +10,7 @@ from console.pages.live import live_not_modified
 from console.pages.readonly import ReadOnlyAdminMixin
 from console.pages.user_links import UserLinksMixin
 from workflows import selectors
+from workflows.admin.approval_pages import pending_neighbours
 from workflows.admin.bulk import ApprovalBulkApprove
 from workflows.admin.claims import ApprovalClaimViews
 from workflows.admin.columns import ApprovalColumns
@@ -68,6 +69,10 @@ class ApprovalAdmin(
         fieldsets.append(("Step Functions", {"fields": self._delivery_fields, "classes": ["collapse"]}))
         return self.with_user_links(request, fieldsets)
 
+    def get_list_display(self, request):
+        columns = self.reader_columns(request)
+        return [columns.get(name, name) for name in self.list_display]
+
     def get_queryset(self, request):
         return selectors.approval_list(filters={"status": "all"})
 
@@ -101,6 +106,7 @@ class ApprovalAdmin(
         approval = Approval.objects.filter(pk=object_id).select_related("order").first()
         if approval is not None:
             extra_context["items"] = list(approval.order.items.all())
+            extra_context["triage"] = pending_neighbours(request, approval)
             extra_context["trail"] = AuditEntry.objects.filter(
                 object_type="workflows.approval", object_id=str(approval.pk)
             ).order_by("created_at", "id")

@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from workflows.admin.approval_pages import ApprovalPageMixin, redirect_back
+from workflows.admin.approval_pages import ApprovalPageMixin
 from workflows.approvals import DECIDE_PERMISSION, ApprovalNotPending, ReasonRequired, approval_decide
 from workflows.approvals.notifications import LinkInvalid, approval_link_read
 from workflows.models import Approval
@@ -37,8 +37,8 @@ class ApprovalDecisionViews(ApprovalPageMixin):
     def _approve(self, request: HttpRequest, approval_id: int) -> HttpResponse:
         self._check_decide(request)
         approval = get_object_or_404(Approval, pk=approval_id)
-        self._decide(request, approval, approve=True, reason=request.POST.get("note", ""))
-        return redirect_back(request, self._inbox_url())
+        decided = self._decide(request, approval, approve=True, reason=request.POST.get("note", ""))
+        return self._landing(request, approval, decided=decided is not None)
 
     def _decide(self, request: HttpRequest, approval: Approval, *, approve: bool, reason: str) -> Approval | None:
         """Decide and tell the operator what happened. Raises ReasonRequired."""
@@ -77,11 +77,11 @@ class ApprovalDecisionViews(ApprovalPageMixin):
         error = ""
         if request.method == "POST":
             try:
-                self._decide(request, approval, approve=False, reason=request.POST.get("reason", ""))
+                decided = self._decide(request, approval, approve=False, reason=request.POST.get("reason", ""))
             except ReasonRequired as exc:
                 error = str(exc)
             else:
-                return redirect_back(request, self._inbox_url())
+                return self._landing(request, approval, decided=decided is not None)
         context = self._context(
             request,
             approval,

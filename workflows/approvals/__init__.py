@@ -19,11 +19,13 @@ from workflows.approvals.requests import approval_request, workflow_order_cancel
 from workflows.approvals.rules import (
     ASSIGN_PERMISSION,
     DECIDE_PERMISSION,
+    ApprovalActions,
     ApprovalNotPending,
     AssigneeNotAllowed,
     ClaimedByAnother,
     ReasonRequired,
     SecondApproverRequired,
+    approval_actions,
     approval_required_count,
 )
 from workflows.approvals.sweep import approval_sweep
@@ -31,6 +33,7 @@ from workflows.approvals.sweep import approval_sweep
 __all__ = [
     "ASSIGN_PERMISSION",
     "DECIDE_PERMISSION",
+    "ApprovalActions",
     "ApprovalNotPending",
     "AssigneeNotAllowed",
     "BulkOutcome",
@@ -38,6 +41,7 @@ __all__ = [
     "ReasonRequired",
     "SecondApproverRequired",
     "TooManyForBulk",
+    "approval_actions",
     "approval_assign",
     "approval_bulk_approve",
     "approval_claim",

@@ -2,6 +2,7 @@
 approvals an order needs, and the refusals (exceptions with plain messages) an operator
 gets when an approval is not open to what they asked."""
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
@@ -72,3 +73,48 @@ def not_pending_message(approval: Approval) -> str:
         case Approval.Status.CANCELLED:
             return "The order was cancelled; the approval was closed with it."
     return f"The approval is {approval.status.lower()}."
+
+
+# --- What an operator may do with an approval now ------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApprovalActions:
+    """For each action on an approval, "" when this operator may take it now, else the
+    reason they may not. The pages show a button only with its reason beside it when it
+    is unusable: the same rules as the services, read before the click instead of after."""
+
+    approve: str = ""
+    reject: str = ""
+    claim: str = ""
+    release: str = ""
+    # False when none of them can be taken by anybody like this reader: the approval is
+    # closed, or the reader may not decide approvals at all (pages then show no buttons).
+    open_to_reader: bool = True
+
+
+def approval_actions(*, approval: Approval, actor) -> ApprovalActions:
+    """What ``actor`` may do with ``approval``: the refusals ``approval_decide``,
+    ``approval_claim`` and ``approval_unclaim`` would answer, without asking them (reads
+    only the approval's own fields: its claimant and first approver, already fetched by
+    the inbox)."""
+    if not approval.is_pending:
+        refused = not_pending_message(approval)
+        return ApprovalActions(approve=refused, reject=refused, claim=refused, release=refused, open_to_reader=False)
+    if not actor.has_perm(DECIDE_PERMISSION):
+        refused = "You may not decide approvals."
+        return ApprovalActions(approve=refused, reject=refused, claim=refused, release=refused, open_to_reader=False)
+    approve = reject = claim = release = ""
+    if approval.claimed_by_id and approval.claimed_by_id != actor.pk:
+        who = approval.claimed_by.get_username()
+        approve = reject = f"Claimed by {who}: it is theirs to decide until released or assigned to you."
+        claim = f"Already claimed by {who}."
+        if not actor.has_perm(ASSIGN_PERMISSION):
+            release = f"Claimed by {who}: only they or an admin can release it."
+    elif approval.claimed_by_id:
+        claim = "You claimed it."
+    else:
+        release = "Nobody has claimed it."
+    if not approve and approval.needs_second_approval and approval.first_approved_by_id == actor.pk:
+        approve = "You gave the first approval; a second approver must decide."
+    return ApprovalActions(approve=approve, reject=reject, claim=claim, release=release)
