@@ -88,8 +88,9 @@ def test_a_four_eyes_order_needs_a_second_operator(
     assert "first approval recorded" in first.locator(".messagelist").inner_text()
     row = inbox_row(first, order_id)
     assert "1st: olivia-operator" in row.inner_text()
-    row.get_by_role("button", name="Approve (2nd)").click()  # the same operator tries again
-    assert "needs a second approval by a different operator" in first.locator(".messagelist").inner_text()
+    # The same operator cannot give the second approval: the button says so instead of refusing later.
+    assert row.get_by_role("button", name="Approve (2nd)").is_disabled()
+    assert "You gave the first approval; a second approver must decide." in row.inner_text()
     assert Approval.objects.get(pk=approval.pk).status == Approval.Status.PENDING
     first.context.close()
 
