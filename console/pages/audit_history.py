@@ -8,7 +8,7 @@ request ids), with Django's own entries below them where there are any, and fact
 admin adds that were never audited (when a row was created by a process, not a person).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +32,8 @@ class HistoryRow:
     after: Any = None
     request_id: str = ""
     aws_request_id: str = ""
-    audited: bool = field(default=True)
+    # False for a fact the model admin adds (``history_facts``): not an audit entry.
+    audited: bool = True
 
 
 def audit_history(*, object_type: str, object_id: str, limit: int = HISTORY_LIMIT) -> tuple[list[HistoryRow], bool]:
