@@ -75,6 +75,11 @@ class Node:
     def centre_x(self) -> float:
         return self.x + self.width / 2
 
+    @property
+    def container(self) -> str:
+        """The Parallel or Map state it is inside ("" at the top level)."""
+        return self.scope.split("#")[0]
+
 
 @dataclass
 class Graph:
@@ -146,7 +151,11 @@ def choice_label(rule: dict[str, Any]) -> str:
     """A Choice rule in a few words: ``inventoryAvailable = true``, ``not (...)``."""
     for combinator, word in (("And", " and "), ("Or", " or ")):
         if combinator in rule:
-            return word.join(choice_label(inner) for inner in rule[combinator])
+            rules = rule[combinator]
+            if combinator == "And":  # "x is present and x = 1" says no more than "x = 1"
+                compared = {inner.get("Variable") for inner in rules if "IsPresent" not in inner}
+                rules = [inner for inner in rules if not (inner.get("IsPresent") and inner.get("Variable") in compared)]
+            return word.join(choice_label(inner) for inner in rules)
     if "Not" in rule:
         return f"not ({choice_label(rule['Not'])})"
     if "Condition" in rule:  # JSONata
@@ -607,7 +616,7 @@ def _edge_svg(edge: Edge, path: ExecutionPath) -> str:
 
 
 def _edge_label_svg(edge: Edge) -> str:
-    # Near the start of the edge: labels of one Choice fan out with their edges.
-    (x0, y0), (x1, y1) = edge.points[0], edge.points[1]
-    x, y = x0 + (x1 - x0) * 0.3, y0 + (y1 - y0) * 0.3 + 4
+    # Near the end of the edge: a Choice's edges start together but end apart.
+    (x0, y0), (x1, y1) = edge.points[-2], edge.points[-1]
+    x, y = x0 + (x1 - x0) * 0.75, y0 + (y1 - y0) * 0.75
     return f'<text class="edge-label" x="{x:.1f}" y="{y:.1f}" text-anchor="middle">{escape(edge.label)}</text>'

@@ -118,6 +118,8 @@ def test_order_processing_edges_follow_next_choices_default_and_catch():
     assert ("ParallelFulfillment", "RecordFailure", CATCH) in kinds
     choice = next(e for e in graph.edges if e.kind == CHOICE and e.source == "ProcessPaymentOrWait")
     assert choice.label == "inventoryAvailable = true"
+    resume = {edge.target: edge.label for edge in graph.edges if edge.source == "ResumeOrStart"}
+    assert resume["ProcessPayment"] == 'from = "ProcessPayment"' and resume["ValidateOrder"] == "Default"
     assert next(e for e in graph.edges if e.target == "OrderRejected").label == "OrderRejected"
     # Every edge starts and ends on its states.
     for edge in graph.edges:
@@ -174,7 +176,8 @@ def test_the_svg_is_well_formed_accessible_and_marks_the_path_and_the_current_st
     assert states["RequestApproval"].find(f"{SVG}title").text == "RequestApproval: Task state, running now. " + (
         "Waits for an operator's decision, stored as a pending approval in the console."
     )
-    assert "is-done" in states["ValidateOrder"].get("class") and "is-start" in states["ValidateOrder"].get("class")
+    assert "is-done" in states["ValidateOrder"].get("class")
+    assert "is-start" in states["ResumeOrStart"].get("class")
     assert states["ProcessPayment"].find(f"{SVG}title").text.endswith("not reached")
     taken = {(g.get("data-source"), g.get("data-target")) for g in root.iter(f"{SVG}g")
              if "is-taken" in (g.get("class") or "")}  # fmt: skip
