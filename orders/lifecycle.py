@@ -3,7 +3,8 @@ r"""The order lifecycle: which status may follow which, and who may set it.
     CREATED -> VALIDATED -> AWAITING_APPROVAL -> APPROVED -> PAID -> SHIPPED -> COMPLETED -> DELIVERED
                                               \-> REJECTED
     any open status -> FAILED (the workflow failed) or CANCELLED (a client or operator cancelled)
-    FAILED -> CREATED (an operator restarted the workflow)
+    FAILED -> CREATED (an operator restarted the workflow), or back to the status the workflow
+              had reached (VALIDATED, APPROVED, PAID, SHIPPED: restarted from the failed step)
 
 The workflow moves an order along; REST clients may only record what happens after the
 workflow (delivery) or cancel an order that has not been paid for.
@@ -38,8 +39,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.COMPLETED: frozenset({S.DELIVERED}),
     S.DELIVERED: frozenset(),
     S.REJECTED: frozenset(),
-    # An operator may restart the workflow of a failed order; the order then starts over.
-    S.FAILED: frozenset({S.CREATED}),
+    # An operator may restart the workflow of a failed order: from the start (the order
+    # starts over) or from the step that failed (the order goes back to where it was).
+    S.FAILED: frozenset({S.CREATED, S.VALIDATED, S.APPROVED, S.PAID, S.SHIPPED}),
     S.CANCELLED: frozenset(),
 }
 
@@ -47,8 +49,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # workflow (approval in particular must go through an approval decision).
 CLIENT_SETTABLE = frozenset({S.DELIVERED, S.CANCELLED})
 
-# Final: nothing but an operator's restart (back to CREATED) leads out.
-FINAL = frozenset(status for status, targets in TRANSITIONS.items() if targets <= {S.CREATED})
+# Final: nothing leads out, or (FAILED) nothing but an operator's restart.
+FINAL = frozenset(status for status, targets in TRANSITIONS.items() if not targets) | {S.FAILED}
 # Once paid, an order is no longer cancelled; it is refunded (outside this console).
 CANCELLABLE = frozenset(status for status, targets in TRANSITIONS.items() if S.CANCELLED in targets)
 

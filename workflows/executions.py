@@ -16,8 +16,9 @@ from uuid import UUID
 from django.utils import timezone
 
 from console.aws import resources
-from orders.lifecycle import OrderStatus
+from orders.lifecycle import InvalidTransition, OrderStatus, is_open
 from orders.models import Order
+from orders.services import order_transition
 from workflows import sfn
 from workflows.models import Execution
 from workflows.starts import (
@@ -159,14 +160,40 @@ def execution_refresh(*, execution: Execution) -> Execution:
     if not execution.arn:
         return execution
     described = sfn.describe_execution(execution_arn=execution.arn)
+    was = execution.status
     execution.status = described["status"]
     execution.stopped_at = described.get("stopDate")
-    execution.error = described.get("error", "")[:256]
-    execution.cause = described.get("cause", "")
+    # The local engine forgets a stop's error and cause (and ends a stopped execution FAILED
+    # once its open task is answered): keep the ones recorded with the stop.
+    stopped_here = execution.stop_requested_at is not None and execution.status != Execution.Status.RUNNING
+    execution.error = described.get("error", "")[:256] or (execution.error if stopped_here else "")
+    execution.cause = described.get("cause", "") or (execution.cause if stopped_here else "")
     if execution.status == Execution.Status.RUNNING:
         execution.current_state = sfn.current_state(execution_arn=execution.arn) or execution.current_state
     execution.save(update_fields=["status", "stopped_at", "error", "cause", "current_state", "updated_at"])
+    if execution.status == Execution.Status.ABORTED and was != Execution.Status.ABORTED and not stopped_here:
+        _order_fail_after_outside_stop(execution=execution)
     return execution
+
+
+def _order_fail_after_outside_stop(*, execution: Execution) -> None:
+    """An order-processing execution stopped outside the console (the AWS console, the
+    CLI): its order would wait for a workflow that will not come back, so it fails, saying
+    so (a restart from the failed step takes it on)."""
+    if not execution.state_machine.endswith(resources.ORDER_PROCESSING):
+        return
+    order = Order.objects.get(pk=execution.order_id)
+    if order.status in {OrderStatus.FAILED, OrderStatus.COMPLETED} or not is_open(order.status):
+        return
+    said = ": ".join(part for part in (execution.error, execution.cause) if part) or "ABORTED"
+    try:
+        order_transition(
+            order_id=order.pk,
+            to_status=OrderStatus.FAILED,
+            reason=f"The workflow was stopped outside the console ({said})",
+        )
+    except InvalidTransition:
+        logger.warning("order %s of stopped %s could not be failed from %s", order.pk, execution.name, order.status)
 
 
 def execution_sweep(*, limit: int = 50, older_than: timedelta = timedelta(minutes=1)) -> int:

@@ -34,10 +34,19 @@ class Execution(models.Model):
     )
     restart_method = models.CharField(max_length=16, blank=True)
     redrive_count = models.PositiveIntegerField(default=0)
+    # A restart from the failed step: the state this execution resumed at ("" from the start).
+    resumed_at = models.CharField(max_length=80, blank=True)
+    # An operator's stop: asked for at this time, with this reason. AWS ends the execution
+    # at once; the local engine only once the task it waits on is answered.
+    stop_requested_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [("restart_execution", "Can restart failed executions")]
+        permissions = [
+            ("restart_execution", "Can restart failed executions"),
+            ("stop_execution", "Can stop running executions"),
+        ]
 
     def __str__(self) -> str:
         return self.name

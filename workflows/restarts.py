@@ -1,5 +1,13 @@
-"""Restarting a failed, timed out or aborted execution: redriven from its failed step where
-the engine can, otherwise a new execution with the same input."""
+"""Restarting a failed, timed out or aborted execution from its failed step.
+
+An order's processing workflow restarts as a new execution that resumes at the failed
+step: its input names the state (``resume.from``) and the definition's first state, a
+Choice, goes there, skipping the steps that had succeeded; the order is put back in the
+status that step expects. This works alike on AWS and on the local engine (which has no
+RedriveExecution), and also when the failure was already handled by the workflow
+(recorded in RecordFailure, ended in a Fail state), which RedriveExecution would only
+repeat. Other workflows (the saga) are redriven where the engine can, or start again
+with the same input."""
 
 import json
 import logging
@@ -12,8 +20,9 @@ from console.models import AuditEntry
 from console.platform.audit import audit_record
 from orders.lifecycle import OrderStatus
 from orders.services import order_transition
-from workflows import sfn
+from workflows import selectors, sfn
 from workflows.executions import execution_refresh
+from workflows.graph import definition_graph
 from workflows.models import Execution
 
 logger = logging.getLogger(__name__)
@@ -25,18 +34,49 @@ class ExecutionNotRestartable(Exception):
 
 RESTARTABLE_STATUSES = {Execution.Status.FAILED, Execution.Status.TIMED_OUT, Execution.Status.ABORTED}
 
+# Where order processing may resume, and the status the order has when the workflow enters
+# that state (the order is put back there first). They are the choices of the definition's
+# first state, ResumeOrStart. A failure anywhere else (ValidateOrder) restarts from the start.
+RESUMABLE_STATES = {
+    "CheckInventory": OrderStatus.VALIDATED,
+    "RequestApproval": OrderStatus.VALIDATED,
+    "ProcessPayment": OrderStatus.APPROVED,
+    "ParallelFulfillment": OrderStatus.PAID,
+    "CompleteOrder": OrderStatus.SHIPPED,
+}
+
+
+def execution_resume_point(*, execution: Execution, definition: dict | None = None) -> str:
+    """The state a restart of this order-processing execution resumes at: the top-level
+    state around the first one that failed (a Parallel branch's step resumes its whole
+    Parallel), if resumable; "" to start from the beginning."""
+    if not execution.arn or not execution.state_machine.endswith(resources.ORDER_PROCESSING):
+        return ""
+    history = selectors.execution_history(execution_arn=execution.arn)
+    failed = next((visit.name for visit in history.visits if visit.outcome in {"failed", "timed out"}), "")
+    if not failed:
+        return ""
+    if definition is None:
+        definition, _ = selectors.execution_definition(execution=execution)
+    nodes = definition_graph(definition).nodes
+    while failed in nodes and nodes[failed].container:
+        failed = nodes[failed].container
+    return failed if failed in RESUMABLE_STATES else ""
+
 
 def execution_restart(
     *, execution_id: int, actor, reason: str = "", source: str = AuditEntry.Source.CONSOLE
 ) -> Execution:
     """Restart a failed, timed out or aborted execution; returns the execution now running.
 
-    RedriveExecution continues an execution from its unsuccessful step, where the engine
-    has it (AWS). When that step is one of the definition's own Fail states (the failure
-    was already handled: recorded, compensated), redriving would only fail again; and the
-    local engine has no RedriveExecution. In those cases a new execution starts with the
-    same input, named ``<name>-restart-<n>`` and linked to this one. An order-processing
-    restart starts the failed order over (FAILED -> CREATED) first. Audited either way.
+    Order processing: a new execution named ``<name>-restart-<n>``, linked to this one,
+    resumes at the failed step (``execution_resume_point``), the order first put back in
+    the status that step expects (FAILED -> APPROVED before ProcessPayment, ...); a failure
+    in ValidateOrder starts the order over (FAILED -> CREATED). Other workflows are
+    redriven (RedriveExecution: AWS continues from the unsuccessful step) unless they ended
+    in one of their own Fail states (the failure was handled, compensated: redriving would
+    only fail again) or the engine has no redrive (the local one); then a new execution
+    starts with the same input. Audited either way.
 
     Raises ``ExecutionNotRestartable`` with the reason, and ``sfn.StepFunctionsUnavailable``
     when AWS answers RedriveExecution with a server error or throttling: the execution may
@@ -60,7 +100,7 @@ def execution_restart(
             f"The order is {order.status}: only the workflow of a failed order can be restarted."
         )
 
-    if not designed_end:
+    if not designed_end and not is_order_processing:
         try:
             request_id = sfn.redrive_execution(execution_arn=execution.arn)
         except (sfn.RedriveUnsupported, sfn.ExecutionNotRedrivable) as exc:
@@ -91,28 +131,31 @@ def execution_restart(
     # Restarts of restarts keep one numbering: order-<id>-restart-1, -2, ...
     root_name = execution.name.split("-restart-")[0]
     name = f"{root_name}-restart-{Execution.objects.filter(name__startswith=f'{root_name}-restart-').count() + 1}"
+    payload = json.loads(described.get("input") or "{}")
+    payload.pop("resume", None)
+    resume_at = execution_resume_point(execution=execution) if is_order_processing else ""
+    if resume_at:
+        payload["resume"] = {"from": resume_at, "execution": execution.name}
     with transaction.atomic():
         restarted = Execution.objects.create(
             order=order,
             name=name,
             state_machine=execution.state_machine,
             restarted_from=execution,
-            restart_method="new-execution",
+            restart_method="resume" if resume_at else "new-execution",
+            resumed_at=resume_at,
         )
         if is_order_processing:
+            where = f" from {resume_at}" if resume_at else ""
             order_transition(
                 order_id=order.pk,
-                to_status=OrderStatus.CREATED,
+                to_status=RESUMABLE_STATES.get(resume_at, OrderStatus.CREATED),
                 actor=actor,
                 source=source,
-                reason=f"Workflow restarted ({name}){': ' + reason if reason else ''}",
+                reason=f"Workflow restarted{where} ({name}){': ' + reason if reason else ''}",
             )
     try:
-        arn = sfn.start_execution(
-            state_machine_arn=described["stateMachineArn"],
-            name=name,
-            payload=json.loads(described.get("input") or "{}"),
-        )
+        arn = sfn.start_execution(state_machine_arn=described["stateMachineArn"], name=name, payload=payload)
     except Exception:
         with transaction.atomic():
             Execution.objects.filter(pk=restarted.pk).delete()
@@ -132,7 +175,12 @@ def execution_restart(
             source=source,
             reason=reason,
             before={"status": execution.status, "error": execution.error},
-            after={"method": "new-execution", "newExecution": name, "newExecutionArn": arn},
+            after={
+                "method": "resume" if resume_at else "new-execution",
+                "resumedAt": resume_at,
+                "newExecution": name,
+                "newExecutionArn": arn,
+            },
         )
     restarted.refresh_from_db()
     return restarted

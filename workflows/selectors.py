@@ -1,8 +1,12 @@
-"""Reads for the approval inbox, the execution pages and the order page's timeline."""
+"""Reads for the approval inbox, the execution pages (history, definition, failure) and the
+order page's timeline."""
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +17,8 @@ from orders.models import OrderItem
 from orders.pages import TimelineEntry
 from workflows import sfn
 from workflows.models import Approval, Execution, StepRun
+
+logger = logging.getLogger(__name__)
 
 
 def order_workflow_timeline(*, order_id: UUID) -> list[TimelineEntry]:
@@ -332,3 +338,99 @@ def approval_decision_seconds_per_minute(*, start: datetime, end: datetime) -> d
         minute = decided_at.replace(second=0, microsecond=0)
         found.setdefault(minute, []).append(max(0.0, (decided_at - requested_at).total_seconds()))
     return found
+
+# --- The execution page: its definition and its failure ------------------------------------------
+
+DEFINITIONS_DIR = Path(__file__).resolve().parent / "definitions"
+
+
+@lru_cache(maxsize=256)
+def _definition_of(execution_arn: str) -> str:
+    # An execution's definition never changes: one call per execution and warm process,
+    # however often its page is opened (or polled).
+    return sfn.execution_definition(execution_arn=execution_arn)
+
+
+def execution_definition(*, execution: Execution) -> tuple[dict[str, Any], bool]:
+    """The definition the execution runs, and whether it is the live one.
+
+    From Step Functions (DescribeStateMachineForExecution) when it answers; otherwise the
+    repository's definition of the same state machine (``False``: it may be newer than
+    the one the execution ran). Raises ``LookupError`` when neither is to be had.
+    """
+    if execution.arn:
+        try:
+            return json.loads(_definition_of(execution.arn)), True
+        except Exception as exc:  # the page still draws the repository's definition
+            logger.warning("could not read the definition of %s: %s", execution.name, exc)
+    for path in DEFINITIONS_DIR.glob("*.asl.json"):
+        if execution.state_machine.endswith(path.name.removesuffix(".asl.json")):
+            return json.loads(path.read_text()), False
+    raise LookupError(f"no definition known for {execution.state_machine}")
+
+
+@dataclass
+class ExecutionFailure:
+    """Why an execution ended badly, for the top of its page: where it first failed and
+    with what, and how the execution itself ended. A cause that is JSON comes decoded."""
+
+    state: str
+    error: str
+    cause: str
+    cause_fields: list[tuple[str, str]]
+    execution_error: str
+    execution_cause: str
+    outcome: str
+
+
+def execution_failure(*, execution: Execution, history: ExecutionHistory | None) -> ExecutionFailure | None:
+    """The failure of an execution that failed, timed out or was aborted (None otherwise).
+
+    The first state that failed is where it went wrong (later ones, such as a Fail state
+    reached through a Catch, only end it). The local engine drops the cause a task's
+    failure carried; our step handler's own record supplies it.
+    """
+    outcome = history.outcome if history else execution.status.lower().replace("_", " ")
+    if outcome not in {"failed", "timed out", "aborted"} and not execution.error:
+        return None
+    if execution.stop_requested_at is not None and outcome != "running":
+        outcome = "aborted"  # an operator's stop (the local engine ends those FAILED)
+    first = next((v for v in (history.visits if history else []) if v.outcome in {"failed", "timed out"}), None)
+    state, error, cause = (first.name, first.error, first.cause) if first else (execution.current_state, "", "")
+    if first is not None and not cause:
+        run = execution.steps.filter(step=first.name, status=StepRun.Status.FAILED).order_by("-finished_at").first()
+        if run is not None:
+            error, cause = error or run.error, run.cause
+    execution_error = (history.error if history else "") or execution.error
+    execution_cause = (history.cause if history else "") or execution.cause
+    if not cause and error and error == execution.error:
+        cause = execution.cause  # e.g. an operator's stop, which we recorded with its reason
+    if not error:
+        error, cause = execution_error, execution_cause
+    return ExecutionFailure(
+        state=state,
+        error=error,
+        cause=_pretty(cause) if cause else "",
+        cause_fields=_cause_fields(cause),
+        execution_error=execution_error,
+        execution_cause=_pretty(execution_cause) if execution_cause else "",
+        outcome=outcome,
+    )
+
+
+def _cause_fields(cause: str) -> list[tuple[str, str]]:
+    """A JSON object's fields, most telling first (a Lambda error's message and type)."""
+    try:
+        decoded = json.loads(cause)
+    except (TypeError, ValueError):
+        return []
+    if not isinstance(decoded, dict):
+        return []
+    decoded = redact(decoded)
+    first = [key for key in ("errorMessage", "errorType", "message", "Error", "Cause") if key in decoded]
+    keys = first + [key for key in decoded if key not in first]
+    return [
+        (key, value if isinstance(value, str) else json.dumps(value, indent=2, sort_keys=False))
+        for key in keys
+        for value in [decoded[key]]
+    ]

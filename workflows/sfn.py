@@ -181,6 +181,35 @@ def redrive_execution(*, execution_arn: str) -> str:
     return response.get("ResponseMetadata", {}).get("RequestId", "")
 
 
+class ExecutionNotFound(Exception):
+    """Step Functions knows no such execution (gone after its retention, or a wrong ARN)."""
+
+
+def stop_execution(*, execution_arn: str, error: str, cause: str) -> str:
+    """Stop a running execution (standard workflows), recording ``error`` and ``cause``.
+    Returns the AWS request id.
+
+    AWS ends it at once (ABORTED; a task token it waited on no longer works). The local
+    engine answers the same but ends it only when the task it waits
+    on is answered: callers answer their own open tasks to bring that about. Raises
+    ``ExecutionNotFound``, and ``StepFunctionsUnavailable`` on a server error or throttling
+    (nothing was stopped).
+    """
+    try:
+        response = _sfn().stop_execution(executionArn=execution_arn, error=error[:256], cause=cause[:32768])
+    except ClientError as exc:
+        code = aws.error_code(exc)
+        if code == "ExecutionDoesNotExist":
+            raise ExecutionNotFound(exc.response.get("Error", {}).get("Message", code)) from exc
+        if _is_transient(exc):
+            raise StepFunctionsUnavailable(
+                f"Step Functions did not answer StopExecution ({code}); nothing changed, try again later.",
+                aws_code=code,
+            ) from exc
+        raise
+    return response.get("ResponseMetadata", {}).get("RequestId", "")
+
+
 def execution_history_all(*, execution_arn: str, max_events: int = 2000) -> list[dict[str, Any]]:
     """The execution's history, oldest first (at most ``max_events`` events)."""
     events: list[dict[str, Any]] = []
@@ -196,3 +225,9 @@ def execution_history_all(*, execution_arn: str, max_events: int = 2000) -> list
 
 def describe_state_machine(*, state_machine_arn: str) -> dict[str, Any]:
     return _sfn().describe_state_machine(stateMachineArn=state_machine_arn)
+
+
+def execution_definition(*, execution_arn: str) -> str:
+    """The definition (ASL JSON text) the execution runs: the version it started with,
+    even if the state machine has been updated since."""
+    return _sfn().describe_state_machine_for_execution(executionArn=execution_arn)["definition"]

@@ -44,6 +44,10 @@ def step_task_run(
         if run.status == StepRun.Status.STARTED:
             Execution.objects.filter(pk=execution.pk).update(current_state=message.step)
             try:
+                if execution.stop_requested_at is not None:
+                    # An operator stopped the execution: none of its steps runs any more
+                    # (the local engine ends it once this task is answered).
+                    raise StepFailed("ExecutionStopped", f"The execution was stopped: {execution.stop_reason}")
                 with transaction.atomic():
                     run.output = step_function(order, message.raw)
                     run.status = StepRun.Status.SUCCEEDED

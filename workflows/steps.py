@@ -77,7 +77,11 @@ def process_payment(order: Order, message: dict[str, Any]) -> dict[str, Any]:
 
 
 def update_database(order: Order, message: dict[str, Any]) -> dict[str, Any]:
-    """Take the ordered units out of tracked stock."""
+    """Take the ordered units out of tracked stock, once per order: a workflow restarted
+    from a failed fulfilment runs this branch again, and must not take them twice."""
+    taken = StepRun.objects.filter(execution__order=order, step="UpdateDatabase", status=StepRun.Status.SUCCEEDED)
+    if taken.exists():
+        return {"stockReserved": True, "alreadyTaken": True}
     with transaction.atomic():
         for item in order.items.all():
             StockLevel.objects.filter(product_id=item.product_id).update(available=F("available") - item.quantity)

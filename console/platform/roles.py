@@ -32,7 +32,7 @@ _OPS = [
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     OPERATOR: _SEE_ORDERS + ["workflows.decide_approval"],
-    SUPPORT: _SEE_ORDERS + ["workflows.restart_execution"] + _OPS,
+    SUPPORT: _SEE_ORDERS + ["workflows.restart_execution", "workflows.stop_execution"] + _OPS,
     ADMIN: _SEE_ORDERS
     + [
         "orders.add_order",
@@ -43,6 +43,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "workflows.decide_approval",
         "workflows.assign_approval",
         "workflows.restart_execution",
+        "workflows.stop_execution",
         "console.view_auditentry",
         "auth.view_user",
         "auth.add_user",

@@ -315,6 +315,12 @@ URLS: dict[str, list[Case]] = {
     "admin:workflows_execution_restart": [
         Case(console(SUPPORT, ADMIN), method="POST", kwargs=obj("execution", "execution_id"))
     ],
+    # Stopping: the confirmation page, and a POST without a reason (shown the form again,
+    # nothing sent to AWS): only the permission is checked here.
+    "admin:workflows_execution_stop": [
+        Case(console(SUPPORT, ADMIN), kwargs=obj("execution", "execution_id")),
+        Case(console(SUPPORT, ADMIN), method="POST", kwargs=obj("execution", "execution_id")),
+    ],
     # --- Console: dead-letter queues and alarms -------------------------------------------
     **model_pages("ops.deadletter", "dead_letter", view=(SUPPORT, ADMIN)),
     "admin:ops_deadletter_redrive": [

@@ -55,7 +55,17 @@ def test_clients_cannot_set_workflow_statuses():
     assert OrderStatus.DELIVERED in lifecycle.CLIENT_SETTABLE
 
 
-def test_a_failed_order_can_only_start_over_when_its_workflow_is_restarted():
+def test_a_failed_order_leaves_failed_only_when_its_workflow_is_restarted():
+    # From the start (CREATED), or from the failed step: back to the status the workflow had reached.
     lifecycle.check_transition(OrderStatus.FAILED, OrderStatus.CREATED)
-    assert lifecycle.TRANSITIONS[OrderStatus.FAILED] == {OrderStatus.CREATED}
+    assert lifecycle.TRANSITIONS[OrderStatus.FAILED] == {
+        OrderStatus.CREATED,
+        OrderStatus.VALIDATED,
+        OrderStatus.APPROVED,
+        OrderStatus.PAID,
+        OrderStatus.SHIPPED,
+    }
     assert not lifecycle.is_open(OrderStatus.FAILED)
+    for never in (OrderStatus.COMPLETED, OrderStatus.AWAITING_APPROVAL, OrderStatus.DELIVERED):
+        with pytest.raises(InvalidTransition):
+            lifecycle.check_transition(OrderStatus.FAILED, never)

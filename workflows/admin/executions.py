@@ -1,6 +1,8 @@
-"""The executions: the list (status, state machine, restarts), and each execution's page
-with its readable history from Step Functions, its step runs, approvals and restarts, and
-the restart button (``workflows.restart_execution``)."""
+"""The executions: the list (status, state machine, restarts), and each execution's page:
+its failure at the top, the state machine drawn with the path taken and the current state
+(``workflows.graph``), its readable history from Step Functions, its step runs, approvals
+and restarts, the restart button (``workflows.restart_execution``) and the stop page
+(``workflows.stop_execution``)."""
 
 import logging
 import re
@@ -9,9 +11,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_POST
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_http_methods, require_POST
 
 from console.aws import resources
 from console.pages.live import live_not_modified
@@ -20,11 +24,14 @@ from console.platform.timefmt import duration
 from workflows import selectors, sfn
 from workflows.admin.filters import RestartedFilter
 from workflows.executions import execution_refresh
+from workflows.graph import definition_graph, execution_path, graph_svg
 from workflows.models import Execution, StepRun
-from workflows.restarts import RESTARTABLE_STATUSES, ExecutionNotRestartable, execution_restart
+from workflows.restarts import RESTARTABLE_STATUSES, ExecutionNotRestartable, execution_restart, execution_resume_point
+from workflows.stops import ExecutionNotStoppable, execution_can_stop, execution_stop
 
 logger = logging.getLogger(__name__)
 RESTART_PERMISSION = "workflows.restart_execution"
+STOP_PERMISSION = "workflows.stop_execution"
 
 
 class StepRunInline(admin.TabularInline):
@@ -143,7 +150,12 @@ class ExecutionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "<int:execution_id>/restart/",
                 self.admin_site.admin_view(self.restart_view),
                 name="workflows_execution_restart",
-            )
+            ),
+            path(
+                "<int:execution_id>/stop/",
+                self.admin_site.admin_view(self.stop_view),
+                name="workflows_execution_stop",
+            ),
         ]
         return custom + super().get_urls()
 
@@ -172,13 +184,44 @@ class ExecutionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             except Exception as exc:  # the page still shows what we recorded
                 logger.warning("could not read the history of %s: %s", execution.name, exc)
                 live_error = f"{type(exc).__name__}: {exc}"
+        can_restart = request.user.has_perm(RESTART_PERMISSION) and execution.status in RESTARTABLE_STATUSES
+        graph_context = self._graph_context(execution, history)
+        resume_at = ""
+        if can_restart and history is not None and "graph" in graph_context:
+            try:
+                resume_at = execution_resume_point(execution=execution, definition=graph_context["definition"])
+            except Exception as exc:  # the button still restarts; it only cannot name the step
+                logger.warning("could not find where %s would resume: %s", execution.name, exc)
         return {
             "execution": execution,
             "history": history,
             "live_error": live_error,
+            "failure": selectors.execution_failure(execution=execution, history=history),
             "restarts": list(execution.restarts.order_by("created_at")),
             "approvals": list(execution.approvals.select_related("decided_by").order_by("requested_at")),
-            "can_restart": request.user.has_perm(RESTART_PERMISSION) and execution.status in RESTARTABLE_STATUSES,
+            "can_restart": can_restart,
+            "resume_at": resume_at,
+            "can_stop": request.user.has_perm(STOP_PERMISSION) and execution_can_stop(execution),
+            **graph_context,
+        }
+
+    def _graph_context(self, execution: Execution, history) -> dict:
+        """The state machine drawn with the execution's path; the page goes on without it
+        when no definition is to be had."""
+        try:
+            definition, live = selectors.execution_definition(execution=execution)
+            graph = definition_graph(definition)
+        except (LookupError, ValueError) as exc:
+            return {"graph_error": str(exc)}
+        path = execution_path(graph, history.visits if history else [])
+        title = f"{execution.name}: the state machine {execution.state_machine}, with the path taken"
+        return {
+            "definition": definition,
+            "graph": mark_safe(graph_svg(graph, path=path, title=title)),  # noqa: S308 (escaped in graph_svg)
+            "graph_path": path,
+            "graph_states": list(graph.nodes.values()),
+            "graph_edges": graph.edges,
+            "graph_live": live,
         }
 
     def restart_view(self, request: HttpRequest, execution_id: int) -> HttpResponse:
@@ -205,8 +248,54 @@ class ExecutionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:workflows_execution_change", args=[execution.pk]))
         if running.pk == execution.pk:
             messages.success(request, f"{execution.name} redriven: it continues from the step that failed.")
+        elif running.resumed_at:
+            messages.success(
+                request, f"Started {running.name}: it resumes at {running.resumed_at}, the step that failed."
+            )
         else:
             messages.success(
                 request, f"Started {running.name} with the same input (the engine could not redrive {execution.name})."
             )
         return HttpResponseRedirect(reverse("admin:workflows_execution_change", args=[running.pk]))
+
+    def stop_view(self, request: HttpRequest, execution_id: int) -> HttpResponse:
+        return require_http_methods(["GET", "POST"])(self._stop)(request, execution_id)
+
+    def _stop(self, request: HttpRequest, execution_id: int) -> HttpResponse:
+        """GET: the confirmation page, with a reason field. POST: stop it (``execution_stop``)."""
+        if not request.user.has_perm(STOP_PERMISSION):
+            raise PermissionDenied("You may not stop executions.")
+        execution = get_object_or_404(Execution.objects.select_related("order"), pk=execution_id)
+        page = reverse("admin:workflows_execution_change", args=[execution.pk])
+        error, reason = "", ""
+        if request.method == "POST":
+            reason = request.POST.get("reason", "").strip()
+            try:
+                stopped = execution_stop(execution_id=execution.pk, actor=request.user, reason=reason)
+            except ExecutionNotStoppable as exc:
+                error = str(exc)
+            except (sfn.StepFunctionsUnavailable, sfn.ExecutionNotFound) as exc:
+                logger.warning("stop of %s: %s", execution.name, exc)
+                error = f"{execution.name} was not stopped: {exc}"
+            else:
+                if stopped.status == Execution.Status.ABORTED:
+                    messages.success(request, f"{execution.name} stopped (ABORTED); its order failed with your reason.")
+                else:
+                    messages.success(
+                        request,
+                        f"Stop of {execution.name} requested; its order failed with your reason. The local engine "
+                        "ends the execution once the task it waits on is answered (its open tasks were answered).",
+                    )
+                return HttpResponseRedirect(page)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Stop {execution.name}?",
+            "execution": execution,
+            "stoppable": execution_can_stop(execution),
+            "error": error,
+            "reason": reason,
+            "page": page,
+        }
+        # A refusal is shown on the form, as Django shows an invalid form (200), the reason kept.
+        return TemplateResponse(request, "admin/workflows/execution/stop.html", context)

@@ -1,6 +1,7 @@
 """What workflows adds to the order's console page (``orders.pages``): the workflow panel
-(the order's latest execution, refreshed from Step Functions while it runs, and its
-approvals with their decision buttons) and, in the timeline, its steps and approvals.
+(the order's latest execution, refreshed from Step Functions while it runs, linked to
+its page with the graph, the earlier ones (restarts) linked too, and its approvals with their
+decision buttons) and, in the timeline, its steps and approvals.
 
 Registered here, with the console's pages: the order page is one of them, so these are in
 place before it is first served, and an API cold start loads none of it.
@@ -19,9 +20,11 @@ logger = logging.getLogger(__name__)
 
 def workflow_panel(order_id: UUID) -> OrderPanel:
     """The order's latest execution (described again while it runs: its status and current
-    state are live) and its approvals, newest first. Two queries, and an update after a
-    refresh; a refresh that fails shows what we recorded, with the error's name."""
-    execution = Execution.objects.filter(order_id=order_id).order_by("-created_at").first()
+    state are live), up to ten earlier ones, and its approvals, newest first. Two queries,
+    and an update after a refresh; a refresh that fails shows what we recorded, with the
+    error's name."""
+    executions = list(Execution.objects.filter(order_id=order_id).order_by("-created_at", "-id")[:11])
+    execution, earlier = (executions[0], executions[1:]) if executions else (None, [])
     live_error = ""
     if execution is not None and execution.is_open and execution.arn:
         try:
@@ -34,7 +37,7 @@ def workflow_panel(order_id: UUID) -> OrderPanel:
     )
     return OrderPanel(
         template="admin/workflows/order/_workflow_panel.html",
-        context={"execution": execution, "approvals": list(approvals), "live_error": live_error},
+        context={"execution": execution, "earlier": earlier, "approvals": list(approvals), "live_error": live_error},
     )
 
 
