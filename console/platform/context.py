@@ -14,6 +14,11 @@ def set_request_id(value: str) -> contextvars.Token:
     return _request_id.set(value)
 
 
+def reset_request_id(token: contextvars.Token) -> None:
+    """Back to the request id before ``set_request_id`` returned ``token``."""
+    _request_id.reset(token)
+
+
 class RequestIdMiddleware:
     """Takes the request id from API Gateway (through Zappa) or X-Request-ID, else makes one,
     and echoes it back in the ``X-Request-ID`` response header."""

@@ -120,7 +120,14 @@ def upload_request(
                 name += ".csv"
             key = f"{CSV_PREFIX}{upload_id}-{name}"
             csv_upload_record(
-                key=key, uploaded_by=user, content_type=content_type, declared_size=size, mode=mode, strict=strict
+                key=key,
+                uploaded_by=user,
+                content_type=content_type,
+                declared_size=size,
+                mode=mode,
+                strict=strict,
+                original_name=filename,
+                source=AuditEntry.Source.API,
             )
             after.update(mode=mode, strict=strict)
         audit_record(

@@ -121,12 +121,19 @@ class ImportAdmin(UserLinksMixin, admin.ModelAdmin):
 
     @admin.display(description="Progress")
     def progress(self, import_run: Import) -> str:
-        return format_html(
-            '<progress max="100" value="{}" title="{}%"></progress> {}%',
-            import_run.progress_percent,
-            import_run.progress_percent,
-            import_run.progress_percent,
-        )
+        if import_run.is_waiting:
+            return format_html('<span class="import-waiting">{}</span>', "Waiting to start")
+        percent = import_run.progress_percent
+        if import_run.status == Import.Status.FAILED:
+            # The part done, in the failure's colour: a full bar would read "all imported".
+            return format_html(
+                '<progress class="import-failed" max="100" value="{}" title="Failed after {}%"></progress> '
+                '<span class="import-failed-label">failed at {}%</span>',
+                percent,
+                percent,
+                percent,
+            )
+        return format_html('<progress max="100" value="{}" title="{}%"></progress> {}%', percent, percent, percent)
 
     def get_urls(self):
         custom = [
@@ -176,7 +183,7 @@ class ImportAdmin(UserLinksMixin, admin.ModelAdmin):
             extra_context.update(
                 import_run=import_run,
                 rejected_rows=selectors.rejected_rows_page(import_run=import_run),
-                can_resume=request.user.has_perm("orders.change_import"),
+                can_resume=request.user.has_perm("orders.change_import") and import_run.resumable,
                 can_import=request.user.has_perm("orders.add_import"),
                 preview_columns=["line", "order_reference", "user_id", "product_id", "name", "quantity", "price"],
             )
@@ -194,7 +201,11 @@ class ImportAdmin(UserLinksMixin, admin.ModelAdmin):
         if not request.user.has_perm("orders.change_import"):
             raise PermissionDenied
         import_run = get_object_or_404(self.get_queryset(request), pk=import_id)
-        import_run = services.import_resume(import_id=import_run.pk, actor=request.user)
+        try:
+            import_run = services.import_resume(import_id=import_run.pk, actor=request.user)
+        except ImportRefused as exc:
+            messages.error(request, f"Nothing was resumed: {exc}")
+            return HttpResponseRedirect(reverse("admin:orders_import_change", args=[import_run.pk]))
         messages.success(
             request, f"Resuming: whatever was not finished is queued again ({import_run.get_status_display()})."
         )

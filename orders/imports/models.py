@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 # Permissions, by name: who sees every client's imports (console staff; an API client sees
 # only its own, orders.imports.selectors), and who may import orders as decided history
@@ -112,8 +113,15 @@ class Import(models.Model):
         return self.status in self.FINAL
 
     @property
+    def is_waiting(self) -> bool:
+        """Not started: no job has read the file yet, so there are no chunks to count."""
+        return self.status == self.Status.PENDING and not self.chunks_total
+
+    @property
     def progress_percent(self) -> int:
-        if self.is_final:
+        """How much of the work is done. A failed import shows the part it did (its done
+        chunks stay, and a resume goes on from there), never a full bar."""
+        if self.is_final and self.status != self.Status.FAILED:
             return 100
         if not self.size or not self.chunks_total:
             return 0
@@ -121,6 +129,25 @@ class Import(models.Model):
         passes = 2 if (self.strict and not self.dry_run) else 1
         done = self.bytes_done + (self.size if (passes == 2 and self.phase == self.Phase.INGEST) else 0)
         return min(99, int(100 * done / (self.size * passes)))
+
+    def resume_refusal(self, *, now=None) -> str:
+        """Why Resume would do nothing now ("" when it would): only a failed import, or
+        one that has not moved for ``CSV_IMPORT_STALLED_SECONDS`` (its job lost; the
+        stalled-import sweep queues it again after as long), has anything to resume."""
+        if self.status == self.Status.FAILED:
+            return ""
+        if self.status not in {self.Status.PENDING, self.Status.RUNNING}:
+            return f"The import is over ({self.get_status_display().lower()}): nothing is left to resume."
+        idle = ((now or timezone.now()) - self.updated_at).total_seconds() if self.updated_at else 0
+        if idle >= settings.CSV_IMPORT_STALLED_SECONDS:
+            return ""
+        if self.is_waiting:
+            return "The import is waiting to start: its first job reads the file shortly."
+        return "The import is running: its jobs are moving it along."
+
+    @property
+    def resumable(self) -> bool:
+        return not self.resume_refusal()
 
 
 class CsvUpload(models.Model):
@@ -138,6 +165,12 @@ class CsvUpload(models.Model):
     # Blank / null: nobody chose, the import takes the defaults (CSV_IMPORT_MODE, not strict).
     mode = models.CharField(max_length=16, choices=Import.Mode.choices, blank=True)
     strict = models.BooleanField(null=True, blank=True)
+    # The file's name on the uploader's machine (the key has a uuid before it), and the
+    # request that asked for the upload: the import the S3 event creates later is the
+    # uploader's, named as they named the file, audited with that request's id and source.
+    original_name = models.CharField(max_length=255, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -24,6 +24,10 @@ class ImportOptionsConflict(ImportRefused):
     change: they were chosen by an earlier request, or the import has started."""
 
 
+class ImportNotResumable(ImportRefused):
+    """Resume asked of an import with nothing to resume (not started yet, moving, or over)."""
+
+
 def import_options_check(*, mode: str | None, actor) -> None:
     """Raises ImportForbidden when a user asks for history mode without
     ``orders.import_history``: history orders are APPROVED without workflow or approval,

@@ -34,12 +34,12 @@ from django.utils import timezone
 from console.aws import resources, s3
 from console.models import AuditEntry
 from console.platform.audit import audit_record
-from console.platform.context import current_request_id
+from console.platform.context import current_request_id, reset_request_id, set_request_id
 from console.runtime.jobs import enqueue_on_commit
 from orders.imports.bulk import orders_bulk_create
 from orders.imports.format import FileRejected
 from orders.imports.models import CsvUpload, Import, ImportChunk, ImportedOrder
-from orders.imports.options import ImportOptionsConflict, import_options_check
+from orders.imports.options import ImportNotResumable, ImportOptionsConflict, import_options_check
 from orders.imports.plan import plan_file
 from orders.models import Order
 from orders.signals import orders_submitted
@@ -92,12 +92,22 @@ def csv_object_received(*, bucket: str, key: str) -> Import:
 
 
 def csv_upload_record(
-    *, key: str, uploaded_by, content_type: str, declared_size: int, mode: str | None, strict: bool | None
+    *,
+    key: str,
+    uploaded_by,
+    content_type: str,
+    declared_size: int,
+    mode: str | None,
+    strict: bool | None,
+    original_name: str = "",
+    source: str = AuditEntry.Source.API,
 ) -> CsvUpload:
-    """Record an order CSV someone is about to upload to ``key`` (a presigned POST), with
-    the options they chose (None: no choice): the S3 event that reports the object then
-    creates the import as theirs, with these. Call inside the transaction that audits the
-    upload request; ``import_options_check`` first (history mode needs its permission)."""
+    """Record an order CSV someone is about to upload to ``key`` (a presigned POST, or the
+    console's upload), with the options they chose (None: no choice), the file's own name
+    and the request asking (its id, read here, and ``source``): the S3 event that reports
+    the object then creates the import as theirs, with these, whichever comes first. Call
+    inside the transaction that audits the upload request; ``import_options_check`` first
+    (history mode needs its permission)."""
     return CsvUpload.objects.create(
         key=key,
         uploaded_by=uploaded_by,
@@ -105,7 +115,25 @@ def csv_upload_record(
         declared_size=declared_size,
         mode=mode or "",
         strict=strict,
+        original_name=PurePosixPath(original_name.replace("\\", "/")).name[:255],
+        request_id=current_request_id()[:64],
+        source=source,
     )
+
+
+@contextlib.contextmanager
+def _on_behalf_of_upload(upload: CsvUpload | None, *, user):
+    """Inside the block, an import the S3 event creates is the upload request's work: the
+    audit entries and the import's correlation id carry that request's id (the event's
+    own invocation has none worth keeping). A request acting itself keeps its own."""
+    if user is not None or upload is None or not upload.request_id:
+        yield
+        return
+    token = set_request_id(upload.request_id)
+    try:
+        yield
+    finally:
+        reset_request_id(token)
 
 
 # --- Imports: start ------------------------------------------------------------------------------
@@ -160,8 +188,14 @@ def csv_import_get_or_create(
     if mode not in Import.Mode.values:
         raise ValueError(f"unknown import mode {mode!r} (CSV_IMPORT_MODE)")
     creator = user or (upload.uploaded_by if upload is not None else None)
+    if user is None and upload is not None:
+        # The S3 event reports an upload someone asked for: the import is that request's
+        # action (who, from where), not the system's.
+        actor = upload.uploaded_by
+        source = upload.source or source
+    original_name = original_name or (upload.original_name if upload is not None else "")
     try:
-        with transaction.atomic():
+        with transaction.atomic(), _on_behalf_of_upload(upload, user=user):
             import_run = Import.objects.create(
                 bucket=info.bucket,
                 key=info.key,
@@ -180,7 +214,7 @@ def csv_import_get_or_create(
             audit_record(
                 action="import.dry_run" if dry_run else "import.start",
                 obj=import_run,
-                actor=user,
+                actor=actor,
                 source=source,
                 after={
                     "key": info.key,
@@ -297,6 +331,8 @@ def import_upload(
                 declared_size=uploaded_file.size,
                 mode=mode,
                 strict=strict,
+                original_name=uploaded_file.name,
+                source=AuditEntry.Source.CONSOLE,
             )
             audit_record(
                 action="upload.request",
@@ -532,13 +568,16 @@ def import_chunk_failed(*, chunk_id: int, error: str) -> None:
 
 
 def import_resume(*, import_id, actor=None, source: str = AuditEntry.Source.CONSOLE) -> Import:
-    """Queue again whatever an import has not finished (after a crash or a failure)."""
+    """Queue again whatever an import has not finished (after a failure, or a crash that
+    left it stalled). Raises ImportNotResumable, changing nothing, when there is nothing
+    to resume (``Import.resume_refusal``: over, just queued, or moving)."""
     with transaction.atomic():
         import_run = Import.objects.select_for_update().get(pk=import_id)
-        if import_run.status in {Import.Status.SUCCEEDED, Import.Status.PARTIAL, Import.Status.CHECKED}:
-            return import_run
+        refusal = import_run.resume_refusal()
+        if refusal:
+            raise ImportNotResumable("import", refusal)
         was = import_run.status
-        if import_run.status in {Import.Status.FAILED, Import.Status.REJECTED} and import_run.chunks_total:
+        if import_run.status == Import.Status.FAILED and import_run.chunks_total:
             import_run.status = Import.Status.RUNNING
             import_run.error = ""
             import_run.finished_at = None
@@ -548,6 +587,9 @@ def import_resume(*, import_id, actor=None, source: str = AuditEntry.Source.CONS
             import_run.status = Import.Status.PENDING
             import_run.error = ""
             import_run.save(update_fields=["status", "error", "updated_at"])
+        else:
+            # Stalled: touched now, so it is not offered again before it stalls again.
+            import_run.save(update_fields=["updated_at"])
         audit_record(action="import.resume", obj=import_run, actor=actor, source=source, before={"status": was})
         if import_run.status == Import.Status.PENDING:
             _queue(PLAN_JOB, str(import_run.pk))

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from console.aws import resources, s3
 from console.models import AuditEntry
 from orders.imports.models import Import
+from orders.imports.options import ImportRefused
 from orders.imports.services import csv_import_object, import_resume, import_run_inline
 
 
@@ -31,7 +32,10 @@ class Command(BaseCommand):
         if options["resume"]:
             import_run = Import.objects.get(pk=options["resume"])
             if not options["inline"]:
-                import_run = import_resume(import_id=import_run.pk, source=AuditEntry.Source.SYSTEM)
+                try:
+                    import_run = import_resume(import_id=import_run.pk, source=AuditEntry.Source.SYSTEM)
+                except ImportRefused as exc:
+                    raise CommandError(str(exc)) from exc
         elif options["key"]:
             try:
                 info = s3.head(bucket=resources.files_bucket(), key=options["key"])

@@ -326,3 +326,34 @@ def test_the_import_list_pages_like_every_list_and_refuses_what_it_did_not_make(
         assert response.status_code == 400 and field in response.json()["errors"], (query, response.content)
     page = api.get("/api/imports", {"limit": 200}).json()
     assert set(page) == {"next", "previous", "results"}
+
+
+def test_an_import_the_s3_event_creates_is_the_uploaders_named_as_their_file_under_their_request(api, files_bucket):
+    response = api.post(
+        "/api/uploads",
+        {"purpose": "orders-csv", "filename": "week 21.csv", "contentType": "text/csv", "size": 27},
+        format="json",
+        HTTP_X_REQUEST_ID="req-upload-21",
+    )
+    assert response.status_code == 201
+    ticket = response.json()
+    assert post_form(ticket, HEADER[:27]).status_code == 204  # the header's first 27 bytes: size as declared
+
+    import_run = s3_reports(ticket["key"])  # no request here: the S3 event, on the upload's behalf
+    assert import_run.original_name == "week 21.csv" and "week" in import_run.key
+    assert import_run.created_by.username == "shop-backend" and import_run.correlation_id == "req-upload-21"
+    started = AuditEntry.objects.get(action="import.start", object_id=str(import_run.pk))
+    assert (started.actor_name, started.source, started.request_id) == (
+        "shop-backend",
+        AuditEntry.Source.API,
+        "req-upload-21",
+    )
+    assert api.get(f"/api/imports/{import_run.pk}").json()["source"]["key"] == ticket["key"]
+
+
+def test_an_object_put_in_the_bucket_directly_is_the_systems_import(files_bucket, put_object):
+    info = put_object(HEADER + b"D-1,c,p,n,1,1\n", key="incoming/orders/direct.csv")
+    import_run = s3_reports(info.key)
+    assert import_run.created_by is None and import_run.original_name == "direct.csv"
+    started = AuditEntry.objects.get(action="import.start", object_id=str(import_run.pk))
+    assert (started.actor_name, started.source) == ("", AuditEntry.Source.SYSTEM)

@@ -8,9 +8,10 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from console.models import AuditEntry
 from console.platform import roles
 from orders.imports.models import Import
-from orders.imports.services import csv_import_object, import_run_inline, inline_jobs
+from orders.imports.services import csv_import_object, import_fail, import_run_inline, inline_jobs
 from orders.models import Order
 from tests.conftest import csrf_post, make_user
 from tests.orders.imports.conftest import HEADER
@@ -65,8 +66,16 @@ def test_a_dry_run_from_the_console_shows_rows_and_errors_then_imports_for_real(
 def test_a_running_import_page_refreshes_itself_and_shows_progress(console_client, admin_user, put_object):
     with inline_jobs():
         import_run = csv_import_object(info=put_object(HEADER + b"R-1,c,p,n,1,1\n"), mode="history")
-    page = logged_in(console_client, admin_user).get(f"/orders/import/{import_run.pk}/change/").content.decode()
-    assert 'http-equiv="refresh"' in page and "Waiting to start" in page and "0%" in page
+    client = logged_in(console_client, admin_user)
+    page = client.get(f"/orders/import/{import_run.pk}/change/").content.decode()
+    assert 'http-equiv="refresh"' in page and "Waiting to start" in page
+    Import.objects.filter(pk=import_run.pk).update(
+        status=Import.Status.RUNNING, chunks_total=4, chunks_done=1, bytes_done=import_run.size // 4
+    )
+    percent = Import.objects.get(pk=import_run.pk).progress_percent
+    page = client.get(f"/orders/import/{import_run.pk}/change/").content.decode()
+    assert 0 < percent < 100 and f"{percent}%" in page
+    assert 'http-equiv="refresh"' in page and "(1 of 4 chunks)" in page
 
 
 def test_operators_see_imports_but_cannot_upload_or_resume(console_client, operator, put_object):
@@ -149,7 +158,6 @@ def test_a_console_upload_whose_s3_event_comes_first_is_imported_with_the_forms_
     from unittest import mock
 
     from console.aws import s3
-    from console.models import AuditEntry
     from media.services import s3_object_created  # the S3 event, received by the media app
 
     real_head = s3.head
@@ -165,11 +173,106 @@ def test_a_console_upload_whose_s3_event_comes_first_is_imported_with_the_forms_
         response = upload(logged_in(console_client, admin_user), HEADER + b"C-1,c,p,n,1,1\n", strict=True)
     assert response.status_code == 302 and events
     import_run = Import.objects.get()
-    assert AuditEntry.objects.get(action="import.start").source == AuditEntry.Source.SYSTEM  # the event made it
     assert (import_run.mode, import_run.strict, import_run.options_fixed) == ("history", True, True)
     assert import_run.created_by == admin_user
+    # The event made it, on the upload's behalf: the uploader's action, from the console,
+    # under the upload request's id; the file keeps the name it had on the uploader's machine.
+    asked = AuditEntry.objects.get(action="upload.request")
+    started = AuditEntry.objects.get(action="import.start")
+    assert (started.actor_name, started.source) == ("ada-admin", AuditEntry.Source.CONSOLE)
+    assert started.request_id and started.request_id == asked.request_id == response["X-Request-ID"]
+    assert import_run.correlation_id == asked.request_id
+    assert import_run.original_name == "orders.csv" and import_run.key.endswith("-orders.csv")
     history = AuditEntry.objects.get(action="import.history")
-    assert history.actor_name == "ada-admin"
+    assert history.actor_name == "ada-admin" and history.request_id == asked.request_id
+
+
+def test_an_uploaded_import_shows_the_files_own_name_and_its_uploader(console_client, admin_user, files_bucket):
+    client = logged_in(console_client, admin_user)
+    page = client.get(ADD_IMPORT)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
+    form = {
+        "file": SimpleUploadedFile("May orders (final).csv", HEADER + b"N-1,c,p,n,1,1\n", "text/csv"),
+        "mode": "history",
+        "csrfmiddlewaretoken": token,
+    }
+    with inline_jobs():
+        response = client.post(ADD_IMPORT, form)
+    import_run = Import.objects.get()
+    assert import_run.original_name == "May orders (final).csv"
+    assert import_run.created_by == admin_user
+    started = AuditEntry.objects.get(action="import.start")
+    assert started.actor_name == "ada-admin" and started.request_id == response["X-Request-ID"]
+
+    listing = client.get("/orders/import/").content.decode()
+    assert "May orders (final).csv" in listing and "ada-admin" in listing
+    detail = client.get(response["Location"]).content.decode()
+    assert "Import of May orders (final).csv" in detail
+    assert '<td class="import-created-by">ada-admin</td>' in detail
+
+
+def test_a_failed_import_shows_the_part_done_never_a_full_bar(console_client, admin_user, put_object):
+    with inline_jobs():
+        import_run = csv_import_object(info=put_object(HEADER + b"F-1,c,p,n,1,1\n" * 40), mode="history")
+    # Two of five chunks were done when a chunk kept failing.
+    Import.objects.filter(pk=import_run.pk).update(
+        status=Import.Status.RUNNING, chunks_total=5, chunks_done=2, bytes_done=import_run.size * 2 // 5
+    )
+    import_fail(import_id=import_run.pk, error="Chunk 2 (from line 18) failed: boom")
+    import_run.refresh_from_db()
+    assert import_run.progress_percent == 40
+
+    client = logged_in(console_client, admin_user)
+    page = client.get(f"/orders/import/{import_run.pk}/change/").content.decode()
+    assert 'class="import-failed" max="100" value="40"' in page and "Failed at 40%" in page
+    assert "2 of 5 chunks done" in page and 'value="100"' not in page
+    listing = client.get("/orders/import/").content.decode()
+    assert 'value="40" title="Failed after 40%"' in listing and "failed at 40%" in listing
+    # Failed: Resume goes on from the done chunks.
+    assert 'value="Resume"' in page
+
+
+def test_a_fresh_import_waits_to_start_and_offers_no_resume(console_client, admin_user, put_object):
+    with inline_jobs():
+        import_run = csv_import_object(info=put_object(HEADER + b"W-1,c,p,n,1,1\n"), mode="history")
+    client = logged_in(console_client, admin_user)
+    page_url = f"/orders/import/{import_run.pk}/change/"
+    page = client.get(page_url).content.decode()
+    assert "Waiting to start: the file has not been read yet." in page
+    assert "0 of 0 chunks" not in page and 'value="Resume"' not in page
+    assert "Waiting to start" in client.get("/orders/import/").content.decode()
+
+    # Posted anyway (an old tab): refused with the reason, nothing queued, nothing audited.
+    response = csrf_post(client, page_url, f"/orders/import/{import_run.pk}/resume/")
+    assert response.status_code == 302
+    followed = client.get(response["Location"]).content.decode()
+    assert "Nothing was resumed: The import is waiting to start" in followed
+    assert not AuditEntry.objects.filter(action="import.resume").exists()
+
+    # A running import that still moves has nothing to resume either.
+    Import.objects.filter(pk=import_run.pk).update(status=Import.Status.RUNNING, chunks_total=3, chunks_done=1)
+    assert 'value="Resume"' not in client.get(page_url).content.decode()
+
+
+def test_an_import_that_stalled_offers_resume_and_resuming_is_audited(console_client, admin_user, put_object, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.CSV_IMPORT_STALLED_SECONDS = 60
+    with inline_jobs():
+        import_run = csv_import_object(info=put_object(HEADER + b"S-1,c,p,n,1,1\n"), mode="history")
+    Import.objects.filter(pk=import_run.pk).update(updated_at=timezone.now() - timedelta(seconds=61))
+    client = logged_in(console_client, admin_user)
+    page_url = f"/orders/import/{import_run.pk}/change/"
+    assert 'value="Resume"' in client.get(page_url).content.decode()
+    with inline_jobs():
+        response = csrf_post(client, page_url, f"/orders/import/{import_run.pk}/resume/")
+    assert response.status_code == 302
+    entry = AuditEntry.objects.get(action="import.resume")
+    assert entry.actor_name == "ada-admin" and entry.source == AuditEntry.Source.CONSOLE
+    # Touched by the resume: not offered again until it stalls again.
+    assert 'value="Resume"' not in client.get(page_url).content.decode()
 
 
 def test_an_empty_import_list_says_how_files_get_there(console_client, admin_user, operator):
