@@ -18,6 +18,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from console.pages.user_links import UserLinksMixin
+from orders.imports import order_page as _order_page  # noqa: F401 (registers the order page's import panel)
 from orders.imports import selectors, services
 from orders.imports.apis import rejected_rows_response
 from orders.imports.models import Import, ImportChunk

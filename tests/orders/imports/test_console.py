@@ -309,3 +309,37 @@ def test_the_pages_old_addresses_under_media_lead_to_the_same_pages_with_their_q
     assert client.get(f"/media/import/{import_run.pk}/change/", follow=True).status_code == 200
     # Media's own pages stay where they are.
     assert client.get("/media/mediaasset/").status_code == 200
+
+
+def test_an_imported_orders_page_links_its_import_line_and_external_reference(
+    console_client, operator, run_import, django_assert_max_num_queries
+):
+    from django.contrib.auth.models import Permission
+
+    from orders.imports.order_page import import_panel
+
+    import_run = run_import(HEADER + b"EXT-7,c,p,Lamp,1,1\nEXT-8,c,p,Desk,1,2\n")
+    order = Order.objects.get(import_references__reference="EXT-8")
+    with django_assert_max_num_queries(1):
+        assert import_panel(order.pk).context["line"] == 3
+
+    page = logged_in(console_client, operator).get(f"/orders/order/{order.pk}/change/").content.decode()
+    link = f'<a href="/orders/import/{import_run.pk}/change/">{import_run}</a>, line 3'
+    assert link in page
+    assert '<td class="external-reference"><code>EXT-8</code></td>' in page
+
+    # Someone who may see orders, not imports: the import named, not linked.
+    viewer = make_user("vera-viewer", None)
+    viewer.user_permissions.add(Permission.objects.get(content_type__app_label="orders", codename="view_order"))
+    page = logged_in(console_client, viewer).get(f"/orders/order/{order.pk}/change/").content.decode()
+    assert f"{import_run}, line 3" in page and f"/orders/import/{import_run.pk}/change/" not in page
+
+
+def test_an_order_that_was_not_imported_has_no_import_panel(console_client, operator):
+    from orders.services import order_create
+
+    order = order_create(
+        user_id="c-1", items=[{"product_id": "p", "name": "Lamp", "quantity": 1, "price": "1"}], start_workflow=False
+    )
+    page = logged_in(console_client, operator).get(f"/orders/order/{order.pk}/change/").content.decode()
+    assert "import-origin-panel" not in page
