@@ -32,29 +32,48 @@ logger = logging.getLogger(__name__)
 # console offers Resume.
 STALE_SECONDS = 30
 # ... and after this long, the scheduled refresh takes it over by itself. A round (one batch
-# of ten per parallel sender, at the job's rate limit) takes at most 80 s at the slowest
-# settings (1 message a second, 8 senders), and the heartbeat is written after each.
+# per parallel sender, of at most ten and at most a second's worth at the job's rate limit)
+# takes at most 8 s at the slowest settings (1 message a second, 8 senders), and the
+# heartbeat is written after each.
 TAKEOVER_SECONDS = 180
 
 
 class RateLimiter:
-    """At most ``rate`` messages a second across threads (no limit when rate is falsy)."""
+    """A token bucket: at most ``rate`` messages a second across threads, in bursts of at
+    most ``batch_size`` (no limit when rate is falsy).
 
-    def __init__(self, rate: int | None):
-        self.interval = 1.0 / rate if rate else 0.0
-        self.next_at = time.monotonic()
+    The bucket holds ``batch_size`` tokens (one SendMessageBatch, never more than a
+    second's worth: ``min(10, rate)``) and starts full; a send takes one token per
+    message and waits, before it is sent, until the tokens are there. So n messages take
+    at least ``(n - batch_size) / rate`` seconds, the first batch included: at 1 message a
+    second, 3 messages go one by one over 2 seconds. (The limiter this replaces sent first
+    and spaced the *next* send, so a first batch of 3 left at once.) A slow send earns no
+    credit beyond a full bucket. Waiting threads reserve their tokens in turn (the count
+    goes below zero), so parallel senders share one rate.
+    """
+
+    def __init__(self, rate: int | None, *, clock=None, sleep=None):
+        self.rate = float(rate) if rate else 0.0
+        self.batch_size = max(1, min(sqs.BATCH, int(rate))) if rate else sqs.BATCH
+        # Looked up now, not at import: tests give the module a clock of their own.
+        self._clock = clock or time.monotonic
+        self._sleep = sleep or time.sleep
+        self.tokens = float(self.batch_size)
+        self.updated = self._clock()
         self.lock = threading.Lock()
 
     def acquire(self, count: int) -> None:
-        if not self.interval:
+        if not self.rate:
             return
+        if count > self.batch_size:
+            raise ValueError(f"{count} messages at once is more than the bucket holds ({self.batch_size})")
         with self.lock:
-            now = time.monotonic()
-            start = max(now, self.next_at)
-            self.next_at = start + count * self.interval
-        delay = start - now
+            now = self._clock()
+            self.tokens = min(self.batch_size, self.tokens + (now - self.updated) * self.rate) - count
+            self.updated = now
+            delay = -self.tokens / self.rate if self.tokens < 0 else 0.0
         if delay > 0:
-            time.sleep(delay)
+            self._sleep(delay)
 
 
 def send_entry(message: DeadLetter, *, job: RedriveJob, fifo: bool) -> dict[str, Any]:
@@ -112,6 +131,9 @@ def run(job: RedriveJob, *, deadline: float | None = None) -> RedriveJob:
     continuation to take over."""
     targets = _targets(job)
     limiter = RateLimiter(job.rate_limit)
+    # Batches no larger than the bucket: a batch is sent whole, so a larger one would
+    # leave faster than the limit.
+    batch_size = limiter.batch_size
     failed_here: set[int] = set()
     parallelism = max(1, min(job.parallelism, settings.OPS_REDRIVE_MAX_PARALLELISM))
     ordering = ["id"]
@@ -129,11 +151,11 @@ def run(job: RedriveJob, *, deadline: float | None = None) -> RedriveJob:
             pending = list(
                 DeadLetter.objects.filter(redrive_job=job, state=DeadLetter.State.PRESENT)
                 .exclude(pk__in=failed_here)
-                .order_by(*ordering)[: sqs.BATCH * parallelism]
+                .order_by(*ordering)[: batch_size * parallelism]
             )
             if not pending:
                 return _finish(job, RedriveJob.Status.FAILED if job_failed(job) else RedriveJob.Status.SUCCEEDED)
-            batches = _batches(pending, targets)
+            batches = _batches(pending, targets, size=batch_size)
             results = list(pool.map(lambda batch: _send(batch, job=job, limiter=limiter), batches))
             _record(job, results, failed_here)
             if deadline is not None and time.monotonic() >= deadline:
@@ -157,15 +179,17 @@ def _targets(job: RedriveJob) -> dict[str, str]:
     return {source: source for source in sources | {""}}
 
 
-def _batches(pending: list[DeadLetter], targets: dict[str, str]) -> list[tuple[str, list[DeadLetter]]]:
+def _batches(
+    pending: list[DeadLetter], targets: dict[str, str], *, size: int = sqs.BATCH
+) -> list[tuple[str, list[DeadLetter]]]:
     by_target: dict[str, list[DeadLetter]] = {}
     for message in pending:
         target = targets.get("*") or targets.get(message.source_queue) or targets.get("", "")
         by_target.setdefault(target, []).append(message)
     batches = []
     for target, messages in by_target.items():
-        for start in range(0, len(messages), sqs.BATCH):
-            batches.append((target, messages[start : start + sqs.BATCH]))
+        for start in range(0, len(messages), size):
+            batches.append((target, messages[start : start + size]))
     return batches
 
 

@@ -365,15 +365,75 @@ def test_the_rate_limit_spaces_batches_to_the_messages_a_second_asked(monkeypatc
     clock = FakeClock()
     monkeypatch.setattr(runner, "time", clock)
     limiter = runner.RateLimiter(20)
+    assert limiter.batch_size == 10  # one SendMessageBatch
 
-    limiter.acquire(10)  # the first batch goes at once
+    limiter.acquire(10)  # a full bucket: the first batch goes at once
     limiter.acquire(10)  # ten messages at 20 a second: half a second later
-    clock.now += 2.0  # a slow send: the limit is not owed back
+    clock.now += 2.0  # a slow send: it earns no more than a full bucket
     limiter.acquire(4)
-
     assert clock.slept == [pytest.approx(0.5)]
-    limiter.acquire(1)
-    assert clock.slept == [pytest.approx(0.5), pytest.approx(0.2)]
+    limiter.acquire(6)
+    limiter.acquire(1)  # the bucket is empty: 1/20 s
+    assert clock.slept == [pytest.approx(0.5), pytest.approx(0.05)]
+
+
+def test_at_one_message_a_second_the_first_batch_waits_its_turn_too(monkeypatch):
+    # The reported case: 3 messages at 1/s went in 0.42 s, the first batch ignoring the limit.
+    clock = FakeClock()
+    monkeypatch.setattr(runner, "time", clock)
+    limiter = runner.RateLimiter(1)
+    assert limiter.batch_size == 1  # a batch never holds more than a second's worth
+
+    started = clock.now
+    sent_at = []
+    for _ in range(3):
+        limiter.acquire(1)
+        sent_at.append(clock.now - started)
+    assert sent_at == [0, pytest.approx(1.0), pytest.approx(2.0)]
+    with pytest.raises(ValueError, match="more than the bucket holds"):
+        limiter.acquire(2)
+
+
+def test_parallel_senders_share_one_rate(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(runner, "time", clock)
+    clock.sleep = lambda seconds: clock.slept.append(seconds)  # senders reserve at once; none has slept yet
+    limiter = runner.RateLimiter(5)
+
+    for _ in range(4):
+        limiter.acquire(5)
+    # Each sender waits for its own five tokens, one after another: 1 s, 2 s, 3 s.
+    assert clock.slept == [pytest.approx(1.0), pytest.approx(2.0), pytest.approx(3.0)]
+
+
+@pytest.mark.parametrize(("rate", "count"), [(1, 3), (4, 9)])
+def test_a_rate_limited_redrive_takes_the_time_its_rate_asks(local_aws, monkeypatch, rate, count):
+    """Measured in real time against the local SQS: every send's time and size."""
+    target = resource_name(unique("paced"))
+    aws.client("sqs").create_queue(QueueName=target)
+    job = job_with_messages(count, target=target, rate_limit=rate, parallelism=2)
+    sends: list[tuple[float, int]] = []
+    real_send = sqs.send_batch
+
+    def timed_send(url, entries):
+        sends.append((time.monotonic(), len(entries)))
+        return real_send(url, entries)
+
+    monkeypatch.setattr(sqs, "send_batch", timed_send)
+    started = time.monotonic()
+    job = runner.run(runner.job_claim(job.pk), deadline=started + 30)
+    elapsed = time.monotonic() - started
+
+    assert (job.status, job.moved) == (RedriveJob.Status.SUCCEEDED, count)
+    assert len(drain(target)) == count
+    burst = min(rate, 10)
+    assert all(size <= burst for _, size in sends)
+    # A full bucket, then the rate: n messages take at least (n - burst) / rate seconds...
+    assert elapsed >= (count - burst) / rate - 0.05
+    # ... and no second-long window holds more than a bucket and a second's refill.
+    for at, _ in sends:
+        in_window = sum(size for when, size in sends if at <= when < at + 1.0)
+        assert in_window <= burst + rate
 
 
 def test_without_a_rate_limit_nothing_waits(monkeypatch):
