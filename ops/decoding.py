@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -278,6 +279,27 @@ def _eventbridge(data: dict[str, Any], depth: int) -> Decoded | None:
 
 
 _VARIABLE = re.compile(r"0x[0-9a-f]+|[0-9a-f]{8}-[0-9a-f-]{27}|\d+", re.IGNORECASE)
+
+
+# SQS system attributes that hold epoch milliseconds (SentTimestamp and the like).
+_TIMESTAMP_ATTRIBUTE = re.compile(r"Timestamp$")
+
+
+def sqs_attribute_rows(attributes: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """A message's SQS system attributes for reading: (name, value as read, raw value).
+    Timestamps (SentTimestamp, ApproximateFirstReceiveTimestamp: epoch milliseconds)
+    read as UTC dates to the second; a value that is not a number is left as it is."""
+    rows = []
+    for name, value in sorted((attributes or {}).items()):
+        raw = str(value)
+        shown = raw
+        if _TIMESTAMP_ATTRIBUTE.search(name) and raw.isdigit():
+            try:
+                shown = datetime.fromtimestamp(int(raw) / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            except (OverflowError, OSError, ValueError):
+                pass
+        rows.append((name, shown, raw))
+    return rows
 
 
 def fingerprint(kind: str, task: str, error_type: str, error: str) -> str:

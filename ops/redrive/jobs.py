@@ -191,6 +191,50 @@ def redrive_start(
     return job
 
 
+def redrive_selection_by_queue(*, message_ids: list[int]) -> dict[str, list[int]]:
+    """The selected messages still waiting, by the queue they are in (queues sorted)."""
+    rows = (
+        DeadLetter.objects.filter(pk__in=[int(pk) for pk in message_ids], state=DeadLetter.State.PRESENT)
+        .order_by("queue_name", "id")
+        .values_list("queue_name", "pk")
+    )
+    by_queue: dict[str, list[int]] = {}
+    for queue_name, pk in rows:
+        by_queue.setdefault(queue_name, []).append(pk)
+    return by_queue
+
+
+def redrive_start_by_queue(
+    *,
+    message_ids: list[int],
+    actor,
+    rate_limit: int | None = None,
+    parallelism: int = 1,
+    reason: str = "",
+    source: str = AuditEntry.Source.CONSOLE,
+) -> list[RedriveJob]:
+    """Redrive selected messages of several queues: one job per queue (each to its
+    messages' source queues, each audited), started together or not at all: a queue whose
+    redrive is refused (``redrive_start``'s OpsError) starts none."""
+    by_queue = redrive_selection_by_queue(message_ids=message_ids)
+    if not by_queue:
+        raise OpsError("None of the selected messages is waiting: nothing to redrive.", "messageIds")
+    with transaction.atomic():
+        return [
+            redrive_start(
+                queue_name=queue_name,
+                mode=RedriveJob.Mode.SELECTED,
+                actor=actor,
+                message_ids=ids,
+                rate_limit=rate_limit,
+                parallelism=parallelism,
+                reason=reason,
+                source=source,
+            )
+            for queue_name, ids in by_queue.items()
+        ]
+
+
 def _queue_run_on_commit(job_id) -> None:
     """Queue the job's run once the current transaction commits. A run that cannot be
     queued is logged and noted on the job, whose page then offers Resume."""
