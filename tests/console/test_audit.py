@@ -105,7 +105,7 @@ def test_the_console_shows_the_log_filtered_and_searched_without_edit_buttons(ad
     console_client.force_login(admin_user)
     url = reverse("admin:console_auditentry_changelist")
 
-    orders_only = console_client.get(url, {"action_family": "order."}).content.decode()
+    orders_only = console_client.get(url, {"action_family": "order.", "who": "all"}).content.decode()
     assert "first" in orders_only and "second" not in orders_only
     searched = console_client.get(url, {"q": str(order.pk)}).content.decode()
     assert "first" in searched and "second" not in searched
@@ -146,6 +146,64 @@ def test_the_log_links_only_to_pages_the_reader_may_see(console_client):
     user = make_user("someone", None)
     audit_record(action="auth.user.change", obj=user, reason="renamed")
     console_client.force_login(support)
-    listing = console_client.get(reverse("admin:console_auditentry_changelist")).content.decode()
+    listing = console_client.get(reverse("admin:console_auditentry_changelist"), {"who": "all"}).content.decode()
     assert f'<span title="{user.pk}">User {user.pk}</span>' in listing
     assert reverse("admin:auth_user_change", args=[user.pk]) not in listing
+
+
+def test_the_log_shows_peoples_actions_by_default_and_says_so(admin_user, console_client):
+    person = make_user("pat-person", None)
+    audit_record(action="order.status_change", object_type="orders.order", object_id="1", reason="by the workflow")
+    audit_record(action="order.note_add", object_type="orders.order", object_id="1", actor=person, reason="a note")
+    console_client.force_login(admin_user)
+    url = reverse("admin:console_auditentry_changelist")
+
+    default = console_client.get(url).content.decode()
+    assert "a note" in default and "by the workflow" not in default
+    assert 'data-who="people"' in default and "the system's own status changes are hidden" in default
+    system = console_client.get(url, {"who": "system"}).content.decode()
+    assert "by the workflow" in system and "a note" not in system
+    everything = console_client.get(url, {"who": "all"}).content.decode()
+    assert "by the workflow" in everything and "a note" in everything and 'data-who="all"' in everything
+    # A search (a request id, an object id) looks at every entry unless told otherwise.
+    searched = console_client.get(url, {"q": "1"}).content.decode()
+    assert "by the workflow" in searched and "a note" in searched
+
+
+@pytest.mark.parametrize(
+    ("family", "shown", "hidden"),
+    [
+        ("dlq.", ["dlq.redrive", "dlq.purge"], ["alarm.mute"]),
+        ("alarm.", ["alarm.mute", "alarm.acknowledge"], ["dlq.redrive"]),
+        ("import.", ["import.start", "import.resume"], ["media.upload"]),
+        ("media.", ["media.upload", "upload.request"], ["import.start"]),
+    ],
+)
+def test_the_log_has_families_for_dead_letters_alarms_imports_and_media(
+    admin_user, console_client, family, shown, hidden
+):
+    person = make_user("pat-person", None)
+    for action in {
+        "dlq.redrive",
+        "dlq.purge",
+        "alarm.mute",
+        "alarm.acknowledge",
+        "import.start",
+        "import.resume",
+        "media.upload",
+        "upload.request",
+    }:
+        audit_record(action=action, object_type="x.y", object_id="1", actor=person, reason=f"did {action}")
+    console_client.force_login(admin_user)
+    page = console_client.get(reverse("admin:console_auditentry_changelist"), {"action_family": family})
+    text = page.content.decode()
+    assert all(f"did {action}" in text for action in shown)
+    assert not any(f"did {action}" in text for action in hidden)
+
+
+def test_the_log_shows_times_to_the_second(admin_user, console_client):
+    entry = audit_record(action="order.note_add", object_type="orders.order", object_id="1", actor=admin_user)
+    console_client.force_login(admin_user)
+    page = console_client.get(reverse("admin:console_auditentry_changelist")).content.decode()
+    assert f'<time datetime="{entry.created_at.isoformat()}">{entry.created_at:%Y-%m-%d %H:%M:%S}</time>' in page
+    assert "When (UTC)" in page
