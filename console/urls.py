@@ -8,6 +8,7 @@ before it.
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path, re_path
 
 from console.api import docs as api_docs
@@ -28,7 +29,15 @@ def _moved_redirect(request, rest: str, prefix: str = "/"):
     return redirect(prefix + rest.lstrip("/\\") + (f"?{query}" if query else ""))
 
 
+def favicon(request):
+    """Browsers ask for /favicon.ico wherever a page names no icon (the API's pages, a
+    file): the console's, from the static files (its URL read per request, with the
+    stage's path prefix)."""
+    return redirect(static("console/favicon.ico"))
+
+
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     # The console is the admin site, served at the root: /admin/... (a Django habit, old
     # bookmarks) leads to the same page there, with its query string.
     re_path(r"^admin/(?P<rest>.*)$", _moved_redirect, name="admin-path-redirect"),

@@ -114,6 +114,7 @@ URLS: dict[str, list[Case]] = {
     "api-docs": [Case(console(*STAFF))],
     # /admin/... redirects anyone to the same path at the root (where the checks are made).
     "admin-path-redirect": [Case(everyone(OK), kwargs=lambda o: {"rest": "orders/order/"})],
+    "favicon": [Case(everyone(OK))],
     # The import pages' old addresses (/media/import/...) redirect anyone to the new ones.
     "media-import-redirect": [Case(everyone(OK), kwargs=lambda o: {"rest": ""})],
     "order-list": [
