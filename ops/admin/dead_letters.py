@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.text import Truncator
 
 from console.models import AuditEntry
 from console.pages.filters import InboxChoiceFilter
@@ -106,14 +107,20 @@ class DeadLetterAdmin(UserLinksMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             # Nothing decoded a task: a glimpse of the body says more than a dash.
             return format_html("<code>{}</code>", decoding.redact(message.body)[:80])
         url = reverse("admin:ops_deadletter_changelist") + "?" + urlencode({"task": message.task})
-        return format_html('<a href="{}" title="All messages of this task">{}</a>', url, message.task)
+        # Cut short; the whole name on hover (a long one would widen the list past the window).
+        return format_html(
+            '<a href="{}" title="All messages of this task: {}">{}</a>',
+            url,
+            message.task,
+            Truncator(message.task).chars(80),
+        )
 
     @admin.display(description="Error")
     def error_line(self, message: DeadLetter) -> str:
         line = (message.error or "").strip().splitlines()[0][:140] if message.error else ""
         text = f"{message.error_type}: {line}" if message.error_type and line else message.error_type or line or "-"
         url = reverse("admin:ops_deadletter_changelist") + "?" + urlencode({"fingerprint": message.fingerprint})
-        return format_html('<a href="{}" title="All messages with this task and error">{}</a>', url, text)
+        return format_html('<a href="{}" title="All messages with this task and error: {}">{}</a>', url, text, text)
 
     @admin.display(description="Order")
     def order_link(self, message: DeadLetter) -> str:

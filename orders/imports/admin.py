@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
 from console.pages.user_links import UserLinksMixin
@@ -59,18 +60,8 @@ class ImportChunkInline(admin.TabularInline):
 
 @admin.register(Import)
 class ImportAdmin(UserLinksMixin, admin.ModelAdmin):
-    list_display = [
-        "name",
-        "kind",
-        "status",
-        "progress",
-        "rows_total",
-        "rows_ingested",
-        "rows_rejected",
-        "orders_created",
-        "created_by",
-        "created_at",
-    ]
+    # Short headings and compact times: the list fits a laptop's window beside its filters.
+    list_display = ["name", "kind", "status", "progress", "rows", "imported", "rejected", "orders", "by", "created"]
     list_filter = ["status", "dry_run", "mode"]
     search_fields = ["=id", "original_name", "=key"]
     list_select_related = ["created_by"]
@@ -114,7 +105,33 @@ class ImportAdmin(UserLinksMixin, admin.ModelAdmin):
 
     @admin.display(description="File", ordering="original_name")
     def name(self, import_run: Import) -> str:
-        return import_run.original_name or import_run.key
+        # Cut short, the whole name on hover: a long file name would push the counters out of sight.
+        name = import_run.original_name or import_run.key
+        return format_html('<span title="{}">{}</span>', name, Truncator(name).chars(60))
+
+    @admin.display(description="Rows", ordering="rows_total")
+    def rows(self, import_run: Import) -> int:
+        return import_run.rows_total
+
+    @admin.display(description="Imported", ordering="rows_ingested")
+    def imported(self, import_run: Import) -> int:
+        return import_run.rows_ingested
+
+    @admin.display(description="Rejected", ordering="rows_rejected")
+    def rejected(self, import_run: Import) -> int:
+        return import_run.rows_rejected
+
+    @admin.display(description="Orders", ordering="orders_created")
+    def orders(self, import_run: Import) -> int:
+        return import_run.orders_created
+
+    @admin.display(description="By", ordering="created_by__username")
+    def by(self, import_run: Import) -> str:
+        return import_run.created_by.get_username() if import_run.created_by else "-"
+
+    @admin.display(description="Created (UTC)", ordering="created_at")
+    def created(self, import_run: Import) -> str:
+        return import_run.created_at.strftime("%Y-%m-%d %H:%M:%S")
 
     @admin.display(description="Kind")
     def kind(self, import_run: Import) -> str:
