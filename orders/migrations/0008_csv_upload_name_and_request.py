@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0006_imports_from_media'),
+        ('orders', '0007_order_event_type_created'),
     ]
 
     operations = [
