@@ -30,7 +30,7 @@ TEST_WORKERS ?= 2
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-logo
-	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)
 	$(if $(filter-out 0,$(TEST_WORKERS)),OPS_AWS_CALLS_KEEP=1 $(PY) -m pytest tests/on_lambda/test_iam_policy.py)
 
 lint: $(VENV)/.installed

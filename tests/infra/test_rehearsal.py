@@ -21,10 +21,6 @@ from botocore.stub import ANY, Stubber
 from infra.deploy import infra_stack_name, load_template
 from tests.lambda_packages import lambda_package
 
-# Both build the session's Lambda packages into .lambda/: under pytest-xdist (make test) they
-# run in one worker, which builds each package once.
-pytestmark = pytest.mark.xdist_group("lambda-packages")
-
 ROOT = Path(__file__).resolve().parents[2]
 STAGE = "dev"
 ACCOUNT = "123456789012"

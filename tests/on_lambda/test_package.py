@@ -27,10 +27,6 @@ from tests.factories import OrderFactory
 from tests.lambda_packages import lambda_package as built_package
 from tests.on_lambda import events
 
-# Both build the session's Lambda packages into .lambda/: under pytest-xdist (make test) they
-# run in one worker, which builds each package once.
-pytestmark = pytest.mark.xdist_group("lambda-packages")
-
 RUNNER = Path(__file__).resolve().parent / "package_runner.py"
 APPROVALS_ARN = "arn:aws:sqs:us-east-1:123456789012:ops-console-dev-approvals"
 
