@@ -64,6 +64,7 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_orders
 # Live pages (docs/benchmarks.md): requests per minute of an idle open page, bytes per poll.
 bench-live: $(VENV)/.installed
 	$(PY) bench/live_pages.py $(BENCH_ARGS)
+	$(PY) bench/live_decision.py
 
 bench-load: $(VENV)/.installed
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) -m bench.load_orders

@@ -7,8 +7,12 @@ Each entry of ``npm.json`` names a package, an exact version, the registry's ``i
 of its tarball (sha512, checked before anything is written), and the files to copy out of
 it (path in the package -> path under ``console/static/console/vendor/<package>/``, or
 under ``into``, a directory of the repository, for a package only the tests use). The
-package's licence file is copied beside them. A version bump is: change the version, set
-``integrity`` to "" once, run this, and commit what it printed into ``integrity``.
+package's licence file is copied beside them. ``"drop_source_map": true`` removes a
+script's ``//# sourceMappingURL=`` line: Django's manifest storage refuses a reference to a
+map that is not there, and a megabyte of map has no place in the Lambda package.
+
+A version bump is: change the version, set ``integrity`` to "" once, run this, and commit
+what it printed into ``integrity``.
 """
 
 import argparse
@@ -16,6 +20,7 @@ import base64
 import hashlib
 import io
 import json
+import re
 import sys
 import tarfile
 import urllib.request
@@ -51,7 +56,10 @@ def _files(entry: dict) -> dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         members = {member.name.split("/", 1)[1]: member for member in archive.getmembers() if "/" in member.name}
         for source, target in entry["files"].items():
-            out[target] = archive.extractfile(members[source]).read()
+            content = archive.extractfile(members[source]).read()
+            if entry.get("drop_source_map") and target.endswith(".js"):
+                content = re.sub(rb"\n//# sourceMappingURL=[^\n]*\s*$", b"\n", content)
+            out[target] = content
         for name in LICENCE_NAMES:
             if name in members:
                 out["LICENSE"] = archive.extractfile(members[name]).read()
