@@ -48,6 +48,7 @@ class CspWatchedBrowser:
     def __init__(self, browser):
         self._browser = browser
         self.violations: list[str] = []
+        self.contexts: list = []
 
     def _watch(self, context):
         # Playwright injects init scripts itself: the policy under test does not apply to them.
@@ -58,7 +59,19 @@ class CspWatchedBrowser:
                 self.violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
 
         context.on("console", on_console)
+        self.contexts.append(context)
         return context
+
+    def close_contexts(self) -> None:
+        """Close what the test opened: its pages poll their live regions (console.pages.live)
+        every few seconds, and a poll during the database flush that ends a transactional
+        test can deadlock with it."""
+        while self.contexts:
+            context = self.contexts.pop()
+            try:
+                context.close()
+            except Exception:  # closed by the test already
+                pass
 
     def new_context(self, **kwargs):
         return self._watch(self._browser.new_context(**kwargs))
@@ -84,6 +97,15 @@ def browser():
     playwright.stop()
     if previous is None:
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """A journey's pages are closed as soon as it ends, before its fixtures are torn down."""
+    yield
+    watched = getattr(item, "funcargs", {}).get("browser")
+    if isinstance(watched, CspWatchedBrowser):
+        watched.close_contexts()
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from django.utils.http import urlencode
 from console.models import AuditEntry
 from console.pages.filters import InboxChoiceFilter
 from console.pages.readonly import ReadOnlyAdminMixin
+from console.pages.user_links import UserLinksMixin
 from console.platform.timefmt import ago
 from ops import failures, selectors
 from ops.admin.common import DISCARD_JOB, RETRY_JOB, require
@@ -40,7 +41,7 @@ class StatusFilter(InboxChoiceFilter):
 
 
 @admin.register(TaskFailure)
-class TaskFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TaskFailureAdmin(UserLinksMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["failed", "task_link", "arguments", "error_line", "attempts_label", "order_link", "status_label"]
     list_display_links = ["failed"]
     list_filter = [StatusFilter, "task", "worker"]

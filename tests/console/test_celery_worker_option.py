@@ -45,7 +45,12 @@ def test_a_celery_worker_runs_the_apps_jobs_from_sqs(local_aws, artifacts_dir):
             lambda: Execution.objects.filter(order=order).exclude(arn="").first(), timeout=60, what="the job to run"
         )
         assert execution.arn.endswith(f"order-{order.pk}")
-        assert re.search(r"Task workflows.order_workflow_start\[[0-9a-f-]+\] succeeded", log_path.read_text())
+        # The worker logs the task's end just after the task has written the execution.
+        wait_for(
+            lambda: re.search(r"Task workflows.order_workflow_start\[[0-9a-f-]+\] succeeded", log_path.read_text()),
+            timeout=10,
+            what="the worker to log the task's success",
+        )
     finally:
         devstack.stop_process(worker)
 

@@ -21,7 +21,7 @@ from console.models import AuditEntry
 from ops import event_sources, queues
 from ops.errors import AwsRefused, OpsError
 from ops.models import AlarmEvent
-from tests.conftest import ARTIFACTS, csrf_post, make_user, wait_for
+from tests.conftest import ARTIFACTS, csrf_post, log_name, make_user, wait_for
 from tests.ops.test_alarms import state_change_event
 
 PAGE = "/ops/queue/"
@@ -287,7 +287,7 @@ def test_the_api_lists_queues_and_pauses_with_a_reason(local_aws, support, suppo
 
 
 def consumer_log() -> str:
-    return (ARTIFACTS / "consumer.log").read_text()
+    return (ARTIFACTS / log_name("consumer")).read_text()
 
 
 @pytest.mark.stack

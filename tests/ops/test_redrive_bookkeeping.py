@@ -196,9 +196,9 @@ def test_a_run_keeps_to_the_jobs_rate_limit_batch_by_batch(local_aws, monkeypatc
     # before this deadline (a runner that loops is stopped at it).
     job = runner.run(runner.job_claim(job.pk), deadline=clock.monotonic() + 5)
 
-    # Batches of 10, 10 and 5 at ten messages a second: the first at once, each next one a
-    # second after the one before it.
-    assert clock.slept == [pytest.approx(1.0), pytest.approx(1.0)]
+    # Batches of 10, 10 and 5 at ten messages a second (a token bucket of ten): the first at
+    # once, the second when ten tokens are back (a second), the last when five are (half).
+    assert clock.slept == [pytest.approx(1.0), pytest.approx(0.5)]
     assert (job.status, job.moved) == (RedriveJob.Status.SUCCEEDED, 25)
     assert len(drain(target)) == 25
 
