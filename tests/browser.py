@@ -99,13 +99,14 @@ def browser():
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item):
-    """A journey's pages are closed as soon as it ends, before its fixtures are torn down."""
+@pytest.fixture(autouse=True)
+def _pages_closed_before_the_flush(request, _django_db_helper):
+    """A journey's pages are closed when its other fixtures are done with them (a page
+    fixture may take a screenshot) and before pytest-django empties the database: this
+    fixture comes after pytest-django's own, so it is torn down before it."""
     yield
-    watched = getattr(item, "funcargs", {}).get("browser")
-    if isinstance(watched, CspWatchedBrowser):
-        watched.close_contexts()
+    if "browser" in request.fixturenames:
+        request.getfixturevalue("browser").close_contexts()
 
 
 @pytest.fixture(autouse=True)
