@@ -11,6 +11,7 @@ the poll interval they follow from (``LIVE_POLL_SECONDS``)."""
 
 import argparse
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -109,6 +110,9 @@ def main() -> None:
             for _ in range(args.decisions):
                 # Arrival: from the approval row the workflow writes (requested_at) to the
                 # row showing in the open inbox.
+                # A random moment of the poll cycle: this loop would otherwise act just after
+                # the watcher's last poll every time (its worst case).
+                time.sleep(random.uniform(0, settings.LIVE_POLL_SECONDS))
                 started = time.monotonic()
                 before = set(Approval.objects.values_list("pk", flat=True))
                 start_orders_to_approval(1)
@@ -119,6 +123,7 @@ def main() -> None:
                 # A decision in the other tab: Approve on its page, until the watcher's row is gone.
                 decider.goto(f"{base}/workflows/approval/{written.pk}/change/")
                 button = decider.get_by_role("button", name=re.compile(r"^Approve$"))
+                time.sleep(random.uniform(0, settings.LIVE_POLL_SECONDS))
                 clicked = time.time()
                 button.click()
                 gone = wait(lambda o=order_id: seen(watcher, o, "__gone"), 30, "the row to leave the inbox")

@@ -75,6 +75,7 @@ def seed(user) -> dict[str, str]:
         "imports": reverse("admin:orders_import_changelist"),
         "redrive jobs": reverse("admin:ops_redrivejob_changelist"),
         "dead letters": reverse("admin:ops_deadletter_changelist"),
+        "queues": reverse("admin:ops_queue_changelist"),
     }
     run = Import.objects.create(bucket="bench", key="incoming/orders/bench.csv", size=10, chunk_bytes=16 << 20)
     pages["an import"] = reverse("admin:orders_import_change", args=[run.pk])

@@ -100,13 +100,16 @@ def browser():
 
 
 @pytest.fixture(autouse=True)
-def _pages_closed_before_the_flush(request, _django_db_helper):
+def _pages_closed_before_the_flush(request):
     """A journey's pages are closed when its other fixtures are done with them (a page
-    fixture may take a screenshot) and before pytest-django empties the database: this
-    fixture comes after pytest-django's own, so it is torn down before it."""
+    fixture may take a screenshot) and before pytest-django empties the database: set up
+    after pytest-django's database fixture, this one is torn down before it."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
     yield
-    if "browser" in request.fixturenames:
-        request.getfixturevalue("browser").close_contexts()
+    request.getfixturevalue("browser").close_contexts()
 
 
 @pytest.fixture(autouse=True)
