@@ -24,7 +24,8 @@ import threading
 import time
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+# The repository: console/devtools/devstack.py is two folders below it.
+BASE_DIR = Path(__file__).resolve().parents[2]
 COLOURS = {"aws": 36, "setup": 37, "worker": 35, "consumer": 33, "web": 32}
 JOBS_QUEUE_SUFFIX = "jobs"
 
