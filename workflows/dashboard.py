@@ -10,11 +10,6 @@ from console.pages.dashboard import Row, register
 from console.platform.timefmt import duration
 from workflows.models import Approval, Execution
 
-FAILED = [Execution.Status.FAILED, Execution.Status.TIMED_OUT, Execution.Status.ABORTED]
-# Executions that end in these Fail states ended as designed: an operator rejected the
-# order, or it was cancelled. Step Functions calls them FAILED all the same.
-NORMAL_ENDINGS = ["OrderRejected", "OrderCancelled"]
-
 
 @register(
     key="approvals",
@@ -53,14 +48,19 @@ def approvals_waiting(request) -> list[Row]:
 def failed_executions(request) -> list[Row]:
     since = timezone.now() - timedelta(days=7)
     rows = (
-        Execution.objects.filter(status__in=FAILED, created_at__gte=since)
-        .exclude(error__in=NORMAL_ENDINGS)
+        Execution.objects.filter(status__in=Execution.FAILURE_STATUSES, created_at__gte=since)
+        .exclude(error__in=Execution.DESIGNED_ENDINGS)
         .values("status")
         .annotate(n=Count("id"))
         .order_by("status")
     )
     url = reverse("admin:workflows_execution_changelist")
     return [
-        Row(Execution.Status(row["status"]).label, row["n"], f"{url}?status__exact={row['status']}", tone="bad")
+        Row(
+            Execution.Status(row["status"]).label,
+            row["n"],
+            f"{url}?status__exact={row['status']}&ending=failure",
+            tone="bad",
+        )
         for row in rows
     ]

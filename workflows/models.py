@@ -15,6 +15,11 @@ class Execution(models.Model):
         TIMED_OUT = "TIMED_OUT", "Timed out"
         ABORTED = "ABORTED", "Aborted"
 
+    FAILURE_STATUSES = (Status.FAILED, Status.TIMED_OUT, Status.ABORTED)
+    # Executions that end in these Fail states ended as designed: an operator rejected the
+    # order, or it was cancelled. Step Functions calls them FAILED all the same.
+    DESIGNED_ENDINGS = ("OrderRejected", "OrderCancelled")
+
     order = models.ForeignKey("orders.Order", related_name="executions", on_delete=models.CASCADE)
     name = models.CharField(max_length=80, unique=True)
     arn = models.CharField(max_length=256, blank=True, db_index=True)

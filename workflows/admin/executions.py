@@ -22,7 +22,7 @@ from console.pages.live import live_not_modified
 from console.pages.readonly import ReadOnlyAdminMixin
 from console.platform.timefmt import duration
 from workflows import selectors, sfn
-from workflows.admin.filters import RestartedFilter
+from workflows.admin.filters import EndingFilter, RestartedFilter
 from workflows.executions import execution_refresh
 from workflows.graph import definition_graph, execution_path, graph_svg
 from workflows.models import Execution, StepRun
@@ -66,7 +66,7 @@ class ExecutionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "label",
     ]
     list_display_links = ["short_name"]
-    list_filter = ["status", "state_machine", RestartedFilter]
+    list_filter = ["status", EndingFilter, "state_machine", RestartedFilter]
     search_fields = ["name"]
     search_help_text = "An order id (whole or its first characters) or an execution name."
     list_select_related = ["order", "restarted_from"]

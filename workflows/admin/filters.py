@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.utils import timezone
 
 from console.pages.filters import InboxChoiceFilter
-from workflows.models import Approval
+from workflows.models import Approval, Execution
 
 
 class ApprovalStatusFilter(InboxChoiceFilter):
@@ -79,4 +79,23 @@ class RestartedFilter(admin.SimpleListFilter):
             return queryset.filter(restarted_from__isnull=False)
         if self.value() == "redriven":
             return queryset.filter(redrive_count__gt=0)
+        return queryset
+
+
+class EndingFilter(admin.SimpleListFilter):
+    """Failures apart from the endings designed into the workflow: Step Functions calls an
+    execution that ended in OrderRejected or OrderCancelled FAILED all the same (the home
+    page's "Failed executions" links here)."""
+
+    title = "ending"
+    parameter_name = "ending"
+
+    def lookups(self, request, model_admin):
+        return [("failure", "Failures (errors, time-outs, stops)"), ("designed", "Rejected or cancelled")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failure":
+            return queryset.filter(status__in=Execution.FAILURE_STATUSES).exclude(error__in=Execution.DESIGNED_ENDINGS)
+        if self.value() == "designed":
+            return queryset.filter(error__in=Execution.DESIGNED_ENDINGS)
         return queryset
