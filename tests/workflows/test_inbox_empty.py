@@ -32,3 +32,17 @@ def test_a_search_that_finds_nothing_says_so_and_leads_back(client, operator):
     assert empty_note(client) == ""  # something waits: no note
     note = empty_note(client, "?q=ffffffff")
     assert note.startswith("No approval matches") and 'href="?"' in note
+
+
+def test_an_inbox_emptied_while_open_says_so_in_its_next_update(client, operator):
+    approval = make_pending_approval("inbox-emptied")
+    client.force_login(operator)
+    url = reverse("admin:workflows_approval_changelist")
+    live = {"HTTP_X_LIVE_REGION": "changelist", "HTTP_HX_REQUEST": "true"}
+    assert "Nothing waits" not in client.get(url, **live).content.decode()
+
+    approval.status = approval.Status.APPROVED
+    approval.save(update_fields=["status"])
+
+    update = client.get(url, **live)
+    assert update.status_code == 200 and "Nothing waits for a decision" in update.content.decode()
