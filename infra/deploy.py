@@ -9,7 +9,8 @@ with plain API calls, from the same template:
 
 * ``AWS::StepFunctions::StateMachine``: moto ignores DefinitionSubstitutions, and a machine
   the stack creates is invisible once state-machine execution is on.
-* resource types in ``LOCAL_APPLIERS`` (other modules register theirs, e.g. alarms);
+* resource types in ``LOCAL_APPLIERS`` (other modules register theirs, e.g. alarms), and
+  resources of ``LOCAL_DEPENDENT_APPLIERS`` types that name one of those (a role's policy);
 * properties in ``LOCAL_PROPERTY_APPLIERS`` (a bucket's notification configuration),
   removed from the stack's copy of the resource and applied to the deployed resource.
 
@@ -322,12 +323,95 @@ def apply_alarm(logical_id: str, properties: dict[str, Any], resolver: Resolver,
     return arguments["AlarmName"]
 
 
+# --- The WebSocket API (moto's CloudFormation has no API Gateway V2) ----
+def apply_websocket_api(logical_id: str, properties: dict[str, Any], resolver: Resolver, template_dir: Path) -> str:
+    """Create the API, or find the one of that name (a deploy run twice)."""
+    api = resolver.clients.apigatewayv2
+    evaluated = resolver.evaluate(properties)
+    for existing in api.get_apis()["Items"]:
+        if existing["Name"] == evaluated["Name"]:
+            return existing["ApiId"]
+    return api.create_api(
+        Name=evaluated["Name"],
+        ProtocolType=evaluated["ProtocolType"],
+        RouteSelectionExpression=evaluated["RouteSelectionExpression"],
+    )["ApiId"]
+
+
+def apply_websocket_integration(
+    logical_id: str, properties: dict[str, Any], resolver: Resolver, template_dir: Path
+) -> str:
+    api = resolver.clients.apigatewayv2
+    evaluated = resolver.evaluate(properties)
+    for existing in api.get_integrations(ApiId=evaluated["ApiId"])["Items"]:
+        if existing.get("IntegrationUri") == evaluated["IntegrationUri"]:
+            return existing["IntegrationId"]
+    return api.create_integration(
+        ApiId=evaluated["ApiId"],
+        IntegrationType=evaluated["IntegrationType"],
+        IntegrationUri=evaluated["IntegrationUri"],
+    )["IntegrationId"]
+
+
+def apply_websocket_route(logical_id: str, properties: dict[str, Any], resolver: Resolver, template_dir: Path) -> str:
+    api = resolver.clients.apigatewayv2
+    evaluated = resolver.evaluate(properties)
+    for existing in api.get_routes(ApiId=evaluated["ApiId"])["Items"]:
+        if existing["RouteKey"] == evaluated["RouteKey"]:
+            return existing["RouteId"]
+    optional = {k: evaluated[k] for k in ("AuthorizationType", "RouteResponseSelectionExpression") if k in evaluated}
+    return api.create_route(
+        ApiId=evaluated["ApiId"], RouteKey=evaluated["RouteKey"], Target=evaluated["Target"], **optional
+    )["RouteId"]
+
+
+def apply_websocket_route_response(
+    logical_id: str, properties: dict[str, Any], resolver: Resolver, template_dir: Path
+) -> str:
+    # moto has no GetRouteResponses (HTTP 500): a deploy run twice adds a second, alike.
+    api = resolver.clients.apigatewayv2
+    evaluated = resolver.evaluate(properties)
+    return api.create_route_response(
+        ApiId=evaluated["ApiId"], RouteId=evaluated["RouteId"], RouteResponseKey=evaluated["RouteResponseKey"]
+    )["RouteResponseId"]
+
+
+def apply_websocket_stage(logical_id: str, properties: dict[str, Any], resolver: Resolver, template_dir: Path) -> str:
+    api = resolver.clients.apigatewayv2
+    evaluated = resolver.evaluate(properties)
+    names = {stage["StageName"] for stage in api.get_stages(ApiId=evaluated["ApiId"])["Items"]}
+    if evaluated["StageName"] not in names:
+        api.create_stage(ApiId=evaluated["ApiId"], StageName=evaluated["StageName"], AutoDeploy=True)
+    return evaluated["StageName"]
+
+
+def apply_role_policy(logical_id: str, properties: dict[str, Any], resolver: Resolver, template_dir: Path) -> str:
+    """An inline policy of the roles, when it names a resource applied outside the stack
+    (the stack could not resolve it)."""
+    evaluated = resolver.evaluate(properties)
+    for role in evaluated["Roles"]:
+        resolver.clients.iam.put_role_policy(
+            RoleName=role, PolicyName=evaluated["PolicyName"], PolicyDocument=json.dumps(evaluated["PolicyDocument"])
+        )
+    return evaluated["PolicyName"]
+
+
 # Resource types the local engine cannot deploy through its CloudFormation.
 LOCAL_APPLIERS: dict[str, Applier] = {
     "AWS::StepFunctions::StateMachine": apply_state_machine,
     "AWS::SNS::Subscription": apply_sns_subscription,
     "AWS::SQS::QueuePolicy": apply_queue_policy,
     "AWS::CloudWatch::Alarm": apply_alarm,
+    "AWS::ApiGatewayV2::Api": apply_websocket_api,
+    "AWS::ApiGatewayV2::Integration": apply_websocket_integration,
+    "AWS::ApiGatewayV2::Route": apply_websocket_route,
+    "AWS::ApiGatewayV2::RouteResponse": apply_websocket_route_response,
+    "AWS::ApiGatewayV2::Stage": apply_websocket_stage,
+}
+# Types the stack deploys, except a resource that names one applied outside it: that one is
+# applied outside too, after it (a role's policy scoped to the WebSocket API).
+LOCAL_DEPENDENT_APPLIERS: dict[str, Applier] = {
+    "AWS::IAM::Policy": apply_role_policy,
 }
 
 
@@ -468,6 +552,15 @@ def deploy(
         for logical_id, resource in template["Resources"].items()
         if resource["Type"] in LOCAL_APPLIERS and logical_id not in left_out
     }
+    appliers = dict.fromkeys(applied_outside, LOCAL_APPLIERS)
+    for logical_id, resource in template["Resources"].items():
+        if (
+            resource["Type"] in LOCAL_DEPENDENT_APPLIERS
+            and logical_id not in left_out
+            and _references(resource, applied_outside)
+        ):
+            appliers[logical_id] = LOCAL_DEPENDENT_APPLIERS
+    applied_outside = set(appliers)
     stack_template = dict(template)
     stack_template["Resources"] = _without_local_properties(
         {
@@ -490,7 +583,7 @@ def deploy(
     for logical_id in _dependency_order(template["Resources"], applied_outside):
         resource = template["Resources"][logical_id]
         resource_types[logical_id] = resource["Type"]
-        physical_ids[logical_id] = LOCAL_APPLIERS[resource["Type"]](
+        physical_ids[logical_id] = appliers[logical_id][resource["Type"]](
             logical_id, resource.get("Properties", {}), resolver, template_path.parent
         )
         logger.info("applied %s (%s) outside the stack", logical_id, resource["Type"])

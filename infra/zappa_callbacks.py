@@ -111,7 +111,7 @@ ZAPPA_SERVICES = {"lambda", "sns", "sts", "dynamodb"}
 # format modules of some 100 other languages (3 MB zipped) never load.
 KEEP_LANGUAGES = {"en"}
 # IAM action prefixes whose botocore service is named otherwise.
-SERVICE_FOR_IAM_PREFIX = {"states": "stepfunctions"}
+SERVICE_FOR_IAM_PREFIX = {"states": "stepfunctions", "execute-api": "apigatewaymanagementapi"}
 
 
 def finish_package(cli: Any) -> None:

@@ -187,6 +187,31 @@ def stack(local_aws: LocalAws, django_db_setup, django_db_blocker, artifacts_dir
 
 
 @pytest.fixture(scope="session")
+def websocket_gateway(stack: LocalAws, artifacts_dir: Path) -> str:
+    """The local gateway of the WebSocket API (console/devtools/websocket_gateway.py) on the
+    stack: its ``ws://`` address. The consumer pushes to the address each connection
+    recorded, so the stack needs nothing more."""
+    from console.devtools import websocket_gateway as gateway
+
+    port, management_port = devstack.free_port(), devstack.free_port()
+    api_id = gateway.websocket_api_id(
+        endpoint_url=stack.endpoint, name=f"{settings.RESOURCE_PREFIX}-{settings.STAGE}-websocket"
+    )
+    with open(artifacts_dir / log_name("websocket-gateway"), "w") as log:
+        process = subprocess.Popen(
+            gateway.gateway_command(port=port, management_port=management_port, api_id=api_id, stage=settings.STAGE),
+            cwd=BASE_DIR,
+            env=stack_env(stack),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    devstack.wait_for_port(port, process=process)
+    devstack.wait_for_port(management_port, process=process)
+    yield f"ws://127.0.0.1:{port}"
+    devstack.stop_process(process)
+
+
+@pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """The test database, its roles in place: one kept from an earlier run (``--reuse-db``,
     as ``make mutate`` runs) may have been flushed by that run's transactional tests."""

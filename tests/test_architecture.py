@@ -20,7 +20,7 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("console", "orders", "workflows", "media", "ops", "infra")
+PACKAGES = ("console", "orders", "workflows", "media", "ops", "realtime", "infra")
 
 
 def project_modules() -> list[Path]:

@@ -21,6 +21,10 @@ def _service_config(service_name: str, endpoint_url: str | None) -> Any:
         read_timeout=25,  # above SQS long polling's 20 s
         retries={"mode": "standard", "max_attempts": 3},
     )
+    if service_name == "apigatewaymanagementapi":
+        # A push waits for nobody: a client that is slow to take it is tried again from the
+        # queue, not held here.
+        return config.merge(Config(read_timeout=5))
     if service_name == "s3":
         # Presigned URLs and POST forms signed with signature v4 (botocore still signs some
         # presigned S3 requests with v2 by default); a local endpoint is an IP address, so
@@ -46,6 +50,12 @@ def _client(service_name: str, endpoint_url: str | None, region_name: str) -> An
 def client(service_name: str) -> Any:
     """The shared client for ``service_name`` at the configured endpoint and region."""
     return _client(service_name, settings.AWS_ENDPOINT_URL, settings.AWS_REGION)
+
+
+def client_at(service_name: str, endpoint_url: str) -> Any:
+    """The shared client for ``service_name`` at an endpoint of its own (an API Gateway
+    WebSocket API's management endpoint: one per API and stage)."""
+    return _client(service_name, endpoint_url, settings.AWS_REGION)
 
 
 def reset_clients() -> None:

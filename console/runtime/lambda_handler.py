@@ -13,6 +13,8 @@ dispatched as Zappa documents. This wrapper adds:
   SQS batch would be deleted, an S3 notification dropped. Raised, the SQS messages stay
   on their queue (and reach its dead-letter queue after maxReceiveCount), and an S3
   event is retried by Lambda and then sent to the function's dead-letter queue.
+* WebSocket API events (``requestContext.eventType`` CONNECT, DISCONNECT, MESSAGE) go to
+  ``LAMBDA_WEBSOCKET_FUNCTION`` before Zappa sees them (realtime.handlers.websocket_event).
 * Each invocation is observed (``console.platform.observability``): its request id and function
   name on every log line, the ``ColdStart`` metric once per process, ``Errors`` when an
   invocation fails and ``FailedMessages`` for records a batch handler reports failed.
@@ -58,7 +60,10 @@ def lambda_handler(event: Any, context: Any) -> Any:
                 require_route(app, event["Records"][0])
             elif isinstance(event, dict) and not zappa_routes(event):
                 event = route_outside_zappa(event)
-            result = zappa_handler.lambda_handler(event, context)
+            if isinstance(event, dict) and websocket_event(event):
+                result = app.run_function(websocket_function(app), event, context)
+            else:
+                result = zappa_handler.lambda_handler(event, context)
         except Exception:
             observability.metric("Errors", kind="invocation")
             raise
@@ -96,6 +101,20 @@ def zappa_routes(event: dict[str, Any]) -> bool:
         or event.get("type") == "TOKEN"
         or event.get("requestContext", {}).get("eventType") in ("CONNECT", "DISCONNECT", "MESSAGE")
     )
+
+
+def websocket_event(event: dict[str, Any]) -> bool:
+    """Whether ``event`` comes from an API Gateway WebSocket API ($connect, $disconnect or a
+    message). Zappa's own route for these needs a module found at deploy time and wired by
+    decorators; ours goes, with the whole event, to ``LAMBDA_WEBSOCKET_FUNCTION``."""
+    context = event.get("requestContext")
+    return isinstance(context, dict) and context.get("eventType") in ("CONNECT", "DISCONNECT", "MESSAGE")
+
+
+def websocket_function(app: Any) -> Any:
+    from django.conf import settings
+
+    return app.import_module_and_get_function(settings.LAMBDA_WEBSOCKET_FUNCTION)
 
 
 def route_outside_zappa(event: dict[str, Any]) -> dict[str, Any]:

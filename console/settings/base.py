@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "orders",
     "workflows",
     "media",
+    "realtime",
     "django_filters",
     "corsheaders",
     "drf_spectacular_sidecar",
@@ -395,6 +396,13 @@ METRICS_NAMESPACE = env("METRICS_NAMESPACE", "OpsConsole")
 TRACING_ENABLED = env_bool("TRACING_ENABLED", False)
 # Where an alarm's Lambda action goes (Zappa has no route for those events).
 LAMBDA_ALARM_ACTION_FUNCTION = "ops.handlers.alarm_action"
+# Where the WebSocket API's events go ($connect, $disconnect, messages): routed by our entry
+# point before Zappa (console/runtime/lambda_handler.py).
+LAMBDA_WEBSOCKET_FUNCTION = "realtime.handlers.websocket_event"
+# The WebSocket API's management endpoint (PostToConnection), https://<api-id>.execute-api.
+# <region>.amazonaws.com/<stage>; empty: the domain and stage each connection came in by.
+# The local gateway's in development (console/devtools/websocket_gateway.py).
+WEBSOCKET_MANAGEMENT_URL = env("WEBSOCKET_MANAGEMENT_URL", "")
 
 # --- Hardening: content security policy, sessions, second factor ---------------------------
 

@@ -27,13 +27,15 @@ SCAFFOLDING = (
     "bench/",
     "console/devtools/localaws.py",
     "console/devtools/devstack.py",
+    # Plays API Gateway's WebSocket API: finds its API as API Gateway knows itself.
+    "console/devtools/websocket_gateway.py",
     "console/management/commands/deploy_infra.py",
 )
 EVENT_SOURCE = ("console/devtools/local_consumer.py",)
 IGNORED_DIRS = (".venv", ".lambda")
 
 # IAM prefixes that differ from botocore's service name.
-IAM_PREFIX = {"stepfunctions": "states"}
+IAM_PREFIX = {"stepfunctions": "states", "apigatewaymanagementapi": "execute-api"}
 # Operations whose IAM action has another name.
 IAM_ACTION = {
     ("sqs", "DeleteMessageBatch"): "DeleteMessage",
@@ -52,7 +54,12 @@ IAM_ACTION = {
     ("s3", "PutBucketNotificationConfiguration"): "PutBucketNotification",
     ("lambda", "Invoke"): "InvokeFunction",
     ("sns", "PublishBatch"): "Publish",
+    ("apigatewaymanagementapi", "PostToConnection"): "ManageConnections",
+    ("apigatewaymanagementapi", "GetConnection"): "ManageConnections",
+    ("apigatewaymanagementapi", "DeleteConnection"): "ManageConnections",
 }
+# The HTTP method of each @connections call, part of its execute-api resource.
+CONNECTIONS_METHOD = {"PostToConnection": "POST", "GetConnection": "GET", "DeleteConnection": "DELETE"}
 # Calls no IAM permission is needed for.
 UNAUTHORISED = {("sts", "GetCallerIdentity")}
 S3_OBJECT_OPERATIONS = {
@@ -144,6 +151,21 @@ def resources(service: str, operation: str, params: dict, region: str) -> list[s
     return ["*"]
 
 
+def connections_resource(endpoint_url: str, operation: str, params: dict, region: str) -> str:
+    """``arn:aws:execute-api:<region>:<account>:<api-id>/<stage>/<method>/@connections/<id>``.
+    The endpoint is ``https://<api-id>.execute-api.<region>.amazonaws.com/<stage>`` on AWS and
+    ``http://127.0.0.1:<port>/<api-id>/<stage>`` at the local gateway."""
+    parts = urlsplit(endpoint_url)
+    path = parts.path.strip("/").split("/")
+    if ".execute-api." in parts.hostname:
+        api_id, stage = parts.hostname.split(".", 1)[0], path[0]
+    else:
+        api_id, stage = path[0], path[1]
+    method = CONNECTIONS_METHOD.get(operation, "*")
+    connection = params.get("ConnectionId", "*")
+    return f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{api_id}/{stage}/{method}/@connections/{connection}"
+
+
 def stubbed(client) -> bool:
     """Whether botocore's Stubber answers this client: the call's action is real, its
     resource may be one a test made up."""
@@ -160,6 +182,8 @@ def record(client, operation: str, params: dict, presigned: bool = False) -> Non
     if request is None:
         return
     action, arns = request
+    if service == "apigatewaymanagementapi":
+        arns = [connections_resource(client.meta.endpoint_url, operation, params, client.meta.region_name)]
     is_stubbed = stubbed(client)
     key = (kind, action, tuple(arns), where, is_stubbed)
     with _lock:

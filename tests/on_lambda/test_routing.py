@@ -281,3 +281,50 @@ def test_an_invocation_closes_connections_past_their_age(zappa_handler):
         assert connection.connection is None
     finally:
         connection.settings_dict["CONN_MAX_AGE"] = age
+
+
+# --- The WebSocket API ---------------------------------------------------------------------
+
+
+def websocket_event(kind: str, route: str, connection_id: str, **extra) -> dict:
+    """An API Gateway WebSocket API event, in the shape AWS documents for a Lambda proxy
+    integration (requestContext with eventType and routeKey)."""
+    return {
+        "requestContext": {
+            "routeKey": route,
+            "eventType": kind,
+            "messageDirection": "IN",
+            "stage": "dev",
+            "connectedAt": 1767225600000,
+            "requestTimeEpoch": 1767225600000,
+            "requestId": "Ab1CdEFGoAMFT1g=",
+            "identity": {"sourceIp": "192.0.2.1"},
+            "domainName": "ws0123abcd.execute-api.us-east-1.amazonaws.com",
+            "connectionId": connection_id,
+            "apiId": "ws0123abcd",
+        },
+        "isBase64Encoded": False,
+        **extra,
+    }
+
+
+def test_websocket_events_go_to_the_realtime_function_before_zappa(zappa_handler, api_user):
+    from realtime.models import Connection
+
+    token = AuthToken.objects.create(user=api_user)[1]
+    connect = websocket_event("CONNECT", "$connect", "c1=", headers={"Authorization": f"Bearer {token}"})
+
+    assert zappa_handler(connect) == {"statusCode": 200}
+    connection = Connection.objects.get(connection_id="c1=")
+    assert connection.user == api_user
+    assert connection.endpoint == "https://ws0123abcd.execute-api.us-east-1.amazonaws.com/dev"
+
+    subscribe = websocket_event(
+        "MESSAGE", "$default", "c1=", body=json.dumps({"action": "subscribe", "orders": "mine"})
+    )
+    assert json.loads(zappa_handler(subscribe)["body"]) == {"type": "subscribed", "orders": "mine"}
+
+    assert zappa_handler(websocket_event("DISCONNECT", "$disconnect", "c1=", headers={})) == {"statusCode": 200}
+    assert not Connection.objects.exists()
+    refused = zappa_handler(websocket_event("CONNECT", "$connect", "c2=", queryStringParameters={"token": "nope"}))
+    assert refused["statusCode"] == 401
