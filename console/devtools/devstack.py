@@ -3,8 +3,9 @@
 Starts the local AWS (moto server), deploys infra/template.yaml to it, migrates a fresh
 SQLite database, seeds demo users and orders, then runs what AWS runs: the stage's Lambda
 functions (``consumer``: the API and worker functions' SQS event sources, schedules and
-execution environments, from zappa_settings.json) and the console (``web``: API Gateway in
-front of the API function) on http://127.0.0.1:8000. Every line of output is prefixed with
+execution environments, from zappa_settings.json), the console (``web``: API Gateway in
+front of the API function) on http://127.0.0.1:8000, and the WebSocket API's gateway (``ws``:
+console/devtools/websocket_gateway.py) on ws://127.0.0.1:8001. Every line of output is prefixed with
 the process it came from. Ctrl-C stops them all.
 
 ``--celery-worker`` runs the jobs queue with a Celery worker process instead of the
@@ -24,9 +25,11 @@ import threading
 import time
 from pathlib import Path
 
+from console.devtools import websocket_gateway
+
 # The repository: console/devtools/devstack.py is two folders below it.
 BASE_DIR = Path(__file__).resolve().parents[2]
-COLOURS = {"aws": 36, "setup": 37, "worker": 35, "consumer": 33, "web": 32}
+COLOURS = {"aws": 36, "setup": 37, "worker": 35, "consumer": 33, "web": 32, "ws": 34}
 JOBS_QUEUE_SUFFIX = "jobs"
 
 
@@ -148,6 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the console locally with its local AWS.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", "5000")))
+    parser.add_argument(
+        "--websocket-port",
+        type=int,
+        default=int(os.environ.get("WEBSOCKET_PORT", "8001")),
+        help="the WebSocket API's local gateway (its @connections on the next port)",
+    )
     parser.add_argument("--keep-data", action="store_true", help="keep the local database of the last run")
     parser.add_argument(
         "--celery-worker",
@@ -175,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         "CONSOLE_BASE_URL": os.environ.get("CONSOLE_BASE_URL", f"http://127.0.0.1:{args.port}"),
     }
 
-    for port in (args.aws_port, args.port):
+    for port in (args.aws_port, args.port, args.websocket_port, args.websocket_port + 1):
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 raise SystemExit(f"Port {port} is already in use: stop what runs there, or pick another port.")
@@ -202,12 +211,33 @@ def main(argv: list[str] | None = None) -> None:
             children.append(Child("worker", worker_command(), env))
             skip.append(f"{env.get('RESOURCE_PREFIX', 'ops-console')}-{env.get('STAGE', 'dev')}-{JOBS_QUEUE_SUFFIX}")
         children.append(Child("consumer", consumer_command(skip_queues=skip), env))
+        # The gateway is given the API the deploy made, found with the local AWS's credentials.
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+            os.environ[key] = env[key]
+        children.append(
+            Child(
+                "ws",
+                websocket_gateway.gateway_command(
+                    port=args.websocket_port,
+                    management_port=args.websocket_port + 1,
+                    api_id=websocket_gateway.websocket_api_id(
+                        endpoint_url=endpoint,
+                        name=f"{env.get('RESOURCE_PREFIX', 'ops-console')}-{env.get('STAGE', 'dev')}-websocket",
+                        region=env["AWS_DEFAULT_REGION"],
+                    ),
+                    stage=env.get("STAGE", "dev"),
+                ),
+                env,
+            )
+        )
         children.append(Child("web", manage + ["runserver", f"127.0.0.1:{args.port}"], env))
         wait_for_port(args.port, process=children[-1].process, timeout=60)
         print(
             f"\nConsole ready in {time.monotonic() - started:.1f}s: http://127.0.0.1:{args.port}/ "
             f"(log in with a user above)\nREST API: http://127.0.0.1:{args.port}/api/orders "
-            f"(token: python manage.py issue_token NAME)\nLocal AWS: export AWS_ENDPOINT_URL={endpoint} "
+            f"(token: python manage.py issue_token NAME)\n"
+            f"Order status changes: ws://127.0.0.1:{args.websocket_port}/?token=TOKEN\n"
+            f"Local AWS: export AWS_ENDPOINT_URL={endpoint} "
             "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1\n"
             "Ctrl-C stops everything.\n",
             flush=True,
