@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # pip warns about the machine's optional extra indexes; the noise hides real messages.
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint topology install reference-test clean bench-approvals bench-live bench-redrive bench-redrive-crash bench-ingest bench-worker package deploy-local bench-lambda
+.PHONY: run test lint topology install reference-test clean bench-approvals bench-live bench-redrive bench-redrive-crash bench-ingest bench-worker package deploy-local bench-lambda bench-websockets
 
 $(VENV)/.installed: requirements.txt requirements-worker.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -130,6 +130,13 @@ bench-starts: $(VENV)/.installed
 LAMBDA_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_lambda
 bench-lambda: $(VENV)/.installed
 	$(PY) -m bench.cold_start --database-url $(LAMBDA_BENCH_DATABASE_URL)
+
+# WebSocket pushes: 200 clients on the local gateway of the WebSocket API, each receiving its
+# own orders' status changes and none of the others', and the push delay (docs/benchmarks.md,
+# "WebSocket pushes"), on this PostgreSQL database:
+WEBSOCKETS_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_websockets
+bench-websockets: $(VENV)/.installed
+	$(PY) -m bench.websockets --database-url $(WEBSOCKETS_BENCH_DATABASE_URL) $(BENCH_ARGS)
 
 # --- Mutation testing (docs/contributors/how-to.md, "Mutation testing"; not CI) -----------
 # mutmut on the modules where a bug costs money or loses data (scripts/mutate.py says how);
