@@ -5,6 +5,7 @@ POST   /api/orders               create -> 201 (Idempotency-Key honoured)
 GET    /api/orders/{id}          one order
 PUT    /api/orders/{id}/status   change status (statuses clients own) -> 200
 DELETE /api/orders/{id}          cancel -> 204
+GET    /api/orders/{id}/events   the order's event history, oldest first (``?order=newest``: newest first)
 
 Every route reaches only the caller's orders (``selectors.order_visible_to`` and
 ``order_changeable_by``): an API client its own, unless it has ``orders.view_all_orders``
@@ -40,6 +41,7 @@ from orders.models import (
     ORDER_TOTAL_DIGITS,
     ORDER_TOTAL_MAX,
     Order,
+    OrderEvent,
 )
 
 
@@ -250,3 +252,59 @@ class OrderStatusApi(APIView):
         except (InvalidTransition, services.StatusNotSettable, services.ConcurrentUpdate) as exc:
             return _conflict(exc)
         return Response(OrderOutputSerializer(selectors.order_get(order_id=order.pk, user=request.user)).data)
+
+
+class OrderEventMetadataSerializer(serializers.Serializer):
+    correlationId = serializers.CharField(source="correlation_id")
+    causationId = serializers.CharField(source="causation_id")
+    actor = serializers.CharField(source="actor_name")
+
+
+@extend_schema_serializer(component_name="OrderEvent")
+class OrderEventOutputSerializer(serializers.Serializer):
+    """The same body as the event's message on SNS (``orders.outbox.event_message``)."""
+
+    eventId = serializers.UUIDField(source="id")
+    aggregateId = serializers.UUIDField(source="order_id", help_text="The order's id.")
+    version = serializers.IntegerField(help_text="The order's version this event made: 1, 2, 3, ... per order.")
+    eventType = serializers.CharField(source="event_type")
+    data = serializers.JSONField()
+    timestamp = serializers.DateTimeField(source="created_at")
+    metadata = OrderEventMetadataSerializer(source="*")
+
+
+class OrderEventListFilterSerializer(serializers.Serializer):
+    order = serializers.ChoiceField(
+        choices=["oldest", "newest"],
+        required=False,
+        default="oldest",
+        help_text="`oldest` (the default): by version, first event first; `newest`: the last change first.",
+    )
+
+
+class OrderEventPagination(KeysetPagination):
+    """By version (unique per order); the direction is the list's (``order``)."""
+
+    default_ordering = "version"
+
+
+class OrderEventListApi(APIView):
+    queryset = Order.objects.none()  # reading the history is reading the order: orders.view_order
+    pagination_class = OrderEventPagination
+
+    @extend_schema(
+        operation_id="orders_events_list",
+        parameters=[OrderEventListFilterSerializer],
+        responses={200: OrderEventOutputSerializer(many=True), 400: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+        description="The order's event history, oldest first unless `order=newest`: every change, with the "
+        "same body as its message on SNS. The same orders as GET /api/orders/{id}: another client's order "
+        "is a 404.",
+    )
+    def get(self, request: Request, order_id: str) -> Response:
+        order = _order_or_404(order_id, request.user)
+        filters = OrderEventListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        events = selectors.order_event_list(order=order, newest_first=filters.validated_data["order"] == "newest")
+        paginator = self.pagination_class()
+        page: list[OrderEvent] = paginator.paginate_queryset(events, request, self)
+        return paginator.get_paginated_response(OrderEventOutputSerializer(page, many=True).data)

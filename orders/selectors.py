@@ -59,6 +59,12 @@ def order_get(*, order_id: UUID, user) -> Order:
     return order_visible_to(user=user).prefetch_related("items").get(pk=order_id)
 
 
+def order_event_list(*, order: Order, newest_first: bool = False) -> QuerySet[OrderEvent]:
+    """The order's event history, oldest first (by version) or newest first. The caller
+    checked that it may see ``order`` (``order_get``): events carry no visibility of their own."""
+    return OrderEvent.objects.filter(order=order).order_by("-version" if newest_first else "version")
+
+
 def order_event_oldest_unpublished_age(*, now: datetime | None = None) -> float:
     """Seconds since the oldest order event still in the outbox (``published_at`` empty)
     was written; 0 when none waits. One query on the partial index of unpublished events,

@@ -139,6 +139,7 @@ URLS: dict[str, list[Case]] = {
             json=True,
         )
     ],
+    "order-events": [Case(owned(api(*SEE_ORDERS, API_CLIENT)), kwargs=obj("order", "order_id"))],
     "admin:api-not-found": [Case(everyone(MISSING))],
     "approval-list": [Case(api(*SEE_ORDERS))],
     "approval-detail": [Case(api(*SEE_ORDERS), kwargs=obj("approval", "approval_id"))],
