@@ -284,6 +284,11 @@ SPECTACULAR_SETTINGS.update(
         # our extensions (the bearer scheme): nothing on the request path imports
         # drf-spectacular's generator machinery (console.api.openapi).
         "DEFAULT_GENERATOR_CLASS": "console.api.schema.SchemaGenerator",
+        # Status enums named by their model: several components carry a "status" field.
+        "ENUM_NAME_OVERRIDES": {
+            "ExecutionStatusEnum": "workflows.models.Execution.Status",
+            "MediaAssetStatusEnum": "media.models.MediaAsset.Status",
+        },
         "POSTPROCESSING_HOOKS": [
             "drf_spectacular.hooks.postprocess_schema_enums",
             "console.api.schema.add_common_problem_responses",

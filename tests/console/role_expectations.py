@@ -399,6 +399,8 @@ URLS: dict[str, list[Case]] = {
     **model_pages("axes.accessattempt", "attempt", view=(ADMIN,), delete=(ADMIN,)),
     # --- Media and CSV ingestion --------------------------------------------------------
     # Presigned uploads: an order CSV needs orders.add_import (admins, API clients).
+    "media-list": [Case(api(*STAFF, API_CLIENT))],
+    "media-detail": [Case(owned(api(*STAFF, API_CLIENT)), kwargs=obj("asset", "asset_id"))],
     "upload-create": [
         Case(
             api(ADMIN, API_CLIENT),
