@@ -11,6 +11,7 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path, re_path
 
+from console.api import audit as audit_api
 from console.api import docs as api_docs
 
 
@@ -49,6 +50,7 @@ urlpatterns = [
     re_path(r"^api/schema/?$", api_docs.schema, name="api-schema"),
     # Docs for people: a console login (the page's requests then use that session).
     re_path(r"^api/docs/?$", login_required(api_docs.docs, login_url="admin:login"), name="api-docs"),
+    re_path(r"^api/audit/?$", audit_api.AuditEntryListApi.as_view(), name="audit-list"),
     path("api/", include("orders.urls")),
     # Approvals (the inbox over REST)
     path("api/", lazy_include("workflows.urls")),

@@ -1,6 +1,9 @@
-"""Writing the audit log. Call inside the same transaction as the change it records."""
+"""Writing the audit log (call inside the same transaction as the change it records), and
+reading it."""
 
 from typing import Any
+
+from django.db.models import QuerySet
 
 from console.models import AuditEntry
 from console.platform.context import current_request_id
@@ -74,3 +77,22 @@ def audited_ref(user: Any, object_type: str, object_id: str) -> tuple[str, str]:
         return name, reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[object_id])
     except NoReverseMatch:
         return name, ""
+
+
+def audit_entry_list(*, filters: dict | None = None) -> QuerySet[AuditEntry]:
+    """Entries newest first, filtered by what each names: ``object_type`` ("orders.order";
+    entries written under a model's old label included) and ``object_id``, ``actor`` (the
+    username, as recorded), ``action`` ("execution.restart"; ending with a dot, every action
+    under it: "execution."). Each filter is an indexed column."""
+    filters = filters or {}
+    qs = AuditEntry.objects.all()
+    if object_type := filters.get("object_type"):
+        old_labels = [old for old, new in MOVED_OBJECT_TYPES.items() if new == object_type]
+        qs = qs.filter(object_type__in=[object_type, *old_labels])
+    if object_id := filters.get("object_id"):
+        qs = qs.filter(object_id=object_id)
+    if actor := filters.get("actor"):
+        qs = qs.filter(actor_name=actor)
+    if action := filters.get("action"):
+        qs = qs.filter(action__startswith=action) if action.endswith(".") else qs.filter(action=action)
+    return qs.order_by("-created_at", "-id")

@@ -164,6 +164,8 @@ URLS: dict[str, list[Case]] = {
             json=True,
         )
     ],
+    # --- REST API: the audit log (support staff and admins, as the console's page) ----------
+    "audit-list": [Case(api(SUPPORT, ADMIN))],
     # --- REST API: dead-letter queues and alarms (support staff and admins) ---------------
     "dlq-list": [Case(api(SUPPORT, ADMIN))],
     "dlq-messages": [Case(api(SUPPORT, ADMIN), kwargs=lambda o: {"name": o.dead_letter.queue_name})],
