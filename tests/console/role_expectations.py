@@ -164,7 +164,28 @@ URLS: dict[str, list[Case]] = {
             json=True,
         )
     ],
-    # --- REST API: the audit log (support staff and admins, as the console's page) ----------
+    # --- REST API: executions, the saga and the audit log ----------------------------------
+    "execution-list": [Case(api(*SEE_ORDERS))],
+    "execution-detail": [Case(api(*SEE_ORDERS), kwargs=obj("execution", "execution_id"))],
+    # The sample execution is running: a restart gets past the permission to the engine's 409.
+    "execution-restart": [
+        Case(
+            api(SUPPORT, ADMIN) | dict.fromkeys((SUPPORT, ADMIN, SUPERUSER), "HTTP 409"),
+            method="POST",
+            kwargs=obj("execution", "execution_id"),
+            json=True,
+        )
+    ],
+    "execution-stop": [
+        Case(
+            api(SUPPORT, ADMIN),
+            method="POST",
+            kwargs=obj("execution", "execution_id"),
+            data=lambda o: {"reason": "customer asked"},
+            json=True,
+        )
+    ],
+    "saga-start": [Case(api(ADMIN), method="POST", data=lambda o: {"orderId": str(o.order.pk)}, json=True)],
     "audit-list": [Case(api(SUPPORT, ADMIN))],
     # --- REST API: dead-letter queues and alarms (support staff and admins) ---------------
     "dlq-list": [Case(api(SUPPORT, ADMIN))],

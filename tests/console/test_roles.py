@@ -257,6 +257,14 @@ def test_each_role_gets_what_the_table_says(key, objects, users):
         mock.patch("workflows.sfn.send_task_failure", return_value="req-2"),
         mock.patch("workflows.sfn.describe_execution", return_value={"status": "RUNNING"}),
         mock.patch("workflows.sfn.current_state", return_value="RequestApproval"),
+        # An execution's history, a stop and a saga's start (one patch: Python caps nested blocks).
+        mock.patch.multiple(
+            "workflows.sfn",
+            execution_history_all=mock.Mock(return_value=[]),
+            stop_execution=mock.Mock(return_value="req-6"),
+            start_execution=mock.Mock(return_value="arn:aws:states:us-east-1:123:execution:saga:s"),
+        ),
+        mock.patch("console.aws.resources.state_machine_arn", return_value="arn:aws:states:us-east-1:123:sm:saga"),
         mock.patch.object(orders_submitted, "send", return_value=[]),  # no workflow starts
         # Dead-letter queues and alarms: the stage's queues, and the AWS calls their actions make.
         mock.patch("ops.sqs.dead_letter_queues", side_effect=lambda refresh=False: [_ops_queue()]),
@@ -266,9 +274,12 @@ def test_each_role_gets_what_the_table_says(key, objects, users):
         mock.patch("ops.alarms.alarms_sync", return_value=0),
         # The jobs the actions queue by name (a redrive's run, "Archive now"): not run here.
         mock.patch("console.runtime.jobs.enqueue"),
-        mock.patch("ops.cloudwatch.disable_actions", return_value="req-4"),
-        mock.patch("ops.cloudwatch.enable_actions", return_value="req-5"),
-        mock.patch("ops.cloudwatch.alarm_history", return_value=[]),
+        mock.patch.multiple(
+            "ops.cloudwatch",
+            disable_actions=mock.Mock(return_value="req-4"),
+            enable_actions=mock.Mock(return_value="req-5"),
+            alarm_history=mock.Mock(return_value=[]),
+        ),
         # Queues: one mapping running and one paused, so both pause and resume change one.
         mock.patch("ops.queues.queue_mappings", side_effect=lambda name: _queue_mappings()),
         mock.patch(
