@@ -18,6 +18,7 @@ Functions throttling or failing is a 503 with ``Retry-After``, nothing changed.
 import logging
 from typing import Any
 
+from botocore.exceptions import ClientError
 from django.http import Http404
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
@@ -27,7 +28,7 @@ from rest_framework.views import APIView
 
 from console.api.openapi import PROBLEM, extend_schema
 from console.api.pagination import KeysetPagination
-from console.api.rest import problem
+from console.api.rest import aws_error_code, problem
 from console.models import AuditEntry
 from orders.models import Order
 from workflows import saga, selectors, sfn
@@ -165,6 +166,17 @@ def _conflict(exc: Exception, code: str) -> Response:
     return problem(status.HTTP_409_CONFLICT, "Conflict.", code, str(exc))
 
 
+def _not_in_engine(exc: Exception) -> Response:
+    """Step Functions knows no execution by our record's ARN (gone after its retention, or
+    never started there): nothing to stop or restart."""
+    return problem(
+        status.HTTP_409_CONFLICT,
+        "Conflict.",
+        "not_in_engine",
+        f"Step Functions has no such execution ({exc}); nothing changed.",
+    )
+
+
 def _unavailable(exc: sfn.StepFunctionsUnavailable) -> Response:
     return problem(
         status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -247,6 +259,10 @@ class ExecutionRestartApi(APIView):
             )
         except ExecutionNotRestartable as exc:
             return _conflict(exc, "not_restartable")
+        except ClientError as exc:
+            if aws_error_code(exc) != "ExecutionDoesNotExist":
+                raise
+            return _not_in_engine(exc)
         except sfn.StepFunctionsUnavailable as exc:
             return _unavailable(exc)
         return _output(running.pk)
@@ -279,7 +295,12 @@ class ExecutionStopApi(APIView):
         except ExecutionNotStoppable as exc:
             return _conflict(exc, "not_stoppable")
         except sfn.ExecutionNotFound as exc:
-            return _conflict(exc, "not_in_engine")
+            return _not_in_engine(exc)
+        except ClientError as exc:
+            # Raised by the refresh before the stop (DescribeExecution), untranslated.
+            if aws_error_code(exc) != "ExecutionDoesNotExist":
+                raise
+            return _not_in_engine(exc)
         except sfn.StepFunctionsUnavailable as exc:
             return _unavailable(exc)
         return _output(stopped.pk)

@@ -164,6 +164,22 @@ def test_step_functions_unavailable_is_a_503_to_retry(support_user, settings):
     assert Order.objects.get(pk=execution.order_id).status == OrderStatus.AWAITING_APPROVAL
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", ["stop", "restart"])
+def test_an_execution_step_functions_no_longer_knows_is_a_409(support_user, settings, action):
+    # Found by fuzzing: a record whose ARN the engine does not know (gone after its retention).
+    execution = running_execution(make_pending_approval(f"tok-api-gone-{action}"))
+    settings.AWS_ENDPOINT_URL = None
+    with Stubber(aws.client("stepfunctions")) as stubber:
+        stubber.add_client_error("describe_execution", service_error_code="ExecutionDoesNotExist")
+        response = token_client(support_user).post(
+            f"/api/executions/{execution.pk}/{action}", {"reason": "gone"}, format="json"
+        )
+    assert response.status_code == 409 and response.json()["code"] == "not_in_engine"
+    assert Order.objects.get(pk=execution.order_id).status == OrderStatus.AWAITING_APPROVAL
+    assert not AuditEntry.objects.exists()
+
+
 # --- The saga: input -----------------------------------------------------------------------------
 
 
