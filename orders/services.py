@@ -308,6 +308,39 @@ def order_note_add(
     return _change_with_retry(order_id=order_id, change=change, what="adding the note", max_attempts=max_attempts)
 
 
+# What the order workflow's compensations record on the order's history (the status is
+# not touched: RecordFailure sets FAILED after them).
+COMPENSATION_EVENT_TYPES = ("OrderPaymentRefunded", "OrderStockRestocked", "OrderCompensationFailed")
+
+
+def order_compensation_record(
+    *, order_id: UUID, event_type: str, data: dict, actor=None, source: str = AuditEntry.Source.SYSTEM
+) -> OrderEvent:
+    """Record a compensation of the order's workflow (a refund, stock put back, or a
+    compensation that failed) as an event of the order, audited. Call it in the transaction
+    that did the compensation, so the two are recorded together or not at all. Raises
+    ``ValueError`` for another event type and ``ConcurrentUpdate`` if other writers keep
+    winning."""
+    if event_type not in COMPENSATION_EVENT_TYPES:
+        raise ValueError(f"not a compensation event: {event_type!r}")
+
+    def change(order: Order) -> OrderEvent:
+        _row_claim(order=order)
+        event = _event_append(order=order, event_type=event_type, data=data, actor=actor)
+        audit_record(
+            action="order.compensation",
+            obj=order,
+            actor=actor,
+            source=source,
+            reason=event_type,
+            before={"version": order.version},
+            after={"version": event.version, "event": event_type, **data},
+        )
+        return event
+
+    return _change_with_retry(order_id=order_id, change=change, what=f"recording {event_type}")
+
+
 # After this many lost races, a writer queues on the order's row lock instead of racing
 # again: optimistic while writers are few, no livelock when many write one order at once.
 _LOCK_AFTER_CONFLICTS = 2

@@ -4,6 +4,12 @@ from django.conf import settings
 from django.db import models
 
 
+class CompensationStatus(models.TextChoices):
+    COMPENSATING = "COMPENSATING", "Compensating"
+    COMPENSATED = "COMPENSATED", "Compensated"
+    FAILED = "FAILED", "Compensation failed"
+
+
 class Execution(models.Model):
     """A Step Functions execution we started, as last seen."""
 
@@ -45,12 +51,20 @@ class Execution(models.Model):
     # at once; the local engine only once the task it waits on is answered.
     stop_requested_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.TextField(blank=True)
+    # Order processing's compensations (workflows.compensations): "" while none ran;
+    # COMPENSATING once the first one started (fulfilment steps of this execution no longer
+    # run); COMPENSATED when all ran; FAILED when one failed for good: an operator retries.
+    compensation_status = models.CharField(max_length=16, choices=CompensationStatus.choices, blank=True)
+    compensation_error = models.TextField(blank=True)
+    # A failure drill (tests, dev; SAGA_FAILURE_DRILLS): the steps of this execution that fail (comma-separated).
+    drill_fail_at = models.CharField(max_length=80, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         permissions = [
             ("restart_execution", "Can restart failed executions"),
             ("stop_execution", "Can stop running executions"),
+            ("start_saga", "Can start the order saga"),
         ]
 
     def __str__(self) -> str:
@@ -87,6 +101,29 @@ class StepRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} ({self.status})"
+
+
+class Compensation(models.Model):
+    """One forward step undone: a payment refunded or stock put back. ``undoes`` is
+    unique, so a step is undone once, whoever asks again (the engine's retries, an
+    operator's retry, a restart's own compensations)."""
+
+    class Action(models.TextChoices):
+        REFUND = "REFUND", "Payment refunded"
+        RESTOCK = "RESTOCK", "Stock put back"
+
+    order = models.ForeignKey("orders.Order", related_name="compensations", on_delete=models.CASCADE)
+    execution = models.ForeignKey(Execution, related_name="compensations", on_delete=models.CASCADE)
+    undoes = models.OneToOneField(StepRun, related_name="compensation", on_delete=models.CASCADE)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    detail = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} ({self.undoes.step} of {self.execution.name})"
 
 
 class Approval(models.Model):

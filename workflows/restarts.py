@@ -23,7 +23,7 @@ from orders.services import order_transition
 from workflows import selectors, sfn
 from workflows.executions import execution_refresh
 from workflows.graph import definition_graph
-from workflows.models import Execution
+from workflows.models import Compensation, Execution
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,11 @@ def execution_restart(
     payload = json.loads(described.get("input") or "{}")
     payload.pop("resume", None)
     resume_at = execution_resume_point(execution=execution) if is_order_processing else ""
+    if (
+        resume_at in {"ParallelFulfillment", "CompleteOrder"}
+        and execution.compensations.filter(action=Compensation.Action.REFUND).exists()
+    ):
+        resume_at = "ProcessPayment"  # the payment was refunded: take it again
     if resume_at:
         payload["resume"] = {"from": resume_at, "execution": execution.name}
     with transaction.atomic():

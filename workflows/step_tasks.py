@@ -5,6 +5,7 @@ saga's, ``workflows.saga``)."""
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -48,6 +49,8 @@ def step_task_run(
                     # An operator stopped the execution: none of its steps runs any more
                     # (the local engine ends it once this task is answered).
                     raise StepFailed("ExecutionStopped", f"The execution was stopped: {execution.stop_reason}")
+                if message.step in execution.drill_fail_at.split(",") and settings.SAGA_FAILURE_DRILLS:
+                    raise StepFailed("DrillFailure", f"Failure drill: {message.step} failed on purpose")
                 with transaction.atomic():
                     run.output = step_function(order, message.raw)
                     run.status = StepRun.Status.SUCCEEDED

@@ -18,7 +18,8 @@ from django.db.models import F
 from orders.lifecycle import OrderStatus
 from orders.models import Order, StockLevel
 from orders.services import order_transition
-from workflows.models import StepRun
+from workflows import compensations
+from workflows.models import Execution, StepRun
 
 
 class StepFailed(Exception):
@@ -78,14 +79,20 @@ def process_payment(order: Order, message: dict[str, Any]) -> dict[str, Any]:
 
 def update_database(order: Order, message: dict[str, Any]) -> dict[str, Any]:
     """Take the ordered units out of tracked stock, once per order: a workflow restarted
-    from a failed fulfilment runs this branch again, and must not take them twice."""
-    taken = StepRun.objects.filter(execution__order=order, step="UpdateDatabase", status=StepRun.Status.SUCCEEDED)
-    if taken.exists():
+    from a failed fulfilment runs this branch again, and must not take them twice (unless
+    a compensation put them back). Takes nothing once its execution compensates (another
+    branch of the Parallel failed first): the compensation may have run already."""
+    execution = Execution.objects.select_for_update().get(arn=message.get("executionArn", ""))
+    if execution.compensation_status:
+        raise StepFailed("Compensating", "The workflow is undoing the order: no stock is taken.")
+    if compensations.stock_taken_and_kept(order_id=order.pk):
         return {"stockReserved": True, "alreadyTaken": True}
+    taken = []
     with transaction.atomic():
         for item in order.items.all():
             StockLevel.objects.filter(product_id=item.product_id).update(available=F("available") - item.quantity)
-    return {"stockReserved": True}
+            taken.append({"productId": item.product_id, "quantity": item.quantity})
+    return {"stockReserved": True, "taken": taken}
 
 
 def send_notification(order: Order, message: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +137,31 @@ def _recorded_cause(execution_arn: str, error: str) -> str:
     return run.cause if run else ""
 
 
+def restock_inventory(order: Order, message: dict[str, Any]) -> dict[str, Any]:
+    """Compensation: put back the stock UpdateDatabase took (nothing if it took none)."""
+    return {"restocked": compensations.compensation_restock(execution_id=_execution_id(message))}
+
+
+def refund_payment(order: Order, message: dict[str, Any]) -> dict[str, Any]:
+    """Compensation, the last: refund what ProcessPayment took; the execution is compensated."""
+    execution_id = _execution_id(message)
+    refunds = compensations.compensation_refund(execution_id=execution_id)
+    compensations.compensation_finish(execution_id=execution_id)
+    return {"refunded": [refund["paymentReference"] for refund in refunds]}
+
+
+def record_compensation_failure(order: Order, message: dict[str, Any]) -> dict[str, Any]:
+    failure = message.get("failure") or {}
+    error = failure.get("Error") or "Unknown"
+    cause = failure.get("Cause") or _recorded_cause(message.get("executionArn", ""), error)
+    compensations.compensation_failure_record(execution_id=_execution_id(message), error=error, cause=cause)
+    return {"recorded": True, "error": error}
+
+
+def _execution_id(message: dict[str, Any]) -> int:
+    return Execution.objects.values_list("pk", flat=True).get(arn=message.get("executionArn", ""))
+
+
 STEPS: dict[str, Callable[[Order, dict[str, Any]], dict[str, Any]]] = {
     "ValidateOrder": validate_order,
     "CheckInventory": check_inventory,
@@ -139,7 +171,13 @@ STEPS: dict[str, Callable[[Order, dict[str, Any]], dict[str, Any]]] = {
     "InitiateShipping": initiate_shipping,
     "CompleteOrder": complete_order,
     "RecordFailure": record_failure,
+    "RestockInventory": restock_inventory,
+    "RefundPayment": refund_payment,
+    "RecordCompensationFailure": record_compensation_failure,
 }
 
 # Steps after which the execution ends, and how.
-TERMINAL_STEPS = {"CompleteOrder": "SUCCEEDED", "RecordFailure": "FAILED"}
+TERMINAL_STEPS = {"CompleteOrder": "SUCCEEDED", "RecordFailure": "FAILED", "RecordCompensationFailure": "FAILED"}
+
+# Compensations, in the order the workflow runs them (the reverse of the steps they undo).
+COMPENSATION_STEPS = ("RestockInventory", "RefundPayment")

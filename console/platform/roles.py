@@ -32,7 +32,9 @@ _OPS = [
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     OPERATOR: _SEE_ORDERS + ["workflows.decide_approval"],
-    SUPPORT: _SEE_ORDERS + ["workflows.restart_execution", "workflows.stop_execution"] + _OPS,
+    SUPPORT: _SEE_ORDERS
+    + ["workflows.restart_execution", "workflows.stop_execution", "workflows.start_saga"]
+    + _OPS,
     ADMIN: _SEE_ORDERS
     + [
         "orders.add_order",
@@ -44,6 +46,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "workflows.assign_approval",
         "workflows.restart_execution",
         "workflows.stop_execution",
+        "workflows.start_saga",
         "console.view_auditentry",
         "auth.view_user",
         "auth.add_user",

@@ -115,7 +115,12 @@ def test_order_processing_edges_follow_next_choices_default_and_catch():
     assert ("ProcessPaymentOrWait", "WaitForInventory", DEFAULT) in kinds
     assert ("WaitForInventory", "CheckInventory", NEXT) in kinds  # the loop back
     assert ("RequestApproval", "OrderRejected", CATCH) in kinds
-    assert ("ParallelFulfillment", "RecordFailure", CATCH) in kinds
+    assert ("ProcessPayment", "RecordFailure", CATCH) in kinds
+    # After payment, a failure compensates first, newest first, then records the failure.
+    assert ("ParallelFulfillment", "RestockInventory", CATCH) in kinds
+    assert ("RestockInventory", "RefundPayment", NEXT) in kinds
+    assert ("RefundPayment", "RecordFailure", NEXT) in kinds
+    assert ("RefundPayment", "RecordCompensationFailure", CATCH) in kinds
     choice = next(e for e in graph.edges if e.kind == CHOICE and e.source == "ProcessPaymentOrWait")
     assert choice.label == "inventoryAvailable = true"
     resume = {edge.target: edge.label for edge in graph.edges if edge.source == "ResumeOrStart"}
