@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from console.pages.dashboard import Row, register
 from console.platform.timefmt import duration
-from workflows.models import Approval, Execution
+from workflows.models import Approval, CompensationStatus, Execution
 
 
 @register(
@@ -55,7 +55,7 @@ def failed_executions(request) -> list[Row]:
         .order_by("status")
     )
     url = reverse("admin:workflows_execution_changelist")
-    return [
+    failed = [
         Row(
             Execution.Status(row["status"]).label,
             row["n"],
@@ -64,3 +64,8 @@ def failed_executions(request) -> list[Row]:
         )
         for row in rows
     ]
+    # Whatever their age: an order that kept what it took waits for an operator's retry.
+    uncompensated = Execution.objects.filter(compensation_status=CompensationStatus.FAILED).count()
+    if uncompensated:
+        failed.append(Row("Compensation failed", uncompensated, f"{url}?compensation_status__exact=FAILED", tone="bad"))
+    return failed

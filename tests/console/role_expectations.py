@@ -340,6 +340,13 @@ URLS: dict[str, list[Case]] = {
     "admin:workflows_execution_restart": [
         Case(console(SUPPORT, ADMIN), method="POST", kwargs=obj("execution", "execution_id"))
     ],
+    # Retrying a compensation of an execution that has none failed is refused with a
+    # message (a redirect): only the permission is checked here.
+    "admin:workflows_execution_compensation_retry": [
+        Case(console(SUPPORT, ADMIN), method="POST", kwargs=obj("execution", "execution_id"))
+    ],
+    # Starting the saga without naming an order: told so (a redirect), nothing started.
+    "admin:workflows_execution_start_saga": [Case(console(SUPPORT, ADMIN), method="POST")],
     # Stopping: the confirmation page, and a POST without a reason (shown the form again,
     # nothing sent to AWS): only the permission is checked here.
     "admin:workflows_execution_stop": [

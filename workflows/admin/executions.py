@@ -1,11 +1,13 @@
 """The executions: the list (status, state machine, restarts), and each execution's page:
 its failure at the top, the state machine drawn with the path taken and the current state
 (``workflows.graph``), its readable history from Step Functions, its step runs, approvals
-and restarts, the restart button (``workflows.restart_execution``) and the stop page
-(``workflows.stop_execution``)."""
+and restarts, the restart button (``workflows.restart_execution``), the stop page
+(``workflows.stop_execution``), the retry of a failed compensation (restart permission) and
+the start of the order saga from an order's page (``workflows.start_saga``)."""
 
 import logging
 import re
+from uuid import UUID
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -21,17 +23,21 @@ from console.aws import resources
 from console.pages.live import live_not_modified
 from console.pages.readonly import ReadOnlyAdminMixin
 from console.platform.timefmt import duration
+from orders.models import Order
 from workflows import selectors, sfn
 from workflows.admin.filters import EndingFilter, RestartedFilter
+from workflows.compensations import CompensationNotRetryable, compensation_retry
 from workflows.executions import execution_refresh
 from workflows.graph import definition_graph, execution_path, graph_svg
-from workflows.models import Execution, StepRun
+from workflows.models import CompensationStatus, Execution, StepRun
 from workflows.restarts import RESTARTABLE_STATUSES, ExecutionNotRestartable, execution_restart, execution_resume_point
+from workflows.saga import saga_start
 from workflows.stops import ExecutionNotStoppable, execution_can_stop, execution_stop
 
 logger = logging.getLogger(__name__)
 RESTART_PERMISSION = "workflows.restart_execution"
 STOP_PERMISSION = "workflows.stop_execution"
+SAGA_PERMISSION = "workflows.start_saga"
 
 
 class StepRunInline(admin.TabularInline):
@@ -66,7 +72,7 @@ class ExecutionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "label",
     ]
     list_display_links = ["short_name"]
-    list_filter = ["status", EndingFilter, "state_machine", RestartedFilter]
+    list_filter = ["status", EndingFilter, "compensation_status", "state_machine", RestartedFilter]
     search_fields = ["name"]
     search_help_text = "An order id (whole or its first characters) or an execution name."
     list_select_related = ["order", "restarted_from"]
@@ -88,6 +94,8 @@ class ExecutionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "restarted_from",
         "restart_method",
         "redrive_count",
+        "compensation_status",
+        "compensation_error",
     ]
 
     def get_fieldsets(self, request, obj=None):
@@ -152,6 +160,16 @@ class ExecutionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 name="workflows_execution_restart",
             ),
             path(
+                "<int:execution_id>/retry-compensation/",
+                self.admin_site.admin_view(self.compensation_retry_view),
+                name="workflows_execution_compensation_retry",
+            ),
+            path(
+                "start-saga/",
+                self.admin_site.admin_view(self.saga_start_view),
+                name="workflows_execution_start_saga",
+            ),
+            path(
                 "<int:execution_id>/stop/",
                 self.admin_site.admin_view(self.stop_view),
                 name="workflows_execution_stop",
@@ -202,6 +220,10 @@ class ExecutionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "can_restart": can_restart,
             "resume_at": resume_at,
             "can_stop": request.user.has_perm(STOP_PERMISSION) and execution_can_stop(execution),
+            "compensations": list(execution.compensations.select_related("undoes").order_by("created_at", "id")),
+            "can_retry_compensation": request.user.has_perm(RESTART_PERMISSION)
+            and execution.compensation_status == CompensationStatus.FAILED
+            and not execution.is_open,
             **graph_context,
         }
 
@@ -257,6 +279,50 @@ class ExecutionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 request, f"Started {running.name} with the same input (the engine could not redrive {execution.name})."
             )
         return HttpResponseRedirect(reverse("admin:workflows_execution_change", args=[running.pk]))
+
+    def compensation_retry_view(self, request: HttpRequest, execution_id: int) -> HttpResponse:
+        return require_POST(self._compensation_retry)(request, execution_id)
+
+    def _compensation_retry(self, request: HttpRequest, execution_id: int) -> HttpResponse:
+        if not request.user.has_perm(RESTART_PERMISSION):
+            raise PermissionDenied("You may not retry compensations.")
+        execution = get_object_or_404(Execution, pk=execution_id)
+        page = reverse("admin:workflows_execution_change", args=[execution.pk])
+        try:
+            execution = compensation_retry(execution_id=execution.pk, actor=request.user)
+        except CompensationNotRetryable as exc:
+            messages.warning(request, f"{execution.name}: {exc}")
+            return HttpResponseRedirect(page)
+        except Exception as exc:  # the compensation failed again: nothing was recorded
+            logger.exception("compensation retry of %s failed", execution.name)
+            messages.error(request, f"{execution.name}: the compensation failed again ({type(exc).__name__}: {exc}).")
+            return HttpResponseRedirect(page)
+        messages.success(request, f"{execution.name}: compensated; the order gave back what it took.")
+        return HttpResponseRedirect(page)
+
+    def saga_start_view(self, request: HttpRequest) -> HttpResponse:
+        return require_POST(self._saga_start)(request)
+
+    def _saga_start(self, request: HttpRequest) -> HttpResponse:
+        """Start the order saga (``workflows.saga.saga_start``) for the posted order, from
+        the order page; the new execution's page follows."""
+        if not request.user.has_perm(SAGA_PERMISSION):
+            raise PermissionDenied("You may not start the order saga.")
+        try:
+            order = Order.objects.filter(pk=UUID(request.POST.get("order_id", ""))).first()
+        except ValueError:
+            order = None
+        if order is None:
+            messages.error(request, "The saga was not started: no such order.")
+            return HttpResponseRedirect(reverse("admin:orders_order_changelist"))
+        try:
+            execution = saga_start(order_id=order.pk, actor=request.user)
+        except Exception as exc:  # Step Functions refused or did not answer
+            logger.exception("could not start the saga of order %s", order.pk)
+            messages.error(request, f"The saga was not started: {type(exc).__name__}: {exc}")
+            return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))
+        messages.success(request, f"Started {execution.name}, the order saga of this order.")
+        return HttpResponseRedirect(reverse("admin:workflows_execution_change", args=[execution.pk]))
 
     def stop_view(self, request: HttpRequest, execution_id: int) -> HttpResponse:
         return require_http_methods(["GET", "POST"])(self._stop)(request, execution_id)

@@ -37,7 +37,13 @@ def workflow_panel(order_id: UUID) -> OrderPanel:
     )
     return OrderPanel(
         template="admin/workflows/order/_workflow_panel.html",
-        context={"execution": execution, "earlier": earlier, "approvals": list(approvals), "live_error": live_error},
+        context={
+            "order_id": order_id,
+            "execution": execution,
+            "earlier": earlier,
+            "approvals": list(approvals),
+            "live_error": live_error,
+        },
     )
 
 
