@@ -245,8 +245,9 @@ CONSOLE_BASE_URL = env("CONSOLE_BASE_URL", "http://127.0.0.1:8000")
 APPROVAL_LINK_MAX_AGE_SECONDS = env_int("APPROVAL_LINK_MAX_AGE_SECONDS", 7 * 24 * 3600)
 # At most this many approvals in one bulk approve (each is one Step Functions call).
 APPROVAL_BULK_MAX = env_int("APPROVAL_BULK_MAX", 50)
-# The order saga's failure drills (execution input "drill": {"failAt": STEP}) exercise the
-# compensations; off in production unless asked for.
+# Failure drills exercise the compensations: the order saga's (execution input "drill":
+# {"failAt": STEP}) and order processing's (an execution's drill_fail_at); off in
+# production unless asked for.
 SAGA_FAILURE_DRILLS = env_bool("SAGA_FAILURE_DRILLS", False)
 
 # --- REST API for clients, login throttling, order events -----------------------------------
