@@ -23,6 +23,7 @@ from workflows.compensations import (
     compensation_retry,
 )
 from workflows.models import Approval, Compensation, CompensationStatus, Execution, StepRun
+from workflows.restarts import execution_restart
 from workflows.starts import execution_name
 
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
@@ -83,7 +84,9 @@ def described_actions(actions: list[str]) -> str:
     return ", then ".join(names[action] for action in actions) or "nothing"
 
 
-def test_a_failure_at_each_step_gives_back_what_the_order_took_newest_first(stack, operator, artifacts_dir):
+def test_a_failure_at_each_step_gives_back_what_the_order_took_newest_first(
+    stack, operator, support_user, artifacts_dir
+):
     StockLevel.objects.create(product_id=PRODUCT, available=100)
     orders = {fail_at: drilled_order(fail_at) for fail_at in CASES}
 
@@ -132,6 +135,21 @@ def test_a_failure_at_each_step_gives_back_what_the_order_took_newest_first(stac
 
     # Every order failed: all their stock is back.
     assert StockLevel.objects.get(product_id=PRODUCT).available == 100
+
+    # A compensated order restarts at ProcessPayment (its payment was refunded): it pays,
+    # takes its stock once more, and completes.
+    order = orders["CompleteOrder"]
+    failed = Execution.objects.get(order=order, restarted_from__isnull=True)
+    restarted = execution_restart(execution_id=failed.pk, actor=support_user)
+    assert restarted.resumed_at == "ProcessPayment"
+    described = wait_for(
+        lambda: (d := sfn.describe_execution(execution_arn=restarted.arn))["status"] != "RUNNING" and d,
+        timeout=60,
+        what="the restart to end",
+    )
+    assert described["status"] == "SUCCEEDED"
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.COMPLETED
+    assert StockLevel.objects.get(product_id=PRODUCT).available == 100 - 2
     assert AuditEntry.objects.filter(action="execution.compensation_retry").count() == 2
     table = "\n".join(["| Failure at | Compensated, in order | Execution ended |", "|---|---|---|", *rows])
     (artifacts_dir / "compensations.md").write_text(table + "\n")
