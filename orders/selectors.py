@@ -183,7 +183,7 @@ def order_timeline(*, order_id: UUID) -> list[TimelineEntry]:
     by_version: dict[int, TimelineEntry] = {}
     for event in OrderEvent.objects.filter(order_id=order_id).order_by("version"):
         data = event.data or {}
-        detail = data.get("note") or data.get("reason") or ""
+        detail = data.get("note") or data.get("reason") or data.get("summary") or ""
         title = f"v{event.version} {event.event_type}"
         if "status" in data and event.event_type != "OrderCreated":
             title += f" ({data.get('previousStatus', '?')} → {data['status']})"

@@ -67,7 +67,13 @@ def compensation_restock(*, execution_id: int, actor=None, source: str = AuditEn
                 StockLevel.objects.filter(product_id=line["productId"]).update(
                     available=F("available") + line["quantity"]
                 )
-            detail = {"execution": execution.name, "stepRun": run.pk, "items": lines}
+            put_back = ", ".join(f"{line['quantity']} × {line['productId']}" for line in lines)
+            detail = {
+                "execution": execution.name,
+                "stepRun": run.pk,
+                "items": lines,
+                "summary": f"Stock put back by {execution.name}: {put_back or 'nothing tracked'}",
+            }
             Compensation.objects.create(
                 order=order, execution=execution, undoes=run, action=Compensation.Action.RESTOCK, detail=detail
             )
@@ -91,6 +97,8 @@ def compensation_refund(*, execution_id: int, actor=None, source: str = AuditEnt
                 "stepRun": run.pk,
                 "paymentReference": payment.get("paymentReference", ""),
                 "amount": payment.get("amount"),
+                "summary": f"Refunded by {execution.name}: {payment.get('paymentReference', '')} "
+                f"({payment.get('amount')})",
             }
             Compensation.objects.create(
                 order_id=execution.order_id,
@@ -125,7 +133,12 @@ def compensation_failure_record(*, execution_id: int, error: str, cause: str) ->
         order_compensation_record(
             order_id=execution.order_id,
             event_type="OrderCompensationFailed",
-            data={"execution": execution.name, "error": error, "cause": cause},
+            data={
+                "execution": execution.name,
+                "error": error,
+                "cause": cause,
+                "summary": f"Compensation failed in {execution.name}: {message}",
+            },
         )
         order = Order.objects.get(pk=execution.order_id)
         if order.status not in {OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.REJECTED}:

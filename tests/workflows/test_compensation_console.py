@@ -80,6 +80,9 @@ def test_an_operator_retries_the_compensation_once_and_it_is_audited(console_cli
         "OrderStockRestocked",
         "OrderPaymentRefunded",
     ]
+    timeline = console_client.get(reverse("admin:orders_order_change", args=[execution.order_id])).content.decode()
+    assert "OrderStockRestocked" in timeline and "OrderPaymentRefunded" in timeline
+    assert "2 × cc-widget" in timeline and f"pay-{execution.order_id}" in timeline
     entry = AuditEntry.objects.get(action="execution.compensation_retry")
     assert entry.actor == support_user and entry.after["refunded"] == [f"pay-{execution.order_id}"]
 
