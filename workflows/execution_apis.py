@@ -8,7 +8,7 @@ POST /api/executions/{id}/stop        {"reason": "..."} -> 200; 400 without a re
 POST /api/sagas                       {"orderId": "...", "failAt": "..."} -> 201, the saga's execution
 
 Reads need ``workflows.view_execution``; a restart ``workflows.restart_execution``, a stop
-``workflows.stop_execution`` (the console's permissions), a saga ``workflows.add_execution``.
+``workflows.stop_execution`` (the console's permissions), a saga ``workflows.start_saga``.
 Each change is the console's own service (``workflows.restarts``, ``workflows.stops``,
 ``workflows.saga``), audited with source ``api``. What the engine refuses (an execution
 not failed, already stopped, an express workflow) is a 409 with a plain ``detail``; Step
@@ -307,7 +307,8 @@ class ExecutionStopApi(APIView):
 
 
 class SagaStartApi(APIView):
-    queryset = Execution.objects.none()  # starting one adds an execution: workflows.add_execution
+    queryset = Execution.objects.none()
+    required_permissions = {"POST": ["workflows.start_saga"]}  # as the order page's button
 
     @extend_schema(
         operation_id="sagas_create",

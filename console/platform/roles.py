@@ -129,11 +129,6 @@ _FAILED_JOBS = ["ops.view_taskfailure", "ops.retry_taskfailure", "ops.discard_ta
 ROLE_PERMISSIONS[SUPPORT] += _FAILED_JOBS
 ROLE_PERMISSIONS[ADMIN] += _FAILED_JOBS
 
-# --- Sagas ----------------------------------------------------------------------------------
-# Starting the order saga (POST /api/sagas) takes stock and payment of an order, or drills
-# their compensation: admins only.
-ROLE_PERMISSIONS[ADMIN] += ["workflows.add_execution"]
-
 
 def sync_roles(apps, schema_editor=None) -> None:
     """Create the groups and give each exactly its role's permissions.

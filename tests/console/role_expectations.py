@@ -185,7 +185,9 @@ URLS: dict[str, list[Case]] = {
             json=True,
         )
     ],
-    "saga-start": [Case(api(ADMIN), method="POST", data=lambda o: {"orderId": str(o.order.pk)}, json=True)],
+    "saga-start": [
+        Case(api(SUPPORT, ADMIN), method="POST", data=lambda o: {"orderId": str(o.order.pk)}, json=True)
+    ],
     "audit-list": [Case(api(SUPPORT, ADMIN))],
     # --- REST API: dead-letter queues and alarms (support staff and admins) ---------------
     "dlq-list": [Case(api(SUPPORT, ADMIN))],
