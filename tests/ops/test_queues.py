@@ -118,7 +118,9 @@ def test_every_queue_shows_waiting_in_flight_delayed_oldest_consumer_and_dlq(loc
     assert consumer["function"].startswith(resource_name("qt-fn-")) and consumer["state"] == "Enabled"
     assert consumer["batchSize"] == 5 and row["paused"] is False
     dlq_row = row_of(dlq)
-    assert dlq_row["isDeadLetterQueue"] is True and dlq_row["oldestAgeSeconds"] is None
+    # The empty DLQ: no datapoint yet, or the local AWS's sampler's 0 (as SQS publishes for an
+    # empty queue) when it has sampled since the stack started.
+    assert dlq_row["isDeadLetterQueue"] is True and dlq_row["oldestAgeSeconds"] in (None, 0)
     # Queues routed in zappa_settings.json name their handler.
     steps = row_of(resource_name("steps"))
     assert {"function": "ops-console-dev", "handler": "workflows.handlers.step_tasks"}.items() <= steps["consumers"][
