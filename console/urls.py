@@ -59,6 +59,8 @@ urlpatterns = [
     # Uploads (media), and order CSV imports
     path("api/", lazy_include("media.urls")),
     path("api/", lazy_include("orders.imports.urls")),
+    # Webhooks: API clients' endpoints, deliveries and replay.
+    path("api/", lazy_include("webhooks.urls")),
     # The console's pages (the admin site, and on Lambda the apps' admin modules).
     path("", lazy_include("console.pages.urls")),
 ]

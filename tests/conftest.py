@@ -156,6 +156,7 @@ def stack_env(local_aws: LocalAws, **extra: str) -> dict[str, str]:
         WORKFLOW_INVENTORY_RECHECK_SECONDS=str(settings.WORKFLOW_INVENTORY_RECHECK_SECONDS),
         WORKFLOW_APPROVAL_TIMEOUT_SECONDS=str(settings.WORKFLOW_APPROVAL_TIMEOUT_SECONDS),
         ORDER_VALIDATION_MAX_TOTAL=str(settings.ORDER_VALIDATION_MAX_TOTAL),
+        WEBHOOK_RETRY_BASE_SECONDS=str(settings.WEBHOOK_RETRY_BASE_SECONDS),
         **extra,
     )
 

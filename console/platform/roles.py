@@ -129,6 +129,28 @@ _FAILED_JOBS = ["ops.view_taskfailure", "ops.retry_taskfailure", "ops.discard_ta
 ROLE_PERMISSIONS[SUPPORT] += _FAILED_JOBS
 ROLE_PERMISSIONS[ADMIN] += _FAILED_JOBS
 
+# --- Webhooks -------------------------------------------------------------------------------
+# API clients register and run their own endpoints (selectors scope them to the owner);
+# admins see and run every client's, and register endpoints for any client in the console;
+# support staff see them and redeliver.
+_WEBHOOKS = [
+    "webhooks.view_endpoint",
+    "webhooks.add_endpoint",
+    "webhooks.change_endpoint",
+    "webhooks.delete_endpoint",
+    "webhooks.rotate_endpoint_secret",
+    "webhooks.view_delivery",
+    "webhooks.redeliver_delivery",
+]
+ROLE_PERMISSIONS[API_CLIENT] += _WEBHOOKS
+ROLE_PERMISSIONS[ADMIN] += [*_WEBHOOKS, "webhooks.manage_all_endpoints"]
+ROLE_PERMISSIONS[SUPPORT] += [
+    "webhooks.view_endpoint",
+    "webhooks.view_delivery",
+    "webhooks.redeliver_delivery",
+    "webhooks.manage_all_endpoints",
+]
+
 
 def sync_roles(apps, schema_editor=None) -> None:
     """Create the groups and give each exactly its role's permissions.

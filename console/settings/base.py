@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "console.apps.AxesConfig",
     "ops",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -460,3 +461,19 @@ LOGIN_REDIRECT_URL = "admin:index"
 # before any console page.
 CONSOLE_REQUIRE_2FA_FOR_ADMINS = env_bool("CONSOLE_REQUIRE_2FA_FOR_ADMINS", False)
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "Ops console")
+
+# --- Webhooks (webhooks/): order events pushed to API clients' endpoints ----------------------
+# How long one delivery attempt waits for the receiver's answer.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+# Attempts of one delivery; keep equal to the webhooks queue's maxReceiveCount (infra/template.yaml).
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+# The first retry's delay; each later one doubles it (30 s, 1 min, 2 min, ... about 1 h for the 8th).
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
+# An endpoint is disabled after this many failed attempts in a row.
+WEBHOOK_DISABLE_AFTER_FAILURES = env_int("WEBHOOK_DISABLE_AFTER_FAILURES", 40)
+# After a secret's rotation the old secret signs too, for this long.
+WEBHOOK_SECRET_ROTATION_GRACE_SECONDS = env_int("WEBHOOK_SECRET_ROTATION_GRACE_SECONDS", 24 * 3600)
+# The most events one replay sends again.
+WEBHOOK_REPLAY_MAX_EVENTS = env_int("WEBHOOK_REPLAY_MAX_EVENTS", 10000)
+# Plain http:// endpoint URLs (local receivers); HTTPS only when off.
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)

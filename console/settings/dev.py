@@ -21,3 +21,6 @@ MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBacken
 
 # Failure drills of the order saga (its compensations) are allowed locally.
 SAGA_FAILURE_DRILLS = env_bool("SAGA_FAILURE_DRILLS", True)
+
+# Webhook receivers on this machine speak plain HTTP.
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", True)

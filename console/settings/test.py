@@ -28,3 +28,7 @@ ORDER_EVENTS_PUBLISH_ON_COMMIT = False
 # Media and CSV ingestion: the files bucket of the local AWS's account (moto's default),
 # named here so that endpoints which only sign upload forms need no STS call.
 FILES_BUCKET = "ops-console-dev-files-123456789012"
+
+# Webhook retries in seconds, not minutes, so their schedule is observable (the stack's
+# consumer gets the same through tests/conftest.py's stack_env).
+WEBHOOK_RETRY_BASE_SECONDS = 1
