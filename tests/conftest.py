@@ -179,12 +179,30 @@ def start_consumer(env: dict[str, str], log_path: Path, *, skip_queues: list[str
     return process
 
 
+# The stack's consumer process, while the ``stack`` fixture runs (see stack_consumer_sigkill).
+_STACK_CONSUMER: dict[str, subprocess.Popen] = {}
+
+
 @pytest.fixture(scope="session")
 def stack(local_aws: LocalAws, django_db_setup, django_db_blocker, artifacts_dir: Path):
     """The local AWS plus the consumer running the stage's functions, on the test database."""
-    consumer = start_consumer(stack_env(local_aws), artifacts_dir / log_name("consumer"))
+    _STACK_CONSUMER["process"] = start_consumer(stack_env(local_aws), artifacts_dir / log_name("consumer"))
     yield local_aws
-    devstack.stop_process(consumer)
+    devstack.stop_process(_STACK_CONSUMER.pop("process"))
+
+
+def stack_consumer_sigkill(local_aws: LocalAws, *, restart: bool = True) -> None:
+    """Kill the stack's consumer with SIGKILL (its execution environments die with it, as an
+    invocation does when Lambda's host goes), and start a new one unless ``restart`` is
+    False (then call again with ``restart=True`` to bring it back)."""
+    process = _STACK_CONSUMER.pop("process", None)
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+    if restart:
+        _STACK_CONSUMER["process"] = start_consumer(
+            stack_env(local_aws), ARTIFACTS / log_name(f"consumer-restarted-{int(time.time())}")
+        )
 
 
 @pytest.fixture(scope="session")

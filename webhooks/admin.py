@@ -31,6 +31,10 @@ class EndpointForm(forms.ModelForm):
         value = self.cleaned_data.get("event_types") or []
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise forms.ValidationError("A list of event type names.")
+        try:
+            services.check_event_types(value)
+        except services.WebhookRefused as exc:
+            raise forms.ValidationError(str(exc)) from exc
         return value
 
     def clean_url(self):

@@ -36,7 +36,7 @@ class EndpointSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     eventTypes = serializers.ListField(
         source="event_types",
-        child=serializers.CharField(max_length=64),
+        child=serializers.ChoiceField(choices=services.ORDER_EVENT_TYPES),
         max_length=50,
         required=False,
         default=list,

@@ -22,6 +22,7 @@ from console.models import AuditEntry
 from console.platform.audit import audit_record
 from orders.models import Order, OrderEvent
 from orders.outbox import event_message
+from orders.services import EVENT_TYPES
 from webhooks import queue, signing
 from webhooks.models import Delivery, Endpoint
 
@@ -48,6 +49,16 @@ def _endpoint_state(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
+# The order events' types an endpoint may ask for: the status changes', and notes.
+ORDER_EVENT_TYPES = sorted({*EVENT_TYPES.values(), "OrderStatusChanged", "OrderNoteAdded"})
+
+
+def check_event_types(event_types: list[str]) -> None:
+    unknown = sorted(set(event_types) - set(ORDER_EVENT_TYPES))
+    if unknown:
+        raise WebhookRefused("eventTypes", f"Unknown event types: {', '.join(unknown)}.")
+
+
 def check_url(url: str) -> None:
     if not url.startswith("https://") and not (settings.WEBHOOK_ALLOW_HTTP and url.startswith("http://")):
         raise WebhookRefused("url", "An HTTPS URL.")
@@ -57,6 +68,7 @@ def endpoint_create(
     *, owner, url: str, event_types: list[str], description: str = "", actor, source: str = Source.API
 ) -> Endpoint:
     check_url(url)
+    check_event_types(event_types)
     with transaction.atomic():
         endpoint = Endpoint.objects.create(
             owner=owner,
@@ -76,6 +88,7 @@ def endpoint_update(*, endpoint: Endpoint, actor, source: str = Source.API, **ch
     clears its failure count."""
     if "url" in changes:
         check_url(changes["url"])
+    check_event_types(changes.get("event_types", []))
     with transaction.atomic():
         endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
         before = _endpoint_state(endpoint)
@@ -237,6 +250,7 @@ def delivery_attempt(*, delivery_id: UUID, last_try: bool) -> AttemptOutcome:
     delivery failed for good."""
     delivery = Delivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
     if delivery is None or delivery.status in (Delivery.Status.SUCCEEDED, Delivery.Status.SKIPPED):
+        logger.info("webhook delivery %s: nothing to send (%s)", delivery_id, delivery and delivery.status)
         return AttemptOutcome(delivered=delivery is not None, retry=False, number=0)
     endpoint = delivery.endpoint
     if not endpoint.enabled:
@@ -251,6 +265,14 @@ def delivery_attempt(*, delivery_id: UUID, last_try: bool) -> AttemptOutcome:
     status_code, error = _post(endpoint.url, body, headers)
     duration_ms = int((time.monotonic() - started) * 1000)
     delivered = status_code is not None and 200 <= status_code < 300
+    logger.info(
+        "webhook delivery %s (%s) to endpoint %s: %s in %d ms",
+        delivery.pk,
+        delivery.webhook_id,
+        endpoint.pk,
+        status_code or error,
+        duration_ms,
+    )
     with transaction.atomic():
         delivery = Delivery.objects.select_for_update().get(pk=delivery.pk)
         delivery.attempts += 1
