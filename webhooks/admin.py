@@ -1,6 +1,6 @@
-"""Console pages for webhooks: endpoints (an admin registers one for any API client, changes
-it, rotates its secret, redelivers its failures) and their delivery history. Every change
-goes through ``webhooks.services`` and is audited there."""
+"""Console pages for webhooks, every client's: endpoints (an admin registers one for any
+API client, changes it, rotates its secret, redelivers its failures) and their delivery
+history. Every change goes through ``webhooks.services`` and is audited there."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from console.models import AuditEntry
 from console.pages.readonly import ReadOnlyAdminMixin
 from console.platform import roles
-from webhooks import selectors, services
+from webhooks import services
 from webhooks.models import Attempt, Delivery, Endpoint
 
 CONSOLE = AuditEntry.Source.CONSOLE
@@ -57,7 +57,8 @@ class EndpointAdmin(admin.ModelAdmin):
     actions = ["rotate_secret", "redeliver_failed"]
 
     def get_queryset(self, request):
-        return selectors.endpoints_visible_to(request.user).select_related("owner")
+        # Console roles see every client's (the model permissions say who may do what).
+        return super().get_queryset(request).select_related("owner")
 
     def get_readonly_fields(self, request, obj=None):
         # The owner is chosen once, when the endpoint is registered.
@@ -78,11 +79,10 @@ class EndpointAdmin(admin.ModelAdmin):
                 url=data["url"],
                 event_types=data["event_types"],
                 description=data["description"],
+                enabled=data["enabled"],
                 actor=request.user,
                 source=CONSOLE,
             )
-            if not data["enabled"]:
-                saved = services.endpoint_update(endpoint=saved, actor=request.user, source=CONSOLE, enabled=False)
         obj.pk = saved.pk
         obj._state.adding = False
 
@@ -131,7 +131,7 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = ["redeliver_selected"]
 
     def get_queryset(self, request):
-        return selectors.deliveries_visible_to(request.user).select_related("endpoint")
+        return super().get_queryset(request).select_related("endpoint")
 
     def has_redeliver_permission(self, request) -> bool:
         return request.user.has_perm("webhooks.redeliver_delivery")

@@ -99,6 +99,7 @@ class EndpointListApi(APIView):
                 url=data["url"],
                 event_types=data["event_types"],
                 description=data["description"],
+                enabled=data["enabled"],
                 actor=request.user,
             )
         except services.WebhookRefused as exc:

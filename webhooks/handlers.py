@@ -5,9 +5,10 @@ The queue carries two kinds of message:
 * an order event, as the outbox publishes it to the order-events topic (SNS delivers it
   raw): fanned out into one delivery per endpoint that wants it, each queued as
 * ``{"deliveryId": ...}``: one attempt, within WEBHOOK_TIMEOUT_SECONDS. A failed attempt
-  stays on the queue, invisible for the retry's delay (WEBHOOK_RETRY_BASE_SECONDS, doubled each time: SQS's receive count is
-  the attempt's number); after WEBHOOK_MAX_ATTEMPTS the delivery is failed and SQS moves
-  the message to the webhooks dead-letter queue (the queue's maxReceiveCount).
+  stays on the queue, invisible for the retry's delay (WEBHOOK_RETRY_BASE_SECONDS, doubled
+  each time: SQS's receive count is the attempt's number); after WEBHOOK_MAX_ATTEMPTS the
+  delivery is failed and SQS moves the message to the webhooks dead-letter queue (the
+  queue's maxReceiveCount).
 
 Returns ``{"batchItemFailures": [...]}``: only the failed messages are tried again.
 """

@@ -65,7 +65,14 @@ def check_url(url: str) -> None:
 
 
 def endpoint_create(
-    *, owner, url: str, event_types: list[str], description: str = "", actor, source: str = Source.API
+    *,
+    owner,
+    url: str,
+    event_types: list[str],
+    description: str = "",
+    enabled: bool = True,
+    actor,
+    source: str = Source.API,
 ) -> Endpoint:
     check_url(url)
     check_event_types(event_types)
@@ -75,6 +82,8 @@ def endpoint_create(
             url=url,
             event_types=sorted(set(event_types)),
             description=description,
+            enabled=enabled,
+            disabled_reason="" if enabled else "Registered disabled.",
             secret=signing.new_secret(),
         )
         audit_record(

@@ -26,3 +26,23 @@ def no_move_tasks_on_moto(context, case):
 @schemathesis.hook("filter_case").apply_to(operation_id="queues_pause")
 def no_pausing_the_stacks_own_queues(context, case):
     return not str((case.path_parameters or {}).get("name", "")).startswith("ops-console-")
+
+
+# Webhook endpoints the fuzzer registers must never be delivered to: the stack's consumer
+# would spend each attempt's timeout on a made-up host, for every test after this run.
+# They are registered disabled (no delivery is made for a disabled endpoint, and replay
+# skips them) and kept disabled; the webhook tests enable their own.
+
+
+@schemathesis.hook("map_case").apply_to(operation_id="webhook_endpoints_create")
+def webhook_endpoints_registered_disabled(context, case):
+    if isinstance(case.body, dict):
+        case.body["enabled"] = False
+    return case
+
+
+@schemathesis.hook("map_case").apply_to(operation_id="webhook_endpoints_update")
+def webhook_endpoints_kept_disabled(context, case):
+    if isinstance(case.body, dict) and "enabled" in case.body:
+        case.body["enabled"] = False
+    return case

@@ -299,6 +299,7 @@ URLS: dict[str, list[Case]] = {
         Case(console(ADMIN, denied=MISSING), kwargs=lambda o: {"app_label": "axes"}),
         Case(console(SUPPORT, ADMIN, denied=MISSING), kwargs=lambda o: {"app_label": "ops"}),
         Case(console(*STAFF, denied=MISSING), kwargs=lambda o: {"app_label": "media"}),
+        Case(console(SUPPORT, ADMIN, denied=MISSING), kwargs=lambda o: {"app_label": "webhooks"}),
     ],
     "admin:(?P<url>.*)$": [Case(console(denied=MISSING), kwargs=lambda o: {"url": "no-such-page/"})],
     # --- Console: orders ------------------------------------------------------------------
@@ -463,6 +464,47 @@ URLS: dict[str, list[Case]] = {
         )
     ],
     **model_pages("media.mediaasset", "asset", view=STAFF, add=(ADMIN,)),
+    # --- Webhooks ---------------------------------------------------------------------------
+    # API clients run their own endpoints (the other client finds them missing); admins
+    # run every client's; support staff see them and redeliver.
+    "webhook-endpoint-list": [
+        Case(api(SUPPORT, ADMIN, API_CLIENT)),
+        Case(api(ADMIN, API_CLIENT), method="POST", data=lambda o: {"url": "https://example.com/hooks"}, json=True),
+    ],
+    "webhook-endpoint-detail": [
+        Case(owned(api(SUPPORT, ADMIN, API_CLIENT)), kwargs=obj("webhook_endpoint", "pk")),
+        Case(
+            owned(api(ADMIN, API_CLIENT)),
+            method="PATCH",
+            kwargs=obj("webhook_endpoint", "pk"),
+            data=lambda o: {"description": "orders"},
+            json=True,
+        ),
+        Case(owned(api(ADMIN, API_CLIENT)), method="DELETE", kwargs=obj("webhook_endpoint", "pk")),
+    ],
+    "webhook-endpoint-rotate-secret": [
+        Case(owned(api(ADMIN, API_CLIENT)), method="POST", kwargs=obj("webhook_endpoint", "pk"))
+    ],
+    "webhook-endpoint-redeliver": [
+        Case(owned(api(SUPPORT, ADMIN, API_CLIENT)), method="POST", kwargs=obj("webhook_endpoint", "pk"))
+    ],
+    "webhook-endpoint-deliveries": [Case(owned(api(SUPPORT, ADMIN, API_CLIENT)), kwargs=obj("webhook_endpoint", "pk"))],
+    "webhook-delivery-redeliver": [
+        Case(owned(api(SUPPORT, ADMIN, API_CLIENT)), method="POST", kwargs=obj("webhook_delivery", "pk"))
+    ],
+    # Without endpointId: to the caller's endpoints (none for the other client: 0 deliveries).
+    "webhook-replay": [
+        Case(
+            api(SUPPORT, ADMIN, API_CLIENT),
+            method="POST",
+            data=lambda o: {"orderId": str(o.order.pk)},
+            json=True,
+        )
+    ],
+    **model_pages(
+        "webhooks.endpoint", "webhook_endpoint", view=(SUPPORT,), add=(ADMIN,), change=(ADMIN,), delete=(ADMIN,)
+    ),
+    **model_pages("webhooks.delivery", "webhook_delivery", view=(SUPPORT, ADMIN)),
 }
 
 
@@ -492,6 +534,12 @@ ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "orders.import": {"delete_selected": ()},
     "media.mediaasset": {"delete_selected": ()},
+    "webhooks.endpoint": {
+        "rotate_secret": (ADMIN,),
+        "redeliver_failed": (SUPPORT, ADMIN),
+        "delete_selected": (ADMIN,),
+    },
+    "webhooks.delivery": {"redeliver_selected": (SUPPORT, ADMIN), "delete_selected": ()},
 }
 
 

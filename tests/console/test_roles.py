@@ -111,7 +111,26 @@ def make_objects() -> SimpleNamespace:
         asset=MediaAsset.objects.create(
             file=f"media/roles-{n}/shelf.png", original_name="shelf.png", content_type="image/png", uploaded_by=owner
         ),
+        **webhook_objects(owner, order),
     )
+
+
+def webhook_objects(owner, order) -> dict:
+    """The first API client's webhook endpoint and one of its deliveries."""
+    from django.utils import timezone
+
+    from webhooks.models import Delivery, Endpoint
+
+    endpoint = Endpoint.objects.create(owner=owner, url="https://example.com/hooks", secret="whsec_c2VjcmV0")
+    delivery = Delivery.objects.create(
+        endpoint=endpoint,
+        event_id=order.pk,
+        event_type="OrderCreated",
+        order_id=order.pk,
+        payload={},
+        event_created_at=timezone.now(),
+    )
+    return {"webhook_endpoint": endpoint, "webhook_delivery": delivery}
 
 
 ROLES_DLQ = "ops-console-dev-roles-dlq"

@@ -1,0 +1,94 @@
+"""One delivery attempt against a real receiver, without the stack: signing, the attempt's
+record, and disabling an endpoint that keeps failing."""
+
+from datetime import UTC, datetime
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from console.models import AuditEntry
+from console.platform import roles
+from tests.conftest import make_user
+from tests.factories import OrderFactory
+from tests.webhooks.receiver import Receiver
+from webhooks import services, signing
+from webhooks.models import Delivery
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+def a_delivery(endpoint) -> Delivery:
+    order = OrderFactory(created_by=endpoint.owner)
+    message = {
+        "eventId": "7b0e4f7e-5a43-4f1d-9d5e-1a2b3c4d5e6f",
+        "aggregateId": str(order.pk),
+        "version": 2,
+        "eventType": "OrderShipped",
+        "data": {"status": "SHIPPED"},
+        "timestamp": "2026-12-05T10:00:00+00:00",
+        "metadata": {},
+    }
+    return Delivery.objects.create(
+        endpoint=endpoint,
+        event_id=message["eventId"],
+        event_type="OrderShipped",
+        order_id=order.pk,
+        payload=services.webhook_payload(message),
+        event_created_at=datetime.fromisoformat(message["timestamp"]),
+    )
+
+
+def test_the_signature_is_the_specs_and_verifies_with_the_library():
+    secret = signing.new_secret()
+    now = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    headers = signing.signed_headers(webhook_id="msg_1", body=b'{"a":1}', secrets_in_use=[secret], now=now)
+
+    assert headers["webhook-timestamp"] == str(int(now.timestamp()))
+    assert headers["webhook-signature"].startswith("v1,")
+    with pytest.raises(Exception, match="too old"):  # the library checks the timestamp's age too
+        Webhook(secret).verify(b'{"a":1}', headers)
+
+
+def test_an_attempt_is_signed_recorded_and_delivered(receiver):
+    owner = make_user("attempt-client", roles.API_CLIENT, staff=False)
+    endpoint = services.endpoint_create(owner=owner, url=receiver.url, event_types=[], actor=owner)
+    receiver.secrets.append(endpoint.secret)
+    delivery = a_delivery(endpoint)
+
+    outcome = services.delivery_attempt(delivery_id=delivery.pk, last_try=False)
+
+    assert outcome.delivered and outcome.number == 1
+    [received] = receiver.received
+    assert received.webhook_id == "msg_7b0e4f7e5a434f1d9d5e1a2b3c4d5e6f"
+    assert received.payload["type"] == "OrderShipped" and received.verified_with == [endpoint.secret]
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.SUCCEEDED and delivery.attempt_set.get().status_code == 204
+
+
+def test_an_endpoint_failing_n_times_in_a_row_is_disabled_and_its_deliveries_skipped(receiver, settings):
+    settings.WEBHOOK_DISABLE_AFTER_FAILURES = 3
+    receiver.fail_first = 100
+    owner = make_user("failing-client", roles.API_CLIENT, staff=False)
+    endpoint = services.endpoint_create(owner=owner, url=receiver.url, event_types=[], actor=owner)
+    receiver.secrets.append(endpoint.secret)
+    delivery = a_delivery(endpoint)
+
+    outcomes = [services.delivery_attempt(delivery_id=delivery.pk, last_try=n == 2) for n in range(3)]
+
+    assert [o.retry for o in outcomes] == [True, True, False]
+    endpoint.refresh_from_db()
+    assert not endpoint.enabled and endpoint.consecutive_failures == 3
+    assert AuditEntry.objects.filter(action="webhook.endpoint.disable", object_id=str(endpoint.pk)).exists()
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.FAILED and delivery.attempts == 3
+    # Sent again (redelivered) while the endpoint is disabled: skipped, not sent.
+    assert services.delivery_attempt(delivery_id=delivery.pk, last_try=False).number == 0
+    assert len(receiver.received) == 3
+    assert Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.SKIPPED
