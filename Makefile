@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # pip warns about the machine's optional extra indexes; the noise hides real messages.
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint topology install reference-test clean bench-approvals bench-live bench-redrive bench-redrive-crash bench-ingest bench-worker package deploy-local bench-lambda bench-websockets
+.PHONY: run test lint topology install reference-test clean bench-approvals bench-live bench-redrive bench-redrive-crash bench-ingest bench-worker package deploy-local bench-lambda bench-websockets bench-webhooks
 
 $(VENV)/.installed: requirements.txt requirements-worker.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -123,6 +123,12 @@ STARTS_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_starts
 .PHONY: bench-starts
 bench-starts: $(VENV)/.installed
 	$(PY) -m bench.workflow_starts --database-url $(STARTS_BENCH_DATABASE_URL) $(BENCH_ARGS)
+
+# Webhook delivery on the local stack: delay from a status change to the receiver's 2xx
+# over 1,000 changes, the retry schedule, a consumer SIGKILL (docs/benchmarks.md, "Webhooks").
+WEBHOOKS_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_webhooks
+bench-webhooks: $(VENV)/.installed
+	$(PY) -m bench.webhooks --database-url $(WEBHOOKS_BENCH_DATABASE_URL) $(BENCH_ARGS)
 
 # Cold start and warm invocations of the package against a bare Django + Zappa hello-world,
 # package size and import profile (docs/benchmarks.md, "Cold start on Lambda"), on this
