@@ -39,14 +39,13 @@ def webhooks_queue(event: dict, context=None) -> dict:
             attempts.append((record, UUID(body["deliveryId"])))
         else:
             events.append((record, body))
-    if attempts:
-        try:
-            queue.hold_for_attempts(
-                receipt_handles=[record["receiptHandle"] for record, _ in attempts],
-                seconds_each=settings.WEBHOOK_TIMEOUT_SECONDS + 5,
-            )
-        except Exception:
-            logger.warning("webhooks: attempts' visibility not set; the queue's applies", exc_info=True)
+    # Held only as long as the work before each takes (attempts one after another, then
+    # the fan-out), not the queue's 90 minutes: a crashed invocation's messages come back soon.
+    held = [record["receiptHandle"] for record, _ in attempts] + [record["receiptHandle"] for record, _ in events]
+    try:
+        queue.hold_for_attempts(receipt_handles=held, seconds_each=settings.WEBHOOK_TIMEOUT_SECONDS + 5)
+    except Exception:
+        logger.warning("webhooks: the batch's visibility not set; the queue's applies", exc_info=True)
     for record, delivery_id in attempts:
         if not _attempt(record, delivery_id):
             failures.append({"itemIdentifier": record["messageId"]})

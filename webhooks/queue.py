@@ -37,9 +37,10 @@ def delay_retry(*, receipt_handle: str, seconds: int) -> None:
 
 
 def hold_for_attempts(*, receipt_handles: list[str], seconds_each: int) -> None:
-    """Keep the batch's delivery messages invisible only as long as their attempts can take
-    (the n-th: n times ``seconds_each``), not the queue's visibility timeout (six times the
-    worker function's 15 minutes): if the invocation dies, they come back in seconds."""
+    """Keep the batch's messages, in the order they are worked on, invisible only as long as
+    the work up to each can take (the n-th: n times ``seconds_each``), not the queue's
+    visibility timeout (six times the worker function's 15 minutes): if the invocation
+    dies, they come back within that."""
     if not receipt_handles:
         return
     aws.client("sqs").change_message_visibility_batch(

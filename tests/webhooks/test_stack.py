@@ -152,6 +152,7 @@ def test_nothing_is_lost_when_the_consumer_is_killed(stack, publishing, client_u
     assert len(expected) == 30
     wait_for(
         lambda: expected <= {r.webhook_id for r in receiver.delivered()},
-        timeout=120,
+        # Messages in flight at the kill come back as their hold ends: up to 10 x 15 s.
+        timeout=240,
         what="every event's delivery after the consumer's SIGKILL",
     )
