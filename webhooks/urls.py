@@ -2,31 +2,34 @@ from django.urls import re_path
 
 from webhooks import apis
 
+# A UUID as written (a 36-character string of zeros is not one: a 404, not an error).
+UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
 # Every route answers with and without a trailing slash.
 urlpatterns = [
     re_path(r"^webhooks/endpoints/?$", apis.EndpointListApi.as_view(), name="webhook-endpoint-list"),
     re_path(
-        r"^webhooks/endpoints/(?P<pk>[0-9a-f-]{36})/?$",
+        rf"^webhooks/endpoints/(?P<pk>{UUID})/?$",
         apis.EndpointDetailApi.as_view(),
         name="webhook-endpoint-detail",
     ),
     re_path(
-        r"^webhooks/endpoints/(?P<pk>[0-9a-f-]{36})/rotate-secret/?$",
+        rf"^webhooks/endpoints/(?P<pk>{UUID})/rotate-secret/?$",
         apis.EndpointRotateSecretApi.as_view(),
         name="webhook-endpoint-rotate-secret",
     ),
     re_path(
-        r"^webhooks/endpoints/(?P<pk>[0-9a-f-]{36})/redeliver/?$",
+        rf"^webhooks/endpoints/(?P<pk>{UUID})/redeliver/?$",
         apis.EndpointRedeliverApi.as_view(),
         name="webhook-endpoint-redeliver",
     ),
     re_path(
-        r"^webhooks/endpoints/(?P<pk>[0-9a-f-]{36})/deliveries/?$",
+        rf"^webhooks/endpoints/(?P<pk>{UUID})/deliveries/?$",
         apis.EndpointDeliveriesApi.as_view(),
         name="webhook-endpoint-deliveries",
     ),
     re_path(
-        r"^webhooks/deliveries/(?P<pk>[0-9a-f-]{36})/redeliver/?$",
+        rf"^webhooks/deliveries/(?P<pk>{UUID})/redeliver/?$",
         apis.DeliveryRedeliverApi.as_view(),
         name="webhook-delivery-redeliver",
     ),
