@@ -81,7 +81,8 @@ def test_the_real_files_pass(stage):
     assert rows[f"ops-console-{stage}-steps"].consumer == f"ops-console-{stage}: workflows.handlers.step_tasks"
     assert rows[f"ops-console-{stage}-order-notifications"].consumer.startswith("external: customer notification")
     dead_letters = [row for row in rows.values() if row.kind == "dead-letter queue"]
-    assert len(dead_letters) == 9
+    # Every work queue's (the realtime pushes' and the webhooks' included).
+    assert len(dead_letters) == 10
     for row in dead_letters:
         assert row.consumer == f"ops-console-{stage}-worker: ops.handlers.dead_letters_archive", row.queue
         assert row.alarm.endswith("DeadLetterAlarm"), row.queue
