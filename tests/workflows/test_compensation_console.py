@@ -5,11 +5,12 @@ page. The engine's side is tests/workflows/test_compensations.py."""
 import pytest
 from django.urls import reverse
 
+from console.aws import clients as aws
 from console.aws import resources
 from console.models import AuditEntry
 from orders.lifecycle import OrderStatus
 from orders.models import OrderEvent, StockLevel
-from tests.conftest import csrf_post
+from tests.conftest import csrf_post, wait_for
 from tests.factories import OrderFactory
 from workflows.models import Compensation, CompensationStatus, Execution, StepRun
 
@@ -94,7 +95,7 @@ def test_an_operator_retries_the_compensation_once_and_it_is_audited(console_cli
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_saga_starts_from_the_order_page_and_shows_among_executions(local_aws, console_client, support_user):
+def test_the_saga_starts_from_the_order_page_and_shows_among_executions(stack, console_client, support_user):
     order = OrderFactory()
     console_client.force_login(support_user)
     order_page = reverse("admin:orders_order_change", args=[order.pk])
@@ -108,3 +109,12 @@ def test_the_saga_starts_from_the_order_page_and_shows_among_executions(local_aw
     assert AuditEntry.objects.get(action="saga.start").actor == support_user
     listed = console_client.get(reverse("admin:workflows_execution_changelist"), {"state_machine": "order-saga"})
     assert execution.name in listed.content.decode() or str(order.pk)[:8] in listed.content.decode()
+    # The consumer runs the saga to its end: nothing of it is left writing while the test's
+    # database is emptied.
+    sfn_client = aws.client("stepfunctions")
+    wait_for(
+        lambda: sfn_client.describe_execution(executionArn=execution.arn)["status"] != "RUNNING",
+        timeout=90,
+        interval=0.5,
+        what="the saga to end",
+    )
