@@ -187,6 +187,28 @@ def _unavailable(exc: sfn.StepFunctionsUnavailable) -> Response:
     )
 
 
+def _engine_change(
+    change, *, refused: type[Exception], code: str, not_found: tuple[type[Exception], ...] = ()
+) -> Response:
+    """Run a stop or restart (``change``, answering the execution now running or stopped) and
+    answer it: the service's refusal is a 409 ``code``; an execution the engine does not know
+    (``not_found``, or AWS's ExecutionDoesNotExist raised untranslated, e.g. by the refresh
+    before a stop) a 409 ``not_in_engine``; Step Functions unavailable a 503."""
+    try:
+        execution = change()
+    except refused as exc:
+        return _conflict(exc, code)
+    except not_found as exc:
+        return _not_in_engine(exc)
+    except ClientError as exc:
+        if aws_error_code(exc) != "ExecutionDoesNotExist":
+            raise
+        return _not_in_engine(exc)
+    except sfn.StepFunctionsUnavailable as exc:
+        return _unavailable(exc)
+    return _output(execution.pk)
+
+
 def _output(execution_id: int, code: int = status.HTTP_200_OK, headers: dict | None = None) -> Response:
     return Response(ExecutionOutputSerializer(_execution_or_404(execution_id)).data, status=code, headers=headers)
 
@@ -250,22 +272,16 @@ class ExecutionRestartApi(APIView):
         execution = _execution_or_404(execution_id)
         payload = RestartInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            running = execution_restart(
+        return _engine_change(
+            lambda: execution_restart(
                 execution_id=execution.pk,
                 actor=request.user,
                 reason=payload.validated_data["reason"],
                 source=AuditEntry.Source.API,
-            )
-        except ExecutionNotRestartable as exc:
-            return _conflict(exc, "not_restartable")
-        except ClientError as exc:
-            if aws_error_code(exc) != "ExecutionDoesNotExist":
-                raise
-            return _not_in_engine(exc)
-        except sfn.StepFunctionsUnavailable as exc:
-            return _unavailable(exc)
-        return _output(running.pk)
+            ),
+            refused=ExecutionNotRestartable,
+            code="not_restartable",
+        )
 
 
 class ExecutionStopApi(APIView):
@@ -285,25 +301,17 @@ class ExecutionStopApi(APIView):
         execution = _execution_or_404(execution_id)
         payload = StopInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            stopped = execution_stop(
+        return _engine_change(
+            lambda: execution_stop(
                 execution_id=execution.pk,
                 actor=request.user,
                 reason=payload.validated_data["reason"],
                 source=AuditEntry.Source.API,
-            )
-        except ExecutionNotStoppable as exc:
-            return _conflict(exc, "not_stoppable")
-        except sfn.ExecutionNotFound as exc:
-            return _not_in_engine(exc)
-        except ClientError as exc:
-            # Raised by the refresh before the stop (DescribeExecution), untranslated.
-            if aws_error_code(exc) != "ExecutionDoesNotExist":
-                raise
-            return _not_in_engine(exc)
-        except sfn.StepFunctionsUnavailable as exc:
-            return _unavailable(exc)
-        return _output(stopped.pk)
+            ),
+            refused=ExecutionNotStoppable,
+            code="not_stoppable",
+            not_found=(sfn.ExecutionNotFound,),
+        )
 
 
 class SagaStartApi(APIView):
