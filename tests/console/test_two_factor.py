@@ -50,6 +50,16 @@ def enrol(client) -> str:
     return secret
 
 
+def next_code(user, secret_b32: str) -> str:
+    """A code the device has not used yet: the window after the one it last accepted.
+
+    It is within the device's tolerance of one step whatever the clock's position in the
+    current 30 s window, so the test does not depend on when it runs.
+    """
+    device = TOTPDevice.objects.get(user=user)
+    return totp(secret_b32, (device.last_t + 1) * device.step + device.t0)
+
+
 @pytest.fixture
 def operator_user(db):
     return make_user("otto-operator", roles.OPERATOR)
@@ -91,8 +101,8 @@ def test_after_the_password_the_console_asks_for_the_code(operator_user):
     wrong = client.post(VERIFY, {"token": "12345x", "next": "/orders/order/"})
     assert wrong.status_code == 200 and "not right" in wrong.content.decode()
     time.sleep(1.1)
-    # The enrolment used the current code: the next one (within the tolerance) is due.
-    response = client.post(VERIFY, {"token": totp(secret, time.time() + 30), "next": "/orders/order/"})
+    # The enrolment used its window's code: the next one (within the tolerance) is due.
+    response = client.post(VERIFY, {"token": next_code(operator_user, secret), "next": "/orders/order/"})
     assert response.status_code == 302 and response["Location"] == "/orders/order/"
     assert client.get("/orders/order/").status_code == 200
     assert client.get("/api/schema").status_code == 200
@@ -101,11 +111,12 @@ def test_after_the_password_the_console_asks_for_the_code(operator_user):
 def test_a_code_works_once_and_wrong_codes_are_throttled(operator_user, settings):
     settings.OTP_TOTP_THROTTLE_FACTOR = 30
     secret = enrol(log_in(operator_user))
-    used_at_enrolment = totp(secret)
+    device = TOTPDevice.objects.get(user=operator_user)
+    used_at_enrolment = totp(secret, device.last_t * device.step + device.t0)
     client = log_in(operator_user)
     replay = client.post(VERIFY, {"token": used_at_enrolment})
     assert replay.status_code == 200  # already used: refused
-    throttled = client.post(VERIFY, {"token": totp(secret, time.time() + 30)})
+    throttled = client.post(VERIFY, {"token": next_code(operator_user, secret)})
     assert throttled.status_code == 200 and "Too many wrong codes" in throttled.content.decode()
     assert client.get("/").status_code == 302
 
@@ -137,7 +148,7 @@ def test_the_owner_removes_it_with_a_current_code(operator_user):
     refused = client.post(SETUP, {"action": "remove", "token": "000001"})
     assert refused.status_code == 200 and TOTPDevice.objects.filter(user=operator_user).exists()
     time.sleep(1.1)
-    response = client.post(SETUP, {"action": "remove", "token": totp(secret, time.time() + 30)})
+    response = client.post(SETUP, {"action": "remove", "token": next_code(operator_user, secret)})
     assert response.status_code == 302
     assert not TOTPDevice.objects.filter(user=operator_user).exists()
     entry = AuditEntry.objects.get(action="auth.user.two_factor_remove")
