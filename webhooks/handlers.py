@@ -30,9 +30,10 @@ def webhooks_queue(event: dict, context=None) -> dict:
     attempts = []
     for record in event.get("Records", []):
         try:
-            body = json.loads(record["body"])
-        except ValueError:
-            logger.warning("webhooks: message %s is not JSON; left for the dead-letter queue", record["messageId"])
+            body = _message(record["body"])
+        except ValueError as exc:
+            # One malformed message fails alone: the rest of the batch is worked on.
+            logger.warning("webhooks: message %s %s; left for the dead-letter queue", record["messageId"], exc)
             failures.append({"itemIdentifier": record["messageId"]})
             continue
         if "deliveryId" in body:
@@ -53,9 +54,33 @@ def webhooks_queue(event: dict, context=None) -> dict:
         try:
             services.deliveries_fan_out(messages=[body for _, body in events])
         except Exception:
-            logger.exception("webhooks: fan-out of %d events failed; they stay on the queue", len(events))
-            failures.extend({"itemIdentifier": record["messageId"]} for record, _ in events)
+            # One at a time, so that an event that cannot be fanned out holds back no other.
+            logger.warning("webhooks: fan-out of %d events failed; each is tried alone", len(events), exc_info=True)
+            for record, body in events:
+                try:
+                    services.deliveries_fan_out(messages=[body])
+                except Exception:
+                    logger.exception("webhooks: fan-out of event %s failed; it stays on the queue", body["eventId"])
+                    failures.append({"itemIdentifier": record["messageId"]})
     return {"batchItemFailures": failures}
+
+
+def _message(text: str) -> dict:
+    """A message's body: a delivery (``deliveryId``) or an order event (``eventId``,
+    ``aggregateId``, ``eventType``). Raises ValueError saying what is wrong."""
+    body = json.loads(text)
+    if not isinstance(body, dict):
+        raise ValueError("is not a JSON object")
+    if "deliveryId" in body:
+        UUID(str(body["deliveryId"]))
+        return body
+    for name in ("eventId", "aggregateId"):
+        if name not in body:
+            raise ValueError(f"has neither deliveryId nor {name}")
+        UUID(str(body[name]))
+    if not isinstance(body.get("eventType"), str):
+        raise ValueError("has no eventType")
+    return body
 
 
 def _attempt(record: dict, delivery_id: UUID) -> bool:

@@ -1,6 +1,7 @@
 """One delivery attempt against a real receiver, without the stack: signing, the attempt's
 record, and disabling an endpoint that keeps failing."""
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -12,6 +13,7 @@ from tests.conftest import make_user
 from tests.factories import OrderFactory
 from tests.webhooks.receiver import Receiver
 from webhooks import services, signing
+from webhooks.handlers import webhooks_queue
 from webhooks.models import Delivery
 
 pytestmark = pytest.mark.django_db
@@ -92,3 +94,40 @@ def test_an_endpoint_failing_n_times_in_a_row_is_disabled_and_its_deliveries_ski
     assert services.delivery_attempt(delivery_id=delivery.pk, last_try=False).number == 0
     assert len(receiver.received) == 3
     assert Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.SKIPPED
+
+
+def test_a_malformed_message_fails_alone_and_the_rest_of_its_batch_is_worked_on(local_aws, settings):
+    owner = make_user("hooks-batch", roles.API_CLIENT, staff=False)
+    endpoint = services.endpoint_create(owner=owner, url="https://receiver.example/hook", event_types=[], actor=owner)
+    order = OrderFactory(created_by=owner)
+    good = {
+        "eventId": "0f0e4f7e-5a43-4f1d-9d5e-1a2b3c4d5e6f",
+        "aggregateId": str(order.pk),
+        "version": 2,
+        "eventType": "OrderShipped",
+        "data": {"status": "SHIPPED"},
+        "timestamp": "2026-12-05T10:00:00+00:00",
+        "metadata": {},
+    }
+    bodies = {
+        "not-json": "{",
+        "not-an-object": "[1, 2]",
+        "bad-delivery-id": '{"deliveryId": "not-a-uuid"}',
+        "no-order": '{"eventId": "1f0e4f7e-5a43-4f1d-9d5e-1a2b3c4d5e6f", "eventType": "OrderShipped"}',
+        "good": json.dumps(good),
+    }
+    records = [
+        {"messageId": name, "body": body, "receiptHandle": f"handle-{name}", "attributes": {}}
+        for name, body in bodies.items()
+    ]
+
+    outcome = webhooks_queue({"Records": records})
+
+    assert sorted(item["itemIdentifier"] for item in outcome["batchItemFailures"]) == [
+        "bad-delivery-id",
+        "no-order",
+        "not-an-object",
+        "not-json",
+    ]
+    # The good event was fanned out: one delivery to the endpoint.
+    assert Delivery.objects.filter(endpoint=endpoint, event_id=good["eventId"]).count() == 1
