@@ -8,7 +8,9 @@ POST /api/webhooks/endpoints/{id}/rotate-secret    a new secret; the old one sig
 POST /api/webhooks/endpoints/{id}/redeliver        send every failed delivery again
 GET  /api/webhooks/endpoints/{id}/deliveries       its delivery history
 POST /api/webhooks/deliveries/{id}/redeliver       send one delivery again
-POST /api/webhooks/replay                          events of an order or a time range, again
+GET  /api/webhooks/queues                          the order events topic's queue subscribers
+POST /api/webhooks/replay                          events of an order or a time range, again,
+                                                   to an endpoint, a queue subscriber or all
 """
 
 from django.shortcuts import get_object_or_404
@@ -205,9 +207,44 @@ class DeliveryRedeliverApi(APIView):
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 
+class QueueSubscriberSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The queue's name: what a replay's queue names.")
+    queueArn = serializers.CharField(source="queue_arn")
+    subscriptionArn = serializers.CharField(source="subscription_arn")
+    filterPolicy = serializers.JSONField(source="filter_policy", allow_null=True)
+    replayable = serializers.SerializerMethodField()
+    reason = serializers.CharField(source="unsupported", help_text="Why a replay cannot reach it; empty when it can.")
+
+    def get_replayable(self, subscriber) -> bool:
+        return not subscriber.unsupported
+
+
+class QueueSubscriberListApi(APIView):
+    queryset = Endpoint.objects.none()
+    required_permissions = {"GET": ["webhooks.manage_all_endpoints"]}
+
+    @extend_schema(
+        operation_id="webhook_queues_list",
+        responses={200: QueueSubscriberSerializer(many=True), 403: FORBIDDEN},
+        description=(
+            "The SQS queues subscribed to the order-events topic that no function of the stage reads: "
+            "services outside the console, which a replay can reach as SNS delivered to them."
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        subscribers = selectors.queue_subscribers_visible_to(request.user)
+        return Response(QueueSubscriberSerializer(subscribers, many=True).data)
+
+
 class ReplayInputSerializer(serializers.Serializer):
     endpointId = serializers.UUIDField(
-        source="endpoint_id", required=False, help_text="One endpoint; all yours when absent."
+        source="endpoint_id",
+        required=False,
+        help_text="One endpoint. With neither endpointId nor queue: all your endpoints, and every queue subscriber "
+        "for those who manage every endpoint.",
+    )
+    queue = serializers.CharField(
+        max_length=80, required=False, help_text="One queue subscriber, by name (GET /api/webhooks/queues)."
     )
     orderId = serializers.UUIDField(source="order_id", required=False)
     since = serializers.DateTimeField(required=False)
@@ -218,12 +255,17 @@ class ReplayInputSerializer(serializers.Serializer):
             raise serializers.ValidationError({"orderId": ["An order, or a time range (since, until)."]})
         if data.get("since") and data.get("until") and data["until"] <= data["since"]:
             raise serializers.ValidationError({"until": ["After since."]})
+        if "endpoint_id" in data and "queue" in data:
+            raise serializers.ValidationError({"queue": ["An endpoint or a queue, not both."]})
         return data
 
 
 class ReplayOutputSerializer(serializers.Serializer):
     events = serializers.IntegerField()
-    deliveries = serializers.IntegerField()
+    deliveries = serializers.IntegerField(help_text="Webhook deliveries queued.")
+    queues = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Messages sent to each queue subscriber, by queue name."
+    )
 
 
 class ReplayApi(APIView):
@@ -235,8 +277,9 @@ class ReplayApi(APIView):
         request=ReplayInputSerializer,
         responses={202: ReplayOutputSerializer, 400: BAD_INPUT, 403: FORBIDDEN, 404: NOT_FOUND},
         description=(
-            "Send again the events of one order, or of a time range, to one endpoint or to all of yours. "
-            "Event ids are unchanged: receivers see the webhook-id they saw the first time."
+            "Send again the events of one order, or of a time range, to one endpoint, to one queue subscriber, "
+            "or to all. Event ids are unchanged: endpoints see the webhook-id, and queues the eventId, they saw "
+            "the first time."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -244,12 +287,22 @@ class ReplayApi(APIView):
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         endpoints = selectors.endpoints_visible_to(request.user).filter(enabled=True)
+        queues = selectors.queue_subscribers_visible_to(request.user)
         if "endpoint_id" in data:
             endpoints = endpoints.filter(pk=data["endpoint_id"])
             get_object_or_404(endpoints)
+            queues = []
+        elif "queue" in data:
+            queues = [subscriber for subscriber in queues if subscriber.name == data["queue"]]
+            if not queues:
+                return problem(status.HTTP_404_NOT_FOUND, "Not found.", "not_found", "No such queue subscriber.")
+            endpoints = endpoints.none()
+        else:
+            queues = [subscriber for subscriber in queues if not subscriber.unsupported]
         try:
             result = services.events_replay(
                 endpoints=endpoints,
+                queues=queues,
                 actor=request.user,
                 order_id=data.get("order_id"),
                 since=data.get("since"),

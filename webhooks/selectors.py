@@ -2,6 +2,7 @@
 
 from django.db.models import QuerySet
 
+from orders.subscribers import QueueSubscriber, queue_subscribers
 from webhooks.models import MANAGE_ALL_ENDPOINTS, Delivery, Endpoint
 
 
@@ -13,3 +14,9 @@ def endpoints_visible_to(user) -> QuerySet[Endpoint]:
 
 def deliveries_visible_to(user) -> QuerySet[Delivery]:
     return Delivery.objects.filter(endpoint__in=endpoints_visible_to(user))
+
+
+def queue_subscribers_visible_to(user) -> list[QueueSubscriber]:
+    """The order events topic's queue subscribers (services outside the console), for
+    those who manage every endpoint; nobody else sees or replays to them."""
+    return queue_subscribers() if user.has_perm(MANAGE_ALL_ENDPOINTS) else []

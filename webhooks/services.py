@@ -23,6 +23,7 @@ from console.platform.audit import audit_record
 from orders.models import Order, OrderEvent
 from orders.outbox import event_message
 from orders.services import EVENT_TYPES
+from orders.subscribers import QueueSubscriber, queue_replay
 from webhooks import queue, signing
 from webhooks.models import Delivery, Endpoint
 
@@ -367,16 +368,20 @@ def events_replay(
     *,
     endpoints,
     actor,
+    queues: list[QueueSubscriber] | tuple = (),
     order_id: UUID | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     source: str = Source.API,
-) -> dict[str, int]:
-    """Publish again, to ``endpoints`` (a queryset: one endpoint, or all a user may
-    manage), the events of one order or of a time range, oldest first. Each event keeps its
-    id, so receivers see the same ``webhook-id`` as the first time. Only the events of the
-    endpoints' own clients' orders go to them. Raises WebhookRefused past
-    WEBHOOK_REPLAY_MAX_EVENTS events."""
+) -> dict[str, Any]:
+    """Publish again the events of one order or of a time range, oldest first, to
+    ``endpoints`` (a queryset: one endpoint, all a user may manage, or none) and to
+    ``queues`` (queue subscribers of the order events topic, ``orders.subscribers``). Each
+    event keeps its id, so receivers see the same ``webhook-id`` (and queues the same
+    ``eventId``) as the first time. Only the events of the endpoints' own clients' orders go
+    to them; a queue gets what its subscription's filter policy lets through. Raises
+    WebhookRefused past WEBHOOK_REPLAY_MAX_EVENTS events, or for a queue the replay cannot
+    reach as SNS would."""
     events = OrderEvent.objects.order_by("created_at", "version")
     if order_id is not None:
         events = events.filter(order_id=order_id)
@@ -388,15 +393,28 @@ def events_replay(
     chosen = list(events[: limit + 1])
     if len(chosen) > limit:
         raise WebhookRefused("since", f"More than {limit} events: replay a shorter range.")
-    messages = [event_message(event).body for event in chosen]
-    index = _endpoint_index({m["aggregateId"] for m in messages}, endpoints)
+    messages = [event_message(event) for event in chosen]
+    for subscriber in queues:
+        if subscriber.unsupported:
+            raise WebhookRefused("queue", f"{subscriber.name}: {subscriber.unsupported}")
+    # The queues first: a replay is idempotent for receivers, so one that fails half way is
+    # run again; the audit entry records what was sent.
+    sent = {subscriber.name: queue_replay(subscriber=subscriber, messages=messages) for subscriber in queues}
+    bodies = [message.body for message in messages]
+    index = _endpoint_index({m["aggregateId"] for m in bodies}, endpoints)
+    targets = [*endpoints.values_list("pk", flat=True)[:2]]
     with transaction.atomic():
-        ids = _deliveries_for(events=messages, endpoints_of=index)
+        ids = _deliveries_for(events=bodies, endpoints_of=index)
         _requeue(ids)
+        if len(targets) == 1 and not queues:
+            target = {"object_type": "webhooks.endpoint", "object_id": str(targets[0])}
+        elif len(queues) == 1 and not targets:
+            target = {"object_type": "orders.queue_subscriber", "object_id": queues[0].name}
+        else:
+            target = {"object_type": "webhooks.endpoint", "object_id": "all"}
         audit_record(
             action="webhook.replay",
-            object_type="webhooks.endpoint",
-            object_id=str(endpoints.get().pk) if endpoints.count() == 1 else "all",
+            **target,
             actor=actor,
             source=source,
             after={
@@ -405,6 +423,7 @@ def events_replay(
                 "until": until.isoformat() if until else None,
                 "events": len(messages),
                 "deliveries": len(ids),
+                "queues": sent,
             },
         )
-    return {"events": len(messages), "deliveries": len(ids)}
+    return {"events": len(messages), "deliveries": len(ids), "queues": sent}

@@ -33,5 +33,6 @@ urlpatterns = [
         apis.DeliveryRedeliverApi.as_view(),
         name="webhook-delivery-redeliver",
     ),
+    re_path(r"^webhooks/queues/?$", apis.QueueSubscriberListApi.as_view(), name="webhook-queue-list"),
     re_path(r"^webhooks/replay/?$", apis.ReplayApi.as_view(), name="webhook-replay"),
 ]

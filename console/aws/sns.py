@@ -22,6 +22,16 @@ class Message:
     body: dict[str, Any]
     attributes: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def text(self) -> str:
+        """The body as SNS sends it: compact JSON (raw message delivery gives it as is)."""
+        return json.dumps(self.body, separators=(",", ":"))
+
+    @property
+    def message_attributes(self) -> dict[str, dict[str, str]]:
+        """The attributes as SNS and SQS take them."""
+        return {name: {"DataType": "String", "StringValue": value} for name, value in self.attributes.items()}
+
 
 def publish_batch(*, topic_arn: str, messages: list[Message]) -> tuple[list[str], dict[str, str]]:
     """Publish ``messages`` in batches of 10. Returns (ids published, {id: error code} of
@@ -36,10 +46,8 @@ def publish_batch(*, topic_arn: str, messages: list[Message]) -> tuple[list[str]
             PublishBatchRequestEntries=[
                 {
                     "Id": message.id,
-                    "Message": json.dumps(message.body, separators=(",", ":")),
-                    "MessageAttributes": {
-                        name: {"DataType": "String", "StringValue": value} for name, value in message.attributes.items()
-                    },
+                    "Message": message.text,
+                    "MessageAttributes": message.message_attributes,
                 }
                 for message in chunk
             ],

@@ -2,10 +2,15 @@
 queue and its handler (run by the consumer, as Lambda runs it) to a real receiving HTTP
 server that verifies them with the Standard Webhooks library."""
 
+import json
 import time
 
 import pytest
+from rest_framework.test import APIClient
 
+from console.aws import clients as aws
+from console.aws import resources
+from console.aws.resources import resource_name
 from console.models import AuditEntry
 from console.platform import roles
 from orders.lifecycle import OrderStatus
@@ -13,6 +18,7 @@ from orders.models import OrderEvent
 from orders.services import order_cancel, order_transition
 from tests.conftest import make_user, stack_consumer_sigkill, wait_for
 from tests.factories import OrderFactory
+from tests.orders.test_outbox import drain
 from tests.webhooks.receiver import Receiver
 from webhooks import services
 from webhooks.models import Delivery
@@ -134,7 +140,23 @@ def test_a_replay_sends_an_orders_events_again_with_the_same_webhook_ids(stack, 
     assert AuditEntry.objects.filter(action="webhook.replay", actor=client_user).exists()
 
 
-def test_nothing_is_lost_when_the_consumer_is_killed(stack, publishing, client_user, receiver):
+@pytest.fixture
+def short_queue_hold(stack):
+    """The webhooks queue's visibility timeout at 30 s for one test. Messages the consumer
+    took for an execution environment still starting when it is killed (a busy machine
+    makes that window wide) come back, as on Lambda, only when the queue's visibility
+    timeout ends: 5400 s as deployed, longer than a test waits. Those the handler has
+    started on are held only for their attempts (``webhooks.queue.hold_for_attempts``),
+    whatever the queue says."""
+    sqs = aws.client("sqs")
+    url = resources.queue_url("webhooks")
+    deployed = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "30"})
+    yield
+    sqs.set_queue_attributes(QueueUrl=url, Attributes=deployed)
+
+
+def test_nothing_is_lost_when_the_consumer_is_killed(stack, publishing, client_user, receiver, short_queue_hold):
     registered(receiver, client_user)
     orders = [OrderFactory(created_by=client_user) for _ in range(30)]
     for order in orders[:15]:
@@ -156,3 +178,43 @@ def test_nothing_is_lost_when_the_consumer_is_killed(stack, publishing, client_u
         timeout=240,
         what="every event's delivery after the consumer's SIGKILL",
     )
+
+
+def test_a_replay_reaches_a_queue_subscriber_as_sns_delivered_to_it(stack, publishing, client_user, admin_user):
+    """The order-notifications queue (read outside the console) gets, on a replay, the very
+    messages SNS gave it: same bodies and attributes, through its filter policy."""
+    queue = resource_name("order-notifications")
+    queue_url = stack.outputs["OrderNotificationsQueueUrl"]
+    drain(queue_url)
+    order = OrderFactory(created_by=client_user)
+    order_transition(order_id=order.pk, to_status=OrderStatus.VALIDATED)
+    order_cancel(order_id=order.pk, actor=None, reason="replay drill")
+    mine = lambda messages: [m for m in messages if json.loads(m["Body"])["aggregateId"] == str(order.pk)]  # noqa: E731
+    first: list[dict] = []
+    wait_for(lambda: first.extend(mine(drain(queue_url))) or first, timeout=30, what="SNS's delivery")
+
+    staff = APIClient()
+    staff.force_authenticate(admin_user)
+    listed = staff.get("/api/webhooks/queues").json()
+    # The console's own subscribers (webhooks, real-time pushes) are read by the stage's functions.
+    assert [item["name"] for item in listed] == [queue]
+    assert listed[0]["replayable"] is True and "OrderCancelled" in listed[0]["filterPolicy"]["eventType"]
+
+    response = staff.post("/api/webhooks/replay", {"orderId": str(order.pk), "queue": queue}, format="json")
+
+    assert response.status_code == 202, response.content
+    assert response.json() == {"events": 3, "deliveries": 0, "queues": {queue: 1}}
+    again = mine(drain(queue_url))
+    assert [json.loads(m["Body"]) for m in again] == [json.loads(m["Body"]) for m in first]
+    assert [m["Body"] for m in again] == [m["Body"] for m in first]  # byte for byte: the same eventId
+    assert [m["MessageAttributes"] for m in again] == [m["MessageAttributes"] for m in first]
+    entry = AuditEntry.objects.get(action="webhook.replay", object_type="orders.queue_subscriber")
+    assert entry.object_id == queue and entry.actor == admin_user and entry.after["queues"] == {queue: 1}
+
+    # An API client neither sees the queue nor reaches it.
+    client = APIClient()
+    client.force_authenticate(client_user)
+    assert client.get("/api/webhooks/queues").status_code == 403
+    refused = client.post("/api/webhooks/replay", {"orderId": str(order.pk), "queue": queue}, format="json")
+    assert refused.status_code == 404
+    assert mine(drain(queue_url)) == []
