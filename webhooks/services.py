@@ -3,14 +3,17 @@ an order event to the endpoints that want it, one delivery attempt, redelivery a
 Each change made by a person is atomic and audited; messages are sent after the commit.
 """
 
+import ipaddress
 import json
 import logging
+import socket
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from django.conf import settings
@@ -63,6 +66,38 @@ def check_event_types(event_types: list[str]) -> None:
 def check_url(url: str) -> None:
     if not url.startswith("https://") and not (settings.WEBHOOK_ALLOW_HTTP and url.startswith("http://")):
         raise WebhookRefused("url", "An HTTPS URL.")
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if not host:
+        raise WebhookRefused("url", "A URL with a host name.")
+    if settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS:
+        return
+    if host == "localhost" or host.endswith((".localhost", ".internal", ".local")):
+        raise WebhookRefused("url", "An address on the public internet, not a local or internal name.")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return  # a name: its addresses are checked at each attempt (private_address)
+    if not address.is_global:
+        raise WebhookRefused("url", f"An address on the public internet: {address} is not one.")
+
+
+def private_address(url: str) -> str:
+    """Why a delivery must not go to ``url`` (a name that resolves to a private, loopback,
+    link-local or otherwise non-public address: the function's own network, the Lambda
+    runtime API, an instance metadata service), or "" when it may. Checked at every attempt,
+    as a name may point elsewhere than when it was registered."""
+    if settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS:
+        return ""
+    parts = urlsplit(url)
+    try:
+        found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"{parts.hostname} does not resolve: {exc}"
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if not address.is_global:
+            return f"{parts.hostname} resolves to {address}, not a public address: not sent"
+    return ""
 
 
 def endpoint_create(
@@ -237,7 +272,21 @@ def _secrets_in_use(endpoint: Endpoint, now: datetime) -> list[str]:
     return in_use
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is the receiver's answer, a failure (HTTP 3xx), never followed: following
+    it would send the event to an address nobody checked."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
+    refused = private_address(url)
+    if refused:
+        return None, refused
     request = urllib.request.Request(
         url,
         data=body,
@@ -245,7 +294,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, s
         headers={**headers, "content-type": "application/json", "user-agent": "ops-console-webhooks"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
+        with _OPENER.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
             return response.status, ""
     except urllib.error.HTTPError as exc:
         return exc.code, f"HTTP {exc.code}"

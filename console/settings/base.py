@@ -477,3 +477,6 @@ WEBHOOK_SECRET_ROTATION_GRACE_SECONDS = env_int("WEBHOOK_SECRET_ROTATION_GRACE_S
 WEBHOOK_REPLAY_MAX_EVENTS = env_int("WEBHOOK_REPLAY_MAX_EVENTS", 10000)
 # Plain http:// endpoint URLs (local receivers); HTTPS only when off.
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+# Endpoints on loopback, private, link-local and other non-public addresses (receivers on
+# this machine). Off: such URLs are refused, and a name resolving to one is not sent to.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)

@@ -24,3 +24,4 @@ SAGA_FAILURE_DRILLS = env_bool("SAGA_FAILURE_DRILLS", True)
 
 # Webhook receivers on this machine speak plain HTTP.
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", True)
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", True)

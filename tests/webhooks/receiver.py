@@ -25,6 +25,7 @@ class Received:
 class Receiver:
     secrets: list[str] = field(default_factory=list)
     fail_first: int = 0
+    redirect_to: str = ""  # answer every request with a 302 to this URL
     received: list[Received] = field(default_factory=list)
     url: str = ""
 
@@ -36,6 +37,9 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 receiver._handle(self, body)
+
+            def do_GET(self):  # a followed redirect arrives as a GET: recorded, never delivered
+                receiver._handle(self, b"")
 
             def log_message(self, *args):
                 pass
@@ -58,8 +62,11 @@ class Receiver:
             webhook_id = headers.get("webhook-id", "")
             seen = sum(1 for r in self.received if r.webhook_id == webhook_id)
             status = 401 if not verified_with else (500 if seen < self.fail_first else 204)
+            status = 302 if self.redirect_to else status
             self.received.append(Received(time.time(), webhook_id, json.loads(body or b"{}"), verified_with, status))
         request.send_response(status)
+        if self.redirect_to:
+            request.send_header("location", self.redirect_to)
         request.end_headers()
 
     def delivered(self) -> list[Received]:

@@ -34,6 +34,28 @@ def test_a_client_registers_an_endpoint_and_gets_its_secret_once(api, api_user):
     assert AuditEntry.objects.filter(action="webhook.endpoint.create", object_id=body["id"], actor=api_user).exists()
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hooks",
+        "https://10.1.2.3/hooks",
+        "https://192.168.0.7:8443/hooks",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/hooks",
+        "https://[fd00::1]/hooks",
+        "https://localhost/hooks",
+        "https://db.internal/hooks",
+    ],
+)
+def test_endpoints_on_local_and_private_addresses_are_refused(api, settings, url):
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False  # as on AWS
+    refused = api.post("/api/webhooks/endpoints", {"url": url}, format="json")
+
+    assert refused.status_code == 400 and "url" in refused.json()["errors"], refused.content
+    assert not Endpoint.objects.exists()
+    assert api.post("/api/webhooks/endpoints", {"url": "https://93.184.215.14/hooks"}, format="json").status_code == 201
+
+
 def test_bad_input_names_its_field(api, settings):
     settings.WEBHOOK_ALLOW_HTTP = False
     plain = api.post("/api/webhooks/endpoints", {"url": "http://shop.example/hooks"}, format="json")

@@ -131,3 +131,37 @@ def test_a_malformed_message_fails_alone_and_the_rest_of_its_batch_is_worked_on(
     ]
     # The good event was fanned out: one delivery to the endpoint.
     assert Delivery.objects.filter(endpoint=endpoint, event_id=good["eventId"]).count() == 1
+
+
+def test_an_attempt_to_a_name_resolving_to_a_private_address_is_not_sent(receiver, settings):
+    owner = make_user("private-client", roles.API_CLIENT, staff=False)
+    local_name = receiver.url.replace("127.0.0.1", "localhost")
+    endpoint = services.endpoint_create(owner=owner, url=local_name, event_types=[], actor=owner)
+    receiver.secrets.append(endpoint.secret)
+    delivery = a_delivery(endpoint)
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False  # as on AWS
+
+    outcome = services.delivery_attempt(delivery_id=delivery.pk, last_try=False)
+
+    assert not outcome.delivered and outcome.retry
+    assert receiver.received == []
+    attempt = delivery.attempt_set.get()
+    assert attempt.status_code is None and "not a public address" in attempt.error
+
+
+def test_a_redirect_is_a_failed_attempt_and_never_followed(receiver):
+    target = Receiver()
+    try:
+        owner = make_user("redirecting-client", roles.API_CLIENT, staff=False)
+        endpoint = services.endpoint_create(owner=owner, url=receiver.url, event_types=[], actor=owner)
+        receiver.secrets.append(endpoint.secret)
+        receiver.redirect_to = target.url
+        delivery = a_delivery(endpoint)
+
+        outcome = services.delivery_attempt(delivery_id=delivery.pk, last_try=False)
+
+        assert not outcome.delivered and [r.answered for r in receiver.received] == [302]
+        assert target.received == []
+        assert delivery.attempt_set.get().status_code == 302
+    finally:
+        target.close()
