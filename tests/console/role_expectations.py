@@ -501,6 +501,13 @@ URLS: dict[str, list[Case]] = {
             json=True,
         )
     ],
+    # The order-events topic's queue subscribers: staff who manage every endpoint.
+    "webhook-queue-list": [Case(api(SUPPORT, ADMIN))],
+    # The console's replay page, and a POST of an empty form (shown again, nothing sent).
+    "admin:webhooks_endpoint_replay": [
+        Case(console(SUPPORT, ADMIN)),
+        Case(console(SUPPORT, ADMIN), method="POST"),
+    ],
     **model_pages(
         "webhooks.endpoint", "webhook_endpoint", view=(SUPPORT,), add=(ADMIN,), change=(ADMIN,), delete=(ADMIN,)
     ),
