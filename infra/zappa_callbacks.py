@@ -110,8 +110,9 @@ ZAPPA_SERVICES = {"lambda", "sns", "sts", "dynamodb"}
 # no LocaleMiddleware; tests/on_lambda/test_package.py checks both), so the catalogs and
 # format modules of some 100 other languages (3 MB zipped) never load.
 KEEP_LANGUAGES = {"en"}
-# IAM action prefixes whose botocore service is named otherwise.
-SERVICE_FOR_IAM_PREFIX = {"states": "stepfunctions", "execute-api": "apigatewaymanagementapi"}
+# IAM action prefixes whose botocore service is named otherwise (mail goes through SES's
+# v2 API: ses:SendEmail is the sesv2 client's SendEmail).
+SERVICE_FOR_IAM_PREFIX = {"states": "stepfunctions", "execute-api": "apigatewaymanagementapi", "ses": "sesv2"}
 
 
 def finish_package(cli: Any) -> None:

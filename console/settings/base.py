@@ -141,20 +141,12 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 LOGIN_URL = "admin:login"
 
-# Outgoing mail (approval requests, notifications): SMTP (e.g. Amazon SES's SMTP interface)
-# configured from the environment; development prints mail to the console.
-MAILERS = {
-    "default": {
-        "BACKEND": env("MAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"),
-        "OPTIONS": {
-            "host": env("SMTP_HOST", "localhost"),
-            "port": env_int("SMTP_PORT", 587),
-            "username": env("SMTP_USERNAME", ""),
-            "password": env("SMTP_PASSWORD", ""),
-            "use_tls": env_bool("SMTP_USE_TLS", True),
-        },
-    }
-}
+# Outgoing mail (approval requests, export links, notifications): Amazon SES's API with the
+# function's own role (console.aws.ses; no SMTP password to store). Development prints mail to
+# the console, tests keep it in memory.
+MAILERS = {"default": {"BACKEND": env("MAIL_BACKEND", "console.aws.ses.EmailBackend")}}
+# The sender of every mail: an address of the stage's SES identity (the stack's MailIdentity),
+# the only one its role may send from (MailFromAddress).
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "ops-console@localhost")
 
 REST_FRAMEWORK = {

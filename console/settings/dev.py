@@ -17,7 +17,9 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+# Mail is printed to the console; the stack tests set MAIL_BACKEND to SES's (console.aws.ses),
+# which sends to the local AWS.
+MAILERS = {"default": {"BACKEND": env("MAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")}}
 
 # Failure drills of the order saga (its compensations) are allowed locally.
 SAGA_FAILURE_DRILLS = env_bool("SAGA_FAILURE_DRILLS", True)

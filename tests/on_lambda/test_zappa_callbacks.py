@@ -86,7 +86,7 @@ def test_partial_batch_responses_are_turned_on_for_the_mappings_zappa_made(local
 @pytest.mark.stack
 def test_secret_references_are_resolved_with_the_deploying_credentials(local_session):
     local_session.client("ssm").put_parameter(
-        Name="/ops-console/test/smtp-host", Value="smtp.example.com", Type="SecureString", Overwrite=True
+        Name="/ops-console/test/order-notification-email", Value="ops@example.com", Type="SecureString", Overwrite=True
     )
     secrets = local_session.client("secretsmanager")
     secret = json.dumps({"DJANGO_SECRET_KEY": "k" * 50, "DATABASE_URL": "postgres://app:pw@db/console"})
@@ -97,7 +97,7 @@ def test_secret_references_are_resolved_with_the_deploying_credentials(local_ses
 
     resolved = zappa_callbacks.resolve_references(
         {
-            "SMTP_HOST": "ssm:/ops-console/test/smtp-host",
+            "ORDER_NOTIFICATION_EMAIL": "ssm:/ops-console/test/order-notification-email",
             "DATABASE_URL": "secretsmanager:ops-console/test/app#DATABASE_URL",
             "WHOLE": "secretsmanager:ops-console/test/app",
             "STAGE": "test",
@@ -106,7 +106,7 @@ def test_secret_references_are_resolved_with_the_deploying_credentials(local_ses
     )
 
     assert resolved == {
-        "SMTP_HOST": "smtp.example.com",
+        "ORDER_NOTIFICATION_EMAIL": "ops@example.com",
         "DATABASE_URL": "postgres://app:pw@db/console",
         "WHOLE": secret,
         "STAGE": "test",
@@ -119,7 +119,11 @@ def test_the_stage_settings_hold_references_not_secrets():
     stage = zappa_cli().stage_config
     for name, value in stage["aws_environment_variables"].items():
         assert value.startswith(("ssm:", "secretsmanager:")), f"{name} must be a reference"
-    assert not {"DJANGO_SECRET_KEY", "DATABASE_URL", "SMTP_PASSWORD"} & set(stage["environment_variables"])
+    assert not {"DJANGO_SECRET_KEY", "DATABASE_URL"} & set(stage["environment_variables"])
+    # Mail goes through SES with the function's role: no mail credential at all.
+    assert not [
+        name for name in [*stage["environment_variables"], *stage["aws_environment_variables"]] if "SMTP" in name
+    ]
 
 
 def test_packaging_leaves_references_alone_and_puts_the_account_in_every_arn(monkeypatch):
@@ -166,8 +170,8 @@ def test_finishing_the_package_adds_unchecked_bytecode_and_keeps_only_used_model
 def test_the_package_keeps_the_models_of_every_service_the_role_may_call():
     services = zappa_callbacks.function_services(ROOT / "infra" / "template.yaml")
 
-    assert {"sqs", "stepfunctions", "logs", "lambda", "apigatewaymanagementapi"} <= services
-    assert "execute-api" not in services
+    assert {"sqs", "stepfunctions", "logs", "lambda", "apigatewaymanagementapi", "sesv2"} <= services
+    assert "execute-api" not in services and "ses" not in services  # SES's v1 API is never called
     # Zappa's async-task module builds these clients when imported.
     assert {"sns", "sts", "dynamodb"} <= services
 
