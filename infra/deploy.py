@@ -26,6 +26,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ import yaml
 
 TEMPLATE = Path(__file__).resolve().parent / "template.yaml"
 DEFAULT_PREFIX = "ops-console"
+# The local stage's mail sender (console.settings' DEFAULT_FROM_EMAIL default) and its
+# identity: a domain, as a stage on AWS would have.
+LOCAL_MAIL_FROM_ADDRESS = "ops-console@localhost"
 
 logger = logging.getLogger(__name__)
 
@@ -396,6 +400,20 @@ def apply_role_policy(logical_id: str, properties: dict[str, Any], resolver: Res
     return evaluated["PolicyName"]
 
 
+# --- The mail identity (moto's CloudFormation has no SES) ----
+def apply_email_identity(logical_id: str, properties: dict[str, Any], resolver: Resolver, template_dir: Path) -> str:
+    """Create the SES identity (SESv2 CreateEmailIdentity), or keep the one of that name (a
+    deploy run twice). The local AWS counts it verified at once: a domain needs no DKIM
+    records there, an address no link followed."""
+    ses = resolver.clients.sesv2
+    identity = resolver.evaluate(properties["EmailIdentity"])
+    try:
+        ses.get_email_identity(EmailIdentity=identity)
+    except ses.exceptions.NotFoundException:
+        ses.create_email_identity(EmailIdentity=identity)
+    return identity
+
+
 # Resource types the local engine cannot deploy through its CloudFormation.
 LOCAL_APPLIERS: dict[str, Applier] = {
     "AWS::StepFunctions::StateMachine": apply_state_machine,
@@ -407,6 +425,7 @@ LOCAL_APPLIERS: dict[str, Applier] = {
     "AWS::ApiGatewayV2::Route": apply_websocket_route,
     "AWS::ApiGatewayV2::RouteResponse": apply_websocket_route_response,
     "AWS::ApiGatewayV2::Stage": apply_websocket_stage,
+    "AWS::SES::EmailIdentity": apply_email_identity,
 }
 # Types the stack deploys, except a resource that names one applied outside it: that one is
 # applied outside too, after it (a role's policy scoped to the WebSocket API).
@@ -504,12 +523,16 @@ def deploy(
     stack_name: str | None = None,
     api_url: str = "",
     alert_email: str = "",
+    mail_from_address: str = LOCAL_MAIL_FROM_ADDRESS,
+    mail_identity: str = "",
     template_path: Path = TEMPLATE,
 ) -> dict[str, str]:
     """Deploy the stack and the parts applied outside it. Returns the stack's outputs.
 
     ``alert_email``: subscribed to the stage's alert topic (the ``AlertEmail`` parameter);
-    empty, nobody is. Resources whose condition is false are neither deployed nor applied."""
+    empty, nobody is. ``mail_from_address``: the address the functions send mail from
+    (``MailFromAddress``; a display name is dropped), in ``mail_identity`` (``MailIdentity``; empty: the address's
+    domain). Resources whose condition is false are neither deployed nor applied."""
     clients = Clients(endpoint_url, region)
     template = load_template(template_path)
     stack_name = stack_name or infra_stack_name(prefix=prefix, stage=stage)
@@ -523,6 +546,10 @@ def deploy(
         parameters["WorkerFunctionName"] = f"{prefix}-{stage}-worker"
     if "AlertEmail" in declared:
         parameters["AlertEmail"] = alert_email
+    if "MailIdentity" in declared:
+        parameters["MailIdentity"] = mail_identity or mail_domain(mail_from_address)
+    if "MailFromAddress" in declared:
+        parameters["MailFromAddress"] = parseaddr(mail_from_address)[1]
     # Parameters left at their defaults still resolve in the resources applied outside the stack.
     resolved_parameters = {
         **{key: str(spec["Default"]) for key, spec in declared.items() if "Default" in spec},
@@ -597,6 +624,11 @@ def deploy(
     return {key: str(resolver.evaluate(output["Value"])) for key, output in outputs.items()}
 
 
+def mail_domain(address: str) -> str:
+    """The domain of ``address`` (``Name <user@domain>`` or ``user@domain``)."""
+    return parseaddr(address)[1].rpartition("@")[2]
+
+
 def _create_or_update_stack(cloudformation, stack_name: str, template: dict, parameters: dict[str, str]) -> None:
     arguments = {
         "StackName": stack_name,
@@ -633,6 +665,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--alert-email", default="", help="subscribed to the stage's alert topic (AlertEmail); empty: nobody"
     )
+    parser.add_argument(
+        "--mail-from-address",
+        default=LOCAL_MAIL_FROM_ADDRESS,
+        help="the address the functions send mail from (MailFromAddress, DEFAULT_FROM_EMAIL)",
+    )
+    parser.add_argument(
+        "--mail-identity",
+        default="",
+        help="the SES identity they send as (MailIdentity); default: the address's domain",
+    )
     args = parser.parse_args(argv)
     outputs = deploy(
         endpoint_url=args.endpoint_url,
@@ -642,6 +684,8 @@ def main(argv: list[str] | None = None) -> None:
         stack_name=args.stack_name,
         api_url=args.api_url,
         alert_email=args.alert_email,
+        mail_from_address=args.mail_from_address,
+        mail_identity=args.mail_identity,
     )
     print(json.dumps(outputs, indent=2))
 

@@ -1235,10 +1235,21 @@ def rehearse(*, stage: str = "dev", build: bool = True, keep: bool = False, say=
         # 1. The resources stack.
         infra_stack = infra.infra_stack_name(stage=stage)
         began = time.monotonic()
-        infra.deploy(endpoint_url=endpoint, region=REGION, stage=stage, alert_email=ALERT_EMAIL)
+        # Mail goes out as the stage's DEFAULT_FROM_EMAIL, its domain the SES identity.
+        mail_from = functions[0].config["environment_variables"]["DEFAULT_FROM_EMAIL"]
+        mail_identity = infra.mail_domain(mail_from)
+        infra.deploy(
+            endpoint_url=endpoint,
+            region=REGION,
+            stage=stage,
+            alert_email=ALERT_EMAIL,
+            mail_from_address=mail_from,
+            mail_identity=mail_identity,
+        )
         infra_before = stack_snapshot(aws, infra_stack)
         step(
             f"step 1: stack {infra_stack} deployed with Stage={stage} AlertEmail={ALERT_EMAIL} "
+            f"MailIdentity={mail_identity} MailFromAddress={mail_from} "
             f"({sum(infra_before['resource_types'].values())} resources by CloudFormation, "
             f"{time.monotonic() - began:.1f} s)"
         )

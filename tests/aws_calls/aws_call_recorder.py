@@ -35,7 +35,7 @@ EVENT_SOURCE = ("console/devtools/local_consumer.py",)
 IGNORED_DIRS = (".venv", ".lambda")
 
 # IAM prefixes that differ from botocore's service name.
-IAM_PREFIX = {"stepfunctions": "states", "apigatewaymanagementapi": "execute-api"}
+IAM_PREFIX = {"stepfunctions": "states", "apigatewaymanagementapi": "execute-api", "sesv2": "ses"}
 # Operations whose IAM action has another name.
 IAM_ACTION = {
     ("sqs", "DeleteMessageBatch"): "DeleteMessage",
@@ -146,6 +146,12 @@ def resources(service: str, operation: str, params: dict, region: str) -> list[s
     if service == "lambda" and "FunctionName" in params:
         name = params["FunctionName"]
         return [name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"]
+    if service == "sesv2" and operation == "SendEmail":
+        # SES authorizes a send against the identity it sends as: the one named, else the
+        # From address's domain (the stages send as a domain identity, MailIdentity).
+        arn = params.get("FromEmailAddressIdentityArn")
+        domain = params.get("FromEmailAddress", "").rpartition("@")[2].rstrip(">")
+        return [arn or f"arn:aws:ses:{region}:{ACCOUNT_ID}:identity/{domain}"]
     if service == "dynamodb" and "TableName" in params:
         return [f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{params['TableName']}"]
     return ["*"]

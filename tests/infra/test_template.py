@@ -301,6 +301,40 @@ def test_deploy_infra_passes_the_alert_email_setting(settings, monkeypatch):
     calls = []
     monkeypatch.setattr(infra.deploy, "deploy", lambda **kwargs: calls.append(kwargs) or {})
     settings.ALERT_EMAIL = "ops@example.com"
+    settings.DEFAULT_FROM_EMAIL = "Ops Console <console@ops.example.com>"
     call_command("deploy_infra")
     call_command("deploy_infra", "--alert-email", "")
     assert [call["alert_email"] for call in calls] == ["ops@example.com", ""]
+    # The stage's identity and the one address its role may send from.
+    assert {call["mail_from_address"] for call in calls} == {"Ops Console <console@ops.example.com>"}
+
+
+def test_the_functions_may_send_mail_only_as_the_stages_identity_and_address():
+    template = load_template()
+    parameters = template["Parameters"]
+    # No default: a stage on AWS names its own identity and sender.
+    assert "Default" not in parameters["MailIdentity"] and "Default" not in parameters["MailFromAddress"]
+    identity = template["Resources"]["MailSendingIdentity"]
+    assert identity["Type"] == "AWS::SES::EmailIdentity" and identity["Condition"] == "CreateMailIdentity"
+    assert identity["Properties"] == {"EmailIdentity": {"Ref": "MailIdentity"}}
+    policy = template["Resources"]["FunctionMailPolicy"]["Properties"]
+    assert policy["Roles"] == [{"Ref": "FunctionRole"}]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "ses:SendEmail"
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${MailIdentity}"
+    }
+    assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "MailFromAddress"}}}
+
+
+def test_the_local_deploy_verifies_the_mail_identity_and_scopes_the_role_to_it(local_aws):
+    from console.aws import clients as aws
+
+    ses = aws.client("sesv2")
+    deploy(endpoint_url=local_aws.endpoint, stage="mailer", mail_from_address="Ops <ops@mail.example.org>")
+    assert ses.get_email_identity(EmailIdentity="mail.example.org")["IdentityType"] == "DOMAIN"
+    iam = aws.client("iam")
+    document = iam.get_role_policy(RoleName="ops-console-mailer-function", PolicyName="mail")["PolicyDocument"]
+    [statement] = (json.loads(document) if isinstance(document, str) else document)["Statement"]
+    assert statement["Resource"] == "arn:aws:ses:us-east-1:123456789012:identity/mail.example.org"
+    assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": "ops@mail.example.org"}}

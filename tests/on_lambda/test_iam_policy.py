@@ -15,13 +15,15 @@ import json
 
 import pytest
 
-from infra.deploy import load_template
+from infra.deploy import LOCAL_MAIL_FROM_ADDRESS, load_template, mail_domain
 from tests.on_lambda.conftest import AWS_CALL_LOG, FULL_SUITE, zappa_cli
 
 ROLE = "ops-console-dev-function"
 FUNCTION = "ops-console-dev"
 FUNCTIONS = {"dev": FUNCTION, "dev-worker": f"{FUNCTION}-worker"}
 ACCOUNT, REGION = "123456789012", "us-east-1"
+# The local deploy's mail identity (MailIdentity): the stage's, though its name is a domain.
+MAIL_IDENTITY = f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{mail_domain(LOCAL_MAIL_FROM_ADDRESS)}"
 EVENT_SOURCE_ACTIONS = {
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",
@@ -63,8 +65,9 @@ def allows(statement: dict, action: str, resource: str) -> bool:
 
 
 def of_the_stage(resource: str) -> bool:
-    """Whether ``resource`` is one of the stage's (named ops-console-dev-...), or any."""
-    return resource == "*" or FUNCTION in resource
+    """Whether ``resource`` is one of the stage's (named ops-console-dev-..., or its mail
+    identity), or any."""
+    return resource == "*" or FUNCTION in resource or resource == MAIL_IDENTITY
 
 
 def platform(statement: dict) -> bool:

@@ -27,6 +27,8 @@ class Command(BaseCommand):
             stack_name=stack_name or settings.STACK_NAME,
             api_url=api_url,
             alert_email=settings.ALERT_EMAIL if alert_email is None else alert_email,
+            # The stage sends from DEFAULT_FROM_EMAIL, as its domain's SES identity.
+            mail_from_address=settings.DEFAULT_FROM_EMAIL,
         )
         aws.reset_clients()
         resources.reset_cache()
