@@ -113,7 +113,11 @@ def local_aws(artifacts_dir: Path):
     resources.reset_cache()
     _reset_celery()
     outputs = deploy(
-        endpoint_url=endpoint, region=settings.AWS_REGION, stage=settings.STAGE, prefix=settings.RESOURCE_PREFIX
+        endpoint_url=endpoint,
+        region=settings.AWS_REGION,
+        stage=settings.STAGE,
+        prefix=settings.RESOURCE_PREFIX,
+        mail_from_address=settings.DEFAULT_FROM_EMAIL,
     )
     yield LocalAws(endpoint, outputs, process)
     settings.AWS_ENDPOINT_URL = previous
@@ -157,6 +161,8 @@ def stack_env(local_aws: LocalAws, **extra: str) -> dict[str, str]:
         WORKFLOW_APPROVAL_TIMEOUT_SECONDS=str(settings.WORKFLOW_APPROVAL_TIMEOUT_SECONDS),
         ORDER_VALIDATION_MAX_TOTAL=str(settings.ORDER_VALIDATION_MAX_TOTAL),
         WEBHOOK_RETRY_BASE_SECONDS=str(settings.WEBHOOK_RETRY_BASE_SECONDS),
+        # Mail goes through SES (the local AWS's), as on Lambda; `make run` prints it instead.
+        MAIL_BACKEND="console.aws.ses.EmailBackend",
         **extra,
     )
 

@@ -11,6 +11,9 @@ publishes none. So this process plays that part: every ``--sqs-metrics-seconds``
 (``LOCAL_SQS_METRICS_SECONDS``, 60 like AWS's one-minute SQS metrics; 0 turns it off) it
 samples each queue and puts ApproximateNumberOfMessagesVisible, ...NotVisible, ...Delayed
 and ApproximateAgeOfOldestMessage with the QueueName dimension, as AWS does.
+
+SES gives no sent mail back through its API; this process lists what it accepted at
+``GET /moto-api/ses/sent-messages`` (``serve_sent_mail``), for the tests.
 """
 
 import argparse
@@ -62,6 +65,47 @@ def leave_sqs_event_sources_to_the_local_consumer() -> None:
 
     create_event_source_mapping._leaves_sqs_to_the_local_consumer = True
     LambdaBackend.create_event_source_mapping = create_event_source_mapping
+
+
+# Where the local AWS lists the mail its SES accepted (see serve_sent_mail).
+SENT_MAIL_PATH = "/moto-api/ses/sent-messages"
+
+
+def serve_sent_mail() -> None:
+    """``GET /moto-api/ses/sent-messages``: the raw messages SES's SendEmail (v2) and
+    SendRawEmail accepted, in every account and region, oldest first, as a JSON list of
+    ``{"id", "account", "region", "source", "destinations", "raw_data"}``.
+
+    SES has no API that gives sent mail back, and moto's listing of all its objects
+    (``/moto-api/data.json``) fails as soon as one object's attribute cannot be read (a
+    Lambda function's Docker client, a deleted bucket's lifecycle). So the tests read
+    what the stage mailed here, from another process, as they read everything else the
+    local AWS holds. Served by this process only: the moto server's.
+    """
+    import json
+
+    from moto.moto_api._internal import urls
+    from moto.ses.models import RawMessage, ses_backends
+
+    def sent_messages(request, full_url, headers):
+        found = [
+            {
+                "id": message.id,
+                "account": account,
+                "region": region,
+                "source": message.source,
+                "destinations": message.destinations,
+                "raw_data": message.raw_data,
+            }
+            for account, regions in list(ses_backends.items())
+            for region, backend in list(regions.items())
+            for message in list(backend.sent_messages)
+            if isinstance(message, RawMessage)
+        ]
+        return 200, {"Content-Type": "application/json"}, json.dumps(found)
+
+    urls.url_paths["{0}" + SENT_MAIL_PATH + "$"] = sent_messages
+
 
 def sqs_metrics_sample(endpoint: str) -> int:
     """Put the AWS/SQS metrics of every queue moto holds, as AWS would; returns how many
@@ -130,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.server import ThreadedMotoServer
 
     leave_sqs_event_sources_to_the_local_consumer()
+    serve_sent_mail()
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
     endpoint = f"http://{args.host}:{args.port}"
