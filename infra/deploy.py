@@ -531,8 +531,9 @@ def deploy(
 
     ``alert_email``: subscribed to the stage's alert topic (the ``AlertEmail`` parameter);
     empty, nobody is. ``mail_from_address``: the address the functions send mail from
-    (``MailFromAddress``; a display name is dropped), in ``mail_identity`` (``MailIdentity``; empty: the address's
-    domain). Resources whose condition is false are neither deployed nor applied."""
+    (``MailFromAddress``; a display name is dropped), in ``mail_identity``
+    (``MailIdentity``; empty: the address's domain). Resources whose condition is false
+    are neither deployed nor applied."""
     clients = Clients(endpoint_url, region)
     template = load_template(template_path)
     stack_name = stack_name or infra_stack_name(prefix=prefix, stage=stage)
