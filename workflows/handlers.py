@@ -1,14 +1,18 @@
 """Lambda functions for the workflow queues, wired in ``zappa_settings.json`` ``events``.
 
-Each takes an SQS batch event and reports partial batch failure (``batchItemFailures``):
-a message that could not be handled is retried alone and, after the queue's
-maxReceiveCount, moves to its dead-letter queue.
+Each takes an SQS batch event and reports partial batch failure (``batchItemFailures``,
+through Powertools' ``BatchProcessor``): a message that could not be handled is retried
+alone and, after the queue's maxReceiveCount, moves to its dead-letter queue. A batch that
+fails whole is reported the same way, not raised.
 """
 
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from console.platform import observability
 from console.runtime.deadlines import stop_by
@@ -21,17 +25,19 @@ logger = logging.getLogger(__name__)
 
 
 def _each_record(event: dict[str, Any], handle: Callable[[TaskMessage], Any]) -> dict[str, Any]:
-    failures = []
-    for record in event.get("Records", []):
-        message_id = record.get("messageId", "")
+    def task_record(record: SQSRecord) -> None:
         try:
-            message = TaskMessage.parse(json.loads(record["body"]))
+            message = TaskMessage.parse(json.loads(record.body))
             with observability.correlation(order_id=message.order_id, execution_arn=message.execution_arn):
                 handle(message)
         except Exception:
-            logger.exception("message %s from %s failed", message_id, record.get("eventSourceARN"))
-            failures.append({"itemIdentifier": message_id})
-    return {"batchItemFailures": failures}
+            logger.exception("message %s from %s failed", record.message_id, record.get("eventSourceARN"))
+            raise
+
+    # One processor per invocation (it holds the batch while it runs). A batch that fails
+    # whole is reported, not raised: its messages count as FailedMessages, not as an error.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event, record_handler=task_record, processor=processor)
 
 
 def step_tasks(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
