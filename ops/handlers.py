@@ -5,19 +5,24 @@ locally by the queue consumer from the same table).
   in the archive; the event source mapping deletes it from the queue only when this
   returns without listing it in ``batchItemFailures``.
 * ``alarm_state_changes``: the alarm-events queue, fed by the EventBridge rule for
-  "CloudWatch Alarm State Change".
+  "CloudWatch Alarm State Change"; a message that cannot be recorded is reported in
+  ``batchItemFailures`` (Powertools' ``BatchProcessor``) and tried again alone.
 * ``alarm_action``: target of an alarm's Lambda action (the payload is the alarm data).
 * ``refresh``: scheduled; publishes DLQ depths, syncs alarms, ends expired mutes.
 
 Zappa imports this module on the first event routed to one of these functions, after
 Django is set up: by then the admin has loaded ``ops.archive`` and ``ops.alarms``, and
 everything ``ops.refresh`` imports, so importing them at the top adds nothing to a cold
-start.
+start. Powertools' batch utility is the one addition (a few tens of milliseconds, once per
+execution environment).
 """
 
 import json
 import logging
 from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ops import archive
 from ops.alarms import alarm_state_change_record
@@ -43,14 +48,18 @@ def dead_letters_archive(event: dict[str, Any], context: Any = None) -> dict[str
 
 
 def alarm_state_changes(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    failures = []
-    for record in event.get("Records", []):
-        try:
-            alarm_state_change_record(event=json.loads(record["body"]))
-        except Exception:
-            logger.exception("alarm event %s could not be recorded", record.get("messageId"))
-            failures.append({"itemIdentifier": record.get("messageId", "")})
-    return {"batchItemFailures": failures}
+    # One processor per invocation (it holds the batch while it runs). A batch that fails
+    # whole is reported, not raised: its messages count as FailedMessages, not as an error.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event, record_handler=_alarm_event_record, processor=processor)
+
+
+def _alarm_event_record(record: SQSRecord) -> None:
+    try:
+        alarm_state_change_record(event=json.loads(record.body))
+    except Exception:
+        logger.exception("alarm event %s could not be recorded", record.message_id)
+        raise
 
 
 def alarm_action(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from ops.errors import OpsError
 from ops.models import Alarm, AlarmEvent, DeadLetter
 from tests.aws_samples import aws_event
 from tests.conftest import wait_for
+from tests.on_lambda.events import sqs_event
 
 ALARMS = [
     "lambda-errors",
@@ -141,6 +142,31 @@ def test_an_alarm_lambda_action_payload_is_recorded_like_an_event():
     alarm.refresh_from_db()
     assert alarm.state == "ALARM" and AlarmEvent.objects.filter(alarm_name="Test alert").count() == 2
     assert handlers.alarm_action({"source": "aws.s3"}) == {"recorded": False}
+
+
+@pytest.mark.django_db
+def test_alarm_events_that_cannot_be_recorded_are_reported_alone_and_the_rest_recorded():
+    change = state_change_event("orders-dlq-depth", "ALARM", "OK", datetime.now(UTC))
+    delivered = {
+        "detail-type": change["DetailType"],
+        "resources": change["Resources"],
+        "detail": json.loads(change["Detail"]),
+    }
+    broken = {"detail-type": "CloudWatch Alarm State Change", "detail": "not an object"}
+    event = sqs_event(
+        "arn:aws:sqs:us-east-1:123456789012:ops-console-dev-alarm-events",
+        [json.dumps(delivered), "not json", json.dumps(broken)],
+    )
+    good, *bad = event["Records"]
+
+    result = handlers.alarm_state_changes(event)
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": record["messageId"]} for record in bad]}
+    assert Alarm.objects.get(name="orders-dlq-depth").state == "ALARM"
+    # The good message again (SQS delivers at least once), with a bad one: recorded once.
+    again = {"Records": [good, bad[0]]}
+    assert handlers.alarm_state_changes(again) == {"batchItemFailures": [{"itemIdentifier": bad[0]["messageId"]}]}
+    assert AlarmEvent.objects.filter(alarm_name="orders-dlq-depth").count() == 1
 
 
 @pytest.mark.stack
