@@ -4,12 +4,16 @@
 by our entry point (``LAMBDA_WEBSOCKET_FUNCTION``), on the API function and, locally, in the
 dev stack's gateway. ``order_status_pushes`` takes the realtime-pushes queue's SQS batches
 (zappa_settings.json): order events, raw from the order-events topic; a message that fails
-is retried alone and ends in the queue's dead-letter queue.
+is reported in ``batchItemFailures`` (Powertools' ``BatchProcessor``), retried alone and
+ends in the queue's dead-letter queue.
 """
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from realtime import services
 from realtime.models import Connection
@@ -73,11 +77,19 @@ def _message(connection_id: str, body: str) -> dict[str, Any]:
 
 
 def order_status_pushes(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    failures = []
-    for record in event.get("Records", []):
-        try:
-            services.order_status_push(event=json.loads(record["body"]))
-        except Exception:
-            logger.exception("push of message %s failed", record.get("messageId"))
-            failures.append({"itemIdentifier": record["messageId"]})
-    return {"batchItemFailures": failures}
+    # Imported here, not at the top: this module also answers WebSocket connects on the API
+    # function, whose cold start should not load the batch utility (a few tens of ms).
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    # One processor per invocation (it holds the batch while it runs). A batch that fails
+    # whole is reported, not raised: its messages count as FailedMessages, not as an error.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event, record_handler=_order_event_push, processor=processor)
+
+
+def _order_event_push(record: "SQSRecord") -> None:
+    try:
+        services.order_status_push(event=json.loads(record.body))
+    except Exception:
+        logger.exception("push of message %s failed", record.message_id)
+        raise
