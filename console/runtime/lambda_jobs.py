@@ -19,8 +19,8 @@ Celery's own tracer: its signals (our failure records in ``ops.tasks``), ``autor
   it back to run again. The batch reports the message done, so it does not run again.
 * **Everything else** (``Reject(requeue=True)``, the database unreachable before the task
   ran, too little time left to start it) is left to SQS: the message is reported in
-  ``batchItemFailures``, comes back after the visibility timeout and reaches the
-  dead-letter queue after the queue's maxReceiveCount.
+  ``batchItemFailures`` (Powertools' ``BatchProcessor``), comes back after the visibility
+  timeout and reaches the dead-letter queue after the queue's maxReceiveCount.
 
 Long jobs call ``console.runtime.deadlines.stop_by()`` to stop with time to spare and continue in a new
 message; a job run by a Celery worker process (the ``make run --celery-worker`` option,
@@ -34,6 +34,9 @@ import math
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from console.aws import clients as aws
 from console.runtime.celery import app
@@ -50,6 +53,10 @@ START_MARGIN_SECONDS = 30
 
 class NotATask(ValueError):
     """The message is not a Celery task message (protocol 2) this app can read."""
+
+
+class LeftToSqs(Exception):
+    """The message goes back to its queue unchanged: SQS delivers it again."""
 
 
 def decode_envelope(body: str) -> dict[str, Any]:
@@ -110,22 +117,27 @@ def celery_jobs(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """The jobs queue's Lambda function: runs each Celery task message of the batch.
     Returns the messages SQS should deliver again (``batchItemFailures``)."""
     _load_tasks()
-    failures = []
+    function_name = getattr(context, "function_name", "") or "lambda"
+
+    def job_record(record: SQSRecord) -> str:
+        left = seconds_left()
+        if left is not None and left < START_MARGIN_SECONDS:
+            logger.warning("%.0f s left: message %s goes back to the queue", left, record.message_id)
+            raise LeftToSqs(f"{left:.0f} s left in the invocation")
+        try:
+            outcome = job_run(record.raw_event, function_name=function_name)
+        except Exception:
+            logger.exception("message %s could not be run; SQS delivers it again", record.message_id)
+            raise
+        if outcome == "retry":
+            raise LeftToSqs("the task asked to be delivered again")
+        return outcome
+
+    # One processor per invocation (it holds the batch while it runs). A batch that fails
+    # whole is reported, not raised: its messages count as FailedMessages, not as an error.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     with invocation_deadline(context):
-        for record in event.get("Records", []):
-            left = seconds_left()
-            if left is not None and left < START_MARGIN_SECONDS:
-                logger.warning("%.0f s left: message %s goes back to the queue", left, record.get("messageId"))
-                failures.append({"itemIdentifier": record["messageId"]})
-                continue
-            try:
-                outcome = job_run(record, function_name=getattr(context, "function_name", "") or "lambda")
-            except Exception:
-                logger.exception("message %s could not be run; SQS delivers it again", record.get("messageId"))
-                outcome = "retry"
-            if outcome == "retry":
-                failures.append({"itemIdentifier": record["messageId"]})
-    return {"batchItemFailures": failures}
+        return process_partial_response(event=event, record_handler=job_record, processor=processor)
 
 
 def job_run(record: dict[str, Any], *, function_name: str) -> str:
