@@ -3,7 +3,9 @@ locally by the queue consumer from the same table).
 
 * ``dead_letters_archive``: every dead-letter queue's event source. Stores each message
   in the archive; the event source mapping deletes it from the queue only when this
-  returns without listing it in ``batchItemFailures``.
+  returns without listing it in ``batchItemFailures``. A batch is archived in one bulk
+  insert (per queue), so this lists its messages itself, all of them when the insert
+  fails, rather than one at a time through Powertools' per-record ``BatchProcessor``.
 * ``alarm_state_changes``: the alarm-events queue, fed by the EventBridge rule for
   "CloudWatch Alarm State Change"; a message that cannot be recorded is reported in
   ``batchItemFailures`` (Powertools' ``BatchProcessor``) and tried again alone.

@@ -10,7 +10,10 @@ The queue carries two kinds of message:
   delivery is failed and SQS moves the message to the webhooks dead-letter queue (the
   queue's maxReceiveCount).
 
-Returns ``{"batchItemFailures": [...]}``: only the failed messages are tried again.
+Returns ``{"batchItemFailures": [...]}``: only the failed messages are tried again. The
+list is built here rather than by Powertools' ``BatchProcessor``, whose unit is one message:
+the batch's visibility is set in one call and its order events are fanned out together, in
+one transaction.
 """
 
 import json
