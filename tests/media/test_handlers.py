@@ -4,6 +4,7 @@ delivers them) into media processing, and order CSVs handed to the orders app's 
 import hashlib
 import io
 import json
+from unittest import mock
 from urllib.parse import quote_plus
 
 import pytest
@@ -178,6 +179,17 @@ def test_a_failing_record_is_reported_alone_and_the_s3_test_event_is_skipped(fil
     test_event = as_sqs({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": files_bucket}, "test")
     result = handlers.files_events({"Records": broken["Records"] + test_event["Records"]})
     assert result == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+
+
+def test_a_failure_is_reported_from_the_queue_and_raised_from_a_direct_s3_event(files_bucket):
+    direct = s3_event(files_bucket, "media/a.png")
+    with mock.patch("media.handlers.s3_object_created", side_effect=RuntimeError("database down")):
+        queued = {"Records": as_sqs(direct, "m-1")["Records"] + as_sqs(direct, "m-2")["Records"]}
+        assert handlers.files_events(queued) == {
+            "batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]
+        }
+        with pytest.raises(RuntimeError):  # Lambda retries the S3 invocation, then dead-letters it
+            handlers.files_events(direct)
 
 
 def test_without_a_configured_name_the_files_bucket_is_found_by_the_naming_rule(local_aws, settings):
