@@ -29,7 +29,9 @@ its schedules. Then, as Lambda does:
   (``cron(...)`` schedules only run on AWS).
 
 Every invocation ends with a ``REPORT`` line, as on Lambda: function, source, records,
-duration, the function's timeout and the outcome.
+duration, the function's timeout and the outcome; and, as Lambda does, it counts in the
+function's AWS/Lambda metrics (Invocations, Duration, Errors by FunctionName), put into the
+local AWS's CloudWatch every ``LOCAL_AWS_METRICS_SECONDS`` (``console.devtools.local_metrics``).
 """
 
 import contextlib
@@ -53,6 +55,7 @@ from typing import Any
 from django.conf import settings
 
 from console.aws import clients as aws
+from console.devtools import local_metrics
 from console.runtime.stage import function_stages, zappa_stage_settings
 
 logger = logging.getLogger(__name__)
@@ -88,6 +91,8 @@ class LocalFunction:
     role_name: str = ""
     handler: str = ""
     runtime: str = "python3.12"
+    memory_size: int = 512
+    architecture: str = "x86_64"
 
 
 def _routes(config: dict[str, Any]) -> list[SqsRoute]:
@@ -130,6 +135,9 @@ def stage_functions(stage: str, path: Path | None = None) -> list[LocalFunction]
                 role_name=config.get("role_name", ""),
                 handler=config.get("lambda_handler", ""),
                 runtime=config.get("runtime", "python3.12"),
+                # Zappa's defaults where zappa_settings.json is silent.
+                memory_size=int(config.get("memory_size", 512)),
+                architecture=config.get("architecture", "x86_64"),
             )
         )
     return functions
@@ -256,9 +264,10 @@ class _Environment:
 class FunctionEnvironments:
     """The execution environments of one function: at most ``size`` invocations at once."""
 
-    def __init__(self, function: LocalFunction, size: int):
+    def __init__(self, function: LocalFunction, size: int, *, metrics: local_metrics.MetricBuffer | None = None):
         self.function = function
         self.size = size
+        self.metrics = metrics
         self._slots = threading.BoundedSemaphore(size)
         self._idle: list[_Environment] = []
         self._all: list[_Environment] = []
@@ -291,6 +300,10 @@ class FunctionEnvironments:
             outcome.replace(" ", "_"),
             request_id,
         )
+        if self.metrics is not None:
+            local_metrics.lambda_invocation(
+                self.metrics, function_name=self.function.name, duration_ms=duration, error=status != "ok"
+            )
         if status != "ok":
             raise InvocationFailed(status, value)
         return value
@@ -458,6 +471,9 @@ class EventSourceMappings(threading.Thread):
             Handler=function.handler,
             Code={"ZipFile": _placeholder_zip()},
             Timeout=function.timeout_seconds,
+            # What the cost page reads (GetFunctionConfiguration), as Zappa sets it on AWS.
+            MemorySize=function.memory_size,
+            Architectures=[function.architecture],
             Description="Played by the local consumer",
         )["FunctionArn"]
 
@@ -673,6 +689,7 @@ def consume(stop: threading.Event, stage: str | None = None, *, skip_queues: set
     stage = stage or settings.STAGE
     started: list[Any] = []
     functions = stage_functions(stage)
+    metrics = local_metrics.MetricBuffer(local_metrics.cloudwatch_put(lambda: aws.client("cloudwatch")))
     mappings: EventSourceMappings | None = EventSourceMappings(functions, stop)
     try:
         mappings.register()
@@ -683,7 +700,7 @@ def consume(stop: threading.Event, stage: str | None = None, *, skip_queues: set
     else:
         started.append(mappings)
     for local_function in functions:
-        environments = FunctionEnvironments(local_function, local_concurrency(local_function))
+        environments = FunctionEnvironments(local_function, local_concurrency(local_function), metrics=metrics)
         started.append(environments)
         for route in local_function.routes:
             if route.queue_name in skip_queues:
@@ -710,4 +727,5 @@ def consume(stop: threading.Event, stage: str | None = None, *, skip_queues: set
     for item in started:
         if isinstance(item, threading.Thread):
             item.start()
+    started.append(metrics.run(stop))
     return started

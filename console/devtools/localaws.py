@@ -14,6 +14,24 @@ and ApproximateAgeOfOldestMessage with the QueueName dimension, as AWS does.
 
 SES gives no sent mail back through its API; this process lists what it accepted at
 ``GET /moto-api/ses/sent-messages`` (``serve_sent_mail``), for the tests.
+The rest of what AWS publishes by itself, it publishes too, every ``--metrics-seconds``
+(``LOCAL_AWS_METRICS_SECONDS``, 60; 0 turns it off), under AWS's namespaces, names and
+dimensions (``console.devtools.local_metrics``):
+
+* AWS/SQS NumberOfMessagesSent, NumberOfMessagesReceived, NumberOfMessagesDeleted and
+  NumberOfEmptyReceives by QueueName, counted as moto's SQS serves the calls;
+* AWS/S3 BucketSizeBytes (StorageType StandardStorage) and NumberOfObjects (AllStorageTypes)
+  by BucketName, AWS's daily storage metrics, sampled; and the request metrics a bucket's
+  metrics configuration ``EntireBucket`` gives (AllRequests, GetRequests, PutRequests,
+  ListRequests, HeadRequests, PostRequests, DeleteRequests by BucketName and FilterId),
+  counted as the server answers them;
+* AWS/States ExecutionsStarted, ExecutionsSucceeded, ExecutionsFailed, ExecutionsTimedOut,
+  ExecutionsAborted and ExecutionTime by StateMachineArn, from the executions the server
+  runs. (AWS publishes no per-machine state transitions: ``ops.costs`` counts them from
+  execution histories, here as there.)
+
+AWS/Lambda comes from the consumer, which plays Lambda; AWS/ApiGateway and the API
+function's AWS/Lambda from the console's ``web`` process, which plays API Gateway.
 """
 
 import argparse
@@ -23,7 +41,11 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
+from typing import Any
+
+from console.devtools import local_metrics
 
 logger = logging.getLogger("localaws")
 
@@ -105,6 +127,187 @@ def serve_sent_mail() -> None:
         return 200, {"Content-Type": "application/json"}, json.dumps(found)
 
     urls.url_paths["{0}" + SENT_MAIL_PATH + "$"] = sent_messages
+SQS = "AWS/SQS"
+S3 = "AWS/S3"
+STATES = "AWS/States"
+
+
+def count_sqs_requests(buffer: local_metrics.MetricBuffer) -> None:
+    """Count, as SQS does, the messages each queue is sent, hands out and deletes, and the
+    receives that found nothing. Patched in this process only: the moto server's.
+    (SendMessageBatch and DeleteMessageBatch go through the single-message methods.)"""
+    from moto.sqs.models import SQSBackend
+
+    if getattr(SQSBackend.send_message, "_counted", False):
+        return
+    send, receive, delete = SQSBackend.send_message, SQSBackend.receive_message, SQSBackend.delete_message
+
+    def send_message(self, queue_name, *args, **kwargs):
+        message = send(self, queue_name, *args, **kwargs)
+        buffer.count(SQS, "NumberOfMessagesSent", (("QueueName", queue_name),))
+        return message
+
+    def receive_message(self, queue_name, *args, **kwargs):
+        messages = receive(self, queue_name, *args, **kwargs)
+        dimensions = (("QueueName", queue_name),)
+        if messages:
+            buffer.count(SQS, "NumberOfMessagesReceived", dimensions, len(messages))
+        else:
+            buffer.count(SQS, "NumberOfEmptyReceives", dimensions)
+        return messages
+
+    def delete_message(self, queue_name, *args, **kwargs):
+        delete(self, queue_name, *args, **kwargs)
+        buffer.count(SQS, "NumberOfMessagesDeleted", (("QueueName", queue_name),))
+
+    for patched in (send_message, receive_message, delete_message):
+        patched._counted = True
+    SQSBackend.send_message = send_message
+    SQSBackend.receive_message = receive_message
+    SQSBackend.delete_message = delete_message
+
+
+# S3's request metrics by HTTP method (a GET without a key lists the bucket).
+S3_REQUEST_METRICS = {
+    "PUT": "PutRequests",
+    "POST": "PostRequests",
+    "HEAD": "HeadRequests",
+    "DELETE": "DeleteRequests",
+}
+
+
+def s3_request_metric(environ: dict[str, Any], buckets: set[str]) -> tuple[str, str] | None:
+    """(bucket, metric) of an S3 request to one of ``buckets``, None for anything else.
+    Path-style addresses (boto3's for an IP endpoint) and virtual-host ones."""
+    path = urllib.parse.unquote(environ.get("PATH_INFO", ""))
+    host = environ.get("HTTP_HOST", "").split(":", 1)[0]
+    first, _, key = path.lstrip("/").partition("/")
+    if first in buckets:
+        bucket = first
+    else:
+        bucket = next((name for name in buckets if host.startswith(f"{name}.")), "")
+        key = path.lstrip("/")
+        if not bucket:
+            return None
+    method = environ.get("REQUEST_METHOD", "GET")
+    if method == "GET":
+        return bucket, "GetRequests" if key else "ListRequests"
+    return bucket, S3_REQUEST_METRICS.get(method, "PutRequests")
+
+
+def _bucket_names() -> set[str]:
+    from moto.s3.models import s3_backends
+
+    return {name for name in s3_backends.bucket_accounts}
+
+
+def count_s3_requests(buffer: local_metrics.MetricBuffer) -> None:
+    """Count every S3 request the server answers in the bucket's request metrics (filter
+    ``EntireBucket``), as S3 does for a bucket with that metrics configuration."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    call = DomainDispatcherApplication.__call__
+    if getattr(call, "_counted", False):
+        return
+
+    def counted_call(self, environ, start_response):
+        try:
+            found = s3_request_metric(environ, _bucket_names())
+        except Exception:  # a metric is never worth a failed request
+            found = None
+        if found:
+            dimensions = (("BucketName", found[0]), ("FilterId", "EntireBucket"))
+            buffer.count(S3, "AllRequests", dimensions)
+            buffer.count(S3, found[1], dimensions)
+        return call(self, environ, start_response)
+
+    counted_call._counted = True
+    DomainDispatcherApplication.__call__ = counted_call
+
+
+def s3_storage_sample(buffer: local_metrics.MetricBuffer) -> int:
+    """Each bucket's size and object count, as S3's daily storage metrics; returns how
+    many buckets were sampled."""
+    from moto.s3.models import s3_backends
+
+    sampled = 0
+    for bucket_name, (partition, account) in list(s3_backends.bucket_accounts.items()):
+        bucket = s3_backends[account][partition].buckets.get(bucket_name)
+        if bucket is None:
+            continue
+        keys = list(bucket.keys.values())
+        size = sum(key.size for key in keys if hasattr(key, "size"))
+        buffer.add(S3, "BucketSizeBytes", (("BucketName", bucket_name), ("StorageType", "StandardStorage")), size)
+        buffer.add(S3, "NumberOfObjects", (("BucketName", bucket_name), ("StorageType", "AllStorageTypes")), len(keys))
+        sampled += 1
+    return sampled
+
+
+class ExecutionMetrics:
+    """AWS/States execution metrics from the executions the server runs, read through its
+    own Step Functions API: each execution counts once when seen started and once when
+    seen stopped."""
+
+    ENDINGS = {
+        "SUCCEEDED": "ExecutionsSucceeded",
+        "FAILED": "ExecutionsFailed",
+        "TIMED_OUT": "ExecutionsTimedOut",
+        "ABORTED": "ExecutionsAborted",
+    }
+
+    def __init__(self, endpoint: str, buffer: local_metrics.MetricBuffer):
+        self.endpoint = endpoint
+        self.buffer = buffer
+        self.started: set[str] = set()
+        self.stopped: set[str] = set()
+
+    def sample(self) -> int:
+        import boto3
+
+        sfn = boto3.client("stepfunctions", endpoint_url=self.endpoint, region_name=_region())
+        seen = 0
+        for page in sfn.get_paginator("list_state_machines").paginate():
+            for machine in page["stateMachines"]:
+                dimensions = (("StateMachineArn", machine["stateMachineArn"]),)
+                executions = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine["stateMachineArn"])
+                for execution in (item for listing in executions for item in listing["executions"]):
+                    arn = execution["executionArn"]
+                    if arn not in self.started:
+                        self.started.add(arn)
+                        self.buffer.count(STATES, "ExecutionsStarted", dimensions)
+                        seen += 1
+                    ending = self.ENDINGS.get(execution["status"])
+                    if ending and arn not in self.stopped:
+                        self.stopped.add(arn)
+                        self.buffer.count(STATES, ending, dimensions)
+                        if execution.get("stopDate"):
+                            took = (execution["stopDate"] - execution["startDate"]).total_seconds() * 1000
+                            self.buffer.add(STATES, "ExecutionTime", dimensions, took, unit="Milliseconds")
+        return seen
+
+
+def _region() -> str:
+    return os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def aws_metrics_loop(endpoint: str, seconds: float, stop: threading.Event) -> None:
+    """Count requests as they are served; sample storage and executions; put it all every
+    ``seconds``."""
+    import boto3
+
+    buffer = local_metrics.MetricBuffer(
+        local_metrics.cloudwatch_put(lambda: boto3.client("cloudwatch", endpoint_url=endpoint, region_name=_region()))
+    )
+    count_sqs_requests(buffer)
+    count_s3_requests(buffer)
+    executions = ExecutionMetrics(endpoint, buffer)
+    while not stop.wait(seconds):
+        for sample in (lambda: s3_storage_sample(buffer), executions.sample):
+            try:
+                sample()
+            except Exception:  # a resource deleted mid-sample: the next sample is whole again
+                logger.warning("sampling the local AWS's metrics failed", exc_info=True)
+        buffer.flush()
 
 
 def sqs_metrics_sample(endpoint: str) -> int:
@@ -159,6 +362,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sqs-metrics-seconds", type=float, default=float(os.environ.get("LOCAL_SQS_METRICS_SECONDS", "60"))
     )
+    parser.add_argument(
+        "--metrics-seconds",
+        type=float,
+        default=float(os.environ.get("LOCAL_AWS_METRICS_SECONDS", str(local_metrics.DEFAULT_SECONDS))),
+    )
     args = parser.parse_args(argv)
 
     # The state machine interpreter calls back into this server (SQS tasks) on MOTO_PORT.
@@ -187,6 +395,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.sqs_metrics_seconds > 0:
         threading.Thread(
             target=sqs_metrics_loop, args=(endpoint, args.sqs_metrics_seconds, stop), name="sqs-metrics", daemon=True
+        ).start()
+    if args.metrics_seconds > 0:
+        threading.Thread(
+            target=aws_metrics_loop, args=(endpoint, args.metrics_seconds, stop), name="aws-metrics", daemon=True
         ).start()
     stop.wait()
     server.stop()
