@@ -14,6 +14,7 @@ and ApproximateAgeOfOldestMessage with the QueueName dimension, as AWS does.
 
 SES gives no sent mail back through its API; this process lists what it accepted at
 ``GET /moto-api/ses/sent-messages`` (``serve_sent_mail``), for the tests.
+
 The rest of what AWS publishes by itself, it publishes too, every ``--metrics-seconds``
 (``LOCAL_AWS_METRICS_SECONDS``, 60; 0 turns it off), under AWS's namespaces, names and
 dimensions (``console.devtools.local_metrics``):

@@ -27,3 +27,7 @@ SAGA_FAILURE_DRILLS = env_bool("SAGA_FAILURE_DRILLS", True)
 # Webhook receivers on this machine speak plain HTTP.
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", True)
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", True)
+
+# The console served as API Gateway serves the API function, counted in AWS/ApiGateway
+# and AWS/Lambda metrics as AWS counts it (console/devtools/api_gateway.py).
+WSGI_APPLICATION = "console.devtools.api_gateway.application"
