@@ -83,3 +83,18 @@ def mapping_set_enabled(*, uuid: str, enabled: bool) -> tuple[Mapping, str]:
     is changing, ResourceNotFoundException)."""
     response = _lambda().update_event_source_mapping(UUID=uuid, Enabled=enabled)
     return _mapping(response), response.get("ResponseMetadata", {}).get("RequestId", "")
+
+
+@dataclass(frozen=True)
+class FunctionSize:
+    """What Lambda bills a function's duration by."""
+
+    memory_mb: int
+    architecture: str  # x86_64 or arm64
+
+
+def function_size(name: str) -> FunctionSize:
+    """A function's memory and architecture as Lambda runs it (GetFunctionConfiguration).
+    Raises botocore's ClientError (ResourceNotFoundException for a function not deployed)."""
+    described = _lambda().get_function_configuration(FunctionName=name)
+    return FunctionSize(int(described["MemorySize"]), (described.get("Architectures") or ["x86_64"])[0])

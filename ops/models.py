@@ -341,3 +341,20 @@ class MetricMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} until {self.published_until}"
+
+
+class StageCost(models.Model):
+    """What the stage costs, computed from CloudWatch on demand (``ops.costs``): no table
+    (``managed = False``). The model gives the cost page its place among the ops pages and
+    the permission to see it, which only admins hold."""
+
+    area = models.CharField(max_length=16, primary_key=True)
+
+    class Meta:
+        managed = False
+        default_permissions = ("view",)
+        verbose_name = "cost"
+        verbose_name_plural = "costs"
+
+    def __str__(self) -> str:
+        return self.area

@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from ops.apis import alarms, dead_letters, failed_jobs, queues, redrives
+from ops.apis import alarms, costs, dead_letters, failed_jobs, queues, redrives
 
 QUEUE = r"^dlqs/(?P<name>[A-Za-z0-9_.-]+)"  # a dead-letter queue, by name
 
@@ -18,6 +18,7 @@ urlpatterns = [
     re_path(r"^queues/?$", queues.QueueListApi.as_view(), name="queue-list"),
     re_path(r"^queues/(?P<name>[A-Za-z0-9_.-]+)/pause/?$", queues.QueuePauseApi.as_view(), name="queue-pause"),
     re_path(r"^queues/(?P<name>[A-Za-z0-9_.-]+)/resume/?$", queues.QueueResumeApi.as_view(), name="queue-resume"),
+    re_path(r"^costs/?$", costs.StageCostApi.as_view(), name="cost-report"),
     re_path(r"^alarms/?$", alarms.AlarmListApi.as_view(), name="alarm-list"),
     re_path(r"^alarms/(?P<name>[^/]+)/history/?$", alarms.AlarmHistoryApi.as_view(), name="alarm-history"),
     re_path(r"^alarms/(?P<name>[^/]+)/mute/?$", alarms.AlarmMuteApi.as_view(), name="alarm-mute"),

@@ -151,6 +151,10 @@ ROLE_PERMISSIONS[SUPPORT] += [
     "webhooks.manage_all_endpoints",
 ]
 
+# --- Costs ----------------------------------------------------------------------------------
+# What the stage costs this month (ops.costs): admins only.
+ROLE_PERMISSIONS[ADMIN] += ["ops.view_stagecost"]
+
 
 def sync_roles(apps, schema_editor=None) -> None:
     """Create the groups and give each exactly its role's permissions.

@@ -3,9 +3,11 @@
 Environment modules (dev, test, production) import this and change only what differs.
 """
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.utils.csp import CSP
@@ -324,6 +326,36 @@ OPS_METRIC_NAMESPACE = env("OPS_METRIC_NAMESPACE", "OpsConsole")
 OPS_DISCOVERY_CACHE_SECONDS = env_int("OPS_DISCOVERY_CACHE_SECONDS", 60)
 # How long a chart's points (CloudWatch GetMetricData, billed per metric read) are reused.
 CHART_CACHE_SECONDS = env_int("CHART_CACHE_SECONDS", 60)
+
+# --- What the stage costs (ops.costs) -------------------------------------------------------
+# List prices in USD, per region ("default": any region without its own entry; a region's
+# entry replaces only the prices it names). Lambda's are the seed's §10 table: $0.20 per
+# million requests and $0.0000000167 per ms at 1,024 MB, i.e. $0.0000166667 per GB-second
+# on x86_64; arm64 (Graviton2) about 20 % less, as AWS lists it. The others are AWS's
+# us-east-1 list prices (the seed gives none): Step Functions standard workflows per state
+# transition, SQS standard queues per request, S3 Standard per GB-month and per request,
+# API Gateway REST APIs per request. The free tier (per account, not per stage) is not
+# subtracted. COST_PRICES_JSON (a JSON object of the same shape) changes or adds entries.
+COST_PRICES: dict[str, dict[str, Any]] = {
+    "default": {
+        "lambda_requests_per_million": 0.20,
+        "lambda_gb_second": {"x86_64": 0.0000166667, "arm64": 0.0000133334},
+        "states_transitions_per_thousand": 0.025,
+        "sqs_requests_per_million": 0.40,
+        "s3_gb_month": 0.023,
+        "s3_put_copy_post_list_per_thousand": 0.005,
+        "s3_get_and_other_per_thousand": 0.0004,
+        "apigateway_requests_per_million": 3.50,
+    },
+}
+for _region, _prices in json.loads(env("COST_PRICES_JSON") or "{}").items():
+    COST_PRICES[_region] = {**COST_PRICES.get(_region, {}), **_prices}
+# How long the cost page's figures (some 100 metrics read with GetMetricData) are reused.
+COST_CACHE_SECONDS = env_int("COST_CACHE_SECONDS", 900)
+# Step Functions bills standard workflows per state transition, which CloudWatch does not
+# count per state machine: the page counts them in this many recent finished executions'
+# histories and scales by AWS/States ExecutionsStarted.
+COST_TRANSITION_SAMPLE = env_int("COST_TRANSITION_SAMPLE", 20)
 # Subscribed to the stage's alert topic by `manage.py deploy_infra` (empty: nobody is).
 ALERT_EMAIL = env("ALERT_EMAIL", "")
 

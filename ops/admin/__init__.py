@@ -7,10 +7,12 @@
 * ``alarms``: alarms with their history, who they notify, mute, acknowledge and assign;
 * ``queues``: every queue of the stage with its depth, consumer and DLQ; pause and resume
   a queue's consumer.
+* ``costs``: what the stage costs this month, so far and projected, per area, with the
+  levers that would pay (admins only).
 * ``failed_jobs``: Celery tasks that failed for good, searchable by argument, with retry
   and discard one at a time or in bulk.
 
 Django's admin autodiscovery imports this package; importing it registers the pages.
 """
 
-from ops.admin import alarms, dead_letters, failed_jobs, queues, redrives  # noqa: F401  (registers the pages)
+from ops.admin import alarms, costs, dead_letters, failed_jobs, queues, redrives  # noqa: F401  (registers the pages)

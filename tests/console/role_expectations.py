@@ -232,6 +232,8 @@ URLS: dict[str, list[Case]] = {
     "queue-resume": [
         Case(api(SUPPORT, ADMIN), method="POST", kwargs=lambda o: {"name": o.queue}, data=REASON, json=True)
     ],
+    # What the stage costs: admins only.
+    "cost-report": [Case(api(ADMIN))],
     "alarm-list": [Case(api(SUPPORT, ADMIN), query=lambda o: {"state": "ALARM"})],
     "failed-job-list": [Case(api(SUPPORT, ADMIN), query=lambda o: {"text": "k.csv"})],
     "failed-job-detail": [Case(api(SUPPORT, ADMIN), kwargs=obj("task_failure", "failure_id"))],
@@ -390,6 +392,7 @@ URLS: dict[str, list[Case]] = {
     ],
     # Every queue (no model pages: the queues live in SQS), pause and resume.
     "admin:ops_queue_changelist": [Case(console(SUPPORT, ADMIN))],
+    "admin:ops_stagecost_changelist": [Case(console(ADMIN)), Case(console(ADMIN), query=lambda o: {"refresh": "1"})],
     "admin:ops_queue_pause": [
         Case(console(SUPPORT, ADMIN), method="POST", data=lambda o: {"queue": o.queue, "reason": "deploying"})
     ],
@@ -534,6 +537,7 @@ ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "ops.redrivejob": {"delete_selected": ()},
     "ops.alarm": {"delete_selected": ()},
     "ops.queue": {"delete_selected": ()},
+    "ops.stagecost": {"delete_selected": ()},
     "ops.taskfailure": {
         "retry_selected": (SUPPORT, ADMIN),
         "discard_selected": (SUPPORT, ADMIN),

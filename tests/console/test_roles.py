@@ -225,6 +225,16 @@ def _queue_overview():
     return QueueOverview(rows=[row])
 
 
+def _empty_cost_report():
+    from django.utils import timezone
+
+    from ops import costs
+
+    start, end = costs.month_bounds(timezone.now())
+    areas = [costs.AreaCost(area) for area in costs.AREA_LABELS]
+    return costs.CostReport("us-east-1", start, timezone.now(), end, areas, [], [])
+
+
 @pytest.fixture
 def objects(db):
     return make_objects()
@@ -300,13 +310,18 @@ def test_each_role_gets_what_the_table_says(key, objects, users):
             alarm_history=mock.Mock(return_value=[]),
         ),
         # Queues: one mapping running and one paused, so both pause and resume change one.
-        mock.patch("ops.queues.queue_mappings", side_effect=lambda name: _queue_mappings()),
+        mock.patch.multiple(
+            "ops.queues",
+            queue_mappings=mock.Mock(side_effect=lambda name: _queue_mappings()),
+            stage_queue_overview=mock.Mock(side_effect=lambda: _queue_overview()),
+        ),
         mock.patch(
             "ops.event_sources.mapping_set_enabled", side_effect=lambda uuid, enabled: (_queue_mappings()[0], "r")
         ),
-        mock.patch("ops.queues.stage_queue_overview", side_effect=lambda: _queue_overview()),
         # The order events topic's queue subscribers (webhook replays): none.
         mock.patch("webhooks.selectors.queue_subscribers", return_value=[]),
+        # What the stage costs: the figures come from CloudWatch; an empty month here.
+        mock.patch("ops.costs.cost_report", side_effect=lambda: _empty_cost_report()),
     ):
         for case in table.URLS[key]:
             for role in table.ROLES:
