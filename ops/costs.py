@@ -262,6 +262,11 @@ class _Queries:
         return query_id
 
 
+def money(amount: float) -> str:
+    """$1,234.56; amounts under a dollar to four places ($0.0007), so small levers show."""
+    return f"${amount:,.2f}" if amount >= 0.995 or not amount else f"${amount:.4f}"
+
+
 def _usage(number: float, unit: str) -> str:
     return f"{number:,.0f} {unit}"
 
@@ -355,7 +360,7 @@ def cost_report(*, now: datetime | None = None) -> CostReport:
                 CostNote(
                     "arm64",
                     name,
-                    f"{name} runs on {size.architecture}: arm64 would save ${ahead(saving):,.2f} this month "
+                    f"{name} runs on {size.architecture}: arm64 would save {money(ahead(saving))} this month "
                     f"({share:.0%} of its duration cost).",
                     ahead(saving),
                 )
@@ -398,7 +403,7 @@ def cost_report(*, now: datetime | None = None) -> CostReport:
                 "empty-receives",
                 name,
                 f"{name} polls empty {share:.0%} of the time ({empty:,.0f} empty receives so far, "
-                f"${saving:,.2f} this month): its consumer's pollers wait on a queue that is mostly idle; "
+                f"{money(saving)} this month): its consumer's pollers wait on a queue that is mostly idle; "
                 "a batching window, or merging it with a busier queue, would cut that.",
                 saving,
             )

@@ -44,6 +44,8 @@ def log_name(stem: str) -> str:
 pytest_plugins = ["tests.browser"]
 T = TypeVar("T")
 LOCAL_SQS_METRICS_SECONDS = 2
+# AWS's own metrics the local processes put (console/devtools/local_metrics.py): every 2 s.
+LOCAL_AWS_METRICS_SECONDS = 2
 
 
 def wait_for[T](predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.1, what: str = "") -> T:
@@ -72,6 +74,7 @@ def _process_env(**extra: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "PYTHONUNBUFFERED": "1",
+        "LOCAL_AWS_METRICS_SECONDS": str(LOCAL_AWS_METRICS_SECONDS),
         **extra,
     }
 
