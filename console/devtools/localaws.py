@@ -177,11 +177,11 @@ S3_REQUEST_METRICS = {
 }
 
 
-def s3_request_metric(environ: dict[str, Any], buckets: set[str]) -> tuple[str, str] | None:
-    """(bucket, metric) of an S3 request to one of ``buckets``, None for anything else.
+def s3_request_metric(request: dict[str, Any], buckets: set[str]) -> tuple[str, str] | None:
+    """(bucket, metric) of an S3 request (a WSGI environ) to one of ``buckets``, None for anything else.
     Path-style addresses (boto3's for an IP endpoint) and virtual-host ones."""
-    path = urllib.parse.unquote(environ.get("PATH_INFO", ""))
-    host = environ.get("HTTP_HOST", "").split(":", 1)[0]
+    path = urllib.parse.unquote(request.get("PATH_INFO", ""))
+    host = request.get("HTTP_HOST", "").split(":", 1)[0]
     first, _, key = path.lstrip("/").partition("/")
     if first in buckets:
         bucket = first
@@ -190,7 +190,7 @@ def s3_request_metric(environ: dict[str, Any], buckets: set[str]) -> tuple[str, 
         key = path.lstrip("/")
         if not bucket:
             return None
-    method = environ.get("REQUEST_METHOD", "GET")
+    method = request.get("REQUEST_METHOD", "GET")
     if method == "GET":
         return bucket, "GetRequests" if key else "ListRequests"
     return bucket, S3_REQUEST_METRICS.get(method, "PutRequests")
