@@ -52,6 +52,8 @@ GIB = 1024**3
 DAY = timedelta(days=1)
 # A queue whose receives come back empty at least this often gets a note.
 EMPTY_RECEIVES_NOTE_SHARE = 0.5
+# Queues named one by one in those notes (the costliest); the rest share one note.
+EMPTY_RECEIVES_NOTES = 3
 _CACHE_KEY = "ops:stage-costs"
 
 
@@ -150,8 +152,21 @@ def storage_gb_months(
 # --- The report --------------------------------------------------------------------------------
 
 
+class _Amounts:
+    so_far: float
+    projected: float
+
+    @property
+    def so_far_text(self) -> str:
+        return money(self.so_far)
+
+    @property
+    def projected_text(self) -> str:
+        return money(self.projected)
+
+
 @dataclass
-class CostLine:
+class CostLine(_Amounts):
     """One resource's share of an area: what it used and what that costs."""
 
     resource: str
@@ -161,7 +176,7 @@ class CostLine:
 
 
 @dataclass
-class AreaCost:
+class AreaCost(_Amounts):
     area: str
     lines: list[CostLine] = field(default_factory=list)
 
@@ -189,7 +204,7 @@ class CostNote:
 
 
 @dataclass
-class CostReport:
+class CostReport(_Amounts):
     region: str
     month_start: datetime
     as_of: datetime
@@ -230,24 +245,46 @@ def function_size(name: str, warnings: list[str]) -> event_sources.FunctionSize:
     return event_sources.FunctionSize(int(config.get("memory_size", 512)), config.get("architecture", "x86_64"))
 
 
-def transitions_per_execution(state_machine: str, *, sample: int) -> tuple[float, int]:
-    """The mean number of states entered (a state transition each, as Step Functions bills
-    them) in up to ``sample`` of the state machine's latest finished executions, and how
-    many were read. Executions still running are left out: their count is not final."""
-    arns = list(
-        Execution.objects.filter(arn__contains=f":execution:{state_machine}:", stopped_at__isnull=False)
+@dataclass(frozen=True)
+class TransitionSample:
+    """States entered per execution (a state transition each, as Step Functions bills
+    them), counted in the histories of ``finished`` finished and ``running`` running
+    executions (whose count so far is a lower bound of their final one)."""
+
+    per_execution: float
+    finished: int
+    running: int
+
+    @property
+    def read(self) -> int:
+        return self.finished + self.running
+
+
+def transitions_per_execution(state_machine: str, *, sample: int) -> TransitionSample:
+    """The mean transitions of up to ``sample`` of the state machine's latest finished
+    executions; running ones (latest started first) make up a sample that finished ones
+    cannot fill, as orders waiting for approval do."""
+    executions = Execution.objects.filter(arn__contains=f":execution:{state_machine}:")
+    finished = list(
+        executions.filter(stopped_at__isnull=False)
         .exclude(status__in=[Execution.Status.PENDING, Execution.Status.RUNNING])
         .order_by("-stopped_at")
         .values_list("arn", flat=True)[:sample]
     )
-    counts = []
-    for arn in arns:
+    running = list(
+        executions.filter(status=Execution.Status.RUNNING)
+        .order_by("-started_at")
+        .values_list("arn", flat=True)[: sample - len(finished)]
+    )
+    counts: dict[bool, list[int]] = {True: [], False: []}
+    for arn, done in [(arn, True) for arn in finished] + [(arn, False) for arn in running]:
         try:
             events = sfn.execution_history_all(execution_arn=arn)
         except ClientError:  # expired from Step Functions' 90 days of history
             continue
-        counts.append(sum(1 for event in events if event["type"].endswith("StateEntered")))
-    return (sum(counts) / len(counts), len(counts)) if counts else (0.0, 0)
+        counts[done].append(sum(1 for event in events if event["type"].endswith("StateEntered")))
+    every = counts[True] + counts[False]
+    return TransitionSample(sum(every) / len(every) if every else 0.0, len(counts[True]), len(counts[False]))
 
 
 class _Queries:
@@ -263,8 +300,19 @@ class _Queries:
 
 
 def money(amount: float) -> str:
-    """$1,234.56; amounts under a dollar to four places ($0.0007), so small levers show."""
-    return f"${amount:,.2f}" if amount >= 0.995 or not amount else f"${amount:.4f}"
+    """$1,234.56; amounts under a dollar to four places ($0.0007), under a hundredth of a
+    cent to six ($0.000021), so that a small stage's figures and levers show."""
+    if amount >= 0.995 or not amount:
+        return f"${amount:,.2f}"
+    return f"${amount:.4f}" if amount >= 0.0001 else f"${amount:.6f}"
+
+
+def size_text(size: float) -> str:
+    """Bytes in the largest binary unit under which they are at least 1 (S3 bills GiB)."""
+    for unit, factor in (("GB", GIB), ("MB", 1024**2), ("KB", 1024)):
+        if size >= factor:
+            return f"{size / factor:,.1f} {unit}"
+    return f"{size:,.0f} bytes"
 
 
 def _usage(number: float, unit: str) -> str:
@@ -369,14 +417,15 @@ def cost_report(*, now: datetime | None = None) -> CostReport:
     # Step Functions: executions started times transitions per execution.
     for name in machines:
         started = total(started_ids[name])
-        per_execution, read = transitions_per_execution(name, sample=settings.COST_TRANSITION_SAMPLE)
-        if started and not read:
-            warnings.append(f"No finished execution of {name} to count its state transitions in: priced at none.")
-        transitions = started * per_execution
+        sample = transitions_per_execution(name, sample=settings.COST_TRANSITION_SAMPLE)
+        if started and not sample.read:
+            warnings.append(f"No execution of {name} to count its state transitions in: priced at none.")
+        transitions = started * sample.per_execution
         cost = states_cost(transitions=transitions, prices=prices)
+        still = f", {sample.running} still running" if sample.running else ""
         usage = (
-            f"{started:,.0f} executions × {per_execution:,.1f} transitions "
-            f"(mean of {read} recent histories) = {transitions:,.0f} transitions"
+            f"{started:,.0f} executions × {sample.per_execution:,.1f} transitions "
+            f"(mean of {sample.read} recent histories{still}) = {transitions:,.0f} transitions"
         )
         areas[WORKFLOWS].lines.append(CostLine(f"Step Functions {name}", usage, cost, ahead(cost)))
 
@@ -397,7 +446,8 @@ def cost_report(*, now: datetime | None = None) -> CostReport:
         if empty and empty / (empty + received) >= EMPTY_RECEIVES_NOTE_SHARE:
             empties.append((ahead(sqs_cost(requests=empty, prices=prices)), name, empty / (empty + received), empty))
     areas[QUEUES].lines.sort(key=lambda line: -line.so_far)
-    for saving, name, share, empty in sorted(empties, reverse=True):
+    empties.sort(reverse=True)
+    for saving, name, share, empty in empties[:EMPTY_RECEIVES_NOTES]:
         notes.append(
             CostNote(
                 "empty-receives",
@@ -405,6 +455,18 @@ def cost_report(*, now: datetime | None = None) -> CostReport:
                 f"{name} polls empty {share:.0%} of the time ({empty:,.0f} empty receives so far, "
                 f"{money(saving)} this month): its consumer's pollers wait on a queue that is mostly idle; "
                 "a batching window, or merging it with a busier queue, would cut that.",
+                saving,
+            )
+        )
+    if rest := empties[EMPTY_RECEIVES_NOTES:]:
+        saving = sum(item[0] for item in rest)
+        names = ", ".join(item[1].removeprefix(resources.resource_name("")) for item in rest)
+        notes.append(
+            CostNote(
+                "empty-receives",
+                "",
+                f"{len(rest)} more queues poll empty at least {EMPTY_RECEIVES_NOTE_SHARE:.0%} of the time "
+                f"({names}): {money(saving)} this month together.",
                 saving,
             )
         )
@@ -417,7 +479,7 @@ def cost_report(*, now: datetime | None = None) -> CostReport:
     areas[STORAGE].lines.append(
         CostLine(
             f"S3 {bucket} storage",
-            f"{latest / GIB:,.3f} GB in {objects:,.0f} objects, {gb_months:,.4f} GB-months so far",
+            f"{size_text(latest)} in {objects:,.0f} objects, {gb_months:,.6f} GB-months so far",
             s3_storage_cost(gb_months=gb_months, prices=prices),
             s3_storage_cost(gb_months=gb_months_ahead, prices=prices),
         )

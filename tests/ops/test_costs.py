@@ -107,7 +107,7 @@ def stage():
         mock.patch("ops.costs.sqs.stage_queue_names", return_value=["ops-console-test-steps", "ops-console-test-jobs"]),
         mock.patch("ops.costs.resources.state_machine_arn", side_effect=lambda suffix: arns[suffix]),
         mock.patch("ops.costs.resources.files_bucket", return_value="files-bucket"),
-        mock.patch("ops.costs.transitions_per_execution", return_value=(12.0, 5)),
+        mock.patch("ops.costs.transitions_per_execution", return_value=costs.TransitionSample(12.0, 4, 1)),
     ):
         yield
 
@@ -209,3 +209,33 @@ def test_a_function_lambda_cannot_describe_is_priced_as_zappa_settings_configure
     assert warnings == [
         "Lambda did not describe ops-console-test (AccessDeniedException): priced as zappa_settings.json configures it."
     ]
+
+
+def test_queues_polling_mostly_empty_past_the_three_costliest_share_one_note(stage):
+    names = [f"ops-console-test-q{i}" for i in range(5)]
+    values = {("AWS/SQS", "NumberOfEmptyReceives", name): 1000 * (i + 1) for i, name in enumerate(names)}
+    with mock.patch("ops.costs.sqs.stage_queue_names", return_value=names):
+        report = report_with(values, {name: FunctionSize(1024, "arm64") for name in costs.stage_functions().values()})
+
+    notes = [note for note in report.notes if note.kind == "empty-receives"]
+    assert [note.resource for note in notes] == [
+        "ops-console-test-q4",
+        "ops-console-test-q3",
+        "ops-console-test-q2",
+        "",
+    ]
+    assert notes[-1].text.startswith("2 more queues poll empty at least 50% of the time (")
+    assert notes[-1].saving == pytest.approx(
+        costs.sqs_cost(requests=(1000 + 2000) * 2, prices=PRICES)
+    )  # half the month gone
+
+
+def test_amounts_show_down_to_a_millionth_of_a_dollar():
+    assert [costs.money(x) for x in (0, 1234.5, 0.996, 0.0042, 0.000021)] == [
+        "$0.00",
+        "$1,234.50",
+        "$1.00",
+        "$0.0042",
+        "$0.000021",
+    ]
+    assert [costs.size_text(x) for x in (512, 4096, 3 * 1024**3)] == ["512 bytes", "4.0 KB", "3.0 GB"]

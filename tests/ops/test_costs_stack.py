@@ -85,7 +85,7 @@ def test_the_cost_page_prices_what_the_stack_did(stack, api_token, operator, adm
     assert f"at {config['memory_size']:,} MB, {config['architecture']}" in line(report, "worker", "Lambda").usage
     # Transitions counted in the finished executions' histories (the two above at least).
     workflow = line(report, "workflows", f"Step Functions {machine}").usage
-    per_execution, read = re.search(r"× ([\d.,]+) transitions \(mean of (\d+) recent histories\)", workflow).groups()
+    per_execution, read = re.search(r"× ([\d.,]+) transitions \(mean of (\d+) recent histories", workflow).groups()
     assert float(per_execution) > 5 and int(read) >= 2
     steps_queue = resources.resource_name("steps")
     assert line(report, "queues", f"SQS {steps_queue}").so_far > 0
