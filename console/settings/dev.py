@@ -17,6 +17,10 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+# The console served as API Gateway serves the API function, counted in AWS/ApiGateway
+# and AWS/Lambda metrics as AWS counts it (console/devtools/api_gateway.py).
+WSGI_APPLICATION = "console.devtools.api_gateway.application"
+
 # Mail is printed to the console; the stack tests set MAIL_BACKEND to SES's (console.aws.ses),
 # which sends to the local AWS.
 MAILERS = {"default": {"BACKEND": env("MAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")}}
@@ -27,7 +31,3 @@ SAGA_FAILURE_DRILLS = env_bool("SAGA_FAILURE_DRILLS", True)
 # Webhook receivers on this machine speak plain HTTP.
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", True)
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", True)
-
-# The console served as API Gateway serves the API function, counted in AWS/ApiGateway
-# and AWS/Lambda metrics as AWS counts it (console/devtools/api_gateway.py).
-WSGI_APPLICATION = "console.devtools.api_gateway.application"
