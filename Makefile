@@ -5,17 +5,44 @@ PYTHON ?= $(shell scripts/find-python)
 VENV := .venv
 PY := $(VENV)/bin/python
 # pip warns about the machine's optional extra indexes; the noise hides real messages.
-PIP := $(PY) -m pip --disable-pip-version-check -q
+PIP := $(PY) -m pip --disable-pip-version-check -qq
 
-.PHONY: run test lint topology install reference-test clean bench-approvals bench-live bench-redrive bench-redrive-crash bench-ingest bench-worker package deploy-local bench-lambda bench-websockets bench-webhooks
+.PHONY: run test lint topology install lock reference-test clean bench-approvals bench-live bench-redrive bench-redrive-crash bench-ingest bench-worker package deploy-local bench-lambda bench-websockets bench-webhooks
 
-$(VENV)/.installed: requirements.txt requirements-worker.txt requirements-dev.txt
+# .venv holds the lock files (requirements*.txt: exact versions with hashes, written by
+# `make lock` from requirements*.in), installed by uv (pip with INSTALLER=pip):
+# scripts/install-locked. make run needs the development set; make test also the browser
+# set (Playwright), the benchmarks theirs.
+$(VENV)/.installed: requirements.txt requirements-worker.txt requirements-dev.txt requirements-uv.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PIP) install -r requirements-dev.txt 2>&1 | grep -v "is ignored: it is neither" || true
-	@$(PY) -c "import django, rest_framework, moto, celery, pytest" 
+	@scripts/install-locked $(PY) requirements-dev.txt
+	@$(PY) -c "import django, rest_framework, moto, celery, pytest"
 	@touch $@
 
-install: $(VENV)/.installed
+$(VENV)/.installed-browser: requirements-browser.txt $(VENV)/.installed
+	@scripts/install-locked $(PY) requirements-browser.txt
+	@touch $@
+
+$(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
+	@scripts/install-locked $(PY) requirements-bench.txt
+	@touch $@
+
+# What make test needs.
+install: $(VENV)/.installed $(VENV)/.installed-browser
+
+# Every requirements*.in compiled into its lock, each set constrained by the one it extends
+# so that a package has one version in all of them. Versions already locked are kept:
+# LOCK_ARGS="--upgrade-package botocore" (or --upgrade) moves them.
+LOCK := $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.12 --generate-hashes --native-tls --custom-compile-command "make lock" $(LOCK_ARGS)
+lock: $(VENV)/.installed
+	@$(PIP) install --require-hashes -r requirements-uv.txt
+	$(LOCK) -o requirements.txt requirements.in
+	$(LOCK) -c requirements.txt -o requirements-worker.txt requirements-worker.in
+	$(LOCK) -c requirements-worker.txt -o requirements-dev.txt requirements-dev.in
+	$(LOCK) -c requirements-dev.txt -o requirements-browser.txt requirements-browser.in
+	$(LOCK) -c requirements-dev.txt -o requirements-bench.txt requirements-bench.in
+	$(LOCK) -c requirements-dev.txt -o requirements-mutate.txt requirements-mutate.in
+	$(LOCK) -o requirements-uv.txt requirements-uv.in
 
 # What AWS runs: the local AWS, the API and worker functions, the console. CELERY_WORKER=1
 # runs the jobs queue with a Celery worker process instead of the worker function.
@@ -27,7 +54,7 @@ run: $(VENV)/.installed
 # every worker recorded (tests/on_lambda/conftest.py).
 TEST_WORKERS ?= 2
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(VENV)/.installed-browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)
@@ -62,7 +89,7 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_orders
 .PHONY: bench-load bench-api bench-changelist bench-events bench-export
 
 # Live pages (docs/benchmarks.md): requests per minute of an idle open page, bytes per poll.
-bench-live: $(VENV)/.installed
+bench-live: $(VENV)/.installed-browser
 	$(PY) bench/live_pages.py $(BENCH_ARGS)
 	$(PY) bench/live_decision.py
 
@@ -92,7 +119,7 @@ bench-redrive-crash: $(VENV)/.installed
 # PostgreSQL beside psql \copy, peak memory at two sizes, and django-import-export.
 # Its own database: the benchmark flushes the one it is given.
 INGEST_BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_bench_ingest
-bench-ingest: $(VENV)/.installed
+bench-ingest: $(VENV)/.installed-bench
 	$(PY) bench/csv_ingest.py --database-url $(INGEST_BENCH_DATABASE_URL)
 
 # --- Running on Lambda --------------------------------------------------------------------
@@ -150,7 +177,7 @@ bench-websockets: $(VENV)/.installed
 MUTATE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ops_mutate
 .PHONY: mutate
 $(VENV)/.mutmut-installed: requirements-mutate.txt $(VENV)/.installed
-	@$(PIP) install -r requirements-mutate.txt
+	@scripts/install-locked $(PY) requirements-mutate.txt
 	@touch $@
 
 mutate: $(VENV)/.mutmut-installed

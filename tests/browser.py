@@ -1,9 +1,12 @@
 """Debian's Chromium driven by Playwright, for the console's browser journeys.
 
 Never a downloaded browser: ``/usr/bin/chromium`` from the Debian package (CI installs it
-in ``.ci/run``). Journeys skip with a reason where it is missing.
+in ``.ci/run``). Playwright is the browser set of the lock files (requirements-browser.txt:
+``make test`` installs it, ``make run`` does not). Journeys skip with a reason where either
+is missing.
 """
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -11,6 +14,8 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
+NO_PLAYWRIGHT = importlib.util.find_spec("playwright") is None
+NO_PLAYWRIGHT_REASON = "needs Playwright: the browser set, requirements-browser.txt (make install)"
 # As root Chromium needs --no-sandbox; the others keep it off a network this machine lacks.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -27,6 +32,7 @@ JOURNEY_MARKS = [
     pytest.mark.skipif(
         not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
     ),
+    pytest.mark.skipif(NO_PLAYWRIGHT, reason=NO_PLAYWRIGHT_REASON),
 ]
 
 
@@ -85,6 +91,8 @@ class CspWatchedBrowser:
 
 @pytest.fixture(scope="module")
 def browser():
+    if NO_PLAYWRIGHT:
+        pytest.skip(NO_PLAYWRIGHT_REASON)
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the test's ORM calls stay synchronous.
