@@ -10,9 +10,11 @@ PIP := $(PY) -m pip --disable-pip-version-check -qq
 .PHONY: run test lint topology install lock reference-test clean bench-approvals bench-live bench-redrive bench-redrive-crash bench-ingest bench-worker package deploy-local bench-lambda bench-websockets bench-webhooks
 
 # .venv holds the lock files (requirements*.txt: exact versions with hashes, written by
-# `make lock` from requirements*.in), installed by uv (pip with INSTALLER=pip):
-# scripts/install-locked. make run needs the development set; make test also the browser
+# `make lock` from requirements*.in), installed by uv, or by pip with INSTALLER=pip
+# (scripts/install-locked). make run needs the development set; make test also the browser
 # set (Playwright), the benchmarks theirs.
+INSTALLER ?= uv
+export INSTALLER
 $(VENV)/.installed: requirements.txt requirements-worker.txt requirements-dev.txt requirements-uv.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@scripts/install-locked $(PY) requirements-dev.txt
@@ -125,10 +127,12 @@ bench-ingest: $(VENV)/.installed-bench
 # --- Running on Lambda --------------------------------------------------------------------
 # The Lambda packages of a stage (STAGE=dev), one per function: the API function's and the
 # worker's, .lambda/ops-console-$(STAGE).zip and .lambda/ops-console-$(STAGE)-worker.zip.
-# Runtime requirements only, manylinux wheels, static files and bytecode inside; prints sizes.
+# The runtime lock only, as manylinux wheels of the stage's architecture (arm64), static
+# files and bytecode inside; prints sizes and the platform check. ARCHITECTURE=x86_64 builds
+# for that architecture instead (what runs the package on an x86_64 machine needs).
 STAGE ?= dev
 package: $(VENV)/.installed
-	$(PY) -m infra.package --stage $(STAGE) --python $(PYTHON)
+	$(PY) -m infra.package --stage $(STAGE) --python $(PYTHON) $(if $(ARCHITECTURE),--architecture $(ARCHITECTURE))
 
 # The deploy of a stage (docs/deploying.md) rehearsed against a local AWS it starts (moto): the
 # resources stack, the secrets, make package, zappa deploy of both functions; then checks what

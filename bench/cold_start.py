@@ -74,7 +74,7 @@ SECRET_KEY = "benchmark-only-not-secret-" + "k" * 40
 def pinned(requirement: str) -> str:
     for line in (ROOT / "requirements.txt").read_text().splitlines():
         if line.lower().startswith(requirement.lower() + "=="):
-            return line.strip()
+            return line.split()[0]  # the lock's "name==version \" (hashes follow)
     raise LookupError(f"{requirement} is not pinned in requirements.txt")
 
 
@@ -283,7 +283,9 @@ def main(argv: list[str] | None = None) -> None:
     WORKDIR.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{WORKDIR / 'bench.sqlite3'}" if args.sqlite else args.database_url
     print(f"building packages (database: {database_url.rsplit('@', 1)[-1]}) ...", flush=True)
-    app_zip = args.package or packaging.build(stage="dev", python=sys.executable).path
+    # Built for this machine (it runs here), not the stage's arm64.
+    architecture = packaging.host_architecture()
+    app_zip = args.package or packaging.build(stage="dev", python=sys.executable, architecture=architecture).path
     hello_zip = build_hello(sys.executable)
     token = prepare_database(database_url)
 
@@ -321,7 +323,7 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             make_writable(tmp_path)
 
-    report = packaging.inspect_package(app_zip).as_dict()
+    report = packaging.inspect_package(app_zip, architecture).as_dict()
     app_median, hello_median = statistics.median(app_cold), statistics.median(hello_cold)
     figures = {
         "runs": args.runs,

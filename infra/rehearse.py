@@ -9,7 +9,9 @@ credentials, us-east-1):
    then plain API calls for what moto's CloudFormation skips);
 2. the secrets the stage's ``aws_environment_variables`` refer to (Secrets Manager and SSM,
    throwaway values);
-3. ``make package``: the API function's and the worker function's packages;
+3. ``make package``: the API function's and the worker function's packages, built for this
+   machine's architecture (the local gateway runs them here; the functions are configured
+   with the stage's, arm64);
 4. ``.lambda/venv/bin/zappa deploy <stage> --zip ...`` and ``zappa deploy <stage>-worker
    --zip ...``, Zappa's own command in its own virtualenv, output captured.
 
@@ -1268,8 +1270,10 @@ def rehearse(*, stage: str = "dev", build: bool = True, keep: bool = False, say=
         if build:
             build_log = WORKDIR / "make-package.log"
             with build_log.open("w") as log:
+                # The local gateway runs the packages on this machine: built for its
+                # architecture, while the functions are configured with the stage's.
                 result = subprocess.run(
-                    ["make", "package", f"STAGE={stage}"],
+                    ["make", "package", f"STAGE={stage}", f"ARCHITECTURE={packaging.host_architecture()}"],
                     cwd=ROOT,
                     env={**os.environ, "ZAPPA_ACCOUNT_ID": account},
                     stdout=log,
@@ -1277,7 +1281,10 @@ def rehearse(*, stage: str = "dev", build: bool = True, keep: bool = False, say=
                 )
             if result.returncode:
                 raise SystemExit(f"make package failed: {build_log.read_text()[-3000:]}")
-            how = f"ZAPPA_ACCOUNT_ID={account} make package STAGE={stage}: {time.monotonic() - began:.0f} s"
+            how = (
+                f"ZAPPA_ACCOUNT_ID={account} make package STAGE={stage} ARCHITECTURE={packaging.host_architecture()} "
+                f"(this machine's, to run here): {time.monotonic() - began:.0f} s"
+            )
         else:
             missing = [str(path) for path in packages.values() if not path.exists()]
             if missing:

@@ -2,7 +2,8 @@
 pipeline, infra/package.py) and shared by the tests that run or deploy them:
 tests/on_lambda/test_package.py and tests/infra/test_rehearsal.py.
 
-The virtualenv, Zappa's wheel cache and the collected static files are made once for all
+They are built for this machine's architecture (they run here), not the stage's arm64.
+The virtualenv, the site-packages and the collected static files are made once for all
 packages; a package is built when a test first asks for it, into ``.lambda/`` where
 ``make package`` writes it.
 
@@ -42,8 +43,10 @@ def _built_in_this_run(stage: str) -> Path:
 
 
 @cache
-def _prepared_venv() -> Path:
-    return packaging.prepare(python=sys.executable)
+def _prepared() -> packaging.Prepared:
+    # The tests run the packages on this machine: built for its architecture, whatever the
+    # stage deploys (tests/infra/test_package_platform.py checks the arm64 build).
+    return packaging.prepare(architecture=packaging.host_architecture(), python=sys.executable)
 
 
 @cache
@@ -55,9 +58,14 @@ def lambda_package(zappa_stage: str = "dev") -> packaging.PackageReport:
             built = json.loads(note.read_text())
             if built["run"] == RUN and Path(built["path"]).exists():
                 return packaging.PackageReport(
-                    Path(built["path"]), built["zipped_bytes"], built["unzipped_bytes"], built["files"]
+                    Path(built["path"]),
+                    built["zipped_bytes"],
+                    built["unzipped_bytes"],
+                    built["files"],
+                    built["architecture"],
+                    built["compiled_files"],
                 )
-        report = packaging.package_stage(_prepared_venv(), zappa_stage)
+        report = packaging.package_stage(_prepared(), zappa_stage)
         note.write_text(
             json.dumps(
                 {
@@ -66,7 +74,18 @@ def lambda_package(zappa_stage: str = "dev") -> packaging.PackageReport:
                     "zipped_bytes": report.zipped_bytes,
                     "unzipped_bytes": report.unzipped_bytes,
                     "files": report.files,
+                    "architecture": report.architecture,
+                    "compiled_files": report.compiled_files,
                 }
             )
         )
         return report
+
+
+@cache
+def arm64_package() -> packaging.PackageReport:
+    """The API function's package as the stage deploys it (arm64), to check, not to run here:
+    ``.lambda/tests-arm64/ops-console-dev.zip``."""
+    with _building():
+        prepared = packaging.prepare(architecture="arm64", python=sys.executable)
+        return packaging.package_stage(prepared, "dev", packaging.WORKDIR / "tests-arm64" / "ops-console-dev.zip")
