@@ -126,7 +126,7 @@ def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 def pip(python: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
-    return run([str(python), "-m", "pip", "--disable-pip-version-check", "-q", *args], **kwargs)
+    return run([str(python), "-m", "pip", "--disable-pip-version-check", "-qq", *args], **kwargs)
 
 
 def venv_python(venv: Path = VENV) -> Path:
@@ -194,6 +194,8 @@ def ensure_site(venv: Path, requirements: Path, architecture: Architecture) -> P
             "install",
             "--require-hashes",
             "--no-deps",
+            # The zip callback compiles the bytecode the package holds.
+            "--no-compile",
             *platforms,
             "--python-version",
             PYTHON_VERSION,
