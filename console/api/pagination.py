@@ -1,109 +1,88 @@
-"""Keyset ("cursor") pagination: pages that cost the same at any depth.
+"""Cursor pagination for the REST API: DRF's ``CursorPagination``, positioned on (value, id).
 
-A page is "the next N rows after (value, id)" in the list's order, answered by an index
-range scan on (ordering field, id) with a row comparison. There is no OFFSET (whose cost
-grows with depth) and no COUNT (whose cost grows with the table). DRF's own
-CursorPagination keys on the ordering field alone and adds an OFFSET past rows that share
-its value; keying on (value, id) needs no offset, whatever the ties.
+DRF's ``CursorPagination`` keeps a page's position as the value of the first ordering field
+alone, and steps past the rows that share that value with an OFFSET, capped at
+``offset_cutoff`` (1,000 rows). Our lists share it often: an order CSV import on PostgreSQL
+writes a whole chunk (16 MB, some 200,000 orders) with one ``created_at`` (``now()``,
+``orders/imports/bulk_postgres.py``), and totals repeat. Inside such a run DRF's pages
+grow an OFFSET and, past 1,000 tied rows, the next link gives the same rows again
+(``tests/console/test_pagination.py`` shows both). So the one thing taken over here is the
+position: (value, id), filtered as a row comparison ``(created_at, id) < (%s, %s)``, which
+an index on (created_at, id) answers with a range scan whatever the ties. Every position is
+then unique, so DRF's own next/previous logic never needs its offset.
 
-``KeysetPagination`` serves the REST API; ``keyset_chunks`` walks a whole queryset in the
-same way for exports.
+What else differs from DRF's, to keep the API's contract (docs/api.md, "Pagination"):
+
+* the ordering is the queryset's own (the selector's, or ``?ordering=`` through the view's
+  filterset), not a fixed ``ordering`` attribute; the id breaks ties;
+* the cursor names the ordering it belongs to: a cursor of another ordering, or one this
+  list did not make, is a 400 naming ``cursor`` (DRF answers 404 ``Invalid cursor``, and
+  applies a foreign cursor's position to whatever field it is given);
+* ``?limit=`` outside 1 to ``max_page_size`` is a 400 naming ``limit`` (DRF silently gives
+  the default or the maximum instead);
+* the documented page requires ``next`` and ``previous``, and ``limit`` has its bounds.
+
+``keyset_chunks`` walks a whole queryset the same way for exports.
 """
 
 import base64
 import binascii
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import F, QuerySet
-from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+from django.db import models
+from django.db.models import F, Func, QuerySet, Value
+from django.db.models.lookups import GreaterThan, LessThan
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import BasePagination
-from rest_framework.response import Response
-from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.utils.urls import replace_query_param
 
 
-@dataclass(frozen=True)
-class Ordering:
-    field: str
-    descending: bool
+class Row(Func):
+    """A row value, ``(a, b)``: PostgreSQL and SQLite compare rows left to right."""
 
-    @classmethod
-    def of(cls, queryset: QuerySet, default: str) -> "Ordering":
-        """The queryset's first ordering term (``default`` when it has none)."""
-        terms = [term for term in queryset.query.order_by if isinstance(term, str)] or [default]
-        first = terms[0]
-        return cls(first.lstrip("-"), first.startswith("-"))
-
-    @property
-    def label(self) -> str:
-        return ("-" if self.descending else "") + self.field
-
-    def order_by(self, *, reverse: bool = False) -> list[str]:
-        descending = self.descending != reverse
-        sign = "-" if descending else ""
-        return [f"{sign}{self.field}", f"{sign}pk"]
-
-    def after(self, queryset: QuerySet, value, pk, *, reverse: bool = False) -> QuerySet:
-        """Rows that come after (value, pk) in this order (before it when ``reverse``)."""
-        lookup = TupleLessThan if self.descending != reverse else TupleGreaterThan
-        return queryset.filter(lookup(Tuple(F(self.field), F("pk")), (value, pk)))
+    function = ""
+    output_field = models.Field()
 
 
-def _field(queryset: QuerySet, name: str):
-    return queryset.model._meta.get_field(name)
+def after(queryset: QuerySet, ordering: tuple[str, str], position: tuple) -> QuerySet:
+    """The rows of ``queryset`` past ``position`` (value, pk) in ``ordering``: (field, pk),
+    both ascending or both descending."""
+    meta = queryset.model._meta
+    field = meta.get_field(ordering[0].lstrip("-"))
+    past = LessThan if ordering[0].startswith("-") else GreaterThan
+    value, pk = position
+    return queryset.filter(
+        past(Row(F(field.name), F("pk")), Row(Value(value, output_field=field), Value(pk, output_field=meta.pk)))
+    )
 
 
-def _encode(ordering: Ordering, row, *, backwards: bool) -> str:
-    field = row._meta.get_field(ordering.field)
-    payload = {
-        "o": ordering.label,
-        "v": field.value_to_string(row),
-        "k": str(row.pk),
-        "b": backwards,
-    }
-    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+def _reversed(ordering: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(term[1:] if term.startswith("-") else f"-{term}" for term in ordering)
 
 
-def _invalid_cursor() -> ValidationError:
-    return ValidationError({"cursor": ["Invalid cursor: use the next or previous link of a page as it is."]})
-
-
-def _decode(token: str, queryset: QuerySet, ordering: Ordering) -> tuple[object, object, bool]:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if payload["o"] != ordering.label:
-            raise ValidationError(
-                {"cursor": ["This cursor belongs to another ordering: start again from the first page."]}
-            )
-        value = _field(queryset, ordering.field).to_python(payload["v"])
-        pk = queryset.model._meta.pk.to_python(payload["k"])
-        return value, pk, bool(payload.get("b"))
-    except ValidationError:
-        raise
-    except (ValueError, KeyError, TypeError, binascii.Error, DjangoValidationError, UnicodeDecodeError):
-        raise _invalid_cursor() from None
-
-
-class KeysetPagination(BasePagination):
+class KeysetPagination(CursorPagination):
     """``?cursor=`` and ``?limit=`` (1 to ``max_page_size``; anything else is a 400 naming
     ``limit``, as is a cursor this list did not make). Answers
-    ``{"next": url|null, "previous": url|null, "results": [...]}``.
+    ``{"next": url|null, "previous": url|null, "results": [...]}`` in the queryset's order
+    (``default_ordering`` when it has none), the id breaking ties.
 
     A view that calls the paginator itself sets it as its ``pagination_class`` too:
     drf-spectacular then documents the page (``get_paginated_response_schema``) and its
     parameters (``get_schema_operation_parameters``) instead of a bare array."""
 
-    cursor_query_param = "cursor"
     page_size_query_param = "limit"
     page_size = 50
     max_page_size = 200
     default_ordering = "-created_at"
 
-    def _page_size(self, request) -> int:
+    def get_ordering(self, request, queryset, view) -> tuple[str, str]:
+        """The queryset's first ordering term, then the primary key the same way."""
+        first = next((term for term in queryset.query.order_by if isinstance(term, str)), self.default_ordering)
+        return (first, "-pk" if first.startswith("-") else "pk")
+
+    def get_page_size(self, request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
         if raw in (None, ""):
             return self.page_size
@@ -118,43 +97,58 @@ class KeysetPagination(BasePagination):
         return size
 
     def paginate_queryset(self, queryset, request, view=None):
+        # DRF's, with the position filter on (value, pk) and no offset: positions are unique.
         self.request = request
+        self.page_size = self.get_page_size(request)
         self.base_url = request.build_absolute_uri()
-        size = self._page_size(request)
-        ordering = Ordering.of(queryset, self.default_ordering)
-        token = request.query_params.get(self.cursor_query_param)
-        backwards = False
-        if token:
-            value, pk, backwards = _decode(token, queryset, ordering)
-            queryset = ordering.after(queryset, value, pk, reverse=backwards)
-        rows = list(queryset.order_by(*ordering.order_by(reverse=backwards))[: size + 1])
-        more = len(rows) > size
-        rows = rows[:size]
-        if backwards:
-            rows.reverse()
-            has_next, has_previous = True, more
+        self.ordering = self.get_ordering(request, queryset, view)
+        self.model = queryset.model
+        self.cursor = self.decode_cursor(request)
+        reverse, position = (self.cursor.reverse, self.cursor.position) if self.cursor else (False, None)
+        ordering = _reversed(self.ordering) if reverse else self.ordering
+        if position is not None:
+            queryset = after(queryset, ordering, position)
+        results = list(queryset.order_by(*ordering)[: self.page_size + 1])
+        self.page = results[: self.page_size]
+        following = self._get_position_from_instance(results[-1], ordering) if len(results) > self.page_size else None
+        if reverse:
+            self.page.reverse()
+            self.has_next, self.next_position = position is not None, position
+            self.has_previous, self.previous_position = following is not None, following
         else:
-            has_next, has_previous = more, bool(token)
-        self.next_cursor = _encode(ordering, rows[-1], backwards=False) if rows and has_next else None
-        self.previous_cursor = _encode(ordering, rows[0], backwards=True) if rows and has_previous else None
-        return rows
+            self.has_next, self.next_position = following is not None, following
+            self.has_previous, self.previous_position = position is not None, position
+        return self.page
 
-    def _link(self, cursor: str | None) -> str | None:
-        if cursor is None:
+    def _get_position_from_instance(self, instance, ordering) -> tuple:
+        return (getattr(instance, ordering[0].lstrip("-")), instance.pk)
+
+    def encode_cursor(self, cursor: Cursor) -> str:
+        # JSON naming its ordering, where DRF's is a query string of position and offset.
+        value, pk = cursor.position
+        payload = {"o": self.ordering[0], "v": str(value), "k": str(pk), "b": cursor.reverse}
+        token = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+        return replace_query_param(self.base_url, self.cursor_query_param, token.rstrip("="))
+
+    def decode_cursor(self, request) -> Cursor | None:
+        token = request.query_params.get(self.cursor_query_param)
+        if not token:
             return None
-        return replace_query_param(self.base_url, self.cursor_query_param, cursor)
-
-    def get_next_link(self):
-        return self._link(self.next_cursor)
-
-    def get_previous_link(self):
-        return self._link(self.previous_cursor)
-
-    def get_first_link(self):
-        return remove_query_param(self.base_url, self.cursor_query_param)
-
-    def get_paginated_response(self, data):
-        return Response({"next": self.get_next_link(), "previous": self.get_previous_link(), "results": data})
+        try:
+            payload = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
+            if payload["o"] != self.ordering[0]:
+                raise ValidationError(
+                    {"cursor": ["This cursor belongs to another ordering: start again from the first page."]}
+                )
+            meta = self.model._meta
+            value = meta.get_field(self.ordering[0].lstrip("-")).to_python(payload["v"])
+            return Cursor(offset=0, reverse=bool(payload["b"]), position=(value, meta.pk.to_python(payload["k"])))
+        except ValidationError:
+            raise
+        except (ValueError, KeyError, TypeError, binascii.Error, DjangoValidationError, UnicodeDecodeError):
+            raise ValidationError(
+                {"cursor": ["Invalid cursor: use the next or previous link of a page as it is."]}
+            ) from None
 
     def get_paginated_response_schema(self, schema):
         return {
@@ -190,15 +184,16 @@ def keyset_chunks(queryset: QuerySet, *, ordering: str = "-created_at", chunk_si
     """Every row of ``queryset`` in ``ordering`` (then pk), ``chunk_size`` rows per query,
     each query an index range scan: constant memory, no long-lived cursor or transaction
     (so it works through connection poolers such as RDS Proxy)."""
-    order = Ordering(ordering.lstrip("-"), ordering.startswith("-"))
-    after = None
+    sign = "-" if ordering.startswith("-") else ""
+    order = (ordering, f"{sign}pk")
+    position = None
     while True:
-        page = queryset if after is None else order.after(queryset, *after)
-        rows = list(page.order_by(*order.order_by())[:chunk_size])
+        page = queryset if position is None else after(queryset, order, position)
+        rows = list(page.order_by(*order)[:chunk_size])
         if not rows:
             return
         yield rows
         if len(rows) < chunk_size:
             return
         last = rows[-1]
-        after = (getattr(last, order.field), last.pk)
+        position = (getattr(last, ordering.lstrip("-")), last.pk)
