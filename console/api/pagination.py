@@ -1,26 +1,21 @@
 """Cursor pagination for the REST API: DRF's ``CursorPagination``, positioned on (value, id).
 
-DRF's ``CursorPagination`` keeps a page's position as the value of the first ordering field
-alone, and steps past the rows that share that value with an OFFSET, capped at
-``offset_cutoff`` (1,000 rows). Our lists share it often: an order CSV import on PostgreSQL
-writes a whole chunk (16 MB, some 200,000 orders) with one ``created_at`` (``now()``,
-``orders/imports/bulk_postgres.py``), and totals repeat. Inside such a run DRF's pages
-grow an OFFSET and, past 1,000 tied rows, the next link gives the same rows again
-(``tests/console/test_pagination.py`` shows both). So the one thing taken over here is the
-position: (value, id), filtered as a row comparison ``(created_at, id) < (%s, %s)``, which
-an index on (created_at, id) answers with a range scan whatever the ties. Every position is
-then unique, so DRF's own next/previous logic never needs its offset.
+DRF's class positions a page on the first ordering field's value alone and steps over rows
+sharing it with an OFFSET, capped at ``offset_cutoff`` (1,000). Ours share it often: an
+order CSV import on PostgreSQL writes a chunk (16 MB, some 200,000 orders) with one
+``created_at`` (``now()``, orders/imports/bulk_postgres.py); totals repeat. In such a run
+DRF's pages grow an OFFSET and, past 1,000 tied rows, its next link repeats a page for
+ever. So the position here is (value, id), filtered as a row comparison
+``(created_at, id) < (%s, %s)`` that an index on (created_at, id) answers with a range
+scan, whatever the ties. Positions are then unique, and DRF's next/previous logic never
+needs its offset. tests/console/test_pagination.py shows each difference beside DRF's.
 
-What else differs from DRF's, to keep the API's contract (docs/api.md, "Pagination"):
-
-* the ordering is the queryset's own (the selector's, or ``?ordering=`` through the view's
-  filterset), not a fixed ``ordering`` attribute; the id breaks ties;
-* the cursor names the ordering it belongs to: a cursor of another ordering, or one this
-  list did not make, is a 400 naming ``cursor`` (DRF answers 404 ``Invalid cursor``, and
-  applies a foreign cursor's position to whatever field it is given);
-* ``?limit=`` outside 1 to ``max_page_size`` is a 400 naming ``limit`` (DRF silently gives
-  the default or the maximum instead);
-* the documented page requires ``next`` and ``previous``, and ``limit`` has its bounds.
+Also ours, for the API's contract (docs/api.md, "Pagination"): the ordering is the
+queryset's (the selector's, or ``?ordering=`` through the filterset), the id breaking ties;
+the cursor names its ordering, and one of another ordering or not made by the list is a
+400 naming ``cursor`` (DRF: a 404, and a foreign position applied to whatever field);
+``?limit=`` outside 1 to ``max_page_size`` is a 400 naming ``limit`` (DRF quietly pages
+otherwise); the documented page requires ``next`` and ``previous``, ``limit`` has bounds.
 
 ``keyset_chunks`` walks a whole queryset the same way for exports.
 """
