@@ -3,6 +3,8 @@
 * ``/bench-api/orders``: plain DRF, a ListAPIView with ``PageNumberPagination`` (OFFSET
   pages and a COUNT(*) per request) and django-filter on status, same serializer and
   permissions as ours;
+* ``/bench-api/orders-cursor``: the same with DRF's own ``CursorPagination``, ordered as
+  ours (``-created_at, -id``);
 * ``/bench-admin/``: a default ``ModelAdmin`` for orders (same columns, the status filter
   and a search on the id, nothing tuned).
 """
@@ -11,7 +13,7 @@ from django.contrib import admin
 from django.urls import path, re_path
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import CursorPagination, PageNumberPagination
 
 from console.urls import urlpatterns as project_urlpatterns
 from orders import selectors
@@ -23,6 +25,11 @@ class PlainPagination(PageNumberPagination):
     page_size = 50
 
 
+class PlainCursorPagination(CursorPagination):
+    page_size = 50
+    ordering = ("-created_at", "-id")
+
+
 class PlainOrderList(ListAPIView):
     queryset = Order.objects.none()
     serializer_class = OrderOutputSerializer
@@ -32,6 +39,10 @@ class PlainOrderList(ListAPIView):
 
     def get_queryset(self):
         return selectors.order_list(user=self.request.user)
+
+
+class PlainCursorOrderList(PlainOrderList):
+    pagination_class = PlainCursorPagination
 
 
 default_site = admin.AdminSite(name="benchadmin")
@@ -47,6 +58,7 @@ default_site.register(Order, DefaultOrderAdmin)
 
 urlpatterns = [
     re_path(r"^bench-api/orders/?$", PlainOrderList.as_view()),
+    re_path(r"^bench-api/orders-cursor/?$", PlainCursorOrderList.as_view()),
     path("bench-admin/", default_site.urls),
     *project_urlpatterns,
 ]
