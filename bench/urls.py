@@ -3,8 +3,8 @@
 * ``/bench-api/orders``: plain DRF, a ListAPIView with ``PageNumberPagination`` (OFFSET
   pages and a COUNT(*) per request) and django-filter on status, same serializer and
   permissions as ours;
-* ``/bench-api/orders-cursor``: the same with DRF's own ``CursorPagination``, ordered as
-  ours (``-created_at, -id``);
+* ``/bench-api/orders-cursor``: our order list view with DRF's own ``CursorPagination``
+  (ordered as ours, ``-created_at, -id``) for ours: only the paginator differs;
 * ``/bench-admin/``: a default ``ModelAdmin`` for orders (same columns, the status filter
   and a search on the id, nothing tuned).
 """
@@ -17,7 +17,7 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 
 from console.urls import urlpatterns as project_urlpatterns
 from orders import selectors
-from orders.apis import OrderOutputSerializer
+from orders.apis import OrderListCreateApi, OrderOutputSerializer
 from orders.models import Order
 
 
@@ -41,7 +41,8 @@ class PlainOrderList(ListAPIView):
         return selectors.order_list(user=self.request.user)
 
 
-class PlainCursorOrderList(PlainOrderList):
+class PlainCursorOrderList(OrderListCreateApi):
+    http_method_names = ["get"]
     pagination_class = PlainCursorPagination
 
 
