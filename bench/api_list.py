@@ -167,14 +167,15 @@ def main() -> None:
     print(f"GET /api/orders: {total:,} orders, {PAGE_SIZE} per page, server time in process ({machine_note()})")
     print(f"  median of {args.runs} each, the three lists taking turns; ratios are theirs / ours")
     print(
-        f"  {'':<28}{'ours':>9} {'p95':>7} {'cpu':>6} {'q':>3}   {'DRF cursor':>10} {'q':>3}   "
+        f"  {'':<28}{'ours':>9} {'p95':>7} {'cpu':>6} {'q':>3}   {'DRF cursor':>10} {'cpu':>6} {'q':>3}   "
         f"{'DRF pages':>10} {'q':>3}"
     )
     for name, measured in results.items():
         mine, cursor, pages = (measured[key] for key in LISTS)
         print(
             f"  {name:<28}{mine.median_ms:>7.1f}ms {mine.p95_ms:>5.1f}ms {mine.cpu_ms:>4.1f}ms {mine.queries:>3}   "
-            f"{cursor.median_ms:>8.1f}ms {cursor.queries:>3}   {pages.median_ms:>8.1f}ms {pages.queries:>3}"
+            f"{cursor.median_ms:>8.1f}ms {cursor.cpu_ms:>4.1f}ms {cursor.queries:>3}   "
+            f"{pages.median_ms:>8.1f}ms {pages.queries:>3}"
             f"   ({cursor.median_ms / mine.median_ms:.2f}x, {pages.median_ms / mine.median_ms:.1f}x)"
         )
     print("  (cpu: this process's CPU time per request, the part other load on the machine does not inflate)")
@@ -189,7 +190,8 @@ def main() -> None:
         text = f"{measure.median_ms:.1f} ms"
         if mine is None:
             return f"median {text} (p95 {measure.p95_ms:.1f}, CPU {measure.cpu_ms:.1f}), {measure.queries} queries"
-        return f"{text}, {measure.queries} queries ({measure.median_ms / mine.median_ms:.2f}×)"
+        ratio = measure.median_ms / mine.median_ms
+        return f"{text} (CPU {measure.cpu_ms:.1f}), {measure.queries} queries ({ratio:.2f}×)"
 
     record(
         "api_list",
