@@ -101,11 +101,14 @@ def test_a_cursor_this_list_did_not_make_is_a_400_naming_cursor_where_drfs_is_a_
             DrfCursorPagination().paginate_queryset(Order.objects.all(), request(f"/api/orders?cursor={cursor}"))
 
 
-@pytest.mark.parametrize("limit", ["0", "201", "x"])
-def test_a_limit_out_of_range_is_a_400_where_drfs_quietly_pages_otherwise(limit):
+@pytest.mark.parametrize(("limit", "drfs"), [("0", PAGE), ("201", 200), ("x", PAGE)])
+def test_a_limit_out_of_range_is_a_400_where_drfs_quietly_pages_otherwise(limit, drfs):
     with pytest.raises(ValidationError) as refused:
         KeysetPagination().paginate_queryset(Order.objects.all(), request(f"/api/orders?limit={limit}"))
     assert refused.value.detail == {"limit": ["A whole number from 1 to 200."]}
+    drf = DrfCursorPagination()
+    drf.page_size_query_param, drf.max_page_size = "limit", 200
+    assert drf.get_page_size(request(f"/api/orders?limit={limit}")) == drfs
 
 
 def test_a_cursor_made_before_the_move_to_drfs_class_still_reads():
