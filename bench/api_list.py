@@ -47,8 +47,10 @@ def alternating(client, urls: dict[str, str], *, runs: int, warmup: int = 3) -> 
         queries[name] = len(captured.captured_queries)
     times: dict[str, list[float]] = {name: [] for name in urls}
     cpu: dict[str, list[float]] = {name: [] for name in urls}
-    for _ in range(runs):
-        for name, url in urls.items():
+    turns = list(urls.items())
+    for run in range(runs):
+        # Each run starts with the next list, so none always follows the same one.
+        for name, url in turns[run % len(turns) :] + turns[: run % len(turns)]:
             started, started_cpu = time.perf_counter(), time.process_time()
             client.get(url)
             times[name].append((time.perf_counter() - started) * 1000)
