@@ -35,8 +35,8 @@ def test_samples_of_a_minute_are_put_once_as_statistics():
 def test_the_api_gateway_stand_in_counts_each_request_and_its_class_of_error():
     buffer, put = capturing_buffer()
 
-    def app(environ, start_response):
-        start_response("404 Not Found" if environ["PATH_INFO"] == "/missing" else "200 OK", [])
+    def app(wsgi, start_response):  # a WSGI app (its first argument, the request's "environ")
+        start_response("404 Not Found" if wsgi["PATH_INFO"] == "/missing" else "200 OK", [])
         return [b""]
 
     gateway = api_gateway.ApiGatewayMetrics(app, api_name="ops-console-dev", stage="dev", buffer=buffer)
