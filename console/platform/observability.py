@@ -134,6 +134,13 @@ def invocation(context: Any) -> Iterator[bool]:
         _invocation.reset(token)
 
 
+def restored() -> None:
+    """The process was restored from a SnapStart snapshot: its next invocation is its cold
+    start (console.runtime.snapstart)."""
+    global _cold_start
+    _cold_start = True
+
+
 # --- Metrics ------------------------------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ Two kinds of reads that happen at import time need not load the module:
 import importlib
 import importlib.machinery
 import importlib.util
+import os
 import sys
 import threading
 import types
@@ -181,3 +182,24 @@ def defer_aws_sdk() -> None:
     replayed when botocore loads)."""
     defer_import("boto3", placeholders=("Session",))
     defer_import("botocore", recorded_calls=("register_initializer",))
+
+
+# The deferrals the handler makes at start-up, by name. ``DEFERRED_IMPORTS_OFF`` (names
+# separated by commas, or ``all``) switches some off: how bench/cold_start.py --deferrals
+# measures what each one saves.
+DEFERRALS = {
+    "aws_sdk": defer_aws_sdk,
+    "yaml": lambda: defer_import("yaml"),
+    "uritemplate": lambda: defer_import("uritemplate"),
+}
+
+
+def defer_startup_imports(environ: dict[str, str] | None = None) -> list[str]:
+    """Make the start-up deferrals that ``DEFERRED_IMPORTS_OFF`` leaves on; returns their
+    names. Read from the environment at import on purpose: the choice must be made before
+    anything imports the modules, and a Lambda function's environment is fixed."""
+    switched_off = {name.strip() for name in (environ or os.environ).get("DEFERRED_IMPORTS_OFF", "").split(",")}
+    made = [name for name in DEFERRALS if not switched_off & {name, "all"}]
+    for name in made:
+        DEFERRALS[name]()
+    return made

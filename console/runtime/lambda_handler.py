@@ -19,26 +19,34 @@ dispatched as Zappa documents. This wrapper adds:
   name on every log line, the ``ColdStart`` metric once per process, ``Errors`` when an
   invocation fails and ``FailedMessages`` for records a batch handler reports failed.
 * Database connections are checked around every invocation, not only HTTP ones.
+
+Under SnapStart (the prod stage's API function) the handler's import registers the runtime
+hooks of ``console.runtime.snapstart`` and defers no import; elsewhere it defers what
+``console.runtime.deferred_imports`` lists.
 """
 
 import gc
 from typing import Any
 
-from console.runtime.deferred_imports import defer_aws_sdk, defer_import
+from console.runtime import snapstart
+from console.runtime.deferred_imports import defer_startup_imports
 
 # A cold start builds hundreds of thousands of long-lived objects (modules, classes, URL
 # patterns, Django's app registry): garbage collection passes over them repeatedly while
 # they are being made, for nothing. Collection is off until the first invocation has set
-# everything up, then that heap is frozen out of future collections and it is on again.
+# everything up (or, under SnapStart, until the snapshot is prepared), then that heap is
+# frozen out of future collections and it is on again.
 gc.disable()
 
-# Modules imported at start-up that most requests never use, loaded on first use instead
-# (console.runtime.deferred_imports): PyYAML and uritemplate, which DRF's compat imports only to
-# learn whether they are installed (schema generation alone uses them, about 14 ms), and
-# boto3 and botocore (about 60 ms; requests that call AWS load them then).
-defer_import("yaml")
-defer_import("uritemplate")
-defer_aws_sdk()
+if snapstart.enabled():
+    # Everything is imported and set up before the snapshot (console.runtime.snapstart):
+    # nothing to defer.
+    snapstart.register_hooks()
+else:
+    # Modules imported at start-up that most requests never use, loaded on first use
+    # instead (console.runtime.deferred_imports): boto3 and botocore (requests that call
+    # AWS load them then).
+    defer_startup_imports()
 
 from zappa import handler as zappa_handler  # noqa: E402
 

@@ -48,7 +48,9 @@ def unpacked(lambda_package, tmp_path_factory) -> Path:
         path.chmod(path.stat().st_mode | stat.S_IWUSR)
 
 
-def run_package(folder: Path, event_list: list[dict], tmp_path: Path) -> tuple[dict, str]:
+def run_package(
+    folder: Path, event_list: list[dict], tmp_path: Path, *, mode: str = "", **extra_env: str
+) -> tuple[dict, str]:
     events_file, out_file = tmp_path / "events.json", tmp_path / "out.json"
     events_file.write_text(json.dumps(event_list))
     env = {
@@ -61,10 +63,21 @@ def run_package(folder: Path, event_list: list[dict], tmp_path: Path) -> tuple[d
         "AWS_SECRET_ACCESS_KEY": "testing",
         "DATABASE_URL": database_url(),
         "DJANGO_SECRET_KEY": "package-test-" + "s" * 50,
+        **extra_env,
     }
     files_before = sum(1 for _ in folder.rglob("*"))
     process = subprocess.run(
-        [sys.executable, "-I", "-S", "-B", str(RUNNER), str(folder), str(events_file), str(out_file)],
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-B",
+            str(RUNNER),
+            str(folder),
+            str(events_file),
+            str(out_file),
+            *([mode] if mode else []),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -163,6 +176,71 @@ def test_the_unpacked_package_serves_every_kind_of_event(unpacked, api_user, tmp
     metrics = [line for line in lines if "_aws" in line]
     assert any(m.get("ColdStart") == [1.0] and m["_aws"]["CloudWatchMetrics"][0]["Namespace"] for m in metrics)
     assert sum(m.get("FailedMessages", [0])[0] for m in metrics) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_snapstart_the_package_sets_up_before_the_snapshot_and_restores_apart(unpacked, api_user, tmp_path):
+    """SnapStart as Lambda runs it: the handler imported, the before-snapshot hooks run, then
+    two environments restored from that one process (forked), each with credentials of its
+    own, running the after-restore hooks and serving a request."""
+    order = OrderFactory(created_by=api_user)
+    token = AuthToken.objects.create(user=api_user)[1]
+    event_list = [events.rest_api_event("GET", "/api/orders", headers={"Authorization": f"Bearer {token}"})]
+
+    out, stdout = run_package(
+        unpacked, event_list, tmp_path, mode="restore", AWS_LAMBDA_INITIALIZATION_TYPE="snap-start"
+    )
+
+    snapshot, restored = out["snapshot"], out["restored"]
+    assert snapshot["hooks"] == ["prepare_snapshot"]
+    # Nothing deferred: everything a request needs is imported before the snapshot, and no
+    # database connection is in it.
+    assert snapshot["stand_ins"] == [] and snapshot["open_connections"] == []
+    prepared = [json.loads(line) for line in stdout.splitlines() if "snapshot prepared" in line]
+    assert prepared, stdout[-3000:]
+    for environment in restored:
+        assert environment["exit_status"] == 0 and "error" not in environment, environment
+        assert environment["hooks"] == ["refresh_after_restore"]
+        (api,) = environment["results"]
+        assert api["response"]["statusCode"] == 200, api
+        assert [o["orderId"] for o in json.loads(api["response"]["body"])["results"]] == [str(order.pk)]
+        # The request loaded no framework or application module: they were all in the snapshot.
+        late = [name for name in environment["loaded_after_restore"] if name.split(".")[0] in LOADED_BEFORE_SNAPSHOT]
+        assert late == [], late
+        # AWS clients are built anew, with the restored environment's own credentials.
+        assert environment["client_is_the_snapshots"] is False
+    assert [environment["client_access_key"] for environment in restored] == ["RESTORED0", "RESTORED1"]
+    # Each environment has its own random state, ids and database session.
+    first, second = restored
+    assert first["random"] != second["random"] and first["uuid"] != second["uuid"]
+    if snapshot["backend"].startswith("pid"):
+        assert len({snapshot["backend"], first["backend"], second["backend"]}) == 3
+    else:
+        assert first["backend"] == second["backend"] == "open"
+    # Each restored environment's first invocation is its cold start.
+    lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    assert sum(1 for m in lines if m.get("ColdStart") == [1.0]) == 2
+
+
+# Top-level packages a request after a restore must find loaded already.
+LOADED_BEFORE_SNAPSHOT = {
+    "django",
+    "rest_framework",
+    "knox",
+    "django_filters",
+    "drf_spectacular",
+    "console",
+    "orders",
+    "workflows",
+    "ops",
+    "media",
+    "webhooks",
+    "realtime",
+    "boto3",
+    "botocore",
+    "psycopg",
+    "aws_lambda_powertools",
+}
 
 
 def test_the_package_builds_without_the_development_environment(lambda_package):
