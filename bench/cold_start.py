@@ -1,7 +1,7 @@
 """Cold start, warm invocations and size of the Lambda package: ``make bench``.
 
     python -m bench.cold_start [--runs 10] [--warm 50] [--database-url URL | --sqlite]
-                               [--package ZIP] [--json FILE]
+                               [--package ZIP] [--json FILE] [--instructions] [--deferrals]
 
 Measured as Lambda runs the function:
 
@@ -26,6 +26,11 @@ import profile of one cold start (``python -X importtime``): which packages domi
 ``--instructions`` adds one cold start of each counted in instructions by valgrind, a
 figure a busy machine does not change.
 
+``--deferrals`` measures each import deferral of ``console.runtime.deferred_imports`` the
+console's handler makes: the console's cold start with all of them, with each switched off
+in turn (``DEFERRED_IMPORTS_OFF``) and with none, alternating, the same number of runs
+(and, with ``--instructions``, one count of each): what each one saves.
+
 The database: PostgreSQL (``--database-url``, default ``$BENCH_DATABASE_URL`` or
 ``postgres://postgres@127.0.0.1:5432/ops_bench``; created and migrated if needed), or a
 SQLite file with ``--sqlite``.
@@ -48,6 +53,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.common import record
+from console.runtime.deferred_imports import DEFERRALS
 from infra import package as packaging
 from infra.zappa_callbacks import finish
 
@@ -239,6 +245,38 @@ def count_instructions(package: Path, handler: str, event_file: Path, env: dict)
     raise SystemExit(f"valgrind did not report instructions:\n{process.stderr[-2000:]}")
 
 
+def measure_deferrals(package: Path, event_file: Path, env: dict, runs: int, instructions: bool) -> dict:
+    """The console's cold start with every deferral, with each one off, and with none:
+    medians of ``runs`` alternating runs, and instructions of one run of each."""
+    variants = {"all": "", **{f"without {name}": name for name in DEFERRALS}, "none": "all"}
+    walls: dict[str, list[float]] = {label: [] for label in variants}
+    for _ in range(runs):
+        for label, off in variants.items():
+            walls[label].append(invoke(package, APP_HANDLER, event_file, {**env, "DEFERRED_IMPORTS_OFF": off})[0])
+    counts = {}
+    if instructions:
+        for label, off in variants.items():
+            counts[label] = count_instructions(package, APP_HANDLER, event_file, {**env, "DEFERRED_IMPORTS_OFF": off})
+    medians = {label: statistics.median(values) for label, values in walls.items()}
+    saved = {}
+    for name in DEFERRALS:
+        label = f"without {name}"
+        saved[name] = {
+            "wall_ms": round(medians[label] - medians["all"], 1),
+            **({"instructions_m": round((counts[label] - counts["all"]) / 1e6, 1)} if counts else {}),
+        }
+    return {
+        "runs": runs,
+        "median_ms": {label: round(ms, 1) for label, ms in medians.items()},
+        "instructions": counts or None,
+        "saved_by_each": saved,
+        "saved_by_all": {
+            "wall_ms": round(medians["none"] - medians["all"], 1),
+            **({"instructions_m": round((counts["none"] - counts["all"]) / 1e6, 1)} if counts else {}),
+        },
+    }
+
+
 def import_profile(stderr: str, top: int = 12) -> dict:
     """From ``-X importtime`` output: self time per top-level package, and the slowest
     imports (cumulative) that are not inside another slow import."""
@@ -277,6 +315,11 @@ def main(argv: list[str] | None = None) -> None:
         "--instructions",
         action="store_true",
         help="also count one cold start of each in instructions (valgrind): the same on a busy machine",
+    )
+    parser.add_argument(
+        "--deferrals",
+        action="store_true",
+        help="also measure the console with each import deferral switched off, and with none",
     )
     args = parser.parse_args(argv)
 
@@ -319,6 +362,9 @@ def main(argv: list[str] | None = None) -> None:
                     "console": count_instructions(app_dir, APP_HANDLER, event_file, env),
                     "hello_world": count_instructions(hello_dir, HELLO_HANDLER, event_file, env),
                 }
+            deferrals = (
+                measure_deferrals(app_dir, event_file, env, args.runs, args.instructions) if args.deferrals else None
+            )
             files_after = sum(1 for _ in tmp_path.rglob("*"))
         finally:
             make_writable(tmp_path)
@@ -350,6 +396,7 @@ def main(argv: list[str] | None = None) -> None:
         "import_profile": {"console": import_profile(app_imports), "hello_world": import_profile(hello_imports)},
         "files_written_into_packages": files_after - files_before,
         "instructions": instructions,
+        "deferrals": deferrals,
     }
     print_figures(figures)
     if args.json:
@@ -425,6 +472,12 @@ def print_figures(figures: dict) -> None:
             f"Instructions of one cold start: console {counted['console'] / 1e9:.2f} G, "
             f"hello-world {counted['hello_world'] / 1e9:.2f} G, ratio {counted['console'] / counted['hello_world']:.2f}"
         )
+    if figures["deferrals"]:
+        deferrals = figures["deferrals"]
+        print(f"Import deferrals ({deferrals['runs']} runs each): medians {deferrals['median_ms']}")
+        for name, saved in [*deferrals["saved_by_each"].items(), ("all", deferrals["saved_by_all"])]:
+            counted = f", {saved['instructions_m']} M instructions" if "instructions_m" in saved else ""
+            print(f"  {name}: saves {saved['wall_ms']} ms{counted}")
     print(f"Package: {size['zipped_mb']} MB zipped, {size['unzipped_mb']} MB unzipped, {size['files']} files")
     for name in ("console", "hello_world"):
         profile = figures["import_profile"][name]
