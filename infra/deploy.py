@@ -33,11 +33,15 @@ from typing import Any
 import boto3
 import yaml
 
+from console.runtime.stage import zappa_stage_settings
+
 TEMPLATE = Path(__file__).resolve().parent / "template.yaml"
 DEFAULT_PREFIX = "ops-console"
 # The local stage's mail sender (console.settings' DEFAULT_FROM_EMAIL default) and its
 # identity: a domain, as a stage on AWS would have.
 LOCAL_MAIL_FROM_ADDRESS = "ops-console@localhost"
+# The alias Zappa keeps on a SnapStart function's ready version (zappa.core.SNAPSTART_LAMBDA_ALIAS).
+SNAPSTART_ALIAS = "snapstart"
 
 logger = logging.getLogger(__name__)
 
@@ -514,6 +518,17 @@ def _dependency_order(resources: dict[str, Any], logical_ids: set[str]) -> list[
     return ordered
 
 
+def api_function_qualifier(stage: str, settings_path: Path | None = None) -> str:
+    """``:snapstart`` when the stage's API function has SnapStart (zappa_settings.json
+    ``snap_start``): Zappa points the REST API at that alias, so the WebSocket API must call
+    it too; empty otherwise, or for a stage zappa_settings.json does not have."""
+    try:
+        snap_start = zappa_stage_settings(stage, settings_path).get("snap_start", "None")
+    except KeyError:
+        return ""
+    return f":{SNAPSTART_ALIAS}" if snap_start and snap_start != "None" else ""
+
+
 def deploy(
     *,
     endpoint_url: str | None,
@@ -543,6 +558,8 @@ def deploy(
         # Zappa names a function <project_name>-<stage>: the API's stage is <stage>, the
         # worker's <stage>-worker.
         parameters["FunctionName"] = f"{prefix}-{stage}"
+    if "FunctionQualifier" in declared:
+        parameters["FunctionQualifier"] = api_function_qualifier(stage)
     if "WorkerFunctionName" in declared:
         parameters["WorkerFunctionName"] = f"{prefix}-{stage}-worker"
     if "AlertEmail" in declared:

@@ -338,3 +338,19 @@ def test_the_local_deploy_verifies_the_mail_identity_and_scopes_the_role_to_it(l
     [statement] = (json.loads(document) if isinstance(document, str) else document)["Statement"]
     assert statement["Resource"] == "arn:aws:ses:us-east-1:123456789012:identity/mail.example.org"
     assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": "ops@mail.example.org"}}
+
+
+def test_the_websocket_api_calls_the_api_function_through_the_alias_the_rest_api_calls():
+    from zappa.core import SNAPSTART_LAMBDA_ALIAS
+
+    from infra.deploy import SNAPSTART_ALIAS, api_function_qualifier
+
+    resources = load_template()["Resources"]
+    uri = resources["WebSocketIntegration"]["Properties"]["IntegrationUri"]["Fn::Sub"]
+    assert ":function:${FunctionName}${FunctionQualifier}/invocations" in uri
+    permission = resources["WebSocketInvokePermission"]["Properties"]["FunctionName"]
+    assert permission == {"Fn::Sub": "${FunctionName}${FunctionQualifier}"}
+    # SnapStart's alias on prod (zappa_settings.json), $LATEST where there is none.
+    assert SNAPSTART_ALIAS == SNAPSTART_LAMBDA_ALIAS
+    assert api_function_qualifier("prod") == ":snapstart"
+    assert api_function_qualifier("dev") == "" and api_function_qualifier("no-such-stage") == ""
