@@ -2,6 +2,7 @@
 
     python -m bench.cold_start [--runs 10] [--warm 50] [--database-url URL | --sqlite]
                                [--package ZIP] [--json FILE] [--instructions] [--deferrals]
+                               [--snapstart]
 
 Measured as Lambda runs the function:
 
@@ -30,6 +31,12 @@ figure a busy machine does not change.
 console's handler makes: the console's cold start with all of them, with each switched off
 in turn (``DEFERRED_IMPORTS_OFF``) and with none, alternating, the same number of runs
 (and, with ``--instructions``, one count of each): what each one saves.
+
+``--snapstart`` plays SnapStart, as the prod stage's API function runs (``lambda_invoke.py
+... restore``): the handler imported and the before-snapshot hooks run, then a forked
+child runs the after-restore hooks and serves the same event; the figure is the child's
+time from the fork to the response, the median of as many runs. Lambda's own part of a
+restore, loading the snapshot's memory, is not in it.
 
 The database: PostgreSQL (``--database-url``, default ``$BENCH_DATABASE_URL`` or
 ``postgres://postgres@127.0.0.1:5432/ops_bench``; created and migrated if needed), or a
@@ -250,30 +257,72 @@ def measure_deferrals(package: Path, event_file: Path, env: dict, runs: int, ins
     medians of ``runs`` alternating runs, and instructions of one run of each."""
     variants = {"all": "", **{f"without {name}": name for name in DEFERRALS}, "none": "all"}
     walls: dict[str, list[float]] = {label: [] for label in variants}
+    cpu: dict[str, list[float]] = {label: [] for label in variants}
     for _ in range(runs):
         for label, off in variants.items():
-            walls[label].append(invoke(package, APP_HANDLER, event_file, {**env, "DEFERRED_IMPORTS_OFF": off})[0])
+            wall, result, _, _ = invoke(package, APP_HANDLER, event_file, {**env, "DEFERRED_IMPORTS_OFF": off})
+            walls[label].append(wall)
+            cpu[label].append(result["cpu_ms"])
     counts = {}
     if instructions:
         for label, off in variants.items():
             counts[label] = count_instructions(package, APP_HANDLER, event_file, {**env, "DEFERRED_IMPORTS_OFF": off})
     medians = {label: statistics.median(values) for label, values in walls.items()}
+    cpu_medians = {label: statistics.median(values) for label, values in cpu.items()}
     saved = {}
     for name in DEFERRALS:
         label = f"without {name}"
         saved[name] = {
             "wall_ms": round(medians[label] - medians["all"], 1),
+            "cpu_ms": round(cpu_medians[label] - cpu_medians["all"], 1),
             **({"instructions_m": round((counts[label] - counts["all"]) / 1e6, 1)} if counts else {}),
         }
     return {
         "runs": runs,
         "median_ms": {label: round(ms, 1) for label, ms in medians.items()},
+        "cpu_median_ms": {label: round(ms, 1) for label, ms in cpu_medians.items()},
         "instructions": counts or None,
         "saved_by_each": saved,
         "saved_by_all": {
             "wall_ms": round(medians["none"] - medians["all"], 1),
+            "cpu_ms": round(cpu_medians["none"] - cpu_medians["all"], 1),
             **({"instructions_m": round((counts["none"] - counts["all"]) / 1e6, 1)} if counts else {}),
         },
+    }
+
+
+def measure_snapstart(package: Path, event_file: Path, env: dict, runs: int) -> dict:
+    """SnapStart played ``runs`` times: medians of the restored child's first response and
+    of the before-snapshot set-up."""
+    command = [
+        sys.executable,
+        "-I",
+        "-S",
+        "-B",
+        str(INVOKE),
+        str(package),
+        APP_HANDLER,
+        str(event_file),
+        "0",
+        "restore",
+    ]
+    restored, prepared = [], []
+    for _ in range(runs):
+        process = subprocess.run(
+            command, env={**env, "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}, capture_output=True, text=True
+        )
+        results = [
+            json.loads(line[len("RESULT ") :]) for line in process.stdout.splitlines() if line.startswith("RESULT ")
+        ]
+        if process.returncode != 0 or not results or results[-1]["status"] != 200:
+            raise SystemExit(f"the restored process failed:\n{process.stdout[-1000:]}\n{process.stderr[-3000:]}")
+        restored.append(results[-1]["restored_ms"])
+        prepared.append(results[-1]["snapshot_ms"])
+    return {
+        "runs": runs,
+        "restored_first_response_median_ms": round(statistics.median(restored), 1),
+        "restored_runs": [round(ms, 1) for ms in restored],
+        "before_snapshot_median_ms": round(statistics.median(prepared), 1),
     }
 
 
@@ -315,6 +364,11 @@ def main(argv: list[str] | None = None) -> None:
         "--instructions",
         action="store_true",
         help="also count one cold start of each in instructions (valgrind): the same on a busy machine",
+    )
+    parser.add_argument(
+        "--snapstart",
+        action="store_true",
+        help="also play SnapStart: a restored process's first response, without Lambda's snapshot loading",
     )
     parser.add_argument(
         "--deferrals",
@@ -361,10 +415,14 @@ def main(argv: list[str] | None = None) -> None:
                 instructions = {
                     "console": count_instructions(app_dir, APP_HANDLER, event_file, env),
                     "hello_world": count_instructions(hello_dir, HELLO_HANDLER, event_file, env),
+                    "hello_world_aws_sdk_deferred": count_instructions(
+                        deferred_dir, HELLO_DEFERRED_HANDLER, event_file, env
+                    ),
                 }
             deferrals = (
                 measure_deferrals(app_dir, event_file, env, args.runs, args.instructions) if args.deferrals else None
             )
+            snapstart = measure_snapstart(app_dir, event_file, env, args.runs) if args.snapstart else None
             files_after = sum(1 for _ in tmp_path.rglob("*"))
         finally:
             make_writable(tmp_path)
@@ -397,6 +455,7 @@ def main(argv: list[str] | None = None) -> None:
         "files_written_into_packages": files_after - files_before,
         "instructions": instructions,
         "deferrals": deferrals,
+        "snapstart": snapstart,
     }
     print_figures(figures)
     if args.json:
@@ -423,7 +482,9 @@ def main(argv: list[str] | None = None) -> None:
                         "Instructions of one cold start (valgrind)",
                         f"{instructions['console'] / 1e9:.2f} G",
                         f"{instructions['hello_world'] / 1e9:.2f} G "
-                        f"(ratio {instructions['console'] / instructions['hello_world']:.2f})",
+                        f"(ratio {instructions['console'] / instructions['hello_world']:.2f}); "
+                        f"with boto3 deferred {instructions['hello_world_aws_sdk_deferred'] / 1e9:.2f} G "
+                        f"(ratio {instructions['console'] / instructions['hello_world_aws_sdk_deferred']:.2f})",
                     ]
                 ]
                 if instructions
@@ -435,6 +496,18 @@ def main(argv: list[str] | None = None) -> None:
                 f"{cold['hello_world_aws_sdk_deferred_median']:.1f} ms "
                 f"(ratio {cold['ratio_to_hello_world_aws_sdk_deferred']:.2f})",
             ],
+            *(
+                [
+                    [
+                        f"SnapStart played: restore to first response, median of {snapstart['runs']}",
+                        f"{snapstart['restored_first_response_median_ms']:.1f} ms "
+                        f"(set-up before the snapshot {snapstart['before_snapshot_median_ms']:.0f} ms)",
+                        "",
+                    ]
+                ]
+                if snapstart
+                else []
+            ),
             [
                 f"Warm invocation, median of {warm['invocations']}",
                 f"{warm['console_median']} ms",
@@ -448,6 +521,21 @@ def main(argv: list[str] | None = None) -> None:
         ],
         note=f"authenticated `GET /api/orders` on {figures['database']}; goals: median ≤ 500 ms, ratio ≤ 1.3",
     )
+    if deferrals:
+        record_deferrals(deferrals)
+
+
+def record_deferrals(deferrals: dict) -> None:
+    counted = deferrals["instructions"] is not None
+    rows = [["Deferral switched off", f"Cold start, median of {deferrals['runs']}", "Saved (wall)", "Saved (CPU)"]]
+    rows[0] += ["Saved (instructions)"] if counted else []
+    for name, saved in [*deferrals["saved_by_each"].items(), ("all", deferrals["saved_by_all"])]:
+        label = "none" if name == "all" else f"without {name}"
+        row = [name, f"{deferrals['median_ms'][label]:.1f} ms", f"{saved['wall_ms']:.1f} ms"]
+        row.append(f"{saved['cpu_ms']:.1f} ms")
+        rows.append(row + ([f"{saved['instructions_m']:.0f} M"] if counted else []))
+    rows.insert(1, ["(none: all on)", f"{deferrals['median_ms']['all']:.1f} ms", "", "", *([""] if counted else [])])
+    record("cold_start_deferrals", "Cold start: what each import deferral saves", rows)
 
 
 def print_figures(figures: dict) -> None:
@@ -470,14 +558,24 @@ def print_figures(figures: dict) -> None:
         counted = figures["instructions"]
         print(
             f"Instructions of one cold start: console {counted['console'] / 1e9:.2f} G, "
-            f"hello-world {counted['hello_world'] / 1e9:.2f} G, ratio {counted['console'] / counted['hello_world']:.2f}"
+            f"hello-world {counted['hello_world'] / 1e9:.2f} G, "
+            f"ratio {counted['console'] / counted['hello_world']:.2f}; "
+            f"hello-world with boto3 deferred {counted['hello_world_aws_sdk_deferred'] / 1e9:.2f} G, "
+            f"ratio {counted['console'] / counted['hello_world_aws_sdk_deferred']:.2f}"
+        )
+    if figures["snapstart"]:
+        played = figures["snapstart"]
+        print(
+            f"SnapStart played ({played['runs']} runs): restore to first response median "
+            f"{played['restored_first_response_median_ms']} ms, runs {played['restored_runs']}; "
+            f"set-up before the snapshot {played['before_snapshot_median_ms']} ms"
         )
     if figures["deferrals"]:
         deferrals = figures["deferrals"]
         print(f"Import deferrals ({deferrals['runs']} runs each): medians {deferrals['median_ms']}")
         for name, saved in [*deferrals["saved_by_each"].items(), ("all", deferrals["saved_by_all"])]:
             counted = f", {saved['instructions_m']} M instructions" if "instructions_m" in saved else ""
-            print(f"  {name}: saves {saved['wall_ms']} ms{counted}")
+            print(f"  {name}: saves {saved['wall_ms']} ms (CPU {saved['cpu_ms']} ms){counted}")
     print(f"Package: {size['zipped_mb']} MB zipped, {size['unzipped_mb']} MB unzipped, {size['files']} files")
     for name in ("console", "hello_world"):
         profile = figures["import_profile"][name]

@@ -4,11 +4,10 @@
 that is not loaded yet. ``import name`` finds the stand-in (it has a ``__spec__``, so the
 import system takes it as loaded); the first attribute anyone reads through it imports the
 real module, which replaces it in ``sys.modules``, and the stand-in passes that read and
-every later one on to the real module. Code that kept the stand-in (``from
-rest_framework.compat import yaml``, a module global bound by ``import boto3``) reads
-through it, without a lock or an import once the real module is there. Not importlib's
-LazyLoader: the ``import`` statement itself reads ``__spec__`` through that, which loads
-the module at once.
+every later one on to the real module. Code that kept the stand-in (a module global bound
+by ``import boto3``, as Zappa's utilities have) reads through it, without a lock or an
+import once the real module is there. Not importlib's LazyLoader: the ``import``
+statement itself reads ``__spec__`` through that, which loads the module at once.
 
 A package's stand-in carries the real ``__path__``, and ``_SubmoduleFinder`` (first on
 ``sys.meta_path`` once a stand-in exists) loads the real package before any of its
@@ -187,11 +186,7 @@ def defer_aws_sdk() -> None:
 # The deferrals the handler makes at start-up, by name. ``DEFERRED_IMPORTS_OFF`` (names
 # separated by commas, or ``all``) switches some off: how bench/cold_start.py --deferrals
 # measures what each one saves.
-DEFERRALS = {
-    "aws_sdk": defer_aws_sdk,
-    "yaml": lambda: defer_import("yaml"),
-    "uritemplate": lambda: defer_import("uritemplate"),
-}
+DEFERRALS = {"aws_sdk": defer_aws_sdk}
 
 
 def defer_startup_imports(environ: dict[str, str] | None = None) -> list[str]:
