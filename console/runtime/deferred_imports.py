@@ -193,7 +193,8 @@ def defer_startup_imports(environ: dict[str, str] | None = None) -> list[str]:
     """Make the start-up deferrals that ``DEFERRED_IMPORTS_OFF`` leaves on; returns their
     names. Read from the environment at import on purpose: the choice must be made before
     anything imports the modules, and a Lambda function's environment is fixed."""
-    switched_off = {name.strip() for name in (environ or os.environ).get("DEFERRED_IMPORTS_OFF", "").split(",")}
+    environ = os.environ if environ is None else environ
+    switched_off = {name.strip() for name in environ.get("DEFERRED_IMPORTS_OFF", "").split(",")}
     made = [name for name in DEFERRALS if not switched_off & {name, "all"}]
     for name in made:
         DEFERRALS[name]()

@@ -33,7 +33,11 @@ import importlib
 import logging
 import os
 import random
+import sys
 from typing import Any
+
+from console.aws import clients
+from console.platform import observability
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +57,8 @@ AWS_MODULES = (
 
 def enabled(environ: dict[str, str] | None = None) -> bool:
     """Whether this process is Lambda initialising a version for a SnapStart snapshot."""
-    return (environ or os.environ).get("AWS_LAMBDA_INITIALIZATION_TYPE") == INITIALIZATION_TYPE
+    environ = os.environ if environ is None else environ
+    return environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == INITIALIZATION_TYPE
 
 
 def register_hooks() -> None:
@@ -87,12 +92,7 @@ def prepare_snapshot() -> dict[str, int]:
 
 def refresh_after_restore() -> None:
     """Make this restored environment its own (see the module docstring)."""
-    import sys
-
     from django.db import connections
-
-    from console.aws import clients
-    from console.platform import observability
 
     random.seed()
     clients.reset_clients()
