@@ -4,8 +4,8 @@ locally by the queue consumer from the same table).
 * ``dead_letters_archive``: every dead-letter queue's event source. Stores each message
   in the archive; the event source mapping deletes it from the queue only when this
   returns without listing it in ``batchItemFailures``. A batch is archived in one bulk
-  insert (per queue), so this lists its messages itself, all of them when the insert
-  fails, rather than one at a time through Powertools' per-record ``BatchProcessor``.
+  insert per queue first; then Powertools' ``BatchProcessor`` reports each message whose
+  insert failed (all of its queue's in the batch).
 * ``alarm_state_changes``: the alarm-events queue, fed by the EventBridge rule for
   "CloudWatch Alarm State Change"; a message that cannot be recorded is reported in
   ``batchItemFailures`` (Powertools' ``BatchProcessor``) and tried again alone.
@@ -33,11 +33,19 @@ from ops.refresh import ops_refresh
 logger = logging.getLogger(__name__)
 
 
+class NotArchived(Exception):
+    """The message's bulk insert failed: it stays in its dead-letter queue."""
+
+
+def _queue_name(record: dict[str, Any]) -> str:
+    return record.get("eventSourceARN", "").rsplit(":", 1)[-1]
+
+
 def dead_letters_archive(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     by_queue: dict[str, list[dict[str, Any]]] = {}
     for record in event.get("Records", []):
-        by_queue.setdefault(record.get("eventSourceARN", "").rsplit(":", 1)[-1], []).append(record)
-    failures = []
+        by_queue.setdefault(_queue_name(record), []).append(record)
+    not_archived = set()
     for queue_name, records in by_queue.items():
         try:
             archive.dead_letters_archive(
@@ -45,8 +53,14 @@ def dead_letters_archive(event: dict[str, Any], context: Any = None) -> dict[str
             )
         except Exception:
             logger.exception("could not archive %d message(s) of %s; they stay in the queue", len(records), queue_name)
-            failures.extend({"itemIdentifier": r["messageId"]} for r in records)
-    return {"batchItemFailures": failures}
+            not_archived.add(queue_name)
+
+    def each_message(record: SQSRecord) -> None:
+        if _queue_name(record.raw_event) in not_archived:
+            raise NotArchived(record.message_id)
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event, record_handler=each_message, processor=processor)
 
 
 def alarm_state_changes(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -10,16 +10,21 @@ The queue carries two kinds of message:
   delivery is failed and SQS moves the message to the webhooks dead-letter queue (the
   queue's maxReceiveCount).
 
-Returns ``{"batchItemFailures": [...]}``: only the failed messages are tried again. The
-list is built here rather than by Powertools' ``BatchProcessor``, whose unit is one message:
-the batch's visibility is set in one call and its order events are fanned out together, in
-one transaction.
+Returns ``{"batchItemFailures": [...]}`` through Powertools' ``BatchProcessor``: only the
+failed messages are tried again. What is done for the whole batch comes first: its
+messages' visibility is set in one call, and its order events are fanned out together, in
+one transaction (one at a time when that fails, so that one event holds back no other).
+Then the processor takes each message: an attempt for a delivery, the fan-out's outcome
+for an event, a failure for a malformed message (left for the dead-letter queue).
 """
 
 import json
 import logging
+from typing import Any
 from uuid import UUID
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from django.conf import settings
 
 from webhooks import queue, services
@@ -27,45 +32,68 @@ from webhooks import queue, services
 logger = logging.getLogger(__name__)
 
 
+class MessageNotDone(Exception):
+    """The message is tried again (or, after the last try, left for the dead-letter queue)."""
+
+
 def webhooks_queue(event: dict, context=None) -> dict:
-    failures = []
-    events = []
-    attempts = []
-    for record in event.get("Records", []):
+    records = event.get("Records", [])
+    bodies: dict[str, dict[str, Any]] = {}
+    malformed: dict[str, str] = {}
+    for record in records:
         try:
-            body = _message(record["body"])
+            bodies[record["messageId"]] = _message(record["body"])
         except ValueError as exc:
-            # One malformed message fails alone: the rest of the batch is worked on.
-            logger.warning("webhooks: message %s %s; left for the dead-letter queue", record["messageId"], exc)
-            failures.append({"itemIdentifier": record["messageId"]})
-            continue
-        if "deliveryId" in body:
-            attempts.append((record, UUID(body["deliveryId"])))
-        else:
-            events.append((record, body))
-    # Held only as long as the work before each takes (attempts one after another, then
-    # the fan-out), not the queue's 90 minutes: a crashed invocation's messages come back soon.
-    held = [record["receiptHandle"] for record, _ in attempts] + [record["receiptHandle"] for record, _ in events]
+            malformed[record["messageId"]] = str(exc)
+    events = [(record, bodies[record["messageId"]]) for record in records if _is_event(bodies.get(record["messageId"]))]
+    attempts = [record for record in records if "deliveryId" in bodies.get(record["messageId"], {})]
+    # Held only as long as the work before each takes (the fan-out, then the attempts one
+    # after another), not the queue's 90 minutes: a crashed invocation's messages come back soon.
+    held = [record["receiptHandle"] for record, _ in events] + [record["receiptHandle"] for record in attempts]
     try:
         queue.hold_for_attempts(receipt_handles=held, seconds_each=settings.WEBHOOK_TIMEOUT_SECONDS + 5)
     except Exception:
         logger.warning("webhooks: the batch's visibility not set; the queue's applies", exc_info=True)
-    for record, delivery_id in attempts:
-        if not _attempt(record, delivery_id):
-            failures.append({"itemIdentifier": record["messageId"]})
-    if events:
+    not_fanned_out = _fan_out(events)
+
+    def each_message(record: SQSRecord) -> None:
+        if record.message_id in malformed:
+            problem = malformed[record.message_id]
+            logger.warning("webhooks: message %s %s; left for the dead-letter queue", record.message_id, problem)
+            raise MessageNotDone(problem)
+        body = bodies[record.message_id]
+        if "deliveryId" in body:
+            if not _attempt(record.raw_event, UUID(body["deliveryId"])):
+                raise MessageNotDone(f"delivery {body['deliveryId']} not delivered")
+        elif record.message_id in not_fanned_out:
+            raise MessageNotDone(f"event {body['eventId']} not fanned out")
+
+    # One processor per invocation; a batch that fails whole is reported, not raised.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event, record_handler=each_message, processor=processor)
+
+
+def _is_event(body: dict[str, Any] | None) -> bool:
+    return body is not None and "deliveryId" not in body
+
+
+def _fan_out(events: list[tuple[dict, dict[str, Any]]]) -> set[str]:
+    """Fan the batch's order events out together; the message ids of those that failed."""
+    if not events:
+        return set()
+    try:
+        services.deliveries_fan_out(messages=[body for _, body in events])
+        return set()
+    except Exception:
+        logger.warning("webhooks: fan-out of %d events failed; each is tried alone", len(events), exc_info=True)
+    failed = set()
+    for record, body in events:
         try:
-            services.deliveries_fan_out(messages=[body for _, body in events])
+            services.deliveries_fan_out(messages=[body])
         except Exception:
-            # One at a time, so that an event that cannot be fanned out holds back no other.
-            logger.warning("webhooks: fan-out of %d events failed; each is tried alone", len(events), exc_info=True)
-            for record, body in events:
-                try:
-                    services.deliveries_fan_out(messages=[body])
-                except Exception:
-                    logger.exception("webhooks: fan-out of event %s failed; it stays on the queue", body["eventId"])
-                    failures.append({"itemIdentifier": record["messageId"]})
-    return {"batchItemFailures": failures}
+            logger.exception("webhooks: fan-out of event %s failed; it stays on the queue", body["eventId"])
+            failed.add(record["messageId"])
+    return failed
 
 
 def _message(text: str) -> dict:
