@@ -28,6 +28,7 @@ billed per metric) and a few execution histories.
 """
 
 import calendar
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -288,14 +289,21 @@ def transitions_per_execution(state_machine: str, *, sample: int) -> TransitionS
 
 
 class _Queries:
-    """The report's metrics, each summed (or averaged) per day of the month so far."""
+    """The report's metrics: each summed over the whole month in one period (one point per
+    metric, what the prices need), or, ``daily``, averaged per day (the bucket's size, priced
+    by the day). One period, not 31 days of them: CloudWatch sums them the same, and the
+    local AWS (moto) scans its data once per period and query."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, start: datetime, end: datetime) -> None:
         self.queries: list[MetricQuery] = []
+        self.month_seconds = math.ceil((end - start).total_seconds() / 60) * 60
 
-    def add(self, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...], stat: str = "Sum") -> str:
+    def add(
+        self, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...], stat: str = "Sum", daily: bool = False
+    ) -> str:
         query_id = f"m{len(self.queries)}"
-        self.queries.append(MetricQuery(query_id, namespace, name, dimensions, stat, 86400))
+        period = 86400 if daily else self.month_seconds
+        self.queries.append(MetricQuery(query_id, namespace, name, dimensions, stat, period))
         return query_id
 
 
@@ -327,7 +335,7 @@ def cost_report(*, now: datetime | None = None) -> CostReport:
     region = settings.AWS_REGION
     prices = Prices.for_region(region)
     warnings: list[str] = []
-    queries = _Queries()
+    queries = _Queries(start=start, end=end)
 
     functions = stage_functions()
     function_ids = {
@@ -361,10 +369,10 @@ def cost_report(*, now: datetime | None = None) -> CostReport:
 
     bucket = resources.files_bucket()
     size_id = queries.add(
-        "AWS/S3", "BucketSizeBytes", (("BucketName", bucket), ("StorageType", "StandardStorage")), "Average"
+        "AWS/S3", "BucketSizeBytes", (("BucketName", bucket), ("StorageType", "StandardStorage")), "Average", daily=True
     )
     objects_id = queries.add(
-        "AWS/S3", "NumberOfObjects", (("BucketName", bucket), ("StorageType", "AllStorageTypes")), "Average"
+        "AWS/S3", "NumberOfObjects", (("BucketName", bucket), ("StorageType", "AllStorageTypes")), "Average", daily=True
     )
     request_dimensions = (("BucketName", bucket), ("FilterId", "EntireBucket"))
     tier1_ids = [queries.add("AWS/S3", m, request_dimensions) for m in ("PutRequests", "PostRequests", "ListRequests")]
