@@ -249,6 +249,37 @@ def django_db_setup(django_db_setup, django_db_blocker):
         roles.sync_roles(apps)
 
 
+# --- Emptying the database after a transactional test --------------------------------------
+
+
+def _flush_retried_on_deadlock(original):
+    """The flush (TRUNCATE) that ends a transactional test, tried again when PostgreSQL
+    picks it as a deadlock's victim. The stack's consumer (or a journey's live server)
+    may still be writing a row when the test ends: its insert and the TRUNCATE's locks
+    then wait on each other and one is cancelled. The consumer's write is retried by SQS;
+    the flush is retried here, after the other transaction is gone."""
+    from django.db import OperationalError
+
+    def flush(self, *args, **kwargs):
+        for attempt in range(1, 4):
+            try:
+                return original(self, *args, **kwargs)
+            except OperationalError as exc:
+                if "deadlock detected" not in str(exc) or attempt == 3:
+                    raise
+                time.sleep(0.5 * attempt)
+
+    return flush
+
+
+def pytest_configure(config):
+    from django.test import TransactionTestCase
+
+    if not getattr(TransactionTestCase._fixture_teardown, "retries_deadlocks", False):
+        TransactionTestCase._fixture_teardown = _flush_retried_on_deadlock(TransactionTestCase._fixture_teardown)
+        TransactionTestCase._fixture_teardown.retries_deadlocks = True
+
+
 # --- The files bucket (media, and order CSV imports) -------------------------------------------
 
 _FILES_NOTIFICATIONS: dict = {}
