@@ -61,6 +61,48 @@ def enable_state_machine_execution(endpoint: str) -> None:
     urllib.request.urlopen(request, timeout=10).read()
 
 
+def metric_data_read_by_metric() -> None:
+    """Answer GetMetricData from each queried metric's own data points.
+
+    moto's ``get_metric_data`` scans every data point it holds once per period of every
+    query: a month of daily periods over a few hundred queries, or a chart's minutes over
+    hours, against the points a long-running stack piles up (this process puts AWS/SQS,
+    AWS/S3, AWS/States and the consumer AWS/Lambda every few seconds in the tests) took
+    minutes, where CloudWatch answers at once. Same answer, same code: each MetricStat
+    query is handed to moto's own ``get_metric_data`` with only the points of its
+    namespace and metric name. Requests with math or Insights expressions go to it as
+    they are.
+    """
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    original = CloudWatchBackend.get_metric_data
+    if getattr(original, "by_metric", False):
+        return
+
+    class _Points:
+        def __init__(self, points):
+            self.points = points
+
+        def get_all_metrics(self):
+            return self.points
+
+    def get_metric_data(self, queries, start_time, end_time, scan_by="TimestampAscending"):
+        if not queries or not all("MetricStat" in query for query in queries):
+            return original(self, queries, start_time, end_time, scan_by)
+        by_metric: dict[tuple[str, str], list] = {}
+        for point in self.get_all_metrics():
+            by_metric.setdefault((point.namespace, point.name), []).append(point)
+        results = []
+        for query in queries:
+            metric = query["MetricStat"]["Metric"]
+            points = _Points(by_metric.get((metric["Namespace"], metric["MetricName"]), []))
+            results += original(points, [query], start_time, end_time, scan_by)
+        return results
+
+    get_metric_data.by_metric = True
+    CloudWatchBackend.get_metric_data = get_metric_data
+
+
 def leave_sqs_event_sources_to_the_local_consumer() -> None:
     """Keep moto from delivering SQS messages to event source mappings itself.
 
@@ -128,6 +170,8 @@ def serve_sent_mail() -> None:
         return 200, {"Content-Type": "application/json"}, json.dumps(found)
 
     urls.url_paths["{0}" + SENT_MAIL_PATH + "$"] = sent_messages
+
+
 SQS = "AWS/SQS"
 S3 = "AWS/S3"
 STATES = "AWS/States"
@@ -383,6 +427,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.server import ThreadedMotoServer
 
     leave_sqs_event_sources_to_the_local_consumer()
+    metric_data_read_by_metric()
     serve_sent_mail()
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()

@@ -122,3 +122,73 @@ def test_the_local_aws_counts_sqs_requests_and_s3_requests_as_aws_does(local_aws
     assert month_sum("AWS/SQS", "NumberOfEmptyReceives", queue) == 1
     assert month_sum("AWS/S3", "PutRequests", entire) >= 1
     assert month_sum("AWS/S3", "AllRequests", entire) >= 2
+
+
+def test_the_local_aws_answers_get_metric_data_as_moto_does_reading_each_metrics_own_points(monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    from console.devtools import localaws
+
+    start = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    backend = CloudWatchBackend("us-east-1", "123456789012")
+    for minute in range(120):
+        at = start + timedelta(minutes=minute, seconds=10)
+        backend.put_metric_data(
+            "AWS/SQS",
+            [
+                {
+                    "MetricName": "NumberOfMessagesSent",
+                    "Value": minute,
+                    "Timestamp": at,
+                    "Dimensions": [{"Name": "QueueName", "Value": q}],
+                }
+                for q in ("steps", "jobs")
+            ],
+        )
+        backend.put_metric_data("AWS/Lambda", [{"MetricName": "Invocations", "Value": 2, "Timestamp": at}])
+    queries = [
+        {
+            "Id": "steps",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": "AWS/SQS",
+                    "MetricName": "NumberOfMessagesSent",
+                    "Dimensions": [{"Name": "QueueName", "Value": "steps"}],
+                },
+                "Period": 600,
+                "Stat": "Sum",
+            },
+        },
+        {
+            "Id": "calls",
+            "MetricStat": {
+                "Metric": {"Namespace": "AWS/Lambda", "MetricName": "Invocations"},
+                "Period": 3600,
+                "Stat": "Sum",
+            },
+        },
+        {
+            "Id": "none",
+            "MetricStat": {
+                "Metric": {"Namespace": "AWS/S3", "MetricName": "BucketSizeBytes"},
+                "Period": 60,
+                "Stat": "Average",
+            },
+            "ReturnData": True,
+        },
+    ]
+    end = start + timedelta(hours=3)
+    moto_answer = CloudWatchBackend.get_metric_data(backend, queries, start, end)
+
+    # Patched here as the local AWS patches its own process; put back after the test.
+    monkeypatch.setattr(CloudWatchBackend, "get_metric_data", CloudWatchBackend.get_metric_data)
+    localaws.metric_data_read_by_metric()
+    ours = CloudWatchBackend.get_metric_data(backend, queries, start, end)
+
+    assert CloudWatchBackend.get_metric_data.by_metric
+    assert ours == moto_answer
+    by_id = {result["id"]: result for result in ours}
+    assert sum(by_id["steps"]["values"]) == sum(range(120)) and len(by_id["steps"]["values"]) == 12
+    assert by_id["calls"]["values"] == [120.0, 120.0] and by_id["none"]["values"] == []
