@@ -69,9 +69,9 @@ def metric_data_read_by_metric() -> None:
     hours, against the points a long-running stack piles up (this process puts AWS/SQS,
     AWS/S3, AWS/States and the consumer AWS/Lambda every few seconds in the tests) took
     minutes, where CloudWatch answers at once. Same answer, same code: each MetricStat
-    query is handed to moto's own ``get_metric_data`` with only the points of its
-    namespace and metric name. Requests with math or Insights expressions go to it as
-    they are.
+    query is handed to moto's own ``get_metric_data`` with only the points its filter
+    would take (its metric's; with dimensions, those dimensions'). Requests with math or
+    Insights expressions go to it as they are.
     """
     from moto.cloudwatch.models import CloudWatchBackend
 
@@ -89,14 +89,24 @@ def metric_data_read_by_metric() -> None:
     def get_metric_data(self, queries, start_time, end_time, scan_by="TimestampAscending"):
         if not queries or not all("MetricStat" in query for query in queries):
             return original(self, queries, start_time, end_time, scan_by)
-        by_metric: dict[tuple[str, str], list] = {}
+        # The points moto's own filter would pick: by namespace and name for a query without
+        # dimensions; by name and exactly these dimensions for one with them (moto's filter
+        # then looks no further).
+        by_metric: dict[tuple, list] = {}
+        by_dimensions: dict[tuple, list] = {}
         for point in self.get_all_metrics():
             by_metric.setdefault((point.namespace, point.name), []).append(point)
+            dimensions = tuple(sorted((d.name, d.value) for d in point.dimensions))
+            by_dimensions.setdefault((point.name, dimensions), []).append(point)
         results = []
         for query in queries:
             metric = query["MetricStat"]["Metric"]
-            points = _Points(by_metric.get((metric["Namespace"], metric["MetricName"]), []))
-            results += original(points, [query], start_time, end_time, scan_by)
+            wanted = tuple(sorted((d["Name"], d["Value"]) for d in metric.get("Dimensions", [])))
+            if wanted:
+                points = by_dimensions.get((metric["MetricName"], wanted), [])
+            else:
+                points = by_metric.get((metric["Namespace"], metric["MetricName"]), [])
+            results += original(_Points(points), [query], start_time, end_time, scan_by)
         return results
 
     get_metric_data.by_metric = True
