@@ -258,14 +258,21 @@ def _flush_retried_on_deadlock(original):
     may still be writing a row when the test ends: its insert and the TRUNCATE's locks
     then wait on each other and one is cancelled. The consumer's write is retried by SQS;
     the flush is retried here, after the other transaction is gone."""
-    from django.db import OperationalError
+
+    def deadlock(exc: BaseException | None) -> bool:
+        # Django's flush command reports the database's error as a CommandError caused by it.
+        while exc is not None:
+            if "deadlock detected" in str(exc):
+                return True
+            exc = exc.__cause__ or exc.__context__
+        return False
 
     def flush(self, *args, **kwargs):
         for attempt in range(1, 4):
             try:
                 return original(self, *args, **kwargs)
-            except OperationalError as exc:
-                if "deadlock detected" not in str(exc) or attempt == 3:
+            except Exception as exc:
+                if attempt == 3 or not deadlock(exc):
                     raise
                 time.sleep(0.5 * attempt)
 
