@@ -10,22 +10,14 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from console.aws import clients as aws
+from console.pages.readonly import ReadOnlyAdminMixin
 from ops import costs
 from ops.models import StageCost
 
 
 @admin.register(StageCost)
-class StageCostAdmin(admin.ModelAdmin):
+class StageCostAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """A page of its own (no table behind the model)."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_urls(self):
         return [path("", self.admin_site.admin_view(self.changelist_view), name="ops_stagecost_changelist")]

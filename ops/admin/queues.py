@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from console.aws import clients as aws
 from console.models import AuditEntry
+from console.pages.readonly import ReadOnlyAdminMixin
 from console.platform.timefmt import duration
 from ops import queues
 from ops.admin.common import PAUSE_QUEUE, REDRIVE, require
@@ -30,17 +31,8 @@ def age_text(seconds: int | None) -> str:
 
 
 @admin.register(Queue)
-class QueueAdmin(admin.ModelAdmin):
+class QueueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """A page of its own (no table behind the model): the list, pause and resume."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_urls(self):
         view = self.admin_site.admin_view

@@ -26,10 +26,10 @@ def receiver():
     receiver.close()
 
 
-def a_delivery(endpoint) -> Delivery:
-    order = OrderFactory(created_by=endpoint.owner)
-    message = {
-        "eventId": "7b0e4f7e-5a43-4f1d-9d5e-1a2b3c4d5e6f",
+def an_event(order, event_id: str = "7b0e4f7e-5a43-4f1d-9d5e-1a2b3c4d5e6f") -> dict:
+    """An order event as the outbox publishes it to the order-events topic."""
+    return {
+        "eventId": event_id,
         "aggregateId": str(order.pk),
         "version": 2,
         "eventType": "OrderShipped",
@@ -37,11 +37,15 @@ def a_delivery(endpoint) -> Delivery:
         "timestamp": "2026-12-05T10:00:00+00:00",
         "metadata": {},
     }
+
+
+def a_delivery(endpoint) -> Delivery:
+    message = an_event(OrderFactory(created_by=endpoint.owner))
     return Delivery.objects.create(
         endpoint=endpoint,
         event_id=message["eventId"],
         event_type="OrderShipped",
-        order_id=order.pk,
+        order_id=message["aggregateId"],
         payload=services.webhook_payload(message),
         event_created_at=datetime.fromisoformat(message["timestamp"]),
     )
@@ -99,16 +103,7 @@ def test_an_endpoint_failing_n_times_in_a_row_is_disabled_and_its_deliveries_ski
 def test_a_malformed_message_fails_alone_and_the_rest_of_its_batch_is_worked_on(local_aws, settings):
     owner = make_user("hooks-batch", roles.API_CLIENT, staff=False)
     endpoint = services.endpoint_create(owner=owner, url="https://receiver.example/hook", event_types=[], actor=owner)
-    order = OrderFactory(created_by=owner)
-    good = {
-        "eventId": "0f0e4f7e-5a43-4f1d-9d5e-1a2b3c4d5e6f",
-        "aggregateId": str(order.pk),
-        "version": 2,
-        "eventType": "OrderShipped",
-        "data": {"status": "SHIPPED"},
-        "timestamp": "2026-12-05T10:00:00+00:00",
-        "metadata": {},
-    }
+    good = an_event(OrderFactory(created_by=owner), event_id="0f0e4f7e-5a43-4f1d-9d5e-1a2b3c4d5e6f")
     bodies = {
         "not-json": "{",
         "not-an-object": "[1, 2]",
